@@ -1,0 +1,52 @@
+//! Allocation-free inference for mixture-of-VAE digit models.
+//!
+//! A model file (`model.bin`, see `FORMAT.md`) holds a *gate* network that
+//! softly assigns a 28×28 image to one of K experts, and one VAE *decoder* per
+//! expert that turns a latent vector into an image of that expert's cluster.
+//! This crate reads such a file **in place** (weights stay in flash as
+//! little-endian f16), classifies images and generates digits, using only
+//! fixed-size buffers: no allocator, no `std`, no `unsafe`.
+//!
+//! ```
+//! use engine::{Model, Workspace};
+//! # let bytes = engine::testing::tiny_model_bytes();
+//! let model = Model::from_bytes(&bytes)?;
+//! let mut ws = Workspace::<784>::new();
+//! let digit = [0u8; 784];
+//! let c = model.classify(&mut ws, &digit)?;
+//! assert!(c.cluster < model.experts());
+//! let image = model.generate(&mut ws, c.cluster, 42)?;
+//! assert_eq!(image.len(), 784);
+//! # Ok::<(), engine::Error>(())
+//! ```
+//!
+//! Results are bit-identical on every target: the kernels use one fixed
+//! accumulation order, never fuse multiply-adds, and take transcendental
+//! functions from `libm`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod crc;
+mod error;
+pub mod format;
+pub mod kernels;
+mod model;
+pub mod rng;
+#[doc(hidden)]
+pub mod testing;
+mod workspace;
+#[cfg(feature = "std")]
+pub mod writer;
+
+pub use crc::crc32;
+pub use error::Error;
+pub use format::{
+    Activation, Header, ImageShape, Layer, Likelihood, Method, Mlp, ModelFile, ModelRepr,
+    FORMAT_VERSION, MAGIC, MAX_EXPERTS, MAX_LAYERS,
+};
+pub use model::{to_pixels, Classification, Model};
+pub use workspace::Workspace;
