@@ -1,0 +1,1 @@
+//! Clustering metrics (filled in by the metrics work).

@@ -1,0 +1,1 @@
+//! Unsupervised initial partition of the training set (filled in by the partition work).
