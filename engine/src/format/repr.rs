@@ -333,3 +333,104 @@ impl<'a> ModelRepr<'a> {
             .fold(self.gate.max_width(), usize::max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A complete file written out by hand: 2×1 image, one expert, latent 1.
+    static TINY: [u8; 63] = [
+        b'M', b'o', b'V', b'A', b'E', b'\r', b'\n', 0x1a, // magic
+        0x01, 0x00, 0x00, 0x00, // version 1, reserved
+        43, 0x00, 0x00, 0x00, // body length
+        0x4f, 0x33, 0x10, 0x49, // crc32 of the body
+        0x00, // method: MixtureOfVaes
+        0x02, 0x01, // image 2 × 1
+        0x01, 0x01, // experts 1, latent 1
+        0x00, // likelihood: Bernoulli
+        0x01, 0x00, 0x00, 0x80, 0x3f, // mixture weights [1.0]
+        0x01, 0x01, 0x07, // label map Some([7])
+        0x01, b't', // provenance "t"
+        0x01, // gate: one layer
+        0x02, 0x01, 0x00, // 2 -> 1, Identity
+        0x04, 0x00, 0x3c, 0x00, 0xbc, // weights [1.0, -1.0]
+        0x02, 0x00, 0x38, // bias [0.5]
+        0x01, 0x01, // one decoder of one layer
+        0x01, 0x02, 0x02, // 1 -> 2, Sigmoid
+        0x04, 0x00, 0x40, 0x00, 0x00, // weights [2.0, 0.0]
+        0x04, 0x00, 0x00, 0x00, 0x00, // bias [0.0, 0.0]
+    ];
+
+    #[test]
+    fn parses_literal_file() {
+        let repr = ModelRepr::parse(&TINY).unwrap();
+        assert_eq!(repr.header.method, Method::MixtureOfVaes);
+        assert_eq!(
+            repr.header.image,
+            ImageShape {
+                width: 2,
+                height: 1
+            }
+        );
+        assert_eq!(repr.header.mixture_weights.as_slice(), &[1.0]);
+        assert_eq!(repr.header.label_map.as_deref(), Some(&[7u8][..]));
+        assert_eq!(repr.header.provenance, "t");
+        let g = &repr.gate.layers[0];
+        assert_eq!(
+            (g.weight(0, 0), g.weight(0, 1), g.bias_at(0)),
+            (1.0, -1.0, 0.5)
+        );
+        let d = &repr.decoders[0].layers[0];
+        assert_eq!(d.activation, Activation::Sigmoid);
+        assert_eq!((d.weight(0, 0), d.weight(1, 0)), (2.0, 0.0));
+        assert_eq!(repr.parameters(), 3 + 4);
+        assert_eq!(repr.max_width(), 2);
+    }
+
+    #[test]
+    fn emits_literal_file() {
+        let repr = ModelRepr::parse(&TINY).unwrap();
+        assert_eq!(repr.buffer_len().unwrap(), TINY.len());
+        let mut out = [0u8; 63];
+        assert_eq!(repr.emit(&mut out).unwrap(), 63);
+        assert_eq!(out, TINY);
+        assert!(repr.emit(&mut [0u8; 40]).is_err());
+    }
+
+    /// Rewrites the body and fixes the checksum, so the decoder itself is tested.
+    fn with_body(edit: impl FnOnce(&mut [u8])) -> [u8; 63] {
+        let mut b = TINY;
+        edit(&mut b[20..]);
+        let mut f = ModelFile::new_unchecked(&mut b[..]);
+        f.fill_frame(43);
+        b
+    }
+
+    #[test]
+    fn rejects_inconsistent_bodies() {
+        // gate output width 1 -> 2: does not match K and breaks the weight length
+        let b = with_body(|body| body[18] = 0x02);
+        assert!(matches!(ModelRepr::parse(&b), Err(Error::InvalidModel(_))));
+        // K = 0
+        let b = with_body(|body| body[3] = 0x00);
+        assert_eq!(
+            ModelRepr::parse(&b),
+            Err(Error::InvalidModel("model has no experts"))
+        );
+        // K = 17 (one byte varint 0x11)
+        let b = with_body(|body| body[3] = 0x11);
+        assert!(matches!(
+            ModelRepr::parse(&b),
+            Err(Error::Capacity {
+                what: "experts",
+                ..
+            })
+        ));
+        // unknown activation variant
+        let b = with_body(|body| body[19] = 0x09);
+        assert_eq!(ModelRepr::parse(&b), Err(Error::Malformed));
+        // layer list longer than MAX_LAYERS
+        let b = with_body(|body| body[16] = 0x05);
+        assert_eq!(ModelRepr::parse(&b), Err(Error::Malformed));
+    }
+}
