@@ -1,0 +1,256 @@
+//! The boot sequence every firmware target runs, written once.
+//!
+//! [`run`] classifies the embedded MNIST digits, prints one generated sample
+//! per expert as 28×28 ASCII art and reports what each step cost on the
+//! target's [`Counter`]. The output is line-oriented so that a script can
+//! compare targets with the host: everything left of ` | ` on `digit` and
+//! `sample` lines, and the art, must be identical on every target; what is
+//! right of it is cost.
+//!
+//! The model is embedded at build time from the file named by the `MODEL_BIN`
+//! environment variable (default `firmware-example/models/default.bin`); the
+//! build fails with a one-line message if the engine cannot run it.
+#![cfg_attr(not(test), no_std)]
+
+use core::fmt::{self, Write};
+
+use engine::{Model, Workspace};
+
+pub mod stack;
+#[cfg(feature = "cortex-m")]
+pub mod systick;
+
+#[cfg(feature = "embed")]
+include!(concat!(env!("OUT_DIR"), "/capacity.rs"));
+
+/// The model file embedded at build time (see the crate docs).
+#[cfg(feature = "embed")]
+pub static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.bin"));
+
+/// Embedded MNIST test digits: records of one label byte then 784 pixels
+/// (the first images of the MNIST test set, written by `fw-host digits`).
+#[cfg(feature = "embed")]
+pub static DIGITS: &[u8] = include_bytes!("../data/digits.bin");
+
+/// Bytes per record of [`DIGITS`].
+pub const DIGIT_RECORD: usize = 1 + 784;
+
+/// Expert `k`'s sample is generated with seed `SAMPLE_SEED + k`.
+pub const SAMPLE_SEED: u64 = 0x5EED_0000;
+
+/// A monotonic counter of the target's work: cycles, instructions or
+/// microseconds.
+pub trait Counter {
+    /// What one count is ("cycles", "instructions", "us").
+    fn unit(&self) -> &'static str;
+    /// Counts per second when the unit is time-like (cycles at a known
+    /// clock); used to print milliseconds.
+    fn hz(&self) -> Option<u32>;
+    /// The current count.
+    fn now(&mut self) -> u64;
+}
+
+/// Total cost of the boot sequence's two kinds of work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Costs {
+    /// Digits classified.
+    pub digits: u32,
+    /// Counts spent classifying them, in total.
+    pub classify: u64,
+    /// Images generated.
+    pub samples: u32,
+    /// Counts spent generating them, in total.
+    pub generate: u64,
+}
+
+/// Why the boot sequence stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The engine refused the model or an input.
+    Engine(engine::Error),
+    /// The output sink failed.
+    Output,
+}
+
+impl From<engine::Error> for Failure {
+    fn from(e: engine::Error) -> Self {
+        Failure::Engine(e)
+    }
+}
+
+impl From<fmt::Error> for Failure {
+    fn from(_: fmt::Error) -> Self {
+        Failure::Output
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Engine(e) => write!(f, "{e}"),
+            Failure::Output => f.write_str("output failed"),
+        }
+    }
+}
+
+/// FNV-1a (64-bit) over the little-endian bits of `values`: a fingerprint
+/// that changes if any bit of any value does.
+pub fn fingerprint(values: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in values {
+        for b in v.to_bits().to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn write_cost<W: Write, C: Counter>(out: &mut W, counter: &C, count: u64) -> fmt::Result {
+    write!(out, " | {count} {}", counter.unit())?;
+    if let Some(hz) = counter.hz() {
+        // Whole microseconds, printed as milliseconds with three decimals.
+        let us = count * 1_000_000 / hz as u64;
+        write!(out, " = {}.{:03} ms", us / 1000, us % 1000)?;
+    }
+    Ok(())
+}
+
+/// Prints an image of intensities in `[0, 1]` as ASCII art, one line per row.
+pub fn write_art<W: Write>(out: &mut W, image: &[f32], width: usize) -> fmt::Result {
+    const RAMP: &[u8] = b" .:-=+*#%@";
+    for row in image.chunks(width.max(1)) {
+        out.write_str("    ")?;
+        for &v in row {
+            let mut px = [0u8];
+            engine::to_pixels(&[v], &mut px);
+            let c = RAMP[px[0] as usize * RAMP.len() / 256];
+            out.write_char(c as char)?;
+        }
+        out.write_char('\n')?;
+    }
+    Ok(())
+}
+
+/// The boot sequence: describe the model, classify every digit of `digits`
+/// (records of [`DIGIT_RECORD`] bytes), generate one sample per expert.
+///
+/// `N` is the workspace size: any `N` of at least the model's widest layer
+/// gives the same results (firmware passes [`WORKSPACE_LEN`]).
+pub fn run<const N: usize, W: Write, C: Counter>(
+    out: &mut W,
+    counter: &mut C,
+    model_bytes: &[u8],
+    digits: &[u8],
+) -> Result<Costs, Failure> {
+    let model = Model::from_bytes(model_bytes)?;
+    let header = model.header();
+    writeln!(
+        out,
+        "model {} bytes, {:?}, {} experts, latent {}, {} parameters, workspace {} values",
+        model_bytes.len(),
+        header.method,
+        model.experts(),
+        model.latent(),
+        model.repr().parameters(),
+        N
+    )?;
+    writeln!(out, "model provenance: {}", header.provenance)?;
+    let mut ws = Workspace::<N>::new();
+    let mut costs = Costs::default();
+    for (i, record) in digits.chunks_exact(DIGIT_RECORD).enumerate() {
+        let (truth, pixels) = (record[0], &record[1..]);
+        let start = counter.now();
+        let c = model.classify(&mut ws, pixels)?;
+        let spent = counter.now().wrapping_sub(start);
+        costs.digits += 1;
+        costs.classify += spent;
+        let conf = c.confidence();
+        write!(out, "digit {i} truth {truth} cluster {} label ", c.cluster)?;
+        match c.label {
+            Some(l) => write!(out, "{l}")?,
+            None => out.write_char('-')?,
+        }
+        write!(out, " confidence {conf:.4} ({:08x})", conf.to_bits())?;
+        write_cost(out, counter, spent)?;
+        out.write_char('\n')?;
+    }
+    let width = header.image.width as usize;
+    for k in 0..model.experts() {
+        let start = counter.now();
+        let image = model.generate(&mut ws, k, SAMPLE_SEED + k as u64)?;
+        let spent = counter.now().wrapping_sub(start);
+        costs.samples += 1;
+        costs.generate += spent;
+        write!(out, "sample {k} fnv1a {:016x}", fingerprint(image))?;
+        write_cost(out, counter, spent)?;
+        out.write_char('\n')?;
+        write_art(out, image, width)?;
+    }
+    if costs.digits > 0 {
+        write!(out, "cost classify mean")?;
+        write_cost(out, counter, costs.classify / costs.digits as u64)?;
+        out.write_char('\n')?;
+    }
+    if costs.samples > 0 {
+        write!(out, "cost generate mean")?;
+        write_cost(out, counter, costs.generate / costs.samples as u64)?;
+        out.write_char('\n')?;
+    }
+    Ok(costs)
+}
+
+#[cfg(all(test, feature = "embed"))]
+mod tests {
+    use super::*;
+
+    struct Steps(u64);
+    impl Counter for Steps {
+        fn unit(&self) -> &'static str {
+            "steps"
+        }
+        fn hz(&self) -> Option<u32> {
+            Some(1000)
+        }
+        fn now(&mut self) -> u64 {
+            self.0 += 7;
+            self.0
+        }
+    }
+
+    #[test]
+    fn fingerprint_sees_every_bit() {
+        let a = fingerprint(&[1.0, 2.0]);
+        assert_ne!(a, fingerprint(&[1.0, f32::from_bits(2.0f32.to_bits() ^ 1)]));
+        assert_ne!(a, fingerprint(&[2.0, 1.0]));
+    }
+
+    #[test]
+    fn runs_the_sequence_on_the_embedded_model() {
+        let mut text = String::new();
+        let costs = run::<WORKSPACE_LEN, _, _>(&mut text, &mut Steps(0), MODEL, DIGITS).unwrap();
+        let model = Model::from_bytes(MODEL).unwrap();
+        assert_eq!(costs.digits as usize, DIGITS.len() / DIGIT_RECORD);
+        assert_eq!(costs.samples as usize, model.experts());
+        // Each measured step is one pair of counter reads, 7 steps apart.
+        assert_eq!(costs.classify, 7 * costs.digits as u64);
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("digit ")).count(),
+            costs.digits as usize
+        );
+        let art_rows = text.lines().filter(|l| l.starts_with("    ")).count();
+        assert_eq!(art_rows, 28 * model.experts());
+        assert!(text.contains("| 7 steps = 7.000 ms"), "{text}");
+    }
+
+    #[test]
+    fn a_corrupt_model_is_reported_not_run() {
+        let mut bytes = [0u8; 64];
+        bytes[..16].copy_from_slice(&MODEL[..16]);
+        let mut text = String::new();
+        assert!(matches!(
+            run::<WORKSPACE_LEN, _, _>(&mut text, &mut Steps(0), &bytes, DIGITS),
+            Err(Failure::Engine(_))
+        ));
+    }
+}

@@ -1,0 +1,305 @@
+//! `fw-host`: the host side of the firmware example.
+//!
+//! ```text
+//! fw-host model  --shape default|small --out FILE   deterministic random-weight model of the real shapes
+//! fw-host digits --mnist DIR --count N --out FILE   first N MNIST test digits (label byte + 784 pixels each)
+//! fw-host expect --model FILE --digits FILE        the boot sequence run on the host: the reference output
+//! fw-host size   --elf FILE --model FILE            flash (code, model) and static RAM of a firmware ELF
+//! fw-host table  RESULT...                          the cost table (markdown) from per-target result files
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use engine::rng::SplitMix64;
+use engine::writer::{DenseF32, ModelSpec};
+use engine::{Activation, ImageShape, Likelihood, Method};
+
+/// Workspace size of the host run, wider than any model the firmware embeds.
+const HOST_WORKSPACE: usize = 4096;
+
+type Result<T> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fw-host: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let (command, rest) = args
+        .split_first()
+        .ok_or("missing command (model, digits, expect, size, table)")?;
+    match command.as_str() {
+        "model" => {
+            let shape = flag(rest, "--shape")?;
+            let out = PathBuf::from(flag(rest, "--out")?);
+            let bytes = random_model(&shape)?
+                .to_bytes()
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+            Ok(())
+        }
+        "digits" => {
+            let dir = PathBuf::from(flag(rest, "--mnist")?);
+            let count: usize = flag(rest, "--count")?
+                .parse()
+                .map_err(|_| "--count: not a number")?;
+            let out = PathBuf::from(flag(rest, "--out")?);
+            let bytes = mnist_digits(&dir, count)?;
+            std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("wrote {} ({count} digits)", out.display());
+            Ok(())
+        }
+        "expect" => {
+            let path = PathBuf::from(flag(rest, "--model")?);
+            let bytes = read(&path)?;
+            let digits = read(Path::new(&flag(rest, "--digits")?))?;
+            let mut text = String::new();
+            // Any workspace at least as wide as the model gives the same bits.
+            firmware_common::run::<HOST_WORKSPACE, _, _>(
+                &mut text,
+                &mut NoCounter,
+                &bytes,
+                &digits,
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            print!("{text}");
+            Ok(())
+        }
+        "size" => {
+            let elf = read(Path::new(&flag(rest, "--elf")?))?;
+            let model = read(Path::new(&flag(rest, "--model")?))?;
+            let (flash, ram) = elf_sizes(&elf)?;
+            let code = flash
+                .checked_sub(model.len() as u64)
+                .ok_or("ELF smaller than its model")?;
+            println!(
+                "flash={flash}\nflash_model={}\nflash_code={code}\nstatic_ram={ram}",
+                model.len()
+            );
+            Ok(())
+        }
+        "table" => {
+            print!("{}", table(rest)?);
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Result<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .ok_or_else(|| format!("missing {name} VALUE"))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The host's counter: costs are not measured here, only the results matter.
+struct NoCounter;
+
+impl firmware_common::Counter for NoCounter {
+    fn unit(&self) -> &'static str {
+        "host"
+    }
+    fn hz(&self) -> Option<u32> {
+        None
+    }
+    fn now(&mut self) -> u64 {
+        0
+    }
+}
+
+/// A dense layer with Glorot-uniform weights and small biases from `rng`.
+fn dense(rng: &mut SplitMix64, inputs: usize, outputs: usize, activation: Activation) -> DenseF32 {
+    let limit = (6.0 / (inputs + outputs) as f32).sqrt();
+    let mut uniform = |scale: f32| (rng.next_unit() * 2.0 - 1.0) * scale;
+    DenseF32 {
+        inputs,
+        outputs,
+        activation,
+        weights: (0..inputs * outputs).map(|_| uniform(limit)).collect(),
+        bias: (0..outputs).map(|_| uniform(0.1)).collect(),
+    }
+}
+
+/// Random weights of the product's shapes (`default`: gate 784→256→10,
+/// decoders 10→32→784) or of a model small enough for a 256 KiB / 16 KiB
+/// micro:bit (`small`: K = 4, gate 784→16→4, decoders 8→16→784).
+fn random_model(shape: &str) -> Result<ModelSpec> {
+    let (experts, hidden, latent, dec_hidden, seed) = match shape {
+        "default" => (10, 256, 10, 32, 1),
+        "small" => (4, 16, 8, 16, 2),
+        other => return Err(format!("--shape: {other:?} is not default or small")),
+    };
+    let mut rng = SplitMix64::new(seed);
+    let pixels = 28 * 28;
+    let gate = vec![
+        dense(&mut rng, pixels, hidden, Activation::Relu),
+        dense(&mut rng, hidden, experts, Activation::Identity),
+    ];
+    let decoders = (0..experts)
+        .map(|_| {
+            vec![
+                dense(&mut rng, latent, dec_hidden, Activation::Relu),
+                dense(&mut rng, dec_hidden, pixels, Activation::Sigmoid),
+            ]
+        })
+        .collect();
+    Ok(ModelSpec {
+        method: Method::MixtureOfVaes,
+        image: ImageShape {
+            width: 28,
+            height: 28,
+        },
+        latent,
+        likelihood: Likelihood::Bernoulli,
+        mixture_weights: vec![1.0 / experts as f32; experts],
+        label_map: None,
+        provenance: format!(
+            "fw-host model --shape {shape}: random weights (SplitMix64 seed {seed}), untrained"
+        ),
+        gate,
+        decoders,
+    })
+}
+
+fn gunzip(path: &Path) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(read(path)?.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(out)
+}
+
+/// The first `count` test digits as records of label + 784 pixels.
+fn mnist_digits(dir: &Path, count: usize) -> Result<Vec<u8>> {
+    let images = gunzip(&dir.join("t10k-images-idx3-ubyte.gz"))?;
+    let labels = gunzip(&dir.join("t10k-labels-idx1-ubyte.gz"))?;
+    let be = |b: &[u8], at: usize| {
+        b.get(at..at + 4)
+            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    if be(&images, 0) != Some(0x803) || be(&images, 8) != Some(28) || be(&images, 12) != Some(28) {
+        return Err("t10k-images-idx3-ubyte.gz: not an IDX file of 28x28 images".into());
+    }
+    if be(&labels, 0) != Some(0x801) {
+        return Err("t10k-labels-idx1-ubyte.gz: not an IDX label file".into());
+    }
+    let available = be(&images, 4).unwrap_or(0).min(be(&labels, 4).unwrap_or(0)) as usize;
+    if count > available || images.len() < 16 + count * 784 || labels.len() < 8 + count {
+        return Err(format!(
+            "MNIST test set has {available} digits, {count} asked"
+        ));
+    }
+    let mut out = Vec::with_capacity(count * 785);
+    for i in 0..count {
+        out.push(labels[8 + i]);
+        out.extend_from_slice(&images[16 + i * 784..16 + (i + 1) * 784]);
+    }
+    Ok(out)
+}
+
+/// (flash, static RAM) of an ELF: flash holds every allocated section with
+/// contents (code, read-only data, initial values of .data), RAM every
+/// writable allocated section except the stack and heap reservations.
+fn elf_sizes(elf: &[u8]) -> Result<(u64, u64)> {
+    use object::{Object, ObjectSection, SectionFlags};
+    const SHF_WRITE: u64 = 1;
+    const SHF_ALLOC: u64 = 2;
+    let file = object::File::parse(elf).map_err(|e| format!("not an ELF file: {e}"))?;
+    let (mut flash, mut ram) = (0, 0);
+    for section in file.sections() {
+        let SectionFlags::Elf { sh_flags } = section.flags() else {
+            continue;
+        };
+        let name = section.name().unwrap_or("");
+        if sh_flags & SHF_ALLOC == 0 || name.starts_with(".stack") || name.starts_with(".heap") {
+            continue;
+        }
+        let nobits = matches!(
+            section.kind(),
+            object::SectionKind::UninitializedData | object::SectionKind::UninitializedTls
+        );
+        if !nobits {
+            flash += section.size();
+        }
+        if sh_flags & SHF_WRITE != 0 {
+            ram += section.size();
+        }
+    }
+    Ok((flash, ram))
+}
+
+/// Reads `key=value` result files written by .ci/firmware.sh.
+fn read_results(path: &str) -> Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+fn kib(bytes: &str) -> String {
+    bytes
+        .parse::<f64>()
+        .map(|b| format!("{:.1} KiB", b / 1024.0))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn table(paths: &[String]) -> Result<String> {
+    let mut out = String::from(
+        "| target | runs on | model | flash: code | flash: model | static RAM | stack high-water | per classification | per generated image |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for path in paths {
+        let r = read_results(path)?;
+        let get = |k: &str| r.get(k).cloned().unwrap_or_else(|| "?".into());
+        let cost = |k: &str| -> String {
+            let Ok(count) = get(k).parse::<u64>() else {
+                return "?".into();
+            };
+            let mut s = format!("{count} {}", get("unit"));
+            if let Ok(hz) = get("clock_hz").parse::<f64>() {
+                let note = if get("unit") == "cycles" {
+                    ""
+                } else {
+                    ", 1 instr/cycle"
+                };
+                s += &format!(
+                    " ≈ {:.1} ms at {} MHz{note}",
+                    count as f64 / hz * 1e3,
+                    hz / 1e6
+                );
+            }
+            s
+        };
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            get("target"),
+            get("emulator"),
+            get("model"),
+            kib(&get("flash_code")),
+            kib(&get("flash_model")),
+            kib(&get("static_ram")),
+            kib(&get("stack")),
+            cost("classify"),
+            cost("generate"),
+        );
+    }
+    Ok(out)
+}
