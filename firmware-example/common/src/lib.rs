@@ -15,7 +15,9 @@
 use core::fmt::{self, Write};
 
 use engine::{Model, Workspace};
+pub use line::LineBuffer;
 
+mod line;
 pub mod stack;
 #[cfg(feature = "cortex-m")]
 pub mod systick;
@@ -143,7 +145,7 @@ pub fn run<const N: usize, W: Write, C: Counter>(
     model_bytes: &[u8],
     digits: &[u8],
 ) -> Result<Costs, Failure> {
-    let model = Model::from_bytes(model_bytes)?;
+    let model = parse(model_bytes)?;
     let header = model.header();
     writeln!(
         out,
@@ -156,6 +158,37 @@ pub fn run<const N: usize, W: Write, C: Counter>(
         N
     )?;
     writeln!(out, "model provenance: {}", header.provenance)?;
+    let costs = infer::<N, W, C>(out, counter, &model, digits)?;
+    if costs.digits > 0 {
+        write!(out, "cost classify mean")?;
+        write_cost(out, counter, costs.classify / costs.digits as u64)?;
+        out.write_char('\n')?;
+    }
+    if costs.samples > 0 {
+        write!(out, "cost generate mean")?;
+        write_cost(out, counter, costs.generate / costs.samples as u64)?;
+        out.write_char('\n')?;
+    }
+    Ok(costs)
+}
+
+/// [`Model::from_bytes`] in a frame of its own: decoding moves several
+/// copies of the (2 KB) description around, and that stack is free again
+/// before inference reserves its workspace.
+#[inline(never)]
+fn parse(bytes: &[u8]) -> Result<Model<'_>, engine::Error> {
+    Model::from_bytes(bytes)
+}
+
+/// The inference part of [`run`], in a frame of its own: the workspace is
+/// only reserved once parsing (whose stack peak is separate) is over.
+#[inline(never)]
+fn infer<const N: usize, W: Write, C: Counter>(
+    out: &mut W,
+    counter: &mut C,
+    model: &Model<'_>,
+    digits: &[u8],
+) -> Result<Costs, Failure> {
     let mut ws = Workspace::<N>::new();
     let mut costs = Costs::default();
     for (i, record) in digits.chunks_exact(DIGIT_RECORD).enumerate() {
@@ -171,11 +204,20 @@ pub fn run<const N: usize, W: Write, C: Counter>(
             Some(l) => write!(out, "{l}")?,
             None => out.write_char('-')?,
         }
-        write!(out, " confidence {conf:.4} ({:08x})", conf.to_bits())?;
+        // Four decimals by integer arithmetic: core's float formatting
+        // needs 2 KB of stack, an eighth of a micro:bit's RAM.
+        let ten_thousandths = (conf.clamp(0.0, 1.0) * 10_000.0 + 0.5) as u32;
+        write!(
+            out,
+            " confidence {}.{:04} ({:08x})",
+            ten_thousandths / 10_000,
+            ten_thousandths % 10_000,
+            conf.to_bits()
+        )?;
         write_cost(out, counter, spent)?;
         out.write_char('\n')?;
     }
-    let width = header.image.width as usize;
+    let width = model.header().image.width as usize;
     for k in 0..model.experts() {
         let start = counter.now();
         let image = model.generate(&mut ws, k, SAMPLE_SEED + k as u64)?;
@@ -187,16 +229,31 @@ pub fn run<const N: usize, W: Write, C: Counter>(
         out.write_char('\n')?;
         write_art(out, image, width)?;
     }
-    if costs.digits > 0 {
-        write!(out, "cost classify mean")?;
-        write_cost(out, counter, costs.classify / costs.digits as u64)?;
-        out.write_char('\n')?;
-    }
-    if costs.samples > 0 {
-        write!(out, "cost generate mean")?;
-        write_cost(out, counter, costs.generate / costs.samples as u64)?;
-        out.write_char('\n')?;
-    }
+    Ok(costs)
+}
+
+/// The whole boot sequence of a firmware: paints the stack, runs [`run`] on
+/// the embedded model and digits, then prints the stack high-water mark.
+///
+/// # Safety
+/// `stack` must be the address range of the stack this code runs on (lowest
+/// address first), used by nothing else; see [`stack::paint`].
+#[cfg(feature = "embed")]
+pub unsafe fn boot<W: Write, C: Counter>(
+    out: &mut W,
+    counter: &mut C,
+    stack: core::ops::Range<usize>,
+) -> Result<Costs, Failure> {
+    // SAFETY: forwarded from the caller.
+    unsafe { stack::paint(stack.start) };
+    let costs = run::<WORKSPACE_LEN, _, _>(out, counter, MODEL, DIGITS)?;
+    // SAFETY: forwarded from the caller; the range is readable memory.
+    let used = unsafe { stack::high_water(stack.start, stack.end) };
+    writeln!(
+        out,
+        "stack high-water {used} bytes of {}",
+        stack.end - stack.start
+    )?;
     Ok(costs)
 }
 

@@ -30,8 +30,12 @@ pub fn start(syst: &mut SYST) {
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(RELOAD);
     syst.clear_current();
-    syst.enable_interrupt();
     syst.enable_counter();
+    // Right after clearing, the counter reads 0 until its first reload;
+    // counting from there would start the count a whole period early.
+    while SYST::get_current() == 0 {}
+    WRAPS.store(0, Ordering::Relaxed);
+    syst.enable_interrupt();
 }
 
 /// Ticks since [`start`].

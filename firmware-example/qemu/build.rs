@@ -1,0 +1,29 @@
+//! Picks the linker memory layout for the board being built and passes the
+//! runtime's linker script. The layouts live in `memory/`, never in the
+//! package root, where the linker would find a `memory.x` on its own.
+
+use std::path::PathBuf;
+use std::{env, fs};
+
+fn main() {
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let board = match arch.as_str() {
+        "arm" if env::var_os("CARGO_FEATURE_MICROBIT").is_some() => "microbit",
+        "arm" => "mps2-an385",
+        "riscv32" => "riscv-virt",
+        // Host builds (cargo check, clippy) link nothing.
+        _ => return,
+    };
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let layout = fs::read(format!("memory/{board}.x")).expect("memory layout");
+    fs::write(out.join("memory.x"), layout).expect("write OUT_DIR/memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    if arch == "riscv32" {
+        // riscv-rt's link.x expects the layout given first (cortex-m-rt's
+        // includes memory.x itself).
+        println!("cargo:rustc-link-arg-bins=-Tmemory.x");
+    }
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    println!("cargo:rerun-if-changed=memory/{board}.x");
+    println!("cargo:rerun-if-changed=build.rs");
+}
