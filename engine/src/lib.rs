@@ -5,7 +5,8 @@
 //! expert that turns a latent vector into an image of that expert's cluster.
 //! This crate reads such a file **in place** (weights stay in flash as
 //! little-endian f16), classifies images and generates digits, using only
-//! fixed-size buffers: no allocator, no `std`, no `unsafe`.
+//! fixed-size buffers: no allocator, no `std`, no `unsafe` (outside one
+//! run-time-selected SIMD module on x86_64 hosts, see [`kernels`]).
 //!
 //! ```
 //! use engine::{Model, Workspace};
@@ -24,7 +25,11 @@
 //! accumulation order, never fuse multiply-adds, and take transcendental
 //! functions from `libm`.
 #![no_std]
-#![forbid(unsafe_code)]
+// No `unsafe` anywhere, except in the x86_64 AVX2/F16C kernels that hosts
+// with the `std` feature select at run time (`kernels/x86_64.rs` says why
+// each use is sound). Every other build forbids it outright.
+#![cfg_attr(not(all(feature = "std", target_arch = "x86_64")), forbid(unsafe_code))]
+#![cfg_attr(all(feature = "std", target_arch = "x86_64"), deny(unsafe_code))]
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]

@@ -3,7 +3,7 @@
 use heapless::Vec;
 
 use crate::format::{Header, Mlp, ModelRepr, MAX_EXPERTS};
-use crate::kernels::{activate, argmax, dot_f16, f16_at, softmax};
+use crate::kernels::{activate_slice, argmax, dense_f16, softmax};
 use crate::rng::SplitMix64;
 use crate::{Error, Workspace};
 
@@ -238,17 +238,9 @@ fn forward<'w, const N: usize>(mlp: &Mlp<'_>, ws: &'w mut Workspace<N>) -> &'w [
         };
         let inputs = &src[..width.min(layer.inputs as usize)];
         let outputs = (layer.outputs as usize).min(N);
-        let row_bytes = 2 * layer.inputs as usize;
-        for (o, (out, row)) in dst[..outputs]
-            .iter_mut()
-            .zip(layer.weights.chunks_exact(row_bytes.max(1)))
-            .enumerate()
-        {
-            *out = activate(
-                layer.activation,
-                dot_f16(row, inputs) + f16_at(layer.bias, o),
-            );
-        }
+        let out = &mut dst[..outputs];
+        dense_f16(layer.weights, layer.bias, inputs, out);
+        activate_slice(layer.activation, out);
         width = outputs;
         in_a = !in_a;
     }

@@ -74,3 +74,56 @@ pub fn tiny_model_bytes() -> heapless::Vec<u8, TINY_CAPACITY> {
     out.truncate(n);
     out
 }
+
+/// A dense network as `(inputs, outputs, activation)` per layer.
+pub type Shape<'s> = &'s [(usize, usize, Activation)];
+
+/// A 28×28 model spec with `experts` decoders of the given shapes and
+/// weights and biases drawn from a fixed seed, uniform in ±1/√inputs
+/// (PyTorch's default `Linear` init), so activations look like a trained
+/// model's. For benchmarks and tests that need realistic sizes.
+#[cfg(feature = "std")]
+pub fn random_spec(
+    gate: Shape<'_>,
+    decoder: Shape<'_>,
+    experts: usize,
+    seed: u64,
+) -> crate::writer::ModelSpec {
+    use crate::writer::{DenseF32, ModelSpec};
+    use std::vec::Vec;
+    let mut rng = SplitMix64::new(seed);
+    let mut layers = |shape: Shape<'_>| -> Vec<DenseF32> {
+        shape
+            .iter()
+            .map(|&(inputs, outputs, activation)| {
+                let bound = 1.0 / libm::sqrtf(inputs as f32);
+                let mut draw = |n: usize| -> Vec<f32> {
+                    (0..n)
+                        .map(|_| (2.0 * rng.next_unit() - 1.0) * bound)
+                        .collect()
+                };
+                DenseF32 {
+                    inputs,
+                    outputs,
+                    activation,
+                    weights: draw(inputs * outputs),
+                    bias: draw(outputs),
+                }
+            })
+            .collect()
+    };
+    ModelSpec {
+        method: Method::MixtureOfVaes,
+        image: ImageShape {
+            width: 28,
+            height: 28,
+        },
+        latent: decoder.first().map_or(0, |l| l.0),
+        likelihood: Likelihood::Bernoulli,
+        mixture_weights: std::vec![1.0 / experts as f32; experts],
+        label_map: Some((0..experts).map(|k| (k % 10) as u8).collect()),
+        provenance: std::format!("engine::testing::random_spec, seed {seed}"),
+        gate: layers(gate),
+        decoders: (0..experts).map(|_| layers(decoder)).collect(),
+    }
+}
