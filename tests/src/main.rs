@@ -1,1 +1,110 @@
-fn main() {}
+//! `harness`: run a `model.bin` through the no_std engine on the host.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+/// Run a model file through the engine exactly as a microcontroller would.
+#[derive(Parser)]
+#[command(name = "harness", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify every image of an IDX file; prints CSV `index,cluster,label,confidence`
+    /// (`label` is the model's label for the cluster, empty without a label map).
+    Classify {
+        /// Model file written by `trainer fit --export`.
+        #[arg(long)]
+        model: PathBuf,
+        /// IDX image file, gzipped or not (e.g. data/mnist/t10k-images-idx3-ubyte.gz).
+        #[arg(long)]
+        images: PathBuf,
+    },
+    /// Generate samples of one expert and write them as a PNG grid
+    /// (sample i uses seed S+i).
+    Generate {
+        /// Model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Expert index, 0-based.
+        #[arg(long)]
+        expert: usize,
+        /// Number of samples.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        count: u32,
+        /// Seed of the first sample.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output PNG file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Describe a model: header, layer shapes, parameters, file size and RAM needed.
+    Inspect {
+        /// Model file.
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Classify { model, images } => {
+            let bytes = harness::read_model_bytes(&model)?;
+            let m = harness::parse_model(&bytes, &model)?;
+            let imgs = trainer::data::read_images(&images)?;
+            let rows = harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (e.g. `| head`) is not an error worth reporting.
+            let _ = out.write_all(harness::rows_to_csv(&rows).as_bytes());
+        }
+        Command::Generate { model, expert, count, seed, out } => {
+            let bytes = harness::read_model_bytes(&model)?;
+            let m = harness::parse_model(&bytes, &model)?;
+            let images = harness::generate_images(&m, expert, count as usize, seed)?;
+            let cols = (count as f64).sqrt().ceil() as usize;
+            let (w, h) = (m.header().image.width as usize, m.header().image.height as usize);
+            write_grid(&out, &images, cols, w, h)?;
+            eprintln!("wrote {} ({count} samples of expert {expert})", out.display());
+        }
+        Command::Inspect { model } => {
+            let bytes = harness::read_model_bytes(&model)?;
+            let m = harness::parse_model(&bytes, &model)?;
+            print!("{}", harness::describe(&m, bytes.len()));
+        }
+    }
+    Ok(())
+}
+
+fn write_grid(path: &Path, images: &[Vec<u8>], cols: usize, w: usize, h: usize) -> Result<()> {
+    let rows = images.len().div_ceil(cols);
+    let pad = 2;
+    let (gw, gh) = (cols * (w + pad) + pad, rows * (h + pad) + pad);
+    let mut grid = image::GrayImage::new(gw as u32, gh as u32);
+    for (i, img) in images.iter().enumerate() {
+        let (x0, y0) = ((i % cols) * (w + pad) + pad, (i / cols) * (h + pad) + pad);
+        for (p, &v) in img.iter().enumerate() {
+            grid.put_pixel((x0 + p % w) as u32, (y0 + p / w) as u32, image::Luma([v]));
+        }
+    }
+    grid.save_with_format(path, image::ImageFormat::Png)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
