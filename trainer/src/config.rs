@@ -1,0 +1,177 @@
+//! Training configuration and the two presets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::method::Likelihood;
+use crate::nets::{Act, Arch};
+
+/// A named starting configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The published method, as in the product's first design document.
+    Blog,
+    /// The tuned configuration: partition-based initialization, pretraining,
+    /// Bernoulli experts, shift augmentation on the gate; ≤ 1 MiB export.
+    Default,
+}
+
+/// How the experts and gate start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Random weights, straight into the mixture objective.
+    Random,
+    /// A label-free partition of the training set (autoencoder codes,
+    /// clustered), then `pretrain_epochs` of gate cross-entropy + each expert
+    /// on its cluster, then the mixture objective.
+    Partition {
+        /// Epochs of autoencoder training inside the partition step.
+        ae_epochs: usize,
+        /// Most points used to build the clustering graph.
+        max_points: usize,
+        /// Epochs of pretraining on the partition.
+        pretrain_epochs: usize,
+    },
+}
+
+/// Everything that defines a training run (saved as `config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitConfig {
+    /// The preset the run started from.
+    pub preset: Preset,
+    /// Network shapes.
+    pub arch: Arch,
+    /// Pixel likelihood of the experts.
+    pub likelihood: Likelihood,
+    /// Initialization.
+    pub start: Start,
+    /// Epochs of the mixture objective.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Weight of the importance-variance balancing term.
+    pub balance: f64,
+    /// Random seed (weights, noise, shuffling, augmentation, partition).
+    pub seed: u64,
+    /// Use only the first N training images.
+    pub limit: Option<usize>,
+    /// Random shift of the gate's input, in pixels (0 = none).
+    pub shift: usize,
+}
+
+impl FitConfig {
+    /// The preset's configuration.
+    pub fn preset(p: Preset) -> Self {
+        match p {
+            Preset::Blog => FitConfig {
+                preset: p,
+                arch: Arch {
+                    experts: 10,
+                    pixels: 784,
+                    latent: 10,
+                    gate_hidden: vec![128],
+                    encoder_hidden: 128,
+                    decoder_hidden: vec![128],
+                    act: Act::Sigmoid,
+                },
+                likelihood: Likelihood::Gaussian { std: 0.5 },
+                start: Start::Random,
+                epochs: 30,
+                batch: 100,
+                lr: 1e-3,
+                balance: 0.1,
+                seed: 0,
+                limit: None,
+                shift: 0,
+            },
+            Preset::Default => FitConfig {
+                preset: p,
+                arch: Arch {
+                    experts: 10,
+                    pixels: 784,
+                    latent: 10,
+                    gate_hidden: vec![256],
+                    encoder_hidden: 128,
+                    decoder_hidden: vec![32],
+                    act: Act::Relu,
+                },
+                likelihood: Likelihood::Bernoulli,
+                start: Start::Partition {
+                    ae_epochs: 20,
+                    max_points: 20_000,
+                    pretrain_epochs: 5,
+                },
+                epochs: 15,
+                batch: 100,
+                lr: 1e-3,
+                balance: 0.1,
+                seed: 0,
+                limit: None,
+                shift: 2,
+            },
+        }
+    }
+
+    /// Pretraining epochs (0 without a partition).
+    pub fn pretrain_epochs(&self) -> usize {
+        match self.start {
+            Start::Random => 0,
+            Start::Partition {
+                pretrain_epochs, ..
+            } => pretrain_epochs,
+        }
+    }
+
+    /// All epochs: pretraining then mixture.
+    pub fn total_epochs(&self) -> usize {
+        self.pretrain_epochs() + self.epochs
+    }
+
+    /// Checks values a user could get wrong, with one-line messages.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let a = &self.arch;
+        if !(1..=engine::MAX_EXPERTS).contains(&a.experts) {
+            anyhow::bail!(
+                "--experts must be 1..={} (the engine's limit), got {}",
+                engine::MAX_EXPERTS,
+                a.experts
+            );
+        }
+        if a.latent == 0
+            || a.encoder_hidden == 0
+            || a.gate_hidden.contains(&0)
+            || a.decoder_hidden.contains(&0)
+        {
+            anyhow::bail!("layer widths and --latent must be positive");
+        }
+        if a.gate_hidden.len() + 1 > engine::MAX_LAYERS
+            || a.decoder_hidden.len() + 1 > engine::MAX_LAYERS
+        {
+            anyhow::bail!(
+                "the engine allows at most {} layers per network",
+                engine::MAX_LAYERS
+            );
+        }
+        if self.batch == 0 {
+            anyhow::bail!("--batch must be positive");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            anyhow::bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        if !(self.balance >= 0.0 && self.balance.is_finite()) {
+            anyhow::bail!("--balance must be >= 0, got {}", self.balance);
+        }
+        if self.shift > 8 {
+            anyhow::bail!("--shift must be at most 8 pixels, got {}", self.shift);
+        }
+        if let Likelihood::Gaussian { std } = self.likelihood {
+            if !(std > 0.0 && std.is_finite()) {
+                anyhow::bail!("Gaussian std must be positive");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! The mixture-of-VAEs method: per-expert negative ELBO, the mixture-of-experts
+//! loss with its load-balancing term, and the pretraining loss on a fixed
+//! assignment. Network shapes live in [`crate::nets`].
+
+use candle_core::{Result, Tensor, D};
+use serde::{Deserialize, Serialize};
+
+use crate::nets::Mixture;
+
+/// What a decoder output means (and how reconstruction is scored).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Likelihood {
+    /// Pixels are Bernoulli with probability sigmoid(logit): binary cross-entropy.
+    Bernoulli,
+    /// Pixels are Gaussian with mean sigmoid(logit) and this fixed std.
+    Gaussian {
+        /// Standard deviation of every pixel.
+        std: f32,
+    },
+}
+
+impl Likelihood {
+    /// The engine's description.
+    pub fn engine(self) -> engine::Likelihood {
+        match self {
+            Likelihood::Bernoulli => engine::Likelihood::Bernoulli,
+            Likelihood::Gaussian { std } => engine::Likelihood::Gaussian { std },
+        }
+    }
+
+    /// Negative log-likelihood of `x` (`[1, B, P]` or broadcastable) under the
+    /// decoder logits `[K, B, P]`, summed over pixels: `[K, B]`.
+    pub fn nll(self, logits: &Tensor, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Likelihood::Bernoulli => bce_with_logits(logits, x)?.sum(D::Minus1),
+            Likelihood::Gaussian { std } => {
+                let mean = candle_nn::ops::sigmoid(logits)?;
+                let pixels = logits.dim(D::Minus1)? as f64;
+                let sq = mean.broadcast_sub(x)?.sqr()?.sum(D::Minus1)?;
+                let c = pixels * ((std as f64).ln() + 0.5 * (std::f64::consts::TAU).ln());
+                sq.affine(1.0 / (2.0 * (std as f64).powi(2)), c)
+            }
+        }
+    }
+}
+
+/// Binary cross-entropy with logits, element-wise, written stably:
+/// `relu(l) − x·l + log(1 + exp(−|l|))` (candle's own version overflows).
+pub fn bce_with_logits(logits: &Tensor, x: &Tensor) -> Result<Tensor> {
+    let softplus = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    (logits.relu()? - logits.broadcast_mul(x)?)? + softplus
+}
+
+/// Analytic KL(q(z|x) ‖ N(0, I)) summed over the latent: `[K, B]`.
+pub fn kl_normal(mean: &Tensor, var: &Tensor) -> Result<Tensor> {
+    let t = ((var + mean.sqr()?)? - var.log()?)?;
+    ((t - 1.0)? * 0.5)?.sum(D::Minus1)
+}
+
+/// Per-expert negative ELBO of a batch.
+pub struct ExpertLosses {
+    /// `[K, B]`: L_k(x_b) = reconstruction + KL.
+    pub total: Tensor,
+    /// `[K, B]` reconstruction part.
+    pub recon: Tensor,
+}
+
+/// Runs every expert on `x` (`[B, P]`, in `[0, 1]`), with reparameterization
+/// noise `eps` (`[K, B, latent]`, standard normal).
+pub fn expert_losses(
+    model: &Mixture,
+    likelihood: Likelihood,
+    x: &Tensor,
+    eps: &Tensor,
+) -> Result<ExpertLosses> {
+    let (mean, var) = model.encoders.forward(x)?;
+    let z = (mean.clone() + (var.sqrt()? * eps)?)?;
+    let logits = model.decoders.forward(&z)?;
+    let recon = likelihood.nll(&logits, &x.unsqueeze(0)?)?;
+    let kl = kl_normal(&mean, &var)?;
+    Ok(ExpertLosses {
+        total: (&recon + kl)?,
+        recon,
+    })
+}
+
+/// The parts of one batch's objective, as scalars.
+pub struct Objective {
+    /// What is minimized.
+    pub loss: Tensor,
+    /// The expected negative ELBO part (batch mean of Σ_k w_k L_k).
+    pub elbo: Tensor,
+    /// The weighted balancing or classification part.
+    pub extra: Tensor,
+}
+
+/// Mixture-of-experts loss: batch mean of Σ_k p_k(x) L_k(x), plus `balance`
+/// × the population variance across experts of importance_k = Σ_batch p_k(x).
+pub fn mixture_loss(gate_logits: &Tensor, losses: &Tensor, balance: f64) -> Result<Objective> {
+    let b = gate_logits.dim(0)? as f64;
+    // `softmax` (not `softmax_last_dim`, which has no backward pass).
+    let p = candle_nn::ops::softmax(gate_logits, D::Minus1)?;
+    let elbo = (p.t()? * losses)?.sum_all()?.affine(1.0 / b, 0.0)?;
+    let importance = p.sum(0)?;
+    let centred = importance.broadcast_sub(&importance.mean_all()?)?;
+    let variance = centred.sqr()?.mean_all()?;
+    let extra = (variance * balance)?;
+    Ok(Objective {
+        loss: (&elbo + &extra)?,
+        elbo,
+        extra,
+    })
+}
+
+/// Pretraining on a fixed assignment: each expert learns its own cluster
+/// (batch mean of L_{c(x)}(x)) and the gate learns to predict the cluster
+/// (cross-entropy). `one_hot` is `[B, K]`.
+pub fn assignment_loss(
+    gate_logits: &Tensor,
+    losses: &Tensor,
+    one_hot: &Tensor,
+) -> Result<Objective> {
+    let b = gate_logits.dim(0)? as f64;
+    let elbo = (one_hot.t()? * losses)?.sum_all()?.affine(1.0 / b, 0.0)?;
+    let log_p = candle_nn::ops::log_softmax(gate_logits, D::Minus1)?;
+    let extra = (log_p * one_hot)?.sum_all()?.affine(-1.0 / b, 0.0)?;
+    Ok(Objective {
+        loss: (&elbo + &extra)?,
+        elbo,
+        extra,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn t(v: &[f32], shape: &[usize]) -> Tensor {
+        Tensor::from_vec(v.to_vec(), shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn bce_is_stable_and_correct() {
+        let l = t(&[-100.0, 0.0, 3.0, 100.0], &[4]);
+        let x = t(&[0.0, 1.0, 0.25, 1.0], &[4]);
+        let got = bce_with_logits(&l, &x).unwrap().to_vec1::<f32>().unwrap();
+        let naive = |l: f32, x: f32| {
+            let p = 1.0 / (1.0 + (-l).exp());
+            -(x * p.ln() + (1.0 - x) * (1.0 - p).ln())
+        };
+        assert!(got[0].abs() < 1e-6 && got[3].abs() < 1e-6, "{got:?}");
+        assert!((got[1] - naive(0.0, 1.0)).abs() < 1e-5);
+        assert!((got[2] - naive(3.0, 0.25)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn kl_is_zero_at_prior() {
+        let m = t(&[0.0, 1.0], &[1, 1, 2]);
+        let v = t(&[1.0, 1.0], &[1, 1, 2]);
+        let kl = kl_normal(&m, &v)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!((kl[0] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mixture_loss_weights_and_balances() {
+        // Two samples, two experts; the gate is certain: sample 0 → expert 0, 1 → 1.
+        let logits = t(&[50.0, -50.0, -50.0, 50.0], &[2, 2]);
+        let losses = t(&[1.0, 10.0, 20.0, 3.0], &[2, 2]); // [K, B]
+        let o = mixture_loss(&logits, &losses, 0.5).unwrap();
+        assert!((o.elbo.to_scalar::<f32>().unwrap() - 2.0).abs() < 1e-5);
+        assert!(o.extra.to_scalar::<f32>().unwrap().abs() < 1e-6);
+        // Both to expert 0: importance (2, 0), variance 1.
+        let logits = t(&[50.0, -50.0, 50.0, -50.0], &[2, 2]);
+        let o = mixture_loss(&logits, &losses, 0.5).unwrap();
+        assert!((o.extra.to_scalar::<f32>().unwrap() - 0.5).abs() < 1e-5);
+        assert!((o.elbo.to_scalar::<f32>().unwrap() - 5.5).abs() < 1e-5);
+    }
+
+    #[test]
+    fn assignment_loss_picks_own_expert() {
+        let logits = t(&[0.0, 0.0], &[1, 2]);
+        let losses = t(&[4.0, 9.0], &[2, 1]);
+        let one_hot = t(&[0.0, 1.0], &[1, 2]);
+        let o = assignment_loss(&logits, &losses, &one_hot).unwrap();
+        assert!((o.elbo.to_scalar::<f32>().unwrap() - 9.0).abs() < 1e-5);
+        assert!((o.extra.to_scalar::<f32>().unwrap() - 2f32.ln()).abs() < 1e-5);
+    }
+}

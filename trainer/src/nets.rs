@@ -1,0 +1,322 @@
+//! Network definitions: the gate (manager) and the K VAE experts.
+//!
+//! The experts are stored batched: every tensor of expert k is slice k of a
+//! stacked tensor, so one matmul runs all K encoders' first layers and 3-D
+//! batched matmuls run the rest. The method (losses, balancing) lives in
+//! [`crate::method`]; this module only maps inputs to outputs.
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::{Init, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use engine::writer::DenseF32;
+
+/// Element-wise function after a hidden layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Act {
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / (1 + exp(-x))`
+    Sigmoid,
+    /// `tanh(x)`
+    Tanh,
+}
+
+impl Act {
+    /// Applies the function.
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Act::Relu => x.relu(),
+            Act::Sigmoid => candle_nn::ops::sigmoid(x),
+            Act::Tanh => x.tanh(),
+        }
+    }
+
+    /// The engine's name for it.
+    pub fn engine(self) -> engine::Activation {
+        match self {
+            Act::Relu => engine::Activation::Relu,
+            Act::Sigmoid => engine::Activation::Sigmoid,
+            Act::Tanh => engine::Activation::Tanh,
+        }
+    }
+}
+
+/// PyTorch's default for `nn.Linear`: weights and biases uniform in ±1/√fan_in.
+fn default_init(fan_in: usize) -> Init {
+    let b = 1.0 / (fan_in as f64).sqrt();
+    Init::Uniform { lo: -b, up: b }
+}
+
+/// A dense layer `[out, in]` (candle `Linear` layout) with PyTorch's init.
+pub fn dense(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Linear> {
+    let w = vb.get_with_hints((outputs, inputs), "weight", default_init(inputs))?;
+    let b = vb.get_with_hints(outputs, "bias", default_init(inputs))?;
+    Ok(Linear::new(w, Some(b)))
+}
+
+fn to_dense(l: &Linear, activation: engine::Activation) -> Result<DenseF32> {
+    let (outputs, inputs) = l.weight().dims2()?;
+    let bias = match l.bias() {
+        Some(b) => b.to_vec1::<f32>()?,
+        None => vec![0.0; outputs],
+    };
+    Ok(DenseF32 {
+        inputs,
+        outputs,
+        activation,
+        weights: l.weight().flatten_all()?.to_vec1::<f32>()?,
+        bias,
+    })
+}
+
+/// K dense layers applied in one batched matmul: weights `[K, in, out]`,
+/// biases `[K, 1, out]`; input `[K, B, in]`, output `[K, B, out]`.
+#[derive(Debug, Clone)]
+pub struct BatchedDense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl BatchedDense {
+    /// K layers of `inputs → outputs`, each initialized like `nn.Linear`.
+    pub fn new(k: usize, inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(BatchedDense {
+            weight: vb.get_with_hints((k, inputs, outputs), "weight", default_init(inputs))?,
+            bias: vb.get_with_hints((k, 1, outputs), "bias", default_init(inputs))?,
+        })
+    }
+
+    /// `x[k] · W[k] + b[k]` for every k.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+
+    /// Layer `k` in the engine's row-major `[out][in]` layout.
+    pub fn layer(&self, k: usize, activation: engine::Activation) -> Result<DenseF32> {
+        let (_, inputs, outputs) = self.weight.dims3()?;
+        Ok(DenseF32 {
+            inputs,
+            outputs,
+            activation,
+            weights: self.weight.get(k)?.t()?.flatten_all()?.to_vec1::<f32>()?,
+            bias: self.bias.get(k)?.flatten_all()?.to_vec1::<f32>()?,
+        })
+    }
+}
+
+/// The manager: image → K logits (the softmax over experts is the method's).
+#[derive(Debug, Clone)]
+pub struct Gate {
+    hidden: Vec<Linear>,
+    out: Linear,
+    act: Act,
+}
+
+impl Gate {
+    /// `pixels → hidden[0] → … → k`, `act` after each hidden layer.
+    pub fn new(
+        pixels: usize,
+        hidden: &[usize],
+        k: usize,
+        act: Act,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let mut layers = Vec::new();
+        let mut width = pixels;
+        for (i, &h) in hidden.iter().enumerate() {
+            layers.push(dense(width, h, vb.pp(format!("fc{i}")))?);
+            width = h;
+        }
+        Ok(Gate {
+            hidden: layers,
+            out: dense(width, k, vb.pp("logits"))?,
+            act,
+        })
+    }
+
+    /// Logits `[B, K]` for images `[B, pixels]` in `[0, 1]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for l in &self.hidden {
+            h = self.act.apply(&l.forward(&h)?)?;
+        }
+        self.out.forward(&h)
+    }
+
+    /// The layers for export (last one Identity: the engine applies softmax).
+    pub fn export(&self) -> Result<Vec<DenseF32>> {
+        let mut out = self
+            .hidden
+            .iter()
+            .map(|l| to_dense(l, self.act.engine()))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(to_dense(&self.out, engine::Activation::Identity)?);
+        Ok(out)
+    }
+}
+
+/// The K experts' encoders: image → (mean, variance) of q(z|x), batched.
+///
+/// The first layer of all K encoders is one `pixels → K·hidden` matmul.
+#[derive(Debug, Clone)]
+pub struct Encoders {
+    k: usize,
+    hidden: usize,
+    first: Linear,
+    head: BatchedDense,
+    act: Act,
+    latent: usize,
+}
+
+impl Encoders {
+    /// K encoders `pixels → hidden → (latent mean, latent variance)`.
+    pub fn new(
+        k: usize,
+        pixels: usize,
+        hidden: usize,
+        latent: usize,
+        act: Act,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(Encoders {
+            k,
+            hidden,
+            first: dense(pixels, k * hidden, vb.pp("fc0"))?,
+            head: BatchedDense::new(k, hidden, 2 * latent, vb.pp("head"))?,
+            act,
+            latent,
+        })
+    }
+
+    /// Mean and variance `[K, B, latent]` for images `[B, pixels]`.
+    /// The variance is `1e-5 + exp(s)` as in the published method.
+    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let b = x.dim(0)?;
+        let h = self.act.apply(&self.first.forward(x)?)?;
+        let h = h
+            .reshape((b, self.k, self.hidden))?
+            .transpose(0, 1)?
+            .contiguous()?;
+        let out = self.head.forward(&h)?;
+        let mean = out.narrow(D::Minus1, 0, self.latent)?;
+        let var = (out.narrow(D::Minus1, self.latent, self.latent)?.exp()? + 1e-5)?;
+        Ok((mean, var))
+    }
+}
+
+/// The K experts' decoders: latent `[K, B, latent]` → pixel logits `[K, B, pixels]`.
+#[derive(Debug, Clone)]
+pub struct Decoders {
+    layers: Vec<BatchedDense>,
+    act: Act,
+}
+
+impl Decoders {
+    /// K decoders `latent → hidden[0] → … → pixels`.
+    pub fn new(
+        k: usize,
+        latent: usize,
+        hidden: &[usize],
+        pixels: usize,
+        act: Act,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let mut layers = Vec::new();
+        let mut width = latent;
+        for (i, &h) in hidden.iter().chain(std::iter::once(&pixels)).enumerate() {
+            layers.push(BatchedDense::new(k, width, h, vb.pp(format!("fc{i}")))?);
+            width = h;
+        }
+        Ok(Decoders { layers, act })
+    }
+
+    /// Pixel logits (a sigmoid turns them into Bernoulli probabilities or
+    /// Gaussian means).
+    pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        let mut h = z.clone();
+        let last = self.layers.len() - 1;
+        for (i, l) in self.layers.iter().enumerate() {
+            h = l.forward(&h)?;
+            if i < last {
+                h = self.act.apply(&h)?;
+            }
+        }
+        Ok(h)
+    }
+
+    /// Expert `k`'s decoder for export, ending in a sigmoid.
+    pub fn export(&self, k: usize) -> Result<Vec<DenseF32>> {
+        let last = self.layers.len() - 1;
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let act = if i < last {
+                    self.act.engine()
+                } else {
+                    engine::Activation::Sigmoid
+                };
+                l.layer(k, act)
+            })
+            .collect()
+    }
+}
+
+/// Shapes of a mixture of VAE experts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arch {
+    /// Number of experts K.
+    pub experts: usize,
+    /// Pixels per image.
+    pub pixels: usize,
+    /// Latent size.
+    pub latent: usize,
+    /// Gate hidden widths.
+    pub gate_hidden: Vec<usize>,
+    /// Encoder hidden width.
+    pub encoder_hidden: usize,
+    /// Decoder hidden widths.
+    pub decoder_hidden: Vec<usize>,
+    /// Hidden activation everywhere.
+    pub act: Act,
+}
+
+/// The whole model: a gate and K VAE experts (encoders + decoders).
+#[derive(Debug, Clone)]
+pub struct Mixture {
+    /// The manager.
+    pub gate: Gate,
+    /// All K encoders.
+    pub encoders: Encoders,
+    /// All K decoders.
+    pub decoders: Decoders,
+}
+
+impl Mixture {
+    /// Builds (or, on a store that has them, fetches) every tensor:
+    /// `gate.*`, `experts.encoder.*`, `experts.decoder.*`.
+    pub fn new(arch: &Arch, vb: VarBuilder) -> Result<Self> {
+        let k = arch.experts;
+        Ok(Mixture {
+            gate: Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?,
+            encoders: Encoders::new(
+                k,
+                arch.pixels,
+                arch.encoder_hidden,
+                arch.latent,
+                arch.act,
+                vb.pp("experts").pp("encoder"),
+            )?,
+            decoders: Decoders::new(
+                k,
+                arch.latent,
+                &arch.decoder_hidden,
+                arch.pixels,
+                arch.act,
+                vb.pp("experts").pp("decoder"),
+            )?,
+        })
+    }
+}

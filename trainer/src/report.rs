@@ -1,0 +1,93 @@
+//! The end of a run: export, engine check, loss curve and `report.md`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::export::{label_map, to_spec, write_model};
+use crate::metrics::evaluate;
+use crate::train::Trainer;
+use crate::util::write_atomic;
+
+/// Exports the model (run directory, plus `export` if given), checks it with
+/// the engine on the test set, and writes `loss.png` and `report.md`.
+/// Returns the path of the run directory's `model.bin`.
+pub fn finish(trainer: &Trainer, seconds: f64, export: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let cfg = &trainer.cfg;
+    let k = cfg.arch.experts;
+    // Labels are used from here on only: to name clusters and to score.
+    let train_pred = trainer.predict(&trainer.train)?;
+    let train_eval = evaluate(&train_pred, &trainer.train.labels, k);
+    let n = train_pred.len().max(1) as f32;
+    let weights: Vec<f32> = train_eval.sizes.iter().map(|&s| s as f32 / n).collect();
+    let spec = to_spec(&trainer.model, cfg, weights, Some(label_map(&train_eval)))?;
+    let path = trainer.run_dir.join("model.bin");
+    let bytes = write_model(&spec, &path)?;
+    if let Some(e) = export {
+        write_model(&spec, e)?;
+    }
+    let f32_pred = trainer.predict(&trainer.test)?;
+    let f32_eval = evaluate(&f32_pred, &trainer.test.labels, k);
+    let model = crate::engine_eval::parse(&bytes, "exported model")?;
+    let engine_pred = crate::engine_eval::predict(&model, &trainer.test.pixels, trainer.test.n)?;
+    let engine_eval = evaluate(&engine_pred, &trainer.test.labels, k);
+    let agree = f32_pred
+        .iter()
+        .zip(&engine_pred)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / f32_pred.len().max(1) as f64;
+    trainer.save_loss_curve()?;
+    let tiles = crate::engine_eval::sample_tiles(&model, 8, cfg.seed)?;
+    crate::pictures::save_grid(&trainer.run_dir.join("samples.png"), &tiles, k, 28)?;
+
+    let mut r = String::new();
+    let _ = writeln!(r, "# Training report\n");
+    let _ = writeln!(r, "- preset `{:?}`, seed {}, {} training images, {} + {} epochs, {:.1} s of training (this invocation)", cfg.preset, cfg.seed, trainer.train.n, cfg.pretrain_epochs(), cfg.epochs, seconds);
+    let _ = writeln!(
+        r,
+        "- model.bin: {} bytes ({:.3} MiB)",
+        bytes.len(),
+        bytes.len() as f64 / 1048576.0
+    );
+    let _ = writeln!(
+        r,
+        "- test set, f32 model (gate argmax): {}",
+        f32_eval.summary()
+    );
+    let _ = writeln!(
+        r,
+        "- test set, engine on model.bin (f16): {}",
+        engine_eval.summary()
+    );
+    let _ = writeln!(
+        r,
+        "- engine and f32 model agree on {:.2}% of test images",
+        100.0 * agree
+    );
+    let _ = writeln!(r, "- training set (gate argmax): {}", train_eval.summary());
+    let _ = writeln!(r, "\nLabels were used only after training: to score clusters and to write the cluster-to-digit map (Hungarian matching on the training set).\n");
+    let _ = writeln!(
+        r,
+        "## Confusion matrix (test set, engine)\n\n{}",
+        engine_eval.confusion_table()
+    );
+    let _ = writeln!(r, "## Files\n\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert)\n- `samples.png`: engine samples from model.bin\n- `loss.png`: step loss (blue) and epoch mean (red)\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
+    write_atomic(&trainer.run_dir.join("report.md"), r.as_bytes())?;
+    if trainer.verbose {
+        println!("test (engine, f16): {}", engine_eval.summary());
+        println!(
+            "engine agrees with the f32 model on {:.2}% of test images",
+            100.0 * agree
+        );
+        println!(
+            "wrote {} ({} bytes){}",
+            path.display(),
+            bytes.len(),
+            export
+                .map(|e| format!(" and {}", e.display()))
+                .unwrap_or_default()
+        );
+        println!("report: {}", trainer.run_dir.join("report.md").display());
+    }
+    Ok(path)
+}
