@@ -1,1 +1,336 @@
-//! Unsupervised initial partition of the training set (filled in by the partition work).
+//! Unsupervised initial partition of the training images, used to initialize
+//! the mixture (each expert pretrained on one part, the gate on the parts).
+//!
+//! Pipeline ([`initial_partition`]): train an autoencoder on all images
+//! ([`autoencoder`]), embed every image as a short code, then cluster the codes
+//! either by spectral clustering ([`spectral`]: k-NN graph on a random subset
+//! of at most `max_points` codes, normalized affinity, leading eigenvectors by
+//! a sparse eigensolver ([`eigen`]), k-means on the row-normalized embedding)
+//! or by plain k-means on all codes ([`kmeans`]). Codes outside the graph get
+//! the majority cluster of their nearest graph points ([`knn`]). Spectral
+//! clustering is tried on several random subsets and the most evenly sized
+//! result is kept. Labels are never used. Every random draw comes from
+//! [`rng::Rng`] seeded by `seed`, so a seed fixes the partition.
+//!
+//! Measured quality and time on MNIST: see `README.md` in this folder.
+
+pub mod autoencoder;
+pub mod eigen;
+pub mod kmeans;
+pub mod knn;
+pub mod rng;
+pub mod spectral;
+#[cfg(test)]
+mod testdata;
+
+use anyhow::{ensure, Result};
+
+use autoencoder::{Autoencoder, AutoencoderConfig};
+use kmeans::KMeansConfig;
+use rng::Rng;
+use spectral::SpectralConfig;
+
+/// Bytes per image (28×28 grey levels).
+pub const PIXELS: usize = 28 * 28;
+
+/// How the autoencoder codes are clustered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Spectral clustering of a k-NN graph on up to `max_points` codes.
+    Spectral,
+    /// k-means (k-means++ with restarts) on all codes.
+    KMeans,
+}
+
+/// Settings for [`initial_partition`].
+#[derive(Debug, Clone)]
+pub struct PartitionConfig {
+    /// Number of parts (clusters).
+    pub k: usize,
+    /// Seed of every random draw (weights, shuffles, subsets, k-means).
+    pub seed: u64,
+    /// Autoencoder passes over all images.
+    pub ae_epochs: usize,
+    /// Autoencoder hidden layer widths (encoder; the decoder mirrors them).
+    pub ae_hidden: Vec<usize>,
+    /// Autoencoder code width (the clustering space).
+    pub code_dim: usize,
+    /// Autoencoder batch size.
+    pub ae_batch: usize,
+    /// Autoencoder Adam step size.
+    pub ae_lr: f64,
+    /// Clustering of the codes.
+    pub method: Method,
+    /// Codes in the spectral graph (a random subset when there are more
+    /// images); the rest are assigned by their nearest graph points.
+    pub max_points: usize,
+    /// Spectral clustering settings (graph neighbours, weighting, solver).
+    pub spectral: SpectralConfig,
+    /// Spectral clustering runs on different random subsets; the one whose
+    /// cluster sizes are most even (highest size entropy) is kept.
+    pub spectral_tries: usize,
+    /// Graph points voting for each code outside the graph.
+    pub assign_neighbours: usize,
+    /// k-means restarts (for [`Method::KMeans`]).
+    pub kmeans_restarts: usize,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        Self {
+            k: 10,
+            seed: 0,
+            ae_epochs: 10,
+            ae_hidden: vec![500, 500],
+            code_dim: 10,
+            ae_batch: 256,
+            ae_lr: 1e-3,
+            method: Method::Spectral,
+            max_points: 20_000,
+            spectral: SpectralConfig::default(),
+            spectral_tries: 4,
+            assign_neighbours: 10,
+            kmeans_restarts: 10,
+        }
+    }
+}
+
+/// A partition of the images into `k` parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// Part of each image, in `0..k`.
+    pub assignment: Vec<usize>,
+    /// Number of parts.
+    pub k: usize,
+}
+
+impl Partition {
+    /// Number of images in each part.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![0; self.k];
+        for &a in &self.assignment {
+            sizes[a] += 1;
+        }
+        sizes
+    }
+}
+
+/// Entropy (nats) of the size distribution: `ln k` when perfectly even.
+pub fn size_entropy(assignment: &[usize], k: usize) -> f64 {
+    let mut sizes = vec![0usize; k];
+    for &a in assignment {
+        sizes[a] += 1;
+    }
+    let n = assignment.len() as f64;
+    sizes
+        .iter()
+        .filter(|&&s| s > 0)
+        .map(|&s| {
+            let p = s as f64 / n;
+            -p * p.ln()
+        })
+        .sum()
+}
+
+/// Partitions the `n` images (`n × 784` bytes, row-major 28×28) into `cfg.k`
+/// parts without labels; `progress` receives one line per stage.
+pub fn initial_partition(
+    images: &[u8],
+    n: usize,
+    cfg: &PartitionConfig,
+    progress: &dyn Fn(&str),
+) -> Result<Partition> {
+    ensure!(
+        images.len() == n * PIXELS,
+        "partition: {} bytes is not {n} images of 28×28",
+        images.len()
+    );
+    ensure!(
+        cfg.k >= 1 && n >= cfg.k,
+        "partition: {n} images for {} parts",
+        cfg.k
+    );
+    let rng = Rng::new(cfg.seed);
+    let ae_cfg = AutoencoderConfig {
+        hidden: cfg.ae_hidden.clone(),
+        code: cfg.code_dim,
+        epochs: cfg.ae_epochs,
+        batch: cfg.ae_batch,
+        lr: cfg.ae_lr,
+    };
+    let ae = Autoencoder::train(images, n, &ae_cfg, &mut rng.fork(1), progress)?;
+    let codes = ae.encode(images, n)?;
+    let assignment = cluster_codes(&codes, ae.code_dim(), cfg, progress)?;
+    Ok(Partition {
+        assignment,
+        k: cfg.k,
+    })
+}
+
+/// Clusters `codes` (flat, `d` columns) by `cfg.method`; the second stage of
+/// [`initial_partition`], public so that studies can reuse one autoencoder.
+pub fn cluster_codes(
+    codes: &[f32],
+    d: usize,
+    cfg: &PartitionConfig,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<usize>> {
+    ensure!(
+        d > 0 && codes.len() % d == 0,
+        "partition: codes not a multiple of {d}"
+    );
+    let n = codes.len() / d;
+    ensure!(
+        n >= cfg.k && cfg.k >= 1,
+        "partition: {n} codes for {} parts",
+        cfg.k
+    );
+    let rng = Rng::new(cfg.seed).fork(2);
+    match cfg.method {
+        Method::KMeans => {
+            let km = kmeans::kmeans(
+                codes,
+                d,
+                &KMeansConfig {
+                    k: cfg.k,
+                    restarts: cfg.kmeans_restarts,
+                    max_iter: 300,
+                },
+                &mut rng.fork(0),
+            );
+            progress(&format!("k-means on {n} codes: inertia {:.1}", km.inertia));
+            Ok(km.assignment)
+        }
+        Method::Spectral => {
+            let m = cfg.max_points.min(n);
+            ensure!(
+                m > cfg.spectral.neighbours && m >= cfg.k,
+                "partition: {m} graph points is too few for {} neighbours",
+                cfg.spectral.neighbours
+            );
+            let mut best: Option<(f64, Vec<usize>)> = None;
+            for t in 0..cfg.spectral_tries.max(1) {
+                let mut r = rng.fork(100 + t as u64);
+                let mut order: Vec<usize> = (0..n).collect();
+                r.shuffle(&mut order);
+                let subset = &order[..m];
+                let sub_codes: Vec<f32> = subset
+                    .iter()
+                    .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
+                    .collect();
+                let sc = spectral::spectral_clustering(&sub_codes, d, cfg.k, &cfg.spectral, &mut r);
+                let assignment = extend_to_all(codes, d, subset, &sc.assignment, cfg);
+                let evenness = size_entropy(&assignment, cfg.k);
+                progress(&format!(
+                    "spectral try {}/{}: {m} graph points, eigen residual {:.1e} after {} rounds, \
+                     size entropy {evenness:.4} (max {:.4})",
+                    t + 1,
+                    cfg.spectral_tries.max(1),
+                    sc.residual,
+                    sc.rounds,
+                    (cfg.k as f64).ln()
+                ));
+                if best.as_ref().is_none_or(|(e, _)| evenness > *e) {
+                    best = Some((evenness, assignment));
+                }
+            }
+            Ok(best.expect("at least one try").1)
+        }
+    }
+}
+
+/// Labels every code: graph points keep their cluster, the others take the
+/// majority cluster of their `assign_neighbours` nearest graph points (ties to
+/// the nearer neighbour).
+fn extend_to_all(
+    codes: &[f32],
+    d: usize,
+    subset: &[usize],
+    sub_assignment: &[usize],
+    cfg: &PartitionConfig,
+) -> Vec<usize> {
+    let n = codes.len() / d;
+    let mut assignment = vec![usize::MAX; n];
+    for (&i, &c) in subset.iter().zip(sub_assignment) {
+        assignment[i] = c;
+    }
+    let rest: Vec<usize> = (0..n).filter(|&i| assignment[i] == usize::MAX).collect();
+    if rest.is_empty() {
+        return assignment;
+    }
+    let sub_codes: Vec<f32> = subset
+        .iter()
+        .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let queries: Vec<f32> = rest
+        .iter()
+        .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let votes_k = cfg.assign_neighbours.clamp(1, subset.len());
+    let nb = knn::knn(&sub_codes, &queries, d, votes_k, false);
+    for (q, &i) in rest.iter().enumerate() {
+        let mut votes = vec![0usize; cfg.k];
+        for &j in nb.of(q) {
+            votes[sub_assignment[j as usize]] += 1;
+        }
+        let top = *votes.iter().max().expect("k >= 1");
+        // Nearest neighbour among those of a top-voted cluster.
+        let c = nb
+            .of(q)
+            .iter()
+            .map(|&j| sub_assignment[j as usize])
+            .find(|&c| votes[c] == top)
+            .expect("some neighbour has the top vote");
+        assignment[i] = c;
+    }
+    assignment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::{agreement, blobs, rings};
+    use super::*;
+
+    #[test]
+    fn spectral_on_a_subset_labels_every_point() {
+        let (codes, truth) = rings(&[1.0, 5.0], 600, 0.1, 4);
+        let cfg = PartitionConfig {
+            k: 2,
+            max_points: 300,
+            spectral_tries: 2,
+            ..PartitionConfig::default()
+        };
+        let a = cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap();
+        assert_eq!(a.len(), 1200);
+        assert_eq!(agreement(&a, &truth, 2), 1.0);
+    }
+
+    #[test]
+    fn kmeans_method_and_determinism() {
+        let (codes, truth) = blobs(&[[0.0, 0.0], [8.0, 0.0], [4.0, 7.0]], 100, 1.0, 6);
+        let cfg = PartitionConfig {
+            k: 3,
+            method: Method::KMeans,
+            seed: 5,
+            ..PartitionConfig::default()
+        };
+        let a = cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap();
+        assert!(agreement(&a, &truth, 3) > 0.98);
+        assert_eq!(a, cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap());
+    }
+
+    #[test]
+    fn size_entropy_prefers_even_partitions() {
+        let even = [0, 1, 2, 0, 1, 2];
+        let skewed = [0, 0, 0, 0, 1, 2];
+        assert!((size_entropy(&even, 3) - 3f64.ln()).abs() < 1e-12);
+        assert!(size_entropy(&skewed, 3) < size_entropy(&even, 3));
+    }
+
+    #[test]
+    fn rejects_wrong_sizes() {
+        let cfg = PartitionConfig::default();
+        let err = initial_partition(&[0u8; 100], 1, &cfg, &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("not 1 images"), "{err}");
+    }
+}
