@@ -255,10 +255,11 @@ fn read_results(path: &str) -> Result<BTreeMap<String, String>> {
 }
 
 fn kib(bytes: &str) -> String {
-    bytes
-        .parse::<f64>()
-        .map(|b| format!("{:.1} KiB", b / 1024.0))
-        .unwrap_or_else(|_| "?".into())
+    match bytes.parse::<u64>() {
+        Ok(b) if b < 1024 => format!("{b} B"),
+        Ok(b) => format!("{:.1} KiB", b as f64 / 1024.0),
+        Err(_) => "—".into(),
+    }
 }
 
 fn table(paths: &[String]) -> Result<String> {
@@ -268,23 +269,21 @@ fn table(paths: &[String]) -> Result<String> {
     );
     for path in paths {
         let r = read_results(path)?;
-        let get = |k: &str| r.get(k).cloned().unwrap_or_else(|| "?".into());
+        let get = |k: &str| r.get(k).cloned().unwrap_or_else(|| "—".into());
         let cost = |k: &str| -> String {
             let Ok(count) = get(k).parse::<u64>() else {
-                return "?".into();
+                return "—".into();
             };
-            let mut s = format!("{count} {}", get("unit"));
+            let unit = get("unit");
+            let mut s = format!("{count} {unit}");
             if let Ok(hz) = get("clock_hz").parse::<f64>() {
-                let note = if get("unit") == "cycles" {
-                    ""
+                let ms = count as f64 / hz * 1e3;
+                let mhz = hz / 1e6;
+                s += &if unit == "cycles" {
+                    format!(" = {ms:.1} ms at {mhz} MHz")
                 } else {
-                    ", 1 instr/cycle"
+                    format!(" ≈ {ms:.1} ms at {mhz} MHz, if 1 instruction/cycle")
                 };
-                s += &format!(
-                    " ≈ {:.1} ms at {} MHz{note}",
-                    count as f64 / hz * 1e3,
-                    hz / 1e6
-                );
             }
             s
         };
