@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn harness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness")).args(args).output().expect("run harness")
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .output()
+        .expect("run harness")
 }
 
 fn tiny_model(dir: &Path) -> PathBuf {
@@ -19,7 +22,10 @@ fn stderr(o: &Output) -> String {
 
 fn assert_one_line_error(o: &Output, needle: &str) {
     let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains(needle), "{err:?} does not mention {needle:?}");
@@ -36,7 +42,7 @@ fn inspect_describes_the_model() {
     assert!(out.contains("experts          3"), "{out}");
     assert!(out.contains("label map        [7, 1, 0]"), "{out}");
     assert!(out.contains("gate             784 -> 3(Identity)"), "{out}");
-    assert!(out.contains("parameters       9993"), "{out}"); // 784*3+3 + 3*(2*784+784)
+    assert!(out.contains("parameters       9411"), "{out}"); // (784*3 + 3) + 3 * (2*784 + 784)
     assert!(out.contains("RAM needed"), "{out}");
 }
 
@@ -53,7 +59,13 @@ fn classify_prints_one_row_per_image() {
     };
     let idx = dir.path().join("images-idx3-ubyte");
     std::fs::write(&idx, trainer::data::encode_images(&images)).unwrap();
-    let o = harness(&["classify", "--model", model.to_str().unwrap(), "--images", idx.to_str().unwrap()]);
+    let o = harness(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        idx.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
@@ -79,7 +91,16 @@ fn generate_writes_a_png_grid() {
     let model = tiny_model(dir.path());
     let png = dir.path().join("grid.png");
     let o = harness(&[
-        "generate", "--model", model.to_str().unwrap(), "--expert", "2", "--count", "9", "--seed", "5", "--out",
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--expert",
+        "2",
+        "--count",
+        "9",
+        "--seed",
+        "5",
+        "--out",
         png.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -93,7 +114,10 @@ fn generate_writes_a_png_grid() {
     let mut px = [0u8; 784];
     engine::to_pixels(m.generate(&mut ws, 2, 5).unwrap(), &mut px);
     for (p, &v) in px.iter().enumerate() {
-        assert_eq!(img.get_pixel(2 + (p % 28) as u32, 2 + (p / 28) as u32).0[0], v);
+        assert_eq!(
+            img.get_pixel(2 + (p % 28) as u32, 2 + (p / 28) as u32).0[0],
+            v
+        );
     }
 }
 
@@ -126,11 +150,22 @@ fn bad_models_give_one_line_typed_errors() {
     }
     let model = tiny_model(dir.path());
     let o = harness(&[
-        "generate", "--model", model.to_str().unwrap(), "--expert", "3", "--out",
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--expert",
+        "3",
+        "--out",
         dir.path().join("x.png").to_str().unwrap(),
     ]);
     assert_one_line_error(&o, "no expert 3");
-    let o = harness(&["classify", "--model", model.to_str().unwrap(), "--images", model.to_str().unwrap()]);
+    let o = harness(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        model.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(!stderr(&o).contains("panicked"));
 }
