@@ -1,0 +1,91 @@
+//! The engine (f16 weights, no_std kernels) against the trainer's own candle
+//! forward pass of the same model file: a model is trained on a small slice
+//! of MNIST, exported, and both run on all 10,000 test images.
+
+use std::path::PathBuf;
+
+use engine::{Model, Workspace};
+use trainer::config::{FitConfig, Preset, Start};
+use trainer::fit::{fit, FitOptions};
+use trainer::reference::ReferenceModel;
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
+}
+
+/// A quickly trained model (random start, one epoch on 600 images), exported.
+fn trained_model(dir: &std::path::Path, preset: Preset) -> Vec<u8> {
+    let mut cfg = FitConfig::preset(preset);
+    cfg.start = Start::Random;
+    cfg.epochs = 1;
+    cfg.limit = Some(600);
+    cfg.seed = 3;
+    let export = dir.join("model.bin");
+    let opts = FitOptions {
+        data: data_dir(),
+        out: Some(dir.join("run")),
+        resume: None,
+        epochs: None,
+        export: Some(export.clone()),
+        device: candle_core::Device::Cpu,
+        verbose: false,
+    };
+    fit(Some(cfg), &opts).expect("training the test model");
+    std::fs::read(&export).expect("exported model")
+}
+
+fn cross_check(preset: Preset) {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = trained_model(dir.path(), preset);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let spec = engine::writer::ModelSpec::from_bytes(&bytes).unwrap();
+    let reference = ReferenceModel::from_spec(&spec, &candle_core::Device::Cpu).unwrap();
+    let test = trainer::data::read_images(data_dir().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    assert_eq!(test.n, 10_000);
+
+    let probs = reference.gate_probabilities(&test.pixels, test.n).unwrap();
+    let mut ws = Box::new(Workspace::<1024>::new());
+    let mut agree = 0;
+    let mut max_prob_diff = 0.0f32;
+    let mut used = vec![false; model.experts()];
+    for (i, p) in probs.iter().enumerate() {
+        let c = model.classify(&mut ws, test.image(i)).unwrap();
+        let reference_cluster = engine::kernels::argmax(p);
+        agree += usize::from(c.cluster == reference_cluster);
+        used[c.cluster] = true;
+        for (a, b) in c.probabilities.iter().zip(p) {
+            max_prob_diff = max_prob_diff.max((a - b).abs());
+        }
+    }
+    let agreement = agree as f64 / test.n as f64;
+    eprintln!("{preset:?}: argmax agreement {agreement:.4}, max probability difference {max_prob_diff:.2e}");
+    assert!(agreement >= 0.999, "engine and candle agree on only {agreement}");
+    assert!(max_prob_diff < 1e-3, "probabilities differ by {max_prob_diff}");
+    assert!(used.iter().filter(|&&u| u).count() > 1, "every image went to one cluster");
+
+    let mut worst = 0.0f32;
+    let mut z = vec![0.0f32; model.latent()];
+    for expert in 0..model.experts() {
+        for seed in 0..5u64 {
+            engine::rng::SplitMix64::new(seed).fill_normal(&mut z);
+            let ours = model.generate(&mut ws, expert, seed).unwrap().to_vec();
+            let theirs = reference.decode(expert, &z).unwrap();
+            assert_eq!(ours.len(), theirs.len());
+            for (a, b) in ours.iter().zip(&theirs) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+    }
+    eprintln!("{preset:?}: worst generated pixel difference {worst:.2e}");
+    assert!(worst < 1e-2, "generated pixels differ by {worst}");
+}
+
+#[test]
+fn engine_matches_candle_default_architecture() {
+    cross_check(Preset::Default);
+}
+
+#[test]
+fn engine_matches_candle_blog_architecture() {
+    cross_check(Preset::Blog);
+}
