@@ -8,11 +8,12 @@
 #     (rp2040-hal's float intrinsics call into it);
 #   - the Rust targets thumbv6m-none-eabi and riscv32imc-unknown-none-elf.
 # Idempotent: each step is skipped when its result is already there.
-# Writes .emulators/env.sh, which .ci/firmware.sh sources.
+# Writes .emulators/env.sh, which .ci/firmware.sh sources. EMULATORS_DIR
+# overrides the folder; EMULATORS_QEMU_UNPACK=1 skips the plain install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-EMU=$ROOT/.emulators
+EMU=${EMULATORS_DIR:-$ROOT/.emulators}
 mkdir -p "$EMU"
 
 log() { echo "emulators: $*"; }
@@ -30,17 +31,17 @@ have_qemu() { command -v qemu-system-arm >/dev/null && command -v qemu-system-ri
 QEMU_PREFIX=""
 if [ -x "$EMU/qemu/usr/bin/qemu-system-arm" ]; then
   QEMU_PREFIX=$EMU/qemu
-elif have_qemu; then
+elif [ "${EMULATORS_QEMU_UNPACK:-0}" != 1 ] && have_qemu; then
   QEMU_PREFIX=""
 else
   SUDO=""
   if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
   log "installing QEMU from the distribution"
-  if $SUDO apt-get install -y --no-install-recommends qemu-system-arm qemu-system-misc >"$EMU/apt.log" 2>&1 && have_qemu; then
+  install() { $SUDO apt-get install -y --no-install-recommends qemu-system-arm qemu-system-misc >>"$EMU/apt.log" 2>&1 && have_qemu; }
+  if [ "${EMULATORS_QEMU_UNPACK:-0}" != 1 ] && { install || { $SUDO apt-get update >>"$EMU/apt.log" 2>&1 && install; }; }; then
     QEMU_PREFIX=""
   else
-    log "plain install failed (see .emulators/apt.log); unpacking Debian packages instead"
-    $SUDO apt-get update >>"$EMU/apt.log" 2>&1 || true
+    log "no plain install (failed, see $EMU/apt.log, or EMULATORS_QEMU_UNPACK=1); unpacking Debian packages instead"
     rm -rf "$EMU/debs" "$EMU/qemu.tmp"
     mkdir -p "$EMU/debs" "$EMU/qemu.tmp"
     (cd "$EMU/debs" && apt-get download qemu-system-arm qemu-system-misc libcapstone4 libfdt1 \

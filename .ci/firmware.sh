@@ -26,7 +26,7 @@ UPDATE_README=0
 [ "${1:-}" = "--update-readme" ] && UPDATE_README=1
 
 # shellcheck disable=SC1091
-. "$ROOT/.emulators/env.sh"
+. "${EMULATORS_DIR:-$ROOT/.emulators}/env.sh"
 mkdir -p "$OUT"
 rm -f "$OUT"/*.log "$OUT"/*.result "$OUT"/*.diff
 DEFAULT_MODEL=$(realpath "$DEFAULT_MODEL")

@@ -54,10 +54,11 @@ mod tests {
     #[test]
     fn hands_over_whole_lines_and_full_buffers() {
         let mut seen: Vec<Vec<u8>> = Vec::new();
-        let mut lb = LineBuffer::<_, 4>::new(|b: &[u8]| seen.push(b.to_vec()));
-        write!(lb, "ab\ncdefg").unwrap();
-        lb.flush();
-        drop(lb);
+        {
+            let mut lb = LineBuffer::<_, 4>::new(|b: &[u8]| seen.push(b.to_vec()));
+            write!(lb, "ab\ncdefg").unwrap();
+            lb.flush();
+        }
         assert_eq!(
             seen,
             vec![b"ab\n".to_vec(), b"cdef".to_vec(), b"g".to_vec()]

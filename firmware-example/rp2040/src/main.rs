@@ -89,14 +89,14 @@ fn main() -> ! {
         &mut pac.RESETS,
     );
     let uart_pins = (pins.gpio0.into_function(), pins.gpio1.into_function());
-    let uart = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS)
+    // Kept alive (main never returns) so UART0 stays configured; output goes
+    // through Uart0, which the fault handlers can use as well.
+    let _uart = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS)
         .enable(
             UartConfig::new(115_200.Hz(), DataBits::Eight, None, StopBits::One),
             clocks.peripheral_clock.freq(),
         )
         .unwrap();
-    // The peripheral stays enabled; output goes through Uart0 from here on.
-    core::mem::forget(uart);
 
     let mut out = Uart0;
     let hz = clocks.system_clock.freq().to_Hz();
