@@ -191,6 +191,7 @@ fn infer<const N: usize, W: Write, C: Counter>(
 ) -> Result<Costs, Failure> {
     let mut ws = Workspace::<N>::new();
     let mut costs = Costs::default();
+    let mut correct = 0;
     for (i, record) in digits.chunks_exact(DIGIT_RECORD).enumerate() {
         let (truth, pixels) = (record[0], &record[1..]);
         let start = counter.now();
@@ -201,7 +202,10 @@ fn infer<const N: usize, W: Write, C: Counter>(
         let conf = c.confidence();
         write!(out, "digit {i} truth {truth} cluster {} label ", c.cluster)?;
         match c.label {
-            Some(l) => write!(out, "{l}")?,
+            Some(l) => {
+                correct += u32::from(l == truth);
+                write!(out, "{l}")?
+            }
             None => out.write_char('-')?,
         }
         // Four decimals by integer arithmetic: core's float formatting
@@ -216,6 +220,13 @@ fn infer<const N: usize, W: Write, C: Counter>(
         )?;
         write_cost(out, counter, spent)?;
         out.write_char('\n')?;
+    }
+    if model.header().label_map.is_some() {
+        writeln!(
+            out,
+            "labels: {correct} of {} digits named correctly",
+            costs.digits
+        )?;
     }
     let width = model.header().image.width as usize;
     for k in 0..model.experts() {
