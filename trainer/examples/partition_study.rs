@@ -40,6 +40,9 @@ struct Args {
     /// Autoencoder batch size.
     #[arg(long, default_value_t = PartitionConfig::default().ae_batch)]
     batch: usize,
+    /// Autoencoder Adam step size.
+    #[arg(long, default_value_t = PartitionConfig::default().ae_lr)]
+    lr: f64,
     /// Graph points for spectral clustering.
     #[arg(long, default_value_t = PartitionConfig::default().max_points)]
     points: usize,
@@ -104,6 +107,20 @@ fn load(dir: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((img[16..].to_vec(), lab[8..].to_vec()))
 }
 
+/// CPU seconds used by this process so far (user + system, all threads), from
+/// `/proc/self/stat`; `None` off Linux. Less sensitive than wall time to other
+/// jobs on a shared machine.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let (mut images, mut labels) = load(&args.data)?;
@@ -123,23 +140,27 @@ fn main() -> Result<()> {
         ae_epochs: args.ae_epochs,
         ae_hidden: args.hidden.clone(),
         ae_batch: args.batch,
+        ae_lr: args.lr,
         max_points: args.points,
         spectral_tries: args.tries,
         ..PartitionConfig::default()
     };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     println!(
-        "Initial partition of {n} MNIST training images, autoencoder 784-{}-{}, {} epochs, batch {}; \
+        "Initial partition of {n} MNIST training images, autoencoder 784-{}-{}, {} epochs, batch {}, lr {}; \
          spectral: {} graph points, {} neighbours, {} tries; {threads} threads.\n",
         args.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"),
         base.code_dim,
         args.ae_epochs,
         args.batch,
+        args.lr,
         args.points,
         args.neighbours,
         args.tries
     );
-    println!("| seed | variant | AE loss (nats) | AE time (s) | clustering time (s) | ACC | NMI | ARI | smallest / largest part |");
+    println!(
+        "| seed | variant | AE loss (nats) | AE wall / CPU (s) | clustering wall / CPU (s) | ACC | NMI | ARI | smallest / largest part |"
+    );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for &seed in &args.seeds {
         let cfg = PartitionConfig {
@@ -147,6 +168,7 @@ fn main() -> Result<()> {
             ..base.clone()
         };
         let start = Instant::now();
+        let cpu_start = cpu_seconds().unwrap_or(0.0);
         let ae_cfg = AutoencoderConfig {
             hidden: cfg.ae_hidden.clone(),
             code: cfg.code_dim,
@@ -158,6 +180,7 @@ fn main() -> Result<()> {
         let ae = Autoencoder::train(&images, n, &ae_cfg, &mut Rng::new(seed).fork(1), &progress)?;
         let codes = ae.encode(&images, n)?;
         let ae_time = start.elapsed().as_secs_f64();
+        let ae_cpu = cpu_seconds().unwrap_or(0.0) - cpu_start;
         let loss = ae.reconstruction_loss(&images, n)?;
         for variant in &args.variants {
             let mut vcfg = cfg.clone();
@@ -172,15 +195,17 @@ fn main() -> Result<()> {
                 other => bail!("unknown variant {other:?} (kmeans, spectral, spectral-selftuning)"),
             }
             let t = Instant::now();
+            let cpu_t = cpu_seconds().unwrap_or(0.0);
             let assignment = cluster_codes(&codes, ae.code_dim(), &vcfg, &progress)?;
             let secs = t.elapsed().as_secs_f64();
+            let cpu = cpu_seconds().unwrap_or(0.0) - cpu_t;
             let e = evaluate(&assignment, &labels, vcfg.k);
             let (min, max) = (
                 e.sizes.iter().min().copied().unwrap_or(0),
                 e.sizes.iter().max().copied().unwrap_or(0),
             );
             println!(
-                "| {seed} | {variant} | {loss:.1} | {ae_time:.0} | {secs:.1} | {:.4} | {:.4} | {:.4} | {min} / {max} |",
+                "| {seed} | {variant} | {loss:.1} | {ae_time:.0} / {ae_cpu:.0} | {secs:.1} / {cpu:.1} | {:.4} | {:.4} | {:.4} | {min} / {max} |",
                 e.acc, e.nmi, e.ari
             );
             if verbose {
