@@ -250,7 +250,7 @@ fn sigmoid8(v: &mut [f32; LANES]) {
         let negative = bits >> 31 != 0;
         let half = if negative { -0.5 } else { 0.5 };
         let k = if hx > 0x3f85_1592 {
-            (INV_LN2 * t + half) as i32
+            trunc_small(INV_LN2 * t + half)
         } else if hx > 0x3eb1_7218 {
             if negative {
                 -1
@@ -283,6 +283,27 @@ fn sigmoid8(v: &mut [f32; LANES]) {
                 sigmoid(v[i])
             };
         }
+    }
+}
+
+/// `v as i32` for `|v| < 2^23`, from the bits. Rust's saturating float to
+/// int cast makes LLVM convert lane by lane with range checks; this
+/// vectorizes (a variable shift per lane). Other inputs give some value
+/// without panicking; [`sigmoid8`] only keeps lanes where `|v| < 117`.
+#[inline(always)]
+fn trunc_small(v: f32) -> i32 {
+    let bits = v.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
+    let mantissa = ((bits & 0x7f_ffff) | 0x80_0000) as i32;
+    let magnitude = if exponent < 0 {
+        0
+    } else {
+        mantissa >> (23 - exponent).clamp(0, 31)
+    };
+    if bits >> 31 != 0 {
+        -magnitude
+    } else {
+        magnitude
     }
 }
 
@@ -532,6 +553,33 @@ mod tests {
                 *v = f32::from_bits(high << 16 | low as u32);
             }
             check_sigmoid_slice(&mut values);
+        }
+    }
+
+    #[test]
+    fn trunc_small_is_the_cast_below_2_pow_23() {
+        let mut rng = SplitMix64::new(4);
+        for _ in 0..200_000 {
+            let v =
+                (rng.next_unit() - 0.5) * 2.0 * f32::from_bits(rng.next_u64() as u32 % (150 << 23));
+            if v.abs() < 8_388_608.0 {
+                assert_eq!(trunc_small(v), v as i32, "{v}");
+            }
+        }
+        for v in [
+            0.0f32,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            1.5,
+            -1.5,
+            116.99,
+            -116.99,
+            8_388_607.0,
+        ] {
+            assert_eq!(trunc_small(v), v as i32, "{v}");
         }
     }
 

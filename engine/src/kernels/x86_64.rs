@@ -50,9 +50,10 @@ const ROWS: usize = 8;
 /// Row `r`'s accumulator is one 8-lane register whose lane `j` is partial
 /// sum `j` of the definition: lane `j` of chunk `c` is element `8c + j`, so
 /// each lane adds exactly the definition's products in its order, with a
-/// multiply and an add (never fused). The remainder chunk pads weights and
-/// inputs with zeros: adding `+0` leaves a partial sum unchanged, as a sum
-/// that starts at `+0` can never be `-0` in round-to-nearest. The horizontal
+/// multiply and an add (never fused). The remainder chunk zeroes the weights
+/// (masking off the next row's) and inputs past the row: `+0 · +0` adds
+/// `+0`, which leaves a partial sum unchanged, as a sum that starts at `+0`
+/// can never be `-0` in round-to-nearest. The horizontal
 /// sum is the definition's tree: `hadd` pairs lanes (0+1, 2+3 | 4+5, 6+7),
 /// a second `hadd` adds those pairs, and the two 128-bit halves are added
 /// last. Then `+ bias`, as in the definition.
@@ -72,6 +73,11 @@ unsafe fn dense_f16_avx2(weights: &[u8], bias: &[u8], x: &[f32], out: &mut [f32]
     let mut x_tail = [0.0f32; LANES];
     x_tail[..rem].copy_from_slice(&x[LANES * full..]);
     let x_tail = _mm256_loadu_ps(x_tail.as_ptr());
+    let mut mask = [0u32; LANES];
+    for m in &mut mask[..rem] {
+        *m = u32::MAX;
+    }
+    let tail_mask = _mm256_castsi256_ps(_mm256_loadu_si256(mask.as_ptr().cast()));
     let mut o = 0;
     while o < outputs {
         let n = (outputs - o).min(ROWS);
@@ -99,10 +105,17 @@ unsafe fn dense_f16_avx2(weights: &[u8], bias: &[u8], x: &[f32], out: &mut [f32]
         }
         if rem > 0 {
             for (a, &s) in acc.iter_mut().zip(&starts) {
-                let mut tail = [0u8; 2 * LANES];
                 let from = s + 2 * LANES * full;
-                tail[..2 * rem].copy_from_slice(&weights[from..from + 2 * rem]);
-                let w = _mm256_cvtph_ps(_mm_loadu_si128(tail.as_ptr().cast()));
+                let bits = if from + 2 * LANES <= weights.len() {
+                    // SAFETY: 16 bytes from `from`, in bounds as just checked.
+                    _mm_loadu_si128(weights.as_ptr().add(from).cast())
+                } else {
+                    let mut tail = [0u8; 2 * LANES];
+                    tail[..2 * rem].copy_from_slice(&weights[from..from + 2 * rem]);
+                    _mm_loadu_si128(tail.as_ptr().cast())
+                };
+                // Lanes past the row belong to the next row: zero them.
+                let w = _mm256_and_ps(_mm256_cvtph_ps(bits), tail_mask);
                 *a = _mm256_add_ps(*a, _mm256_mul_ps(w, x_tail));
             }
         }
@@ -118,12 +131,23 @@ unsafe fn dense_f16_avx2(weights: &[u8], bias: &[u8], x: &[f32], out: &mut [f32]
             _mm256_permute2f128_ps::<0x20>(q0, q1),
             _mm256_permute2f128_ps::<0x31>(q0, q1),
         );
-        let mut b = [0u8; 2 * ROWS];
-        b[..2 * n].copy_from_slice(&bias[2 * o..2 * (o + n)]);
-        let y = _mm256_add_ps(dots, _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().cast())));
-        let mut lanes = [0.0f32; ROWS];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), y);
-        out[o..o + n].copy_from_slice(&lanes[..n]);
+        let b = if n == ROWS {
+            // SAFETY: `2o + 16 = 2(o + n) <= 2 * outputs <= bias.len()`.
+            _mm_loadu_si128(bias.as_ptr().add(2 * o).cast())
+        } else {
+            let mut b = [0u8; 2 * ROWS];
+            b[..2 * n].copy_from_slice(&bias[2 * o..2 * (o + n)]);
+            _mm_loadu_si128(b.as_ptr().cast())
+        };
+        let y = _mm256_add_ps(dots, _mm256_cvtph_ps(b));
+        if n == ROWS {
+            // SAFETY: `o + 8 = o + n <= outputs = out.len()`.
+            _mm256_storeu_ps(out.as_mut_ptr().add(o), y);
+        } else {
+            let mut lanes = [0.0f32; ROWS];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), y);
+            out[o..o + n].copy_from_slice(&lanes[..n]);
+        }
         o += ROWS;
     }
 }
