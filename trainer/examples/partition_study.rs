@@ -52,7 +52,8 @@ struct Args {
     /// Graph neighbours.
     #[arg(long, default_value_t = PartitionConfig::default().spectral.neighbours)]
     neighbours: usize,
-    /// Variants to run on each autoencoder's codes: kmeans, spectral, spectral-selftuning.
+    /// Variants to run on each autoencoder's codes: kmeans, spectral, spectral-selftuning;
+    /// a spectral variant may name its graph neighbours, e.g. spectral:20.
     #[arg(long, value_delimiter = ',', default_value = "kmeans,spectral")]
     variants: Vec<String>,
     /// Print each stage's progress lines.
@@ -184,15 +185,26 @@ fn main() -> Result<()> {
         let loss = ae.reconstruction_loss(&images, n)?;
         for variant in &args.variants {
             let mut vcfg = cfg.clone();
-            vcfg.spectral.neighbours = args.neighbours;
-            match variant.as_str() {
+            // `name` or `name:neighbours`.
+            let (name, neighbours) = match variant.split_once(':') {
+                Some((name, nb)) => (
+                    name,
+                    nb.parse()
+                        .with_context(|| format!("variant {variant:?}: bad neighbour count"))?,
+                ),
+                None => (variant.as_str(), args.neighbours),
+            };
+            vcfg.spectral.neighbours = neighbours;
+            match name {
                 "kmeans" => vcfg.method = Method::KMeans,
                 "spectral" => vcfg.method = Method::Spectral,
                 "spectral-selftuning" => {
                     vcfg.method = Method::Spectral;
                     vcfg.spectral.weight = EdgeWeight::SelfTuning;
                 }
-                other => bail!("unknown variant {other:?} (kmeans, spectral, spectral-selftuning)"),
+                other => bail!(
+                    "unknown variant {other:?} (kmeans, spectral, spectral-selftuning, optionally :NEIGHBOURS)"
+                ),
             }
             let t = Instant::now();
             let cpu_t = cpu_seconds().unwrap_or(0.0);

@@ -316,32 +316,8 @@ impl InplaceOp2 for AdamStep<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testdata::toy_images;
     use super::*;
-
-    /// Images of three kinds (horizontal bar, vertical bar, blob) with jitter.
-    fn toy_images(n: usize, seed: u64) -> (Vec<u8>, Vec<usize>) {
-        let mut r = Rng::new(seed);
-        let mut images = vec![0u8; n * PIXELS];
-        let mut kinds = Vec::with_capacity(n);
-        for (i, img) in images.chunks_exact_mut(PIXELS).enumerate() {
-            let kind = i % 3;
-            let off = r.below(6) as isize - 3;
-            for y in 0..28isize {
-                for x in 0..28isize {
-                    let on = match kind {
-                        0 => (y - 14 - off).abs() < 3 && (4..24).contains(&x),
-                        1 => (x - 14 - off).abs() < 3 && (4..24).contains(&y),
-                        _ => (x - 14 - off).pow(2) + (y - 14).pow(2) < 36,
-                    };
-                    if on {
-                        img[(y * 28 + x) as usize] = 200 + r.below(56) as u8;
-                    }
-                }
-            }
-            kinds.push(kind);
-        }
-        (images, kinds)
-    }
 
     #[test]
     fn training_lowers_the_loss_and_codes_separate_kinds() {

@@ -83,7 +83,7 @@ impl Default for PartitionConfig {
             ae_epochs: 10,
             ae_hidden: vec![500, 500],
             code_dim: 10,
-            ae_batch: 256,
+            ae_batch: 64,
             ae_lr: 1e-3,
             method: Method::Spectral,
             max_points: 20_000,
@@ -288,7 +288,7 @@ fn extend_to_all(
 
 #[cfg(test)]
 mod tests {
-    use super::testdata::{agreement, blobs, rings};
+    use super::testdata::{agreement, blobs, rings, toy_images};
     use super::*;
 
     #[test]
@@ -325,6 +325,39 @@ mod tests {
         let skewed = [0, 0, 0, 0, 1, 2];
         assert!((size_entropy(&even, 3) - 3f64.ln()).abs() < 1e-12);
         assert!(size_entropy(&skewed, 3) < size_entropy(&even, 3));
+    }
+
+    #[test]
+    fn end_to_end_on_toy_images_is_reproducible() {
+        let n = 300;
+        let (images, kinds) = toy_images(n, 4);
+        let cfg = PartitionConfig {
+            k: 3,
+            seed: 1,
+            ae_epochs: 15,
+            ae_hidden: vec![64],
+            code_dim: 4,
+            ae_batch: 32,
+            ae_lr: 3e-3,
+            max_points: 200,
+            spectral_tries: 2,
+            ..PartitionConfig::default()
+        };
+        let lines = std::cell::RefCell::new(Vec::new());
+        let p = initial_partition(&images, n, &cfg, &|l| {
+            lines.borrow_mut().push(l.to_string())
+        })
+        .unwrap();
+        assert_eq!((p.k, p.assignment.len()), (3, n));
+        let acc = agreement(&p.assignment, &kinds, 3);
+        assert!(acc > 0.95, "agreement {acc}, sizes {:?}", p.sizes());
+        assert_eq!(
+            lines.borrow().len(),
+            15 + 2,
+            "one line per epoch and per try"
+        );
+        let again = initial_partition(&images, n, &cfg, &|_| {}).unwrap();
+        assert_eq!(p, again);
     }
 
     #[test]
