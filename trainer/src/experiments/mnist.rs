@@ -60,11 +60,11 @@ impl Settings {
             latent: 8,
             small: 32,
             big: 256,
-            pretrain: 4,
-            rounds: 4,
-            per_round: 2,
-            disc_steps: 300,
-            gate_epochs: 4,
+            pretrain: 3,
+            rounds: 3,
+            per_round: 1,
+            disc_steps: 150,
+            gate_epochs: 3,
             batch: 64,
         }
     }

@@ -41,13 +41,13 @@ pub struct KVaeArgs {
     #[arg(long, value_enum, default_value = "mixture")]
     pub method: FitMethod,
     /// kVAE: reassignment rounds (train VAEs, train discriminators, reassign).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// kVAE: VAE epochs per round.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub round_epochs: usize,
     /// kVAE: discriminator steps per round.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 150)]
     pub disc_steps: usize,
     /// kVAE: load balancing; a VAE that would keep fewer than this share of
     /// n/k points keeps its previous points instead (0 = off).
@@ -60,7 +60,7 @@ pub struct KVaeArgs {
     #[arg(long, value_enum, default_value = "discriminator")]
     pub scorer: ScorerArg,
     /// kVAE: epochs of gate distillation.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     pub gate_epochs: usize,
 }
 
@@ -75,7 +75,7 @@ pub struct CommonArgs {
     pub hidden: Option<usize>,
     /// Gate hidden widths (default 64).
     pub gate_hidden: Option<Vec<usize>>,
-    /// Pretraining epochs on the random split (default 4).
+    /// Pretraining epochs on the random split (default 3).
     pub pretrain_epochs: Option<usize>,
     /// Points per VAE per step (default 64).
     pub batch: Option<usize>,
@@ -118,7 +118,7 @@ pub fn config(kvae: &KVaeArgs, common: &CommonArgs) -> anyhow::Result<KVaeConfig
             hidden: vec![common.hidden.unwrap_or(32)],
             observation: Observation::Bernoulli,
         },
-        pretrain_epochs: common.pretrain_epochs.unwrap_or(4),
+        pretrain_epochs: common.pretrain_epochs.unwrap_or(3),
         rounds: kvae.rounds,
         epochs_per_round: kvae.round_epochs,
         disc_hidden: vec![64],
