@@ -54,6 +54,13 @@ else
 fi
 
 # --- rp2040js and the boot ROM -------------------------------------------------
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing Node.js (for rp2040js)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+  $SUDO apt-get install -y --no-install-recommends nodejs npm >>"$EMU/apt.log" 2>&1 ||
+    { $SUDO apt-get update >>"$EMU/apt.log" 2>&1 && $SUDO apt-get install -y --no-install-recommends nodejs npm >>"$EMU/apt.log" 2>&1; }
+fi
 if [ ! -f "$EMU/node_modules/rp2040js/package.json" ]; then
   log "installing rp2040js (npm)"
   npm install --prefix "$EMU" --no-audit --no-fund --silent rp2040js@1.4.1
