@@ -100,7 +100,7 @@ impl FitConfig {
                 },
                 likelihood: Likelihood::Bernoulli,
                 start: Start::Partition {
-                    ae_epochs: 20,
+                    ae_epochs: 10,
                     max_points: 20_000,
                     pretrain_epochs: 5,
                 },

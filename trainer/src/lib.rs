@@ -2,9 +2,9 @@
 //!
 //! Networks ([`nets`]) are separate from the method ([`method`]): the loss,
 //! its balancing term and the pretraining objective. [`train`] runs the loop
-//! with checkpoints; [`export`] writes `model.bin` through the engine's
-//! writer; [`reference`] is a candle forward pass of an exported model for
-//! cross-checks against the engine.
+//! with checkpoints; [`fit`] is `trainer fit` end to end; [`export`] writes
+//! `model.bin` through the engine's writer; [`reference`] is a candle forward
+//! pass of an exported model for cross-checks against the engine.
 
 pub mod adam;
 pub mod config;
@@ -13,6 +13,7 @@ pub mod engine_eval;
 pub mod experiments;
 pub mod export;
 pub mod fid;
+pub mod fit;
 pub mod kvae;
 pub mod method;
 pub mod metrics;

@@ -1,0 +1,419 @@
+//! End-to-end tests of the `trainer` binary on small slices of the real MNIST.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
+}
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("run trainer")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "trainer failed: {}", stderr(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A tiny blog-style run: 4 experts, narrow layers, a few hundred images.
+fn small_fit(out: &Path, epochs: &str, seed: &str, extra: &[&str]) -> Output {
+    small_fit_on(&data(), out, epochs, seed, extra)
+}
+
+fn small_fit_on(d: &Path, out: &Path, epochs: &str, seed: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "fit",
+        "--preset",
+        "blog",
+        "--experts",
+        "4",
+        "--hidden",
+        "32",
+        "--limit",
+        "400",
+        "--batch",
+        "50",
+        "--epochs",
+        epochs,
+        "--seed",
+        seed,
+        "--quiet",
+        "--data",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn is_png(p: &Path) -> bool {
+    std::fs::read(p)
+        .map(|b| b.starts_with(b"\x89PNG"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn fit_learns_exports_and_the_engine_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let export = dir.path().join("out").join("m.bin");
+    ok(&small_fit(
+        &run,
+        "4",
+        "3",
+        &["--export", export.to_str().unwrap()],
+    ));
+    let m = metrics(&run);
+    assert_eq!(m.len(), 4);
+    let loss = |i: usize| m[i]["loss"].as_f64().unwrap();
+    assert!(
+        loss(3) < loss(0),
+        "loss did not decrease: {} -> {}",
+        loss(0),
+        loss(3)
+    );
+    // The export is the run's model, parses with the engine, and more than
+    // one expert takes test images.
+    let bytes = std::fs::read(&export).unwrap();
+    assert_eq!(bytes, std::fs::read(run.join("model.bin")).unwrap());
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.experts(), 4);
+    assert!(model.header().label_map.is_some());
+    let sizes: Vec<u64> = m[3]["test_sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes.iter().filter(|&&s| s > 0).count() > 1,
+        "one cluster took everything: {sizes:?}"
+    );
+    // No temporary file is left next to the export.
+    let names: Vec<_> = std::fs::read_dir(export.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("m.bin")]);
+    for f in [
+        "loss.png",
+        "samples/epoch-001.png",
+        "samples/epoch-004.png",
+        "samples.png",
+    ] {
+        assert!(is_png(&run.join(f)), "{f} missing or not a PNG");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("| cluster | digit | size |"), "{report}");
+    assert!(report.contains("agree on"));
+
+    // eval, sample and inspect on the exported file.
+    let d = data();
+    let out = ok(&trainer(&[
+        "eval",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        d.to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("on 10000 test images") && out.contains("ACC "),
+        "{out}"
+    );
+    let grid = dir.path().join("grid.png");
+    ok(&trainer(&[
+        "sample",
+        "--model",
+        export.to_str().unwrap(),
+        "--out",
+        grid.to_str().unwrap(),
+        "--per-expert",
+        "3",
+    ]));
+    let img = image::open(&grid).unwrap();
+    // 4 columns and 3 rows of 28-pixel tiles with 2-pixel gutters.
+    assert_eq!((img.width(), img.height()), (4 * 30 + 2, 3 * 30 + 2));
+    let out = ok(&trainer(&["inspect", export.to_str().unwrap()]));
+    assert!(
+        out.contains("experts 4") && out.contains("decoder 3: 10->32 Sigmoid, 32->784 Sigmoid"),
+        "{out}"
+    );
+}
+
+#[test]
+fn same_seed_same_bytes_and_resume_continues_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    ok(&small_fit(&a, "2", "11", &[]));
+    ok(&small_fit(&b, "1", "11", &[]));
+    ok(&trainer(&[
+        "fit",
+        "--resume",
+        b.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--quiet",
+        "--data",
+        data().to_str().unwrap(),
+    ]));
+    let model_a = std::fs::read(a.join("model.bin")).unwrap();
+    assert_eq!(
+        model_a,
+        std::fs::read(b.join("model.bin")).unwrap(),
+        "resumed run differs from straight run"
+    );
+    assert_eq!(metrics(&b).len(), 2);
+    ok(&small_fit(&c, "2", "12", &[]));
+    assert_ne!(
+        model_a,
+        std::fs::read(c.join("model.bin")).unwrap(),
+        "seed has no effect"
+    );
+    // A finished run directory is not overwritten by a new fit.
+    let o = small_fit(&a, "1", "11", &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already holds a run"), "{}", stderr(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let export = dir.path().join("m.bin");
+    let d = data();
+    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args([
+            "fit",
+            "--preset",
+            "blog",
+            "--experts",
+            "3",
+            "--hidden",
+            "16",
+            "--limit",
+            "300",
+            "--batch",
+            "100",
+            "--epochs",
+            "100000",
+            "--quiet",
+            "--data",
+            d.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--export",
+            export.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !run.join("metrics.jsonl").exists() {
+        assert!(std::time::Instant::now() < deadline, "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
+    assert!(run.join("checkpoint.safetensors").is_file());
+    assert!(!export.exists(), "an interrupted run must not export");
+    let done = metrics(&run).len();
+    ok(&trainer(&[
+        "fit",
+        "--resume",
+        run.to_str().unwrap(),
+        "--epochs",
+        &(done + 1).to_string(),
+        "--quiet",
+        "--data",
+        d.to_str().unwrap(),
+        "--export",
+        export.to_str().unwrap(),
+    ]));
+    assert_eq!(metrics(&run).len(), done + 1);
+    engine::Model::from_bytes(&std::fs::read(&export).unwrap()).unwrap();
+}
+
+#[test]
+fn default_preset_pipeline_runs_on_a_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let d = data();
+    ok(&trainer(&[
+        "fit",
+        "--limit",
+        "300",
+        "--ae-epochs",
+        "2",
+        "--pretrain-epochs",
+        "1",
+        "--epochs",
+        "1",
+        "--encoder-hidden",
+        "32",
+        "--quiet",
+        "--data",
+        d.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    let m = metrics(&run);
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0]["phase"], "pretrain");
+    assert_eq!(m[1]["phase"], "mixture");
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("partition.json")).unwrap())
+            .unwrap();
+    assert_eq!(p["assignment"].as_array().unwrap().len(), 300);
+    let bytes = std::fs::read(run.join("model.bin")).unwrap();
+    assert!(
+        bytes.len() <= 1 << 20,
+        "default model is {} bytes",
+        bytes.len()
+    );
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.experts(), 10);
+    assert_eq!(model.header().likelihood, engine::Likelihood::Bernoulli);
+}
+
+fn assert_one_line_error(o: &Output, code: i32, needles: &[&str]) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    let e = stderr(o);
+    assert_eq!(e.trim_end().lines().count(), 1, "not one line: {e:?}");
+    assert!(e.starts_with("error: "), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "{e:?} lacks {n:?}");
+    }
+    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+}
+
+fn write_dir(dir: &Path, train_imgs: &[u8], train_labels: &[u8]) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("train-images-idx3-ubyte"), train_imgs).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), train_labels).unwrap();
+    let test = trainer::data::Images {
+        n: 1,
+        rows: 28,
+        cols: 28,
+        pixels: vec![0; 784],
+    };
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        trainer::data::encode_images(&test),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("t10k-labels-idx1-ubyte"),
+        trainer::data::encode_labels(&[1]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let fit = |data: &Path| small_fit_on(data, &dir.path().join("run"), "1", "0", &[]);
+    let imgs = |n: usize, side: usize| {
+        trainer::data::encode_images(&trainer::data::Images {
+            n,
+            rows: side,
+            cols: side,
+            pixels: vec![7; n * side * side],
+        })
+    };
+
+    assert_one_line_error(
+        &fit(&dir.path().join("nowhere")),
+        1,
+        &["nowhere", "data directory not found"],
+    );
+
+    let d = dir.path().join("truncated");
+    let mut t = imgs(3, 28);
+    t.truncate(t.len() - 5);
+    write_dir(&d, &t, &trainer::data::encode_labels(&[1, 2, 3]));
+    assert_one_line_error(&fit(&d), 1, &["train-images-idx3-ubyte", "truncated"]);
+
+    let d = dir.path().join("magic");
+    write_dir(
+        &d,
+        &trainer::data::encode_labels(&[1, 2, 3]),
+        &trainer::data::encode_labels(&[1, 2, 3]),
+    );
+    assert_one_line_error(&fit(&d), 1, &["train-images-idx3-ubyte", "wrong IDX magic"]);
+
+    let d = dir.path().join("count");
+    write_dir(&d, &imgs(3, 28), &trainer::data::encode_labels(&[1, 2]));
+    assert_one_line_error(&fit(&d), 1, &["3 images but", "2 labels"]);
+
+    let d = dir.path().join("shape");
+    write_dir(&d, &imgs(3, 20), &trainer::data::encode_labels(&[1, 2, 3]));
+    assert_one_line_error(&fit(&d), 1, &["images are 20x20, expected 28x28"]);
+
+    let d = dir.path().join("gzip");
+    write_dir(&d, &imgs(3, 28), &trainer::data::encode_labels(&[1, 2, 3]));
+    std::fs::remove_file(d.join("train-images-idx3-ubyte")).unwrap();
+    std::fs::write(d.join("train-images-idx3-ubyte.gz"), b"not gzip at all").unwrap();
+    assert_one_line_error(
+        &fit(&d),
+        1,
+        &["train-images-idx3-ubyte.gz", "not a valid gzip file"],
+    );
+
+    let d = dir.path().join("missing");
+    write_dir(&d, &imgs(3, 28), &trainer::data::encode_labels(&[1, 2, 3]));
+    std::fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap();
+    assert_one_line_error(&fit(&d), 1, &["missing t10k-labels-idx1-ubyte"]);
+
+    // Flags.
+    assert_one_line_error(&trainer(&["fit", "--epochs", "many"]), 2, &["--epochs"]);
+    assert_one_line_error(&trainer(&["fit", "--frobnicate"]), 2, &["--frobnicate"]);
+    assert_one_line_error(
+        &trainer(&["fit", "--lr=-1", "--data", data().to_str().unwrap()]),
+        1,
+        &["--lr"],
+    );
+    assert_one_line_error(
+        &trainer(&["fit", "--resume", dir.path().to_str().unwrap()]),
+        1,
+        &["no checkpoint to resume"],
+    );
+
+    // Model files.
+    let m = dir.path().join("bad.bin");
+    std::fs::write(&m, b"definitely not a model").unwrap();
+    assert_one_line_error(&trainer(&["inspect", m.to_str().unwrap()]), 1, &["bad.bin"]);
+    assert_one_line_error(
+        &trainer(&["inspect", "/no/such/model.bin"]),
+        1,
+        &["file not found"],
+    );
+}
