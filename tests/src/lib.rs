@@ -65,7 +65,12 @@ pub fn classify_all(model: &Model<'_>, images: &trainer::data::Images) -> Result
     (0..images.n)
         .map(|index| {
             let c = model.classify(&mut ws, images.image(index))?;
-            Ok(Row { index, cluster: c.cluster, label: c.label, confidence: c.confidence() })
+            Ok(Row {
+                index,
+                cluster: c.cluster,
+                label: c.label,
+                confidence: c.confidence(),
+            })
         })
         .collect()
 }
@@ -75,14 +80,23 @@ pub fn rows_to_csv(rows: &[Row]) -> String {
     let mut out = String::from("index,cluster,label,confidence\n");
     for r in rows {
         let label = r.label.map(|l| l.to_string()).unwrap_or_default();
-        let _ = writeln!(out, "{},{},{},{:.6}", r.index, r.cluster, label, r.confidence);
+        let _ = writeln!(
+            out,
+            "{},{},{},{:.6}",
+            r.index, r.cluster, label, r.confidence
+        );
     }
     out
 }
 
 /// `count` samples of one expert, sample `i` drawn with seed `seed + i`,
 /// as 8-bit images.
-pub fn generate_images(model: &Model<'_>, expert: usize, count: usize, seed: u64) -> Result<Vec<Vec<u8>>> {
+pub fn generate_images(
+    model: &Model<'_>,
+    expert: usize,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<Vec<u8>>> {
     let mut ws = workspace();
     (0..count)
         .map(|i| {
@@ -104,12 +118,20 @@ pub fn describe(model: &Model<'_>, file_bytes: usize) -> String {
     let _ = writeln!(s, "experts          {}", h.experts);
     let _ = writeln!(s, "latent           {}", h.latent);
     let _ = writeln!(s, "likelihood       {:?}", h.likelihood);
-    let weights: Vec<String> = h.mixture_weights.iter().map(|w| format!("{w:.3}")).collect();
+    let weights: Vec<String> = h
+        .mixture_weights
+        .iter()
+        .map(|w| format!("{w:.3}"))
+        .collect();
     let _ = writeln!(s, "mixture weights  [{}]", weights.join(", "));
     match &h.label_map {
         Some(m) => {
             let labels: Vec<String> = m.iter().map(u8::to_string).collect();
-            let _ = writeln!(s, "label map        [{}] (cluster -> digit)", labels.join(", "));
+            let _ = writeln!(
+                s,
+                "label map        [{}] (cluster -> digit)",
+                labels.join(", ")
+            );
         }
         None => {
             let _ = writeln!(s, "label map        none");
@@ -131,8 +153,17 @@ pub fn describe(model: &Model<'_>, file_bytes: usize) -> String {
     }
     let repr = model.repr();
     let _ = writeln!(s, "parameters       {}", repr.parameters());
-    let _ = writeln!(s, "file bytes       {file_bytes} ({:.3} MiB)", file_bytes as f64 / (1024.0 * 1024.0));
-    let _ = writeln!(s, "multiply-adds    classify {}, generate {}", model.gate().multiply_adds(), model.decoder(0).map(|d| d.multiply_adds()).unwrap_or(0));
+    let _ = writeln!(
+        s,
+        "file bytes       {file_bytes} ({:.3} MiB)",
+        file_bytes as f64 / (1024.0 * 1024.0)
+    );
+    let _ = writeln!(
+        s,
+        "multiply-adds    classify {}, generate {}",
+        model.gate().multiply_adds(),
+        model.decoder(0).map(|d| d.multiply_adds()).unwrap_or(0)
+    );
     let _ = writeln!(
         s,
         "RAM needed       {} bytes (Workspace<{}> {} + model view {} + result {}), plus stack",

@@ -71,19 +71,32 @@ fn run(cli: Cli) -> Result<()> {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
             let imgs = trainer::data::read_images(&images)?;
-            let rows = harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
+            let rows =
+                harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth reporting.
             let _ = out.write_all(harness::rows_to_csv(&rows).as_bytes());
         }
-        Command::Generate { model, expert, count, seed, out } => {
+        Command::Generate {
+            model,
+            expert,
+            count,
+            seed,
+            out,
+        } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
             let images = harness::generate_images(&m, expert, count as usize, seed)?;
             let cols = (count as f64).sqrt().ceil() as usize;
-            let (w, h) = (m.header().image.width as usize, m.header().image.height as usize);
+            let (w, h) = (
+                m.header().image.width as usize,
+                m.header().image.height as usize,
+            );
             write_grid(&out, &images, cols, w, h)?;
-            eprintln!("wrote {} ({count} samples of expert {expert})", out.display());
+            eprintln!(
+                "wrote {} ({count} samples of expert {expert})",
+                out.display()
+            );
         }
         Command::Inspect { model } => {
             let bytes = harness::read_model_bytes(&model)?;
