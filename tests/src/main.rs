@@ -101,7 +101,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect { model } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            print!("{}", harness::describe(&m, bytes.len()));
+            print!("{}", trainer::engine_eval::describe(&m, bytes.len()));
         }
     }
     Ok(())
