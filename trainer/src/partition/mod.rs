@@ -340,6 +340,12 @@ mod tests {
             ae_batch: 32,
             ae_lr: 3e-3,
             max_points: 200,
+            // 20 (the default, for tens of thousands of points) is too dense a
+            // graph for 200 points.
+            spectral: SpectralConfig {
+                neighbours: 10,
+                ..SpectralConfig::default()
+            },
             spectral_tries: 2,
             ..PartitionConfig::default()
         };

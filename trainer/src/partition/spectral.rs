@@ -34,7 +34,7 @@ pub struct SpectralConfig {
 impl Default for SpectralConfig {
     fn default() -> Self {
         Self {
-            neighbours: 10,
+            neighbours: 20,
             weight: EdgeWeight::Connectivity,
             kmeans_restarts: 10,
             eigen: EigenConfig::default(),
