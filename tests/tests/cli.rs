@@ -40,8 +40,14 @@ fn inspect_describes_the_model() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("experts 3, latent 2"), "{out}");
-    assert!(out.contains("label map (cluster -> digit) [7, 1, 0]"), "{out}");
-    assert!(out.contains("gate: 784->3 Identity (2355 parameters)"), "{out}");
+    assert!(
+        out.contains("label map (cluster -> digit) [7, 1, 0]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("gate: 784->3 Identity (2355 parameters)"),
+        "{out}"
+    );
     // (784*3 + 3) + 3 * (2*784 + 784)
     assert!(out.contains("parameters 9411, RAM needed"), "{out}");
 }
