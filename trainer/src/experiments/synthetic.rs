@@ -215,7 +215,9 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
         gate_epochs: 0,
         seed,
     };
-    let mut figure_rows: Vec<(Vec<f32>, Vec<usize>, Vec<f32>, Vec<usize>)> = Vec::new();
+    // Per round: training points, their VAE, samples, the VAE of each sample.
+    type FigureRow = (Vec<f32>, Vec<usize>, Vec<f32>, Vec<usize>);
+    let mut figure_rows: Vec<FigureRow> = Vec::new();
     let mut sample_rng = Rng::new(seed, 0x5A);
     let started = Instant::now();
     let model = kvae::fit(&train, &cfg, device, &mut |s| {

@@ -170,6 +170,7 @@ pub fn train_classifier(
 }
 
 /// Mean and unbiased covariance of row vectors.
+#[allow(clippy::needless_range_loop)] // symmetric fill: both triangles by index
 pub fn mean_cov(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = rows.len();
     let d = rows.first().map_or(0, Vec::len);
@@ -194,8 +195,9 @@ pub fn mean_cov(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let denom = (n.max(2) - 1) as f64;
     for i in 0..d {
         for j in i..d {
-            cov[i][j] /= denom;
-            cov[j][i] = cov[i][j];
+            let v = cov[i][j] / denom;
+            cov[i][j] = v;
+            cov[j][i] = v;
         }
     }
     (mean, cov)

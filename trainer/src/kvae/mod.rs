@@ -465,6 +465,7 @@ fn adam(params: &Params, lr: f64) -> Adam {
 /// Trains k VAEs on a fixed assignment (no reassignment): the pretraining
 /// of kVAE, and on its own the "one VAE" (k = 1) and "bagging" (random
 /// split) baselines. Returns the VAEs, their tensors and the per-VAE loss.
+#[allow(clippy::too_many_arguments)]
 pub fn train_fixed(
     vae: &VaeShape,
     data: &Points,
