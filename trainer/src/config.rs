@@ -100,11 +100,11 @@ impl FitConfig {
                 },
                 likelihood: Likelihood::Bernoulli,
                 start: Start::Partition {
-                    ae_epochs: 10,
+                    ae_epochs: 20,
                     max_points: 20_000,
-                    pretrain_epochs: 5,
+                    pretrain_epochs: 3,
                 },
-                epochs: 15,
+                epochs: 8,
                 batch: 100,
                 lr: 1e-3,
                 balance: 0.1,
@@ -158,17 +158,17 @@ impl FitConfig {
         if self.batch == 0 {
             anyhow::bail!("--batch must be positive");
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
+        if self.lr <= 0.0 || !self.lr.is_finite() {
             anyhow::bail!("--lr must be a positive number, got {}", self.lr);
         }
-        if !(self.balance >= 0.0 && self.balance.is_finite()) {
+        if self.balance < 0.0 || !self.balance.is_finite() {
             anyhow::bail!("--balance must be >= 0, got {}", self.balance);
         }
         if self.shift > 8 {
             anyhow::bail!("--shift must be at most 8 pixels, got {}", self.shift);
         }
         if let Likelihood::Gaussian { std } = self.likelihood {
-            if !(std > 0.0 && std.is_finite()) {
+            if std <= 0.0 || !std.is_finite() {
                 anyhow::bail!("Gaussian std must be positive");
             }
         }

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a mixture of VAE experts (labels are used only to score and to name clusters).
-    Fit(FitArgs),
+    Fit(Box<FitArgs>),
     /// Score a model.bin (through the engine) on the MNIST test set: ACC, NMI, ARI, sizes, confusion.
     Eval(EvalArgs),
     /// Write a PNG grid of generated digits, one column per expert.
@@ -153,7 +153,7 @@ fn parse_likelihood(s: &str) -> Result<Likelihood, String> {
     }
     if let Some(std) = s.strip_prefix("gaussian:") {
         let std: f32 = std.parse().map_err(|_| format!("bad std in {s:?}"))?;
-        if !(std > 0.0 && std.is_finite()) {
+        if std <= 0.0 || !std.is_finite() {
             return Err("the Gaussian std must be positive".into());
         }
         return Ok(Likelihood::Gaussian { std });

@@ -34,10 +34,13 @@ pub fn save_grid(path: &Path, tiles: &[Vec<f32>], cols: usize, side: usize) -> a
     write_atomic(path, &bytes)
 }
 
+/// Points `(x, y)` of one curve and its RGB colour.
+pub type Series<'a> = (&'a [(f64, f64)], [u8; 3]);
+
 /// Plots `(x, y)` series as polylines on a white canvas with axes and tick
 /// marks at every tenth of the range (no text: the figures the curve
 /// summarises are in metrics.jsonl and report.md).
-pub fn save_curves(path: &Path, series: &[(&[(f64, f64)], [u8; 3])]) -> anyhow::Result<()> {
+pub fn save_curves(path: &Path, series: &[Series<'_>]) -> anyhow::Result<()> {
     let (w, h, m) = (640i64, 400i64, 30i64);
     let mut img = RgbImage::from_pixel(w as u32, h as u32, Rgb([255, 255, 255]));
     let pts = series

@@ -394,12 +394,18 @@ impl Trainer {
                 let loss = obj.loss.to_scalar::<f32>()? as f64;
                 if !loss.is_finite() {
                     bar.abandon();
+                    let kept = if Self::has_checkpoint(&self.run_dir) {
+                        format!(
+                            "the last good checkpoint is kept in {}",
+                            self.run_dir.join(CHECKPOINT).display()
+                        )
+                    } else {
+                        "no epoch had finished, so there is no checkpoint".to_string()
+                    };
                     bail!(
-                        "loss became {loss} at epoch {} step {}; training stopped, the last good checkpoint (end of epoch {}) is kept in {} (try a lower --lr)",
+                        "loss became {loss} at epoch {} step {}; training stopped, {kept} (try a lower --lr)",
                         epoch + 1,
                         s + 1,
-                        epoch,
-                        self.run_dir.join(CHECKPOINT).display()
                     );
                 }
                 let grads = obj.loss.backward()?;

@@ -304,6 +304,34 @@ fn default_preset_pipeline_runs_on_a_slice() {
     assert_eq!(model.header().likelihood, engine::Likelihood::Bernoulli);
 }
 
+#[test]
+fn nan_loss_stops_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let d = data();
+    // A learning rate of 1e30 overflows the weights after the first step.
+    let o = trainer(&[
+        "fit",
+        "--pretrain-epochs",
+        "0",
+        "--lr",
+        "1e30",
+        "--limit",
+        "300",
+        "--hidden",
+        "16",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--data",
+        d.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, 1, &["loss became NaN", "training stopped", "--lr"]);
+    assert!(!run.join("model.bin").exists());
+}
+
 fn assert_one_line_error(o: &Output, code: i32, needles: &[&str]) {
     assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
     let e = stderr(o);
