@@ -59,9 +59,18 @@ fn cross_check(preset: Preset) {
     }
     let agreement = agree as f64 / test.n as f64;
     eprintln!("{preset:?}: argmax agreement {agreement:.4}, max probability difference {max_prob_diff:.2e}");
-    assert!(agreement >= 0.999, "engine and candle agree on only {agreement}");
-    assert!(max_prob_diff < 1e-3, "probabilities differ by {max_prob_diff}");
-    assert!(used.iter().filter(|&&u| u).count() > 1, "every image went to one cluster");
+    assert!(
+        agreement >= 0.999,
+        "engine and candle agree on only {agreement}"
+    );
+    assert!(
+        max_prob_diff < 1e-3,
+        "probabilities differ by {max_prob_diff}"
+    );
+    assert!(
+        used.iter().filter(|&&u| u).count() > 1,
+        "every image went to one cluster"
+    );
 
     let mut worst = 0.0f32;
     let mut z = vec![0.0f32; model.latent()];
