@@ -108,7 +108,9 @@ impl FitConfig {
                 batch: 100,
                 lr: 1e-3,
                 balance: 0.1,
-                seed: 0,
+                // The seed of the run measured in README.md, so the default command
+                // reproduces it; other seeds are not yet measured.
+                seed: 1,
                 limit: None,
                 shift: 2,
             },
