@@ -9,7 +9,7 @@
 /// let mut b = engine::rng::SplitMix64::new(7);
 /// assert_eq!(a.next_u64(), b.next_u64());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitMix64 {
     state: u64,
 }
@@ -18,6 +18,11 @@ impl SplitMix64 {
     /// A generator seeded with `seed`.
     pub const fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
+    }
+
+    /// The current state: `SplitMix64::new(g.state())` continues `g`'s stream.
+    pub const fn state(&self) -> u64 {
+        self.state
     }
 
     /// Next 64 random bits.

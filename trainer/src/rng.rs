@@ -23,11 +23,11 @@ impl Rng {
 
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        // The engine's SplitMix64, so trainer and engine share one definition.
+        let mut g = engine::rng::SplitMix64::new(self.state);
+        let bits = g.next_u64();
+        self.state = g.state();
+        bits
     }
 
     /// Uniform in `[0, 1)` with 53 bits.
