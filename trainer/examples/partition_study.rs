@@ -52,13 +52,20 @@ struct Args {
     /// Graph neighbours.
     #[arg(long, default_value_t = PartitionConfig::default().spectral.neighbours)]
     neighbours: usize,
-    /// Variants to run on each autoencoder's codes: kmeans, spectral, spectral-selftuning;
-    /// a spectral variant may name its graph neighbours, e.g. spectral:20.
+    /// Variants to run on each autoencoder's codes: kmeans, spectral, spectral-selftuning, umap;
+    /// a graph variant may name its graph neighbours, e.g. spectral:20 or umap:10.
     #[arg(long, value_delimiter = ',', default_value = "kmeans,spectral")]
     variants: Vec<String>,
     /// Print each stage's progress lines.
     #[arg(long)]
     verbose: bool,
+    /// Cache each seed's autoencoder codes in this directory
+    /// (`codes-seed<N>-e<EPOCHS>.f32`, little-endian f32, 10 per image): a
+    /// later run with the same seed, epochs and data reads them instead of
+    /// training the autoencoder again, so clustering variants are cheap to
+    /// compare.
+    #[arg(long)]
+    codes: Option<PathBuf>,
 }
 
 fn read_gz(path: &Path) -> Result<Vec<u8>> {
@@ -122,6 +129,24 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+fn read_codes(path: &Path) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    ensure!(bytes.len() % 4 == 0, "{}: not f32 codes", path.display());
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+fn write_codes(path: &Path, codes: &[f32]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    let bytes: Vec<u8> = codes.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let (mut images, mut labels) = load(&args.data)?;
@@ -177,12 +202,42 @@ fn main() -> Result<()> {
             batch: cfg.ae_batch,
             lr: cfg.ae_lr,
         };
-        // Same stream as `initial_partition` uses for its autoencoder.
-        let ae = Autoencoder::train(&images, n, &ae_cfg, &mut Rng::new(seed).fork(1), &progress)?;
-        let codes = ae.encode(&images, n)?;
+        let cache = args.codes.as_ref().map(|dir| {
+            dir.join(format!(
+                "codes-seed{seed}-e{}-n{n}-{}.f32",
+                cfg.ae_epochs,
+                cfg.ae_hidden
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join("-")
+            ))
+        });
+        let (codes, code_dim, loss) = match cache.as_ref().filter(|p| p.is_file()) {
+            Some(path) => (read_codes(path)?, cfg.code_dim, f64::NAN),
+            None => {
+                // Same stream as `initial_partition` uses for its autoencoder.
+                let ae = Autoencoder::train(
+                    &images,
+                    n,
+                    &ae_cfg,
+                    &mut Rng::new(seed).fork(1),
+                    &progress,
+                )?;
+                let codes = ae.encode(&images, n)?;
+                if let Some(path) = &cache {
+                    write_codes(path, &codes)?;
+                }
+                let loss = ae.reconstruction_loss(&images, n)?;
+                (codes, ae.code_dim(), loss)
+            }
+        };
+        ensure!(
+            codes.len() == n * code_dim,
+            "cached codes do not match the data"
+        );
         let ae_time = start.elapsed().as_secs_f64();
         let ae_cpu = cpu_seconds().unwrap_or(0.0) - cpu_start;
-        let loss = ae.reconstruction_loss(&images, n)?;
         for variant in &args.variants {
             let mut vcfg = cfg.clone();
             // `name` or `name:neighbours`.
@@ -198,17 +253,21 @@ fn main() -> Result<()> {
             match name {
                 "kmeans" => vcfg.method = Method::KMeans,
                 "spectral" => vcfg.method = Method::Spectral,
+                "umap" => {
+                    vcfg.method = Method::Umap;
+                    vcfg.umap.neighbours = neighbours;
+                }
                 "spectral-selftuning" => {
                     vcfg.method = Method::Spectral;
                     vcfg.spectral.weight = EdgeWeight::SelfTuning;
                 }
                 other => bail!(
-                    "unknown variant {other:?} (kmeans, spectral, spectral-selftuning, optionally :NEIGHBOURS)"
+                    "unknown variant {other:?} (kmeans, spectral, spectral-selftuning, umap, optionally :NEIGHBOURS)"
                 ),
             }
             let t = Instant::now();
             let cpu_t = cpu_seconds().unwrap_or(0.0);
-            let assignment = cluster_codes(&codes, ae.code_dim(), &vcfg, &progress)?;
+            let assignment = cluster_codes(&codes, code_dim, &vcfg, &progress)?;
             let secs = t.elapsed().as_secs_f64();
             let cpu = cpu_seconds().unwrap_or(0.0) - cpu_t;
             let e = evaluate(&assignment, &labels, vcfg.k);

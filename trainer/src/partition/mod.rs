@@ -22,6 +22,7 @@ pub mod rng;
 pub mod spectral;
 #[cfg(test)]
 mod testdata;
+pub mod umap;
 
 use anyhow::{ensure, Result};
 
@@ -29,6 +30,7 @@ use autoencoder::{Autoencoder, AutoencoderConfig};
 use kmeans::KMeansConfig;
 use rng::Rng;
 use spectral::SpectralConfig;
+use umap::UmapConfig;
 
 /// Bytes per image (28×28 grey levels).
 pub const PIXELS: usize = 28 * 28;
@@ -40,6 +42,8 @@ pub enum Method {
     Spectral,
     /// k-means (k-means++ with restarts) on all codes.
     KMeans,
+    /// k-means on a UMAP embedding of up to `max_points` codes.
+    Umap,
 }
 
 /// Settings for [`initial_partition`].
@@ -69,6 +73,8 @@ pub struct PartitionConfig {
     /// Spectral clustering runs on different random subsets; the one whose
     /// cluster sizes are most even (highest size entropy) is kept.
     pub spectral_tries: usize,
+    /// UMAP settings (for [`Method::Umap`]).
+    pub umap: UmapConfig,
     /// Graph points voting for each code outside the graph.
     pub assign_neighbours: usize,
     /// k-means restarts (for [`Method::KMeans`]).
@@ -89,6 +95,7 @@ impl Default for PartitionConfig {
             max_points: 20_000,
             spectral: SpectralConfig::default(),
             spectral_tries: 4,
+            umap: UmapConfig::default(),
             assign_neighbours: 10,
             kmeans_restarts: 10,
         }
@@ -201,23 +208,46 @@ pub fn cluster_codes(
             progress(&format!("k-means on {n} codes: inertia {:.1}", km.inertia));
             Ok(km.assignment)
         }
-        Method::Spectral => {
-            let m = cfg.max_points.min(n);
-            ensure!(
-                m > cfg.spectral.neighbours && m >= cfg.k,
-                "partition: {m} graph points is too few for {} neighbours",
-                cfg.spectral.neighbours
+        Method::Umap => {
+            let m = graph_points(cfg, n, cfg.umap.neighbours)?;
+            let mut r = rng.fork(200);
+            let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
+            let subset = &subset[..];
+            let ucfg = UmapConfig {
+                dim: cfg.umap.dim.max(1),
+                ..cfg.umap
+            };
+            let embedding = umap::umap(&sub_codes, d, &ucfg, &mut r.fork(1));
+            let km = kmeans::kmeans(
+                &embedding,
+                ucfg.dim,
+                &KMeansConfig {
+                    k: cfg.k,
+                    restarts: cfg.kmeans_restarts,
+                    max_iter: 300,
+                },
+                &mut r.fork(2),
             );
+            let assignment = extend_to_all(codes, d, subset, &km.assignment, cfg);
+            progress(&format!(
+                "umap: {m} graph points, {} neighbours, {} dimensions, {} epochs; k-means inertia {:.1}, \
+                 size entropy {:.4} (max {:.4})",
+                ucfg.neighbours,
+                ucfg.dim,
+                ucfg.epochs,
+                km.inertia,
+                size_entropy(&assignment, cfg.k),
+                (cfg.k as f64).ln()
+            ));
+            Ok(assignment)
+        }
+        Method::Spectral => {
+            let m = graph_points(cfg, n, cfg.spectral.neighbours)?;
             let mut best: Option<(f64, Vec<usize>)> = None;
             for t in 0..cfg.spectral_tries.max(1) {
                 let mut r = rng.fork(100 + t as u64);
-                let mut order: Vec<usize> = (0..n).collect();
-                r.shuffle(&mut order);
-                let subset = &order[..m];
-                let sub_codes: Vec<f32> = subset
-                    .iter()
-                    .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
-                    .collect();
+                let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
+                let subset = &subset[..];
                 let sc = spectral::spectral_clustering(&sub_codes, d, cfg.k, &cfg.spectral, &mut r);
                 let assignment = extend_to_all(codes, d, subset, &sc.assignment, cfg);
                 let evenness = size_entropy(&assignment, cfg.k);
@@ -237,6 +267,29 @@ pub fn cluster_codes(
             Ok(best.expect("at least one try").1)
         }
     }
+}
+
+/// How many codes go into a neighbour graph: `max_points`, or all of them.
+fn graph_points(cfg: &PartitionConfig, n: usize, neighbours: usize) -> Result<usize> {
+    let m = cfg.max_points.min(n);
+    ensure!(
+        m > neighbours && m >= cfg.k,
+        "partition: {m} graph points is too few for {neighbours} neighbours"
+    );
+    Ok(m)
+}
+
+/// `m` codes drawn at random without replacement: their indices, and the
+/// codes themselves as a flat matrix.
+fn random_subset(codes: &[f32], d: usize, m: usize, rng: &mut Rng) -> (Vec<usize>, Vec<f32>) {
+    let mut order: Vec<usize> = (0..codes.len() / d).collect();
+    rng.shuffle(&mut order);
+    order.truncate(m);
+    let sub_codes = order
+        .iter()
+        .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    (order, sub_codes)
 }
 
 /// Labels every code: graph points keep their cluster, the others take the
