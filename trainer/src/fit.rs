@@ -121,6 +121,7 @@ fn partition(
     let Start::Partition {
         ae_epochs,
         max_points,
+        cluster,
         ..
     } = cfg.start
     else {
@@ -132,6 +133,7 @@ fn partition(
         seed: cfg.seed,
         ae_epochs,
         max_points,
+        method: cluster.method(),
         ..Default::default()
     };
     let progress = |msg: &str| {

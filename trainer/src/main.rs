@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
-use trainer::config::{FitConfig, Preset, Start};
+use trainer::config::{Cluster, FitConfig, Preset, Start};
 use trainer::method::Likelihood;
 use trainer::nets::Act;
 use trainer::train::Outcome;
@@ -75,6 +75,9 @@ struct FitArgs {
     /// Autoencoder epochs inside the initial partition step.
     #[arg(long, conflicts_with = "resume")]
     ae_epochs: Option<usize>,
+    /// How the initial partition clusters the autoencoder codes.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    cluster: Option<Cluster>,
     /// Batch size.
     #[arg(long, conflicts_with = "resume")]
     batch: Option<usize>,
@@ -199,6 +202,7 @@ fn config(a: &FitArgs) -> FitConfig {
                 Start::Partition {
                     ae_epochs,
                     max_points,
+                    cluster,
                     ..
                 },
                 p,
@@ -206,13 +210,18 @@ fn config(a: &FitArgs) -> FitConfig {
                 ae_epochs,
                 max_points,
                 pretrain_epochs: p,
+                cluster,
             },
             (Start::Random, p) => Start::Partition {
                 ae_epochs: 20,
                 max_points: 20_000,
                 pretrain_epochs: p,
+                cluster: Cluster::Umap,
             },
         };
+    }
+    if let (Some(v), Start::Partition { cluster, .. }) = (a.cluster, &mut c.start) {
+        *cluster = v;
     }
     if let (Some(v), Start::Partition { ae_epochs, .. }) = (a.ae_epochs, &mut c.start) {
         *ae_epochs = v;
