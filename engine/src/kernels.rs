@@ -125,11 +125,15 @@ pub fn sigmoid(x: f32) -> f32 {
 }
 
 /// Which implementation [`dense_f16`] and [`activate_slice`] use on this
-/// machine: `"x86_64 AVX2+F16C"` (selected at run time, `std` feature only)
-/// or `"portable"`. Both give the same bits.
+/// machine: `"x86_64 AVX2+F16C"`, `"x86_64 AVX2+F16C, AVX-512 sigmoid"`
+/// (selected at run time, `std` feature only) or `"portable"`. All give the
+/// same bits.
 pub fn backend() -> &'static str {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if x86_64::available() {
+        if std::is_x86_feature_detected!("avx512f") {
+            return "x86_64 AVX2+F16C, AVX-512 sigmoid";
+        }
         return "x86_64 AVX2+F16C";
     }
     "portable"
@@ -208,13 +212,20 @@ pub fn activate_slice(activation: Activation, values: &mut [f32]) {
     }
 }
 
-/// [`sigmoid`] of every value, eight at a time through [`sigmoid8`].
+/// [`sigmoid`] of every value, eight at a time through [`sigmoid_block`].
 #[inline(always)]
 fn sigmoid_slice(values: &mut [f32]) {
-    let mut blocks = values.chunks_exact_mut(LANES);
+    sigmoid_slice_by::<LANES>(values);
+}
+
+/// [`sigmoid`] of every value, `L` at a time through [`sigmoid_block`]; the
+/// lane count only changes how wide the vectors are, never a result.
+#[inline(always)]
+fn sigmoid_slice_by<const L: usize>(values: &mut [f32]) {
+    let mut blocks = values.chunks_exact_mut(L);
     for block in &mut blocks {
-        if let Ok(block) = <&mut [f32; LANES]>::try_from(block) {
-            sigmoid8(block);
+        if let Ok(block) = <&mut [f32; L]>::try_from(block) {
+            sigmoid_block(block);
         }
     }
     for v in blocks.into_remainder() {
@@ -229,7 +240,7 @@ const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b); // 1.4426950216e+00
 const EXP_P1: f32 = f32::from_bits(0x3e2a_aa8f); // 1.6666625440e-1
 const EXP_P2: f32 = f32::from_bits(0xbb35_5215); // -2.7667332906e-3
 
-/// Sigmoid of eight values, bit-identical to [`sigmoid`].
+/// Sigmoid of `L` values, bit-identical to [`sigmoid`].
 ///
 /// `libm::expf` branches on its argument, which stops vectorization. For
 /// 2⁻¹⁴ < |t| ≤ 80 its result is `y · 2^k` where `k` and `y` come from the
@@ -240,10 +251,10 @@ const EXP_P2: f32 = f32::from_bits(0xbb35_5215); // -2.7667332906e-3
 /// `y · 2^k` because `|k| ≤ 116` keeps it a normal number. Lanes outside that
 /// range (tiny, huge, NaN) call `libm::expf` itself.
 #[inline(always)]
-fn sigmoid8(v: &mut [f32; LANES]) {
-    let mut e = [0.0f32; LANES];
-    let mut fast = [false; LANES];
-    for i in 0..LANES {
+fn sigmoid_block<const L: usize>(v: &mut [f32; L]) {
+    let mut e = [0.0f32; L];
+    let mut fast = [false; L];
+    for i in 0..L {
         let t = -v[i];
         let bits = t.to_bits();
         let hx = bits & 0x7fff_ffff;
@@ -271,12 +282,12 @@ fn sigmoid8(v: &mut [f32; LANES]) {
         e[i] = y * scale;
         fast[i] = hx > 0x3900_0000 && hx <= 0x42a0_0000;
     }
-    if fast == [true; LANES] {
-        for i in 0..LANES {
+    if fast == [true; L] {
+        for i in 0..L {
             v[i] = 1.0 / (1.0 + e[i]);
         }
     } else {
-        for i in 0..LANES {
+        for i in 0..L {
             v[i] = if fast[i] {
                 1.0 / (1.0 + e[i])
             } else {
@@ -289,7 +300,7 @@ fn sigmoid8(v: &mut [f32; LANES]) {
 /// `v as i32` for `|v| < 2^23`, from the bits. Rust's saturating float to
 /// int cast makes LLVM convert lane by lane with range checks; this
 /// vectorizes (a variable shift per lane). Other inputs give some value
-/// without panicking; [`sigmoid8`] only keeps lanes where `|v| < 117`.
+/// without panicking; [`sigmoid_block`] only keeps lanes where `|v| < 117`.
 #[inline(always)]
 fn trunc_small(v: f32) -> i32 {
     let bits = v.to_bits();

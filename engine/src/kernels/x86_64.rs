@@ -83,8 +83,16 @@ unsafe fn dense_f16_avx2(weights: &[u8], bias: &[u8], x: &[f32], out: &mut [f32]
         let n = (outputs - o).min(ROWS);
         // Past the last row, repeat it: its results are computed and dropped.
         let mut starts = [0usize; ROWS];
-        for (r, s) in starts.iter_mut().enumerate() {
-            *s = row_bytes * (o + r.min(n - 1));
+        if n == ROWS {
+            // The common case, without the clamping below (which costs a
+            // compare and a conditional move per row on short rows).
+            for (r, s) in starts.iter_mut().enumerate() {
+                *s = row_bytes * (o + r);
+            }
+        } else {
+            for (r, s) in starts.iter_mut().enumerate() {
+                *s = row_bytes * (o + r.min(n - 1));
+            }
         }
         let mut rows = [weights.as_ptr(); ROWS];
         for (p, &s) in rows.iter_mut().zip(&starts) {
@@ -152,8 +160,16 @@ unsafe fn dense_f16_avx2(weights: &[u8], bias: &[u8], x: &[f32], out: &mut [f32]
     }
 }
 
-/// [`super::sigmoid_slice`] compiled for AVX2, if the CPU has it.
+/// [`super::sigmoid_slice`] compiled for AVX-512 or AVX2, whichever the CPU
+/// has (AVX-512 first: 16 lanes halve the instructions; the divisions, whose
+/// throughput per lane is the same at both widths, set the pace).
 pub(super) fn sigmoid_slice(values: &mut [f32]) -> bool {
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above); the function is
+        // safe code otherwise.
+        unsafe { sigmoid_slice_avx512(values) };
+        return true;
+    }
     if !available() {
         return false;
     }
@@ -168,4 +184,12 @@ pub(super) fn sigmoid_slice(values: &mut [f32]) -> bool {
 #[target_feature(enable = "avx2")]
 unsafe fn sigmoid_slice_avx2(values: &mut [f32]) {
     super::sigmoid_slice(values);
+}
+
+/// The portable sigmoid sixteen values at a time, inlined here so that LLVM
+/// may use 16-lane AVX-512 vectors (and mask registers for the lane
+/// selections). Each lane runs exactly the operations of the 8-lane version.
+#[target_feature(enable = "avx512f")]
+unsafe fn sigmoid_slice_avx512(values: &mut [f32]) {
+    super::sigmoid_slice_by::<16>(values);
 }
