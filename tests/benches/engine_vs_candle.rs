@@ -18,10 +18,11 @@
 //! copying the result out, as the engine's result is readable on return.
 //!
 //! The floor: every f16 weight converted to f32 once, at the rate of the best
-//! conversion this CPU has (`vcvtph2ps` where F16C exists), plus every
-//! multiply-add done once, at the rate of unfused f32 multiply and add with
-//! all operands in L1 and enough accumulators to hide latency. Both rates are
-//! measured below in the same process as the engine.
+//! conversion this CPU has (16-lane `vcvtph2ps` with AVX-512, 8-lane with
+//! F16C), plus every multiply-add done once, at the rate of unfused f32
+//! multiply and add (16 lanes with AVX-512, else 8) with all operands in L1
+//! and enough accumulators to hide latency. Both rates are measured below in
+//! the same process as the engine.
 //!
 //! The ratio table times each contender in short batches, round-robin, and
 //! reports each one's fastest batch: the machine is shared and noisy, other
