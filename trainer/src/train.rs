@@ -418,7 +418,7 @@ impl Trainer {
                 sums.seconds += start.elapsed().as_secs_f64();
                 self.state.step_in_epoch += 1;
                 let global = self.adam.steps();
-                if global % 10 == 0 {
+                if global.is_multiple_of(10) {
                     self.state.trace.push((global, loss));
                 }
                 bar.set_message(format!("loss {:.2}", sums.loss / sums.samples as f64));

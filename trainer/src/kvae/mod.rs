@@ -51,7 +51,7 @@ impl Points {
     /// Points from a flat vector of `n * dim` values.
     pub fn new(x: Vec<f32>, dim: usize) -> Self {
         assert!(
-            dim > 0 && x.len() % dim == 0,
+            dim > 0 && x.len().is_multiple_of(dim),
             "{} values are not rows of {dim}",
             x.len()
         );

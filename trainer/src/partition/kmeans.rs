@@ -49,7 +49,7 @@ pub fn nearest(x: &[f32], centroids: &[f32], d: usize) -> (usize, f32) {
 /// there are fewer points than clusters.
 pub fn kmeans(data: &[f32], d: usize, cfg: &KMeansConfig, rng: &mut Rng) -> KMeans {
     assert!(
-        d > 0 && !data.is_empty() && data.len() % d == 0,
+        d > 0 && !data.is_empty() && data.len().is_multiple_of(d),
         "kmeans: bad shape"
     );
     let n = data.len() / d;

@@ -40,7 +40,7 @@ pub fn knn(
     self_excluded: bool,
 ) -> Neighbours {
     assert!(
-        d > 0 && reference.len() % d == 0 && queries.len() % d == 0,
+        d > 0 && reference.len().is_multiple_of(d) && queries.len().is_multiple_of(d),
         "knn: bad shape"
     );
     let n_ref = reference.len() / d;

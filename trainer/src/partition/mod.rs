@@ -183,7 +183,7 @@ pub fn cluster_codes(
     progress: &dyn Fn(&str),
 ) -> Result<Vec<usize>> {
     ensure!(
-        d > 0 && codes.len() % d == 0,
+        d > 0 && codes.len().is_multiple_of(d),
         "partition: codes not a multiple of {d}"
     );
     let n = codes.len() / d;
