@@ -295,6 +295,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 verbose: !a.quiet,
             };
             let cfg = (a.resume.is_none()).then(|| config(&a));
+            if let Some(c) = &cfg {
+                if matches!(c.start, Start::Random)
+                    && (a.cluster.is_some() || a.ae_epochs.is_some())
+                {
+                    anyhow::bail!(
+                        "--cluster and --ae-epochs shape the initial partition, which this configuration \
+                         does not use (it starts from random weights; add --pretrain-epochs N to use one)"
+                    );
+                }
+            }
             let r = trainer::fit::fit(cfg, &opts)?;
             if r.outcome == Outcome::Interrupted {
                 eprintln!(

@@ -293,6 +293,9 @@ fn default_preset_pipeline_runs_on_a_slice() {
         serde_json::from_str(&std::fs::read_to_string(run.join("partition.json")).unwrap())
             .unwrap();
     assert_eq!(p["assignment"].as_array().unwrap().len(), 300);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["start"]["partition"]["cluster"], "umap", "{cfg}");
     let bytes = std::fs::read(run.join("model.bin")).unwrap();
     assert!(
         bytes.len() <= 1 << 20,
@@ -424,6 +427,20 @@ fn bad_inputs_give_one_line_errors() {
     // Flags.
     assert_one_line_error(&trainer(&["fit", "--epochs", "many"]), 2, &["--epochs"]);
     assert_one_line_error(&trainer(&["fit", "--frobnicate"]), 2, &["--frobnicate"]);
+    assert_one_line_error(&trainer(&["fit", "--cluster", "dbscan"]), 2, &["--cluster"]);
+    assert_one_line_error(
+        &trainer(&[
+            "fit",
+            "--preset",
+            "blog",
+            "--cluster",
+            "umap",
+            "--data",
+            data().to_str().unwrap(),
+        ]),
+        1,
+        &["--cluster", "random weights"],
+    );
     assert_one_line_error(
         &trainer(&["fit", "--lr=-1", "--data", data().to_str().unwrap()]),
         1,
