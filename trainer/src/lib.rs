@@ -18,6 +18,7 @@ pub mod kvae;
 pub mod method;
 pub mod metrics;
 pub mod nets;
+pub mod ops;
 pub mod params;
 pub mod partition;
 pub mod pictures;

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use engine::writer::DenseF32;
 
+use crate::ops::input_linear;
+
 /// Element-wise function after a hidden layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -138,8 +140,12 @@ impl Gate {
 
     /// Logits `[B, K]` for images `[B, pixels]` in `[0, 1]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut h = x.clone();
-        for l in &self.hidden {
+        let Some((first, rest)) = self.hidden.split_first() else {
+            return input_linear(&self.out, x);
+        };
+        // The images need no gradient: see `crate::ops`.
+        let mut h = self.act.apply(&input_linear(first, x)?)?;
+        for l in rest {
             h = self.act.apply(&l.forward(&h)?)?;
         }
         self.out.forward(&h)
@@ -194,7 +200,7 @@ impl Encoders {
     /// The variance is `1e-5 + exp(s)` as in the published method.
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let b = x.dim(0)?;
-        let h = self.act.apply(&self.first.forward(x)?)?;
+        let h = self.act.apply(&input_linear(&self.first, x)?)?;
         let h = h
             .reshape((b, self.k, self.hidden))?
             .transpose(0, 1)?

@@ -1,0 +1,115 @@
+//! candle ops the trainer needs beyond candle's own.
+//!
+//! [`input_linear`]: a dense layer applied to the training images. candle's
+//! `matmul` always computes the gradient of both operands, and for the first
+//! layer of the gate and of the encoders the left operand is the image batch,
+//! whose gradient nobody uses: `B × out × 784` multiply-adds per layer per
+//! step, about a sixth of a step's matmul work for the blog preset. The op
+//! here computes the same product with the same call into candle's CPU
+//! backend (so the same bits), and its backward pass gives the weights exactly
+//! the gradient candle's `matmul` would (`xᵀ · grad`) and the images none.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_nn::Linear;
+
+/// `x · w` for 2-D `x` `[m, k]` and `w` `[k, n]`, with no gradient for `x`.
+struct MatmulNoLhsGrad;
+
+impl CustomOp2 for MatmulNoLhsGrad {
+    fn name(&self) -> &'static str {
+        "matmul-no-lhs-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        lhs: &CpuStorage,
+        lhs_l: &Layout,
+        rhs: &CpuStorage,
+        rhs_l: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (m, k) = lhs_l.shape().dims2()?;
+        let (k2, n) = rhs_l.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("matmul-no-lhs-grad: [{m}, {k}] · [{k2}, {n}]");
+        }
+        // The very call `Tensor::matmul` makes for 2-D operands.
+        let out = lhs.matmul(rhs, (1, m, n, k), lhs_l, rhs_l)?;
+        Ok((out, Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        lhs: &Tensor,
+        _rhs: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // candle's own `Op::Matmul` backward for the right operand.
+        Ok((None, Some(lhs.t()?.matmul(grad)?)))
+    }
+}
+
+/// `l.forward(x)` for a batch of inputs `x` `[B, in]` that needs no
+/// gradient: the same values, and the same gradients for the layer's weight
+/// and bias. On devices other than the CPU it is `l.forward(x)`.
+pub fn input_linear(l: &Linear, x: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() || x.rank() != 2 {
+        return candle_core::Module::forward(l, x);
+    }
+    let y = x.apply_op2(&l.weight().t()?, MatmulNoLhsGrad)?;
+    match l.bias() {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Module, Var};
+
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    #[test]
+    fn same_values_and_weight_gradients_as_linear_and_no_input_gradient() {
+        let dev = Device::Cpu;
+        let mut rng = crate::rng::Rng::new(3, 0);
+        let w = Var::from_vec(rng.normals(7 * 33), (7, 33), &dev).unwrap();
+        let b = Var::from_vec(rng.normals(7), 7, &dev).unwrap();
+        let x = Var::from_vec(rng.normals(5 * 33), (5, 33), &dev).unwrap();
+        let l = Linear::new(w.as_tensor().clone(), Some(b.as_tensor().clone()));
+        let ours = input_linear(&l, x.as_tensor()).unwrap();
+        let theirs = l.forward(x.as_tensor()).unwrap();
+        assert_eq!(bits(&ours), bits(&theirs));
+        // A loss that weighs every output differently.
+        let weights = Tensor::from_vec(rng.normals(5 * 7), (5, 7), &dev).unwrap();
+        let g_ours = (candle_nn::ops::sigmoid(&ours).unwrap() * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g_theirs = (candle_nn::ops::sigmoid(&theirs).unwrap() * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&w, &b] {
+            let a = g_ours.get(v.as_tensor()).expect("gradient");
+            let e = g_theirs.get(v.as_tensor()).expect("gradient");
+            assert_eq!(bits(a), bits(e));
+        }
+        assert!(g_ours.get(x.as_tensor()).is_none());
+        assert!(g_theirs.get(x.as_tensor()).is_some());
+    }
+}
