@@ -1,10 +1,12 @@
 //! candle ops the trainer needs beyond candle's own.
 //!
-//! [`input_linear`]: a dense layer applied to the training images. candle's
+//! [`input_linear`] and [`matmul_no_lhs_grad`]: a dense layer applied to the
+//! training images. candle's
 //! `matmul` always computes the gradient of both operands, and for the first
 //! layer of the gate and of the encoders the left operand is the image batch,
 //! whose gradient nobody uses: `B × out × 784` multiply-adds per layer per
-//! step, about a sixth of a step's matmul work for the blog preset. The op
+//! step, about a sixth of a step's matmul work for the blog preset (and a
+//! tenth of the partition autoencoder's). The op
 //! here computes the same product with the same call into candle's CPU
 //! backend (so the same bits), and its backward pass gives the weights exactly
 //! the gradient candle's `matmul` would (`xᵀ · grad`) and the images none.
@@ -50,6 +52,16 @@ impl CustomOp2 for MatmulNoLhsGrad {
     }
 }
 
+/// `x.matmul(w)` for 2-D `x` that needs no gradient: the same values, the
+/// same gradient for `w`, none for `x`. On devices other than the CPU, or
+/// for other ranks, it is `x.matmul(w)`.
+pub fn matmul_no_lhs_grad(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() || x.rank() != 2 || w.rank() != 2 {
+        return x.matmul(w);
+    }
+    x.apply_op2(w, MatmulNoLhsGrad)
+}
+
 /// `l.forward(x)` for a batch of inputs `x` `[B, in]` that needs no
 /// gradient: the same values, and the same gradients for the layer's weight
 /// and bias. On devices other than the CPU it is `l.forward(x)`.
@@ -57,7 +69,7 @@ pub fn input_linear(l: &Linear, x: &Tensor) -> Result<Tensor> {
     if !x.device().is_cpu() || x.rank() != 2 {
         return candle_core::Module::forward(l, x);
     }
-    let y = x.apply_op2(&l.weight().t()?, MatmulNoLhsGrad)?;
+    let y = matmul_no_lhs_grad(x, &l.weight().t()?)?;
     match l.bias() {
         Some(b) => y.broadcast_add(b),
         None => Ok(y),

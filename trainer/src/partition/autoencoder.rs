@@ -63,6 +63,13 @@ impl Dense {
         Ok(x.matmul(self.w.as_tensor())?
             .broadcast_add(self.b.as_tensor())?)
     }
+
+    /// [`Dense::forward`] for the images themselves: the same bits, without
+    /// computing their (unused) gradient.
+    fn forward_images(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(crate::ops::matmul_no_lhs_grad(x, self.w.as_tensor())?
+            .broadcast_add(self.b.as_tensor())?)
+    }
 }
 
 /// A trained autoencoder; only the encoder matters once trained.
@@ -187,7 +194,11 @@ impl Autoencoder {
     fn encode_tensor(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, layer) in self.encoder.iter().enumerate() {
-            h = layer.forward(&h)?;
+            h = if i == 0 {
+                layer.forward_images(&h)?
+            } else {
+                layer.forward(&h)?
+            };
             if i + 1 < self.encoder.len() {
                 h = h.relu()?;
             }
