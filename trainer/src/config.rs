@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::method::Likelihood;
 use crate::nets::{Act, Arch};
+use crate::partition::Method;
 
 /// A named starting configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -35,32 +36,8 @@ pub enum Start {
         /// How the autoencoder codes are clustered (configurations written
         /// before this field existed used spectral clustering).
         #[serde(default)]
-        cluster: Cluster,
+        cluster: Method,
     },
-}
-
-/// How the initial partition clusters the autoencoder codes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Cluster {
-    /// k-means on a UMAP embedding of the codes (autoencoder + UMAP + k-means).
-    Umap,
-    /// Spectral clustering of a neighbour graph of the codes.
-    #[default]
-    Spectral,
-    /// k-means on the codes themselves.
-    Kmeans,
-}
-
-impl Cluster {
-    /// The partition module's method.
-    pub fn method(self) -> crate::partition::Method {
-        match self {
-            Cluster::Umap => crate::partition::Method::Umap,
-            Cluster::Spectral => crate::partition::Method::Spectral,
-            Cluster::Kmeans => crate::partition::Method::KMeans,
-        }
-    }
 }
 
 /// Everything that defines a training run (saved as `config.json`).
@@ -131,7 +108,7 @@ impl FitConfig {
                     ae_epochs: 20,
                     max_points: 20_000,
                     pretrain_epochs: 3,
-                    cluster: Cluster::Umap,
+                    cluster: Method::Umap,
                 },
                 epochs: 8,
                 batch: 100,

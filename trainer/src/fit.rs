@@ -133,7 +133,7 @@ fn partition(
         seed: cfg.seed,
         ae_epochs,
         max_points,
-        method: cluster.method(),
+        method: cluster,
         ..Default::default()
     };
     let progress = |msg: &str| {

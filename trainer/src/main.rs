@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
-use trainer::config::{Cluster, FitConfig, Preset, Start};
+use trainer::config::{FitConfig, Preset, Start};
 use trainer::method::Likelihood;
 use trainer::nets::Act;
+use trainer::partition::Method;
 use trainer::train::Outcome;
 
 #[derive(Parser)]
@@ -77,7 +78,7 @@ struct FitArgs {
     ae_epochs: Option<usize>,
     /// How the initial partition clusters the autoencoder codes.
     #[arg(long, value_enum, conflicts_with = "resume")]
-    cluster: Option<Cluster>,
+    cluster: Option<Method>,
     /// Batch size.
     #[arg(long, conflicts_with = "resume")]
     batch: Option<usize>,
@@ -164,7 +165,7 @@ fn parse_likelihood(s: &str) -> Result<Likelihood, String> {
     Err(format!("expected bernoulli or gaussian:STD, got {s:?}"))
 }
 
-fn config(a: &FitArgs) -> FitConfig {
+fn config(a: &FitArgs) -> anyhow::Result<FitConfig> {
     let mut c = FitConfig::preset(a.preset);
     if let Some(v) = a.experts {
         c.arch.experts = v;
@@ -216,15 +217,26 @@ fn config(a: &FitArgs) -> FitConfig {
                 ae_epochs: 20,
                 max_points: 20_000,
                 pretrain_epochs: p,
-                cluster: Cluster::Umap,
+                cluster: Method::Umap,
             },
         };
     }
-    if let (Some(v), Start::Partition { cluster, .. }) = (a.cluster, &mut c.start) {
-        *cluster = v;
-    }
-    if let (Some(v), Start::Partition { ae_epochs, .. }) = (a.ae_epochs, &mut c.start) {
-        *ae_epochs = v;
+    match &mut c.start {
+        Start::Partition {
+            cluster, ae_epochs, ..
+        } => {
+            if let Some(v) = a.cluster {
+                *cluster = v;
+            }
+            if let Some(v) = a.ae_epochs {
+                *ae_epochs = v;
+            }
+        }
+        Start::Random if a.cluster.is_some() || a.ae_epochs.is_some() => bail!(
+            "--cluster and --ae-epochs shape the initial partition, which this configuration \
+             does not use (it starts from random weights; add --pretrain-epochs N to use one)"
+        ),
+        Start::Random => {}
     }
     if let Some(v) = a.batch {
         c.batch = v;
@@ -242,7 +254,7 @@ fn config(a: &FitArgs) -> FitConfig {
         c.seed = v;
     }
     c.limit = a.limit;
-    c
+    Ok(c)
 }
 
 fn model_path(p: PathBuf) -> PathBuf {
@@ -294,17 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 device: trainer::fit::device(&a.device)?,
                 verbose: !a.quiet,
             };
-            let cfg = (a.resume.is_none()).then(|| config(&a));
-            if let Some(c) = &cfg {
-                if matches!(c.start, Start::Random)
-                    && (a.cluster.is_some() || a.ae_epochs.is_some())
-                {
-                    anyhow::bail!(
-                        "--cluster and --ae-epochs shape the initial partition, which this configuration \
-                         does not use (it starts from random weights; add --pretrain-epochs N to use one)"
-                    );
-                }
-            }
+            let cfg = (a.resume.is_none()).then(|| config(&a)).transpose()?;
             let r = trainer::fit::fit(cfg, &opts)?;
             if r.outcome == Outcome::Interrupted {
                 eprintln!(

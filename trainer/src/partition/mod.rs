@@ -35,15 +35,31 @@ use umap::UmapConfig;
 /// Bytes per image (28×28 grey levels).
 pub const PIXELS: usize = 28 * 28;
 
-/// How the autoencoder codes are clustered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the autoencoder codes are clustered (`--cluster` of `trainer fit`,
+/// `cluster` in a run's `config.json`; configurations written before that
+/// field existed used [`Method::Spectral`], the serde default).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// k-means on a UMAP embedding of up to `max_points` codes (autoencoder +
+    /// UMAP + k-means).
+    Umap,
     /// Spectral clustering of a k-NN graph on up to `max_points` codes.
+    #[default]
     Spectral,
     /// k-means (k-means++ with restarts) on all codes.
+    #[value(name = "kmeans")]
     KMeans,
-    /// k-means on a UMAP embedding of up to `max_points` codes.
-    Umap,
 }
 
 /// Settings for [`initial_partition`].
@@ -212,7 +228,6 @@ pub fn cluster_codes(
             let m = graph_points(cfg, n, cfg.umap.neighbours)?;
             let mut r = rng.fork(200);
             let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
-            let subset = &subset[..];
             let ucfg = UmapConfig {
                 dim: cfg.umap.dim.max(1),
                 ..cfg.umap
@@ -228,7 +243,7 @@ pub fn cluster_codes(
                 },
                 &mut r.fork(2),
             );
-            let assignment = extend_to_all(codes, d, subset, &km.assignment, cfg);
+            let assignment = extend_to_all(codes, d, &subset, &km.assignment, cfg);
             progress(&format!(
                 "umap: {m} graph points, {} neighbours, {} dimensions, {} epochs; k-means inertia {:.1}, \
                  size entropy {:.4} (max {:.4})",
@@ -247,9 +262,8 @@ pub fn cluster_codes(
             for t in 0..cfg.spectral_tries.max(1) {
                 let mut r = rng.fork(100 + t as u64);
                 let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
-                let subset = &subset[..];
                 let sc = spectral::spectral_clustering(&sub_codes, d, cfg.k, &cfg.spectral, &mut r);
-                let assignment = extend_to_all(codes, d, subset, &sc.assignment, cfg);
+                let assignment = extend_to_all(codes, d, &subset, &sc.assignment, cfg);
                 let evenness = size_entropy(&assignment, cfg.k);
                 progress(&format!(
                     "spectral try {}/{}: {m} graph points, eigen residual {:.1e} after {} rounds, \
