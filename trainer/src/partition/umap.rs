@@ -27,6 +27,7 @@
 //! [`Rng`], so a seed fixes the embedding.
 
 use super::eigen::{top_eigenvectors, EigenConfig, SparseSym};
+use super::kmeans::sq_dist;
 use super::knn::knn;
 use super::rng::Rng;
 
@@ -281,11 +282,7 @@ pub fn umap(points: &[f32], d: usize, cfg: &UmapConfig, rng: &mut Rng) -> Vec<f3
             }
             current.copy_from_slice(&y[i * dim..(i + 1) * dim]);
             let other = &mut y[j * dim..(j + 1) * dim];
-            let d2: f32 = current
-                .iter()
-                .zip(other.iter())
-                .map(|(p, q)| (p - q) * (p - q))
-                .sum();
+            let d2 = sq_dist(&current, other);
             if d2 > 0.0 {
                 let coeff = -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0);
                 for (p, q) in current.iter_mut().zip(other.iter_mut()) {
@@ -302,11 +299,7 @@ pub fn umap(points: &[f32], d: usize, cfg: &UmapConfig, rng: &mut Rng) -> Vec<f3
                     continue;
                 }
                 let other = &y[k * dim..(k + 1) * dim];
-                let d2: f32 = current
-                    .iter()
-                    .zip(other)
-                    .map(|(p, q)| (p - q) * (p - q))
-                    .sum();
+                let d2 = sq_dist(&current, other);
                 if d2 > 0.0 {
                     let coeff = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
                     for (p, q) in current.iter_mut().zip(other) {
