@@ -29,6 +29,18 @@ impl Likelihood {
         }
     }
 
+    /// [`Likelihood::nll`] of `x` `[B, P]` under the logits `y + bias`, with
+    /// `y` `[K, B, P]` and `bias` `[K, 1, P]` as
+    /// [`crate::nets::Decoders::forward_unbiased`] gives them: one fused op
+    /// on the CPU ([`crate::ops::pixel_nll`]), candle's ops elsewhere.
+    pub fn nll_biased(self, y: &Tensor, bias: &Tensor, x: &Tensor) -> Result<Tensor> {
+        if y.device().is_cpu() {
+            crate::ops::pixel_nll(y, bias, x, self.engine())
+        } else {
+            self.nll(&y.broadcast_add(bias)?, &x.unsqueeze(0)?)
+        }
+    }
+
     /// Negative log-likelihood of `x` (`[1, B, P]` or broadcastable) under the
     /// decoder logits `[K, B, P]`, summed over pixels: `[K, B]`.
     pub fn nll(self, logits: &Tensor, x: &Tensor) -> Result<Tensor> {
@@ -76,8 +88,8 @@ pub fn expert_losses(
 ) -> Result<ExpertLosses> {
     let (mean, var) = model.encoders.forward(x)?;
     let z = (mean.clone() + (var.sqrt()? * eps)?)?;
-    let logits = model.decoders.forward(&z)?;
-    let recon = likelihood.nll(&logits, &x.unsqueeze(0)?)?;
+    let (y, bias) = model.decoders.forward_unbiased(&z)?;
+    let recon = likelihood.nll_biased(&y, bias, x)?;
     let kl = kl_normal(&mean, &var)?;
     Ok(ExpertLosses {
         total: (&recon + kl)?,

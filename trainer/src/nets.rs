@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use engine::writer::DenseF32;
 
-use crate::ops::input_linear;
+use crate::ops::{self, input_linear, matmul_t_no_lhs_grad};
 
 /// Element-wise function after a hidden layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -32,6 +32,16 @@ impl Act {
             Act::Relu => x.relu(),
             Act::Sigmoid => candle_nn::ops::sigmoid(x),
             Act::Tanh => x.tanh(),
+        }
+    }
+
+    /// `self(y + bias)` with `bias` broadcast over rows: one fused pass on
+    /// the CPU ([`ops::bias_act`]), candle's ops elsewhere.
+    pub fn bias_apply(self, y: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        if y.device().is_cpu() {
+            ops::bias_act(y, bias, self.engine())
+        } else {
+            self.apply(&y.broadcast_add(bias)?)
         }
     }
 
@@ -56,6 +66,20 @@ pub fn dense(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Linear> {
     let w = vb.get_with_hints((outputs, inputs), "weight", default_init(inputs))?;
     let b = vb.get_with_hints(outputs, "bias", default_init(inputs))?;
     Ok(Linear::new(w, Some(b)))
+}
+
+/// `act(x · Wᵀ + b)` for a [`dense`] layer. `images`: `x` is the image batch,
+/// which needs no gradient (see [`crate::ops`]).
+fn dense_act(l: &Linear, x: &Tensor, act: Act, images: bool) -> Result<Tensor> {
+    let y = if images {
+        matmul_t_no_lhs_grad(x, l.weight())?
+    } else {
+        x.matmul(&l.weight().t()?)?
+    };
+    match l.bias() {
+        Some(b) => act.bias_apply(&y, b),
+        None => act.apply(&y),
+    }
 }
 
 fn to_dense(l: &Linear, activation: engine::Activation) -> Result<DenseF32> {
@@ -93,6 +117,11 @@ impl BatchedDense {
     /// `x[k] · W[k] + b[k]` for every k.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+
+    /// `act(x[k] · W[k] + b[k])` for every k.
+    pub fn forward_act(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        act.bias_apply(&x.matmul(&self.weight)?, &self.bias)
     }
 
     /// Layer `k` in the engine's row-major `[out][in]` layout.
@@ -143,10 +172,9 @@ impl Gate {
         let Some((first, rest)) = self.hidden.split_first() else {
             return input_linear(&self.out, x);
         };
-        // The images need no gradient: see `crate::ops`.
-        let mut h = self.act.apply(&input_linear(first, x)?)?;
+        let mut h = dense_act(first, x, self.act, true)?;
         for l in rest {
-            h = self.act.apply(&l.forward(&h)?)?;
+            h = dense_act(l, &h, self.act, false)?;
         }
         self.out.forward(&h)
     }
@@ -200,7 +228,7 @@ impl Encoders {
     /// The variance is `1e-5 + exp(s)` as in the published method.
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let b = x.dim(0)?;
-        let h = self.act.apply(&input_linear(&self.first, x)?)?;
+        let h = dense_act(&self.first, x, self.act, true)?;
         let h = h
             .reshape((b, self.k, self.hidden))?
             .transpose(0, 1)?
@@ -241,15 +269,22 @@ impl Decoders {
     /// Pixel logits (a sigmoid turns them into Bernoulli probabilities or
     /// Gaussian means).
     pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        let (y, bias) = self.forward_unbiased(z)?;
+        y.broadcast_add(bias)
+    }
+
+    /// The last layer's product before its bias, and that bias `[K, 1, out]`:
+    /// [`crate::method`] fuses the bias with the likelihood
+    /// ([`ops::pixel_nll`]).
+    pub fn forward_unbiased(&self, z: &Tensor) -> Result<(Tensor, &Tensor)> {
+        let Some((last, hidden)) = self.layers.split_last() else {
+            candle_core::bail!("a decoder has at least one layer");
+        };
         let mut h = z.clone();
-        let last = self.layers.len() - 1;
-        for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(&h)?;
-            if i < last {
-                h = self.act.apply(&h)?;
-            }
+        for l in hidden {
+            h = l.forward_act(&h, self.act)?;
         }
-        Ok(h)
+        Ok((h.matmul(&last.weight)?, &last.bias))
     }
 
     /// Expert `k`'s decoder for export, ending in a sigmoid.

@@ -1,22 +1,24 @@
-//! candle ops the trainer needs beyond candle's own.
+//! A dense layer applied to the training images.
 //!
-//! [`input_linear`] and [`matmul_no_lhs_grad`]: a dense layer applied to the
-//! training images. candle's
-//! `matmul` always computes the gradient of both operands, and for the first
-//! layer of the gate and of the encoders the left operand is the image batch,
-//! whose gradient nobody uses: `B × out × 784` multiply-adds per layer per
-//! step, about a sixth of a step's matmul work for the blog preset (and a
-//! tenth of the partition autoencoder's). The op
-//! here computes the same product with the same call into candle's CPU
-//! backend (so the same bits), and its backward pass gives the weights exactly
-//! the gradient candle's `matmul` would (`xᵀ · grad`) and the images none.
+//! candle's `matmul` always computes the gradient of both operands, and for
+//! the first layer of the gate and of the encoders the left operand is the
+//! image batch, whose gradient nobody uses: `B × out × 784` multiply-adds per
+//! layer per step, about a sixth of a step's matmul work for the blog preset
+//! (and a tenth of the partition autoencoder's). The op here computes the
+//! same product with the same call into candle's CPU backend (so the same
+//! bits), and its backward pass gives the weights exactly the gradient
+//! candle's `matmul` would (`xᵀ · grad`) and the images none.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use candle_nn::Linear;
 
-/// `x · w` for 2-D `x` `[m, k]` and `w` `[k, n]`, with no gradient for `x`.
-struct MatmulNoLhsGrad;
+/// `x · w` for 2-D `x` `[m, k]` and `w` `[k, n]` (or, with `rhs_t`, `x · wᵀ`
+/// for `w` `[n, k]`, the layout of a `Linear` weight), with no gradient for
+/// `x`.
+struct MatmulNoLhsGrad {
+    rhs_t: bool,
+}
 
 impl CustomOp2 for MatmulNoLhsGrad {
     fn name(&self) -> &'static str {
@@ -30,13 +32,19 @@ impl CustomOp2 for MatmulNoLhsGrad {
         rhs: &CpuStorage,
         rhs_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        // `Tensor::t` is this layout change, without a tensor of its own.
+        let rhs_l = if self.rhs_t {
+            rhs_l.transpose(0, 1)?
+        } else {
+            rhs_l.clone()
+        };
         let (m, k) = lhs_l.shape().dims2()?;
         let (k2, n) = rhs_l.shape().dims2()?;
         if k != k2 {
             candle_core::bail!("matmul-no-lhs-grad: [{m}, {k}] · [{k2}, {n}]");
         }
         // The very call `Tensor::matmul` makes for 2-D operands.
-        let out = lhs.matmul(rhs, (1, m, n, k), lhs_l, rhs_l)?;
+        let out = lhs.matmul(rhs, (1, m, n, k), lhs_l, &rhs_l)?;
         Ok((out, Shape::from((m, n))))
     }
 
@@ -47,8 +55,15 @@ impl CustomOp2 for MatmulNoLhsGrad {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        // candle's own `Op::Matmul` backward for the right operand.
-        Ok((None, Some(lhs.t()?.matmul(grad)?)))
+        // candle's own `Op::Matmul` backward for the right operand, or its
+        // transpose, straight in the weight's layout: no transposed node
+        // whose gradient candle would accumulate once more.
+        let rhs_grad = if self.rhs_t {
+            grad.t()?.matmul(lhs)?
+        } else {
+            lhs.t()?.matmul(grad)?
+        };
+        Ok((None, Some(rhs_grad)))
     }
 }
 
@@ -59,7 +74,18 @@ pub fn matmul_no_lhs_grad(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     if !x.device().is_cpu() || x.rank() != 2 || w.rank() != 2 {
         return x.matmul(w);
     }
-    x.apply_op2(w, MatmulNoLhsGrad)
+    x.apply_op2(w, MatmulNoLhsGrad { rhs_t: false })
+}
+
+/// `x.matmul(&w.t())` (a `Linear` layer's product, `w` `[out, in]`) for 2-D
+/// `x` that needs no gradient: the same values, the gradient for `w` in
+/// `w`'s own layout, none for `x`. On devices other than the CPU, or for
+/// other ranks, it is `x.matmul(&w.t())`.
+pub fn matmul_t_no_lhs_grad(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() || x.rank() != 2 || w.rank() != 2 {
+        return x.matmul(&w.t()?);
+    }
+    x.apply_op2(w, MatmulNoLhsGrad { rhs_t: true })
 }
 
 /// `l.forward(x)` for a batch of inputs `x` `[B, in]` that needs no
@@ -69,7 +95,7 @@ pub fn input_linear(l: &Linear, x: &Tensor) -> Result<Tensor> {
     if !x.device().is_cpu() || x.rank() != 2 {
         return candle_core::Module::forward(l, x);
     }
-    let y = matmul_no_lhs_grad(x, &l.weight().t()?)?;
+    let y = matmul_t_no_lhs_grad(x, l.weight())?;
     match l.bias() {
         Some(b) => y.broadcast_add(b),
         None => Ok(y),
