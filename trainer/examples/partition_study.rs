@@ -46,8 +46,8 @@ struct Args {
     /// Graph points for spectral clustering.
     #[arg(long, default_value_t = PartitionConfig::default().max_points)]
     points: usize,
-    /// Spectral tries (random subsets; the most evenly sized result is kept).
-    #[arg(long, default_value_t = PartitionConfig::default().spectral_tries)]
+    /// Spectral or UMAP tries (random subsets; the most evenly sized result is kept).
+    #[arg(long, default_value_t = PartitionConfig::default().tries)]
     tries: usize,
     /// Graph neighbours.
     #[arg(long, default_value_t = PartitionConfig::default().spectral.neighbours)]
@@ -168,13 +168,13 @@ fn main() -> Result<()> {
         ae_batch: args.batch,
         ae_lr: args.lr,
         max_points: args.points,
-        spectral_tries: args.tries,
+        tries: args.tries,
         ..PartitionConfig::default()
     };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     println!(
         "Initial partition of {n} MNIST training images, autoencoder 784-{}-{}, {} epochs, batch {}, lr {}; \
-         spectral: {} graph points, {} neighbours, {} tries; {threads} threads.\n",
+         graph methods: {} graph points, {} neighbours (spectral), {} tries; {threads} threads.\n",
         args.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"),
         base.code_dim,
         args.ae_epochs,

@@ -86,9 +86,10 @@ pub struct PartitionConfig {
     pub max_points: usize,
     /// Spectral clustering settings (graph neighbours, weighting, solver).
     pub spectral: SpectralConfig,
-    /// Spectral clustering runs on different random subsets; the one whose
-    /// cluster sizes are most even (highest size entropy) is kept.
-    pub spectral_tries: usize,
+    /// Runs of the graph method (spectral or UMAP) on different random
+    /// subsets (and, for UMAP, different random layouts); the one whose
+    /// cluster sizes are most even (highest size entropy, no labels) is kept.
+    pub tries: usize,
     /// UMAP settings (for [`Method::Umap`]).
     pub umap: UmapConfig,
     /// Graph points voting for each code outside the graph.
@@ -110,7 +111,7 @@ impl Default for PartitionConfig {
             method: Method::Spectral,
             max_points: 20_000,
             spectral: SpectralConfig::default(),
-            spectral_tries: 4,
+            tries: 4,
             umap: UmapConfig::default(),
             assign_neighbours: 10,
             kmeans_restarts: 10,
@@ -226,61 +227,70 @@ pub fn cluster_codes(
         }
         Method::Umap => {
             let m = graph_points(cfg, n, cfg.umap.neighbours)?;
-            let mut r = rng.fork(200);
-            let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
             let ucfg = UmapConfig {
                 dim: cfg.umap.dim.max(1),
                 ..cfg.umap
             };
-            let embedding = umap::umap(&sub_codes, d, &ucfg, &mut r.fork(1));
-            let km = kmeans::kmeans(
-                &embedding,
-                ucfg.dim,
-                &KMeansConfig {
-                    k: cfg.k,
-                    restarts: cfg.kmeans_restarts,
-                    max_iter: 300,
-                },
-                &mut r.fork(2),
-            );
-            let assignment = extend_to_all(codes, d, &subset, &km.assignment, cfg);
-            progress(&format!(
-                "umap: {m} graph points, {} neighbours, {} dimensions, {} epochs; k-means inertia {:.1}, \
-                 size entropy {:.4} (max {:.4})",
-                ucfg.neighbours,
-                ucfg.dim,
-                ucfg.epochs,
-                km.inertia,
-                size_entropy(&assignment, cfg.k),
-                (cfg.k as f64).ln()
-            ));
-            Ok(assignment)
+            Ok(most_even(cfg, "umap", progress, |t| {
+                let mut r = rng.fork(200 + t as u64);
+                let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
+                let embedding = umap::umap(&sub_codes, d, &ucfg, &mut r.fork(1));
+                let km = kmeans::kmeans(
+                    &embedding,
+                    ucfg.dim,
+                    &KMeansConfig {
+                        k: cfg.k,
+                        restarts: cfg.kmeans_restarts,
+                        max_iter: 300,
+                    },
+                    &mut r.fork(2),
+                );
+                let what = format!(
+                    "{m} graph points, {} neighbours, {} dimensions, {} epochs; k-means inertia {:.1}",
+                    ucfg.neighbours, ucfg.dim, ucfg.epochs, km.inertia
+                );
+                (extend_to_all(codes, d, &subset, &km.assignment, cfg), what)
+            }))
         }
         Method::Spectral => {
             let m = graph_points(cfg, n, cfg.spectral.neighbours)?;
-            let mut best: Option<(f64, Vec<usize>)> = None;
-            for t in 0..cfg.spectral_tries.max(1) {
+            Ok(most_even(cfg, "spectral", progress, |t| {
                 let mut r = rng.fork(100 + t as u64);
                 let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
                 let sc = spectral::spectral_clustering(&sub_codes, d, cfg.k, &cfg.spectral, &mut r);
-                let assignment = extend_to_all(codes, d, &subset, &sc.assignment, cfg);
-                let evenness = size_entropy(&assignment, cfg.k);
-                progress(&format!(
-                    "spectral try {}/{}: {m} graph points, eigen residual {:.1e} after {} rounds, \
-                     size entropy {evenness:.4} (max {:.4})",
-                    t + 1,
-                    cfg.spectral_tries.max(1),
-                    sc.residual,
-                    sc.rounds,
-                    (cfg.k as f64).ln()
-                ));
-                if best.as_ref().is_none_or(|(e, _)| evenness > *e) {
-                    best = Some((evenness, assignment));
-                }
-            }
-            Ok(best.expect("at least one try").1)
+                let what = format!(
+                    "{m} graph points, eigen residual {:.1e} after {} rounds",
+                    sc.residual, sc.rounds
+                );
+                (extend_to_all(codes, d, &subset, &sc.assignment, cfg), what)
+            }))
         }
     }
+}
+
+/// Runs `attempt` for tries `0..cfg.tries` (at least one), reports each with
+/// its size entropy, and keeps the most evenly sized assignment (no labels).
+fn most_even(
+    cfg: &PartitionConfig,
+    method: &str,
+    progress: &dyn Fn(&str),
+    mut attempt: impl FnMut(usize) -> (Vec<usize>, String),
+) -> Vec<usize> {
+    let tries = cfg.tries.max(1);
+    let mut best: Option<(f64, Vec<usize>)> = None;
+    for t in 0..tries {
+        let (assignment, what) = attempt(t);
+        let evenness = size_entropy(&assignment, cfg.k);
+        progress(&format!(
+            "{method} try {}/{tries}: {what}, size entropy {evenness:.4} (max {:.4})",
+            t + 1,
+            (cfg.k as f64).ln()
+        ));
+        if best.as_ref().is_none_or(|(e, _)| evenness > *e) {
+            best = Some((evenness, assignment));
+        }
+    }
+    best.map(|(_, a)| a).unwrap_or_default()
 }
 
 /// How many codes go into a neighbour graph: `max_points`, or all of them.
@@ -364,12 +374,43 @@ mod tests {
         let cfg = PartitionConfig {
             k: 2,
             max_points: 300,
-            spectral_tries: 2,
+            tries: 2,
             ..PartitionConfig::default()
         };
         let a = cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap();
         assert_eq!(a.len(), 1200);
         assert_eq!(agreement(&a, &truth, 2), 1.0);
+    }
+
+    #[test]
+    fn umap_tries_keep_the_most_even_result() {
+        let (codes, truth) = blobs(&[[0.0, 0.0], [8.0, 0.0], [4.0, 7.0]], 150, 1.0, 3);
+        let cfg = PartitionConfig {
+            k: 3,
+            method: Method::Umap,
+            max_points: 300,
+            tries: 3,
+            ..PartitionConfig::default()
+        };
+        let lines = std::cell::RefCell::new(Vec::new());
+        let a =
+            cluster_codes(&codes, 2, &cfg, &|l| lines.borrow_mut().push(l.to_string())).unwrap();
+        let lines = lines.into_inner();
+        assert_eq!(lines.len(), 3, "one line per try: {lines:?}");
+        // Each line ends "size entropy E (max M)"; the kept result is the max E.
+        let best = lines
+            .iter()
+            .map(|l| {
+                let e = l
+                    .split("size entropy ")
+                    .nth(1)
+                    .expect("entropy in the line");
+                e.split(' ').next().unwrap().parse::<f64>().unwrap()
+            })
+            .fold(f64::MIN, f64::max);
+        assert!((size_entropy(&a, 3) - best).abs() < 5e-5, "{lines:?}");
+        assert!(agreement(&a, &truth, 3) > 0.98);
+        assert_eq!(a, cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap());
     }
 
     #[test]
@@ -413,7 +454,7 @@ mod tests {
                 neighbours: 10,
                 ..SpectralConfig::default()
             },
-            spectral_tries: 2,
+            tries: 2,
             ..PartitionConfig::default()
         };
         let lines = std::cell::RefCell::new(Vec::new());
