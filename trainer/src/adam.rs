@@ -51,6 +51,9 @@ pub struct Adam {
 }
 
 struct FusedStep<'a> {
+    /// Gradients to add to the one the op is applied with (the other
+    /// slices' of the batch, see [`Adam::step_sum`]).
+    more: &'a [Tensor],
     m: RefCell<&'a mut [f32]>,
     v: RefCell<&'a mut [f32]>,
     lr_t: f32,
@@ -93,13 +96,41 @@ impl candle_core::InplaceOp2 for FusedStep<'_> {
         if m.len() != w.len() || g.len() != w.len() {
             candle_core::bail!("fused-adam: size mismatch");
         }
+        let mut more = Vec::with_capacity(self.more.len());
+        let guards: Vec<_> = self.more.iter().map(|t| t.storage_and_layout()).collect();
+        for (storage, layout) in &guards {
+            let (candle_core::Storage::Cpu(CpuStorage::F32(values)), Some((a, b))) =
+                (&**storage, layout.contiguous_offsets())
+            else {
+                candle_core::bail!("fused-adam: contiguous f32 CPU gradients only");
+            };
+            if b - a != w.len() {
+                candle_core::bail!("fused-adam: size mismatch");
+            }
+            more.push(&values[a..b]);
+        }
+        match more.as_slice() {
+            [] => self.update(w, g.iter().copied(), &mut m, &mut v),
+            [g2] => self.update(w, g.iter().zip(*g2).map(|(a, b)| a + b), &mut m, &mut v),
+            _ => {
+                let sum = (0..w.len()).map(|i| more.iter().fold(g[i], |s, g| s + g[i]));
+                self.update(w, sum, &mut m, &mut v)
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FusedStep<'_> {
+    /// The update itself, one pass over weights, gradient and moments.
+    #[inline(always)]
+    fn update(&self, w: &mut [f32], g: impl Iterator<Item = f32>, m: &mut [f32], v: &mut [f32]) {
         let (b1, b2) = (self.beta1, self.beta2);
-        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        for (((w, g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             *m = flush(b1 * *m + (1.0 - b1) * g);
             *v = flush(b2 * *v + (1.0 - b2) * g * g);
             *w -= self.lr_t * *m / (v.sqrt() + self.eps_t);
         }
-        Ok(())
     }
 }
 
@@ -132,6 +163,12 @@ impl Adam {
 
     /// Applies one update from `grads` (variables without a gradient are left alone).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step_sum(std::slice::from_ref(grads))
+    }
+
+    /// Applies one update from the sum of several gradient stores (the
+    /// slices of one batch), adding them inside the update's single pass.
+    pub fn step_sum(&mut self, parts: &[GradStore]) -> Result<()> {
         self.step += 1;
         let t = self.step as f64;
         let c = &self.cfg;
@@ -142,12 +179,17 @@ impl Adam {
         let lr_t = (c.lr * bc2.sqrt() / bc1) as f32;
         let eps_t = (c.eps * bc2.sqrt()) as f32;
         for slot in &mut self.slots {
-            let Some(g) = grads.get(slot.var.as_tensor()) else {
+            let grads = parts
+                .iter()
+                .filter_map(|g| g.get(slot.var.as_tensor()))
+                .map(|g| g.contiguous())
+                .collect::<Result<Vec<_>>>()?;
+            let Some((g, more)) = grads.split_first() else {
                 continue;
             };
             if slot.var.device().is_cpu() {
-                let g = g.contiguous()?;
                 let op = FusedStep {
+                    more,
                     m: RefCell::new(&mut slot.m),
                     v: RefCell::new(&mut slot.v),
                     lr_t,
@@ -155,9 +197,10 @@ impl Adam {
                     beta2: c.beta2 as f32,
                     eps_t,
                 };
-                slot.var.as_tensor().inplace_op2(&g, &op)?;
+                slot.var.as_tensor().inplace_op2(g, &op)?;
             } else {
-                Self::tensor_step(slot, g, c, lr_t as f64, eps_t as f64)?;
+                let g = more.iter().try_fold(g.clone(), |s, g| s + g)?;
+                Self::tensor_step(slot, &g, c, lr_t as f64, eps_t as f64)?;
             }
         }
         Ok(())

@@ -386,9 +386,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn tune_runtime() {
     // candle spreads element-wise ops over its own spin-barrier pool; on a
     // 2-core machine that is busy with anything else this costs up to 3x
-    // (measured, see README). Matmuls keep using rayon's threads.
+    // (measured, see README).
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    // Matmuls use rayon's pool; at this trainer's sizes (100-row batches,
+    // layers of 10 to 1,280 units) a second gemm thread bought nothing
+    // (blog preset: 4,922/4,951, 4,785/4,696, 4,394/4,382 samples/s with
+    // two/one), and the trainer runs its batch as two slices on threads of
+    // its own instead, which a second pool thread only contends with (4,154
+    // -4,258 against 5,216-5,912 samples/s).
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     // candle allocates a fresh buffer per op; by default glibc returns large
     // buffers to the OS after each free, so every step page-faults them back.

@@ -125,6 +125,46 @@ pub fn mixture_loss(gate_logits: &Tensor, losses: &Tensor, balance: f64) -> Resu
     })
 }
 
+/// The balancing term of a whole batch from its gate logits `[B, K]`:
+/// `balance` × the population variance of importance_k = Σ_batch p_k(x)
+/// (its value), and its slope with respect to each importance_k,
+/// `balance · 2 (importance_k − mean) / K` (`[K]`), for
+/// [`mixture_loss_part`]. Computed without gradients.
+pub fn balance_slope(gate_logits: &Tensor, balance: f64) -> Result<(f64, Tensor)> {
+    let p = candle_nn::ops::softmax(&gate_logits.detach(), D::Minus1)?;
+    let importance = p.sum(0)?;
+    let k = importance.dim(0)? as f64;
+    let centred = importance.broadcast_sub(&importance.mean_all()?)?;
+    let value = centred.sqr()?.mean_all()?.to_scalar::<f32>()? as f64 * balance;
+    Ok((value, (centred * (2.0 * balance / k))?))
+}
+
+/// One slice's share of the [`mixture_loss`] of a batch of `batch` images:
+/// `Σ_slice Σ_k p_k(x) L_k(x) / batch` plus `Σ_k slope_k · importance_k` of
+/// the slice, with `slope` from [`balance_slope`] of the whole batch. The
+/// balancing term is not a sum over images, but its gradient is
+/// `Σ_k slope_k ∇importance_k`, and importance is; so the slices' gradients
+/// add up to the whole batch's, and the slices can run on different cores.
+/// `elbo` is the slice's share of the batch's; `extra` is only the gradient
+/// carrier (the term's value comes from [`balance_slope`]).
+pub fn mixture_loss_part(
+    gate_logits: &Tensor,
+    losses: &Tensor,
+    batch: usize,
+    slope: &Tensor,
+) -> Result<Objective> {
+    let p = candle_nn::ops::softmax(gate_logits, D::Minus1)?;
+    let elbo = (p.t()? * losses)?
+        .sum_all()?
+        .affine(1.0 / batch as f64, 0.0)?;
+    let extra = (p.sum(0)? * slope)?.sum_all()?;
+    Ok(Objective {
+        loss: (&elbo + &extra)?,
+        elbo,
+        extra,
+    })
+}
+
 /// Pretraining on a fixed assignment: each expert learns its own cluster
 /// (batch mean of L_{c(x)}(x)) and the gate learns to predict the cluster
 /// (cross-entropy). `one_hot` is `[B, K]`.
@@ -133,7 +173,18 @@ pub fn assignment_loss(
     losses: &Tensor,
     one_hot: &Tensor,
 ) -> Result<Objective> {
-    let b = gate_logits.dim(0)? as f64;
+    assignment_loss_part(gate_logits, losses, one_hot, gate_logits.dim(0)?)
+}
+
+/// One slice's share of the [`assignment_loss`] of a batch of `batch`
+/// images (the loss is a sum over images, so the shares add up to it).
+pub fn assignment_loss_part(
+    gate_logits: &Tensor,
+    losses: &Tensor,
+    one_hot: &Tensor,
+    batch: usize,
+) -> Result<Objective> {
+    let b = batch as f64;
     let elbo = (one_hot.t()? * losses)?.sum_all()?.affine(1.0 / b, 0.0)?;
     let log_p = candle_nn::ops::log_softmax(gate_logits, D::Minus1)?;
     let extra = (log_p * one_hot)?.sum_all()?.affine(-1.0 / b, 0.0)?;
@@ -193,6 +244,63 @@ mod tests {
         let o = mixture_loss(&logits, &losses, 0.5).unwrap();
         assert!((o.extra.to_scalar::<f32>().unwrap() - 0.5).abs() < 1e-5);
         assert!((o.elbo.to_scalar::<f32>().unwrap() - 5.5).abs() < 1e-5);
+    }
+
+    #[test]
+    fn slices_add_up_to_the_whole_batch() {
+        use candle_core::Var;
+        let dev = Device::Cpu;
+        let mut rng = crate::rng::Rng::new(9, 0);
+        let (b, k) = (7, 4);
+        let logits = Var::from_vec(rng.normals(b * k), (b, k), &dev).unwrap();
+        let losses = Var::from_vec(
+            rng.normals(k * b)
+                .iter()
+                .map(|v| 100.0 + 10.0 * v)
+                .collect(),
+            (k, b),
+            &dev,
+        )
+        .unwrap();
+        let whole = mixture_loss(logits.as_tensor(), losses.as_tensor(), 0.3).unwrap();
+        let g_whole = whole.loss.backward().unwrap();
+        let (value, slope) = balance_slope(logits.as_tensor(), 0.3).unwrap();
+        let close =
+            |a: f64, e: f64| assert!((a - e).abs() <= 1e-4 * e.abs().max(1.0), "{a} vs {e}");
+        close(value, whole.extra.to_scalar::<f32>().unwrap() as f64);
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let (mut elbo, mut g_logits, mut g_losses) = (0.0, vec![], vec![]);
+        for (start, len) in [(0, 3), (3, 4)] {
+            let part = mixture_loss_part(
+                &logits.as_tensor().narrow(0, start, len).unwrap(),
+                &losses.as_tensor().narrow(1, start, len).unwrap(),
+                b,
+                &slope,
+            )
+            .unwrap();
+            elbo += part.elbo.to_scalar::<f32>().unwrap() as f64;
+            let g = part.loss.backward().unwrap();
+            let g_l = g.get(logits.as_tensor()).unwrap();
+            g_logits.extend(flat(&g_l.narrow(0, start, len).unwrap()));
+            g_losses.push(
+                g.get(losses.as_tensor())
+                    .unwrap()
+                    .narrow(1, start, len)
+                    .unwrap(),
+            );
+        }
+        close(elbo, whole.elbo.to_scalar::<f32>().unwrap() as f64);
+        let g_losses = flat(&Tensor::cat(&g_losses, 1).unwrap());
+        for (ours, whole) in [
+            (g_logits, logits.as_tensor()),
+            (g_losses, losses.as_tensor()),
+        ] {
+            let expect = flat(g_whole.get(whole).unwrap());
+            assert_eq!(ours.len(), expect.len());
+            for (a, e) in ours.iter().zip(&expect) {
+                close(*a as f64, *e as f64);
+            }
+        }
     }
 
     #[test]

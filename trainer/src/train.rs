@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::adam::{Adam, AdamConfig};
 use crate::config::{FitConfig, Start};
 use crate::data::{PIXELS, SIDE};
-use crate::method::{assignment_loss, expert_losses, mixture_loss};
+use crate::method::{assignment_loss_part, balance_slope, expert_losses, mixture_loss_part};
 use crate::metrics::{evaluate, Evaluation};
 use crate::nets::Mixture;
 use crate::params::Params;
@@ -38,6 +39,27 @@ pub struct Split {
     pub pixels: Vec<u8>,
     /// Digit labels: used for evaluation and the label map, never in training.
     pub labels: Vec<u8>,
+}
+
+/// Slices a CPU training batch is cut into, one thread each (see
+/// `Trainer::gradients`).
+const SLICES: usize = 2;
+
+/// What a batch is scored against.
+enum Target {
+    /// Pretraining: each image's part of the initial partition, `[B, K]`.
+    Assignment(Tensor),
+    /// The mixture objective: the whole batch's balancing term and its slope.
+    Mixture { value: f64, slope: Tensor },
+}
+
+/// One batch's objective (the whole batch's, as scalars) and the gradients
+/// of its slices.
+struct StepGradients {
+    loss: f64,
+    elbo: f64,
+    extra: f64,
+    grads: Vec<GradStore>,
 }
 
 /// Sums of one epoch's step losses.
@@ -375,23 +397,8 @@ impl Trainer {
                     (k, b, latent),
                     &self.device,
                 )?;
-                let losses = expert_losses(&self.model, self.cfg.likelihood, &x, &eps)?;
-                let logits = self.model.gate.forward(&xg)?;
-                let obj = if pretraining {
-                    let assignment = self
-                        .assignment
-                        .as_ref()
-                        .context("pretraining needs the initial partition")?;
-                    let mut one_hot = vec![0f32; b * k];
-                    for (r, &i) in idx.iter().enumerate() {
-                        one_hot[r * k + assignment[i]] = 1.0;
-                    }
-                    let one_hot = Tensor::from_vec(one_hot, (b, k), &self.device)?;
-                    assignment_loss(&logits, &losses.total, &one_hot)?
-                } else {
-                    mixture_loss(&logits, &losses.total, self.cfg.balance)?
-                };
-                let loss = obj.loss.to_scalar::<f32>()? as f64;
+                let step = self.gradients(pretraining, idx, &x, &xg, &eps)?;
+                let loss = step.loss;
                 if !loss.is_finite() {
                     bar.abandon();
                     let kept = if Self::has_checkpoint(&self.run_dir) {
@@ -408,12 +415,11 @@ impl Trainer {
                         s + 1,
                     );
                 }
-                let grads = obj.loss.backward()?;
-                self.adam.step(&grads)?;
+                self.adam.step_sum(&step.grads)?;
                 let sums = &mut self.state.sums;
                 sums.loss += loss * b as f64;
-                sums.elbo += obj.elbo.to_scalar::<f32>()? as f64 * b as f64;
-                sums.extra += obj.extra.to_scalar::<f32>()? as f64 * b as f64;
+                sums.elbo += step.elbo * b as f64;
+                sums.extra += step.extra * b as f64;
                 sums.samples += b;
                 sums.seconds += start.elapsed().as_secs_f64();
                 self.state.step_in_epoch += 1;
@@ -428,6 +434,94 @@ impl Trainer {
             self.finish_epoch(pretraining)?;
         }
         Ok(Outcome::Finished)
+    }
+
+    /// The objective of one batch and its gradients. On the CPU the batch is
+    /// cut into [`SLICES`] slices that run forward and backward on threads
+    /// of their own (candle's matmuls gain nothing from a second thread at
+    /// these sizes, so one slice per core is what uses the second core);
+    /// the slices' gradients add up to the batch's ([`mixture_loss_part`]),
+    /// and Adam adds them in its own pass. The cut is fixed, so the same
+    /// seed gives the same model whatever the number of cores.
+    fn gradients(
+        &self,
+        pretraining: bool,
+        idx: &[usize],
+        x: &Tensor,
+        xg: &Tensor,
+        eps: &Tensor,
+    ) -> anyhow::Result<StepGradients> {
+        let (b, k) = (idx.len(), self.cfg.arch.experts);
+        let target = if pretraining {
+            let assignment = self
+                .assignment
+                .as_ref()
+                .context("pretraining needs the initial partition")?;
+            let mut one_hot = vec![0f32; b * k];
+            for (r, &i) in idx.iter().enumerate() {
+                one_hot[r * k + assignment[i]] = 1.0;
+            }
+            Target::Assignment(Tensor::from_vec(one_hot, (b, k), &self.device)?)
+        } else {
+            let logits = self.model.gate.forward(xg)?;
+            let (value, slope) = balance_slope(&logits, self.cfg.balance)?;
+            Target::Mixture { value, slope }
+        };
+        let slices = if self.device.is_cpu() && b >= SLICES {
+            SLICES
+        } else {
+            1
+        };
+        let run = |slice: usize| -> candle_core::Result<(GradStore, f64, f64)> {
+            let (start, end) = (slice * b / slices, (slice + 1) * b / slices);
+            let len = end - start;
+            let x = x.narrow(0, start, len)?;
+            let eps = eps.narrow(1, start, len)?.contiguous()?;
+            let losses = expert_losses(&self.model, self.cfg.likelihood, &x, &eps)?;
+            let logits = self.model.gate.forward(&xg.narrow(0, start, len)?)?;
+            let obj = match &target {
+                Target::Assignment(one_hot) => assignment_loss_part(
+                    &logits,
+                    &losses.total,
+                    &one_hot.narrow(0, start, len)?,
+                    b,
+                )?,
+                Target::Mixture { slope, .. } => {
+                    mixture_loss_part(&logits, &losses.total, b, slope)?
+                }
+            };
+            let elbo = obj.elbo.to_scalar::<f32>()? as f64;
+            let extra = obj.extra.to_scalar::<f32>()? as f64;
+            Ok((obj.loss.backward()?, elbo, extra))
+        };
+        let parts = std::thread::scope(|scope| {
+            let others: Vec<_> = (1..slices).map(|i| scope.spawn(move || run(i))).collect();
+            let mut parts = vec![run(0)];
+            for h in others {
+                parts.push(h.join().unwrap_or_else(|_| {
+                    Err(candle_core::Error::Msg("a slice's thread panicked".into()))
+                }));
+            }
+            parts
+        });
+        let mut step = StepGradients {
+            loss: 0.0,
+            elbo: 0.0,
+            extra: 0.0,
+            grads: Vec::with_capacity(slices),
+        };
+        for part in parts {
+            let (grads, elbo, extra) = part?;
+            step.grads.push(grads);
+            step.elbo += elbo;
+            step.extra += extra;
+        }
+        if let Target::Mixture { value, .. } = target {
+            // The slices' `extra` only carries the balancing gradient.
+            step.extra = value;
+        }
+        step.loss = step.elbo + step.extra;
+        Ok(step)
     }
 
     fn finish_epoch(&mut self, pretraining: bool) -> anyhow::Result<()> {

@@ -160,11 +160,36 @@ impl Autoencoder {
             shuffle.shuffle(&mut order);
             let (mut total, mut count) = (0.0, 0usize);
             for rows in order.chunks(cfg.batch) {
-                let x = batch_tensor(images, rows, &ae.device)?;
-                let loss = (ae.nll(&x)?.sum_all()? / rows.len() as f64)?;
-                let grads = loss.backward()?;
-                adam.step(&grads)?;
-                total += loss.to_scalar::<f32>()? as f64 * rows.len() as f64;
+                // Two halves of the batch, forward and backward on a thread
+                // each (the loss is a sum over images, so the halves'
+                // gradients add up to the batch's; Adam adds them). candle's
+                // matmuls gain nothing from a second thread at these sizes.
+                let batch = rows.len() as f64;
+                let half = |rows: &[usize]| -> Result<(candle_core::backprop::GradStore, f64)> {
+                    let x = batch_tensor(images, rows, &ae.device)?;
+                    let loss = (ae.nll(&x)?.sum_all()? / batch)?;
+                    Ok((loss.backward()?, loss.to_scalar::<f32>()? as f64))
+                };
+                let (first, second) = rows.split_at(rows.len() / 2);
+                let (a, b) = std::thread::scope(|s| {
+                    let other = s.spawn(|| half(second));
+                    let mine = if first.is_empty() {
+                        None
+                    } else {
+                        Some(half(first))
+                    };
+                    (mine, other.join())
+                });
+                let b = b.map_err(|_| anyhow::anyhow!("autoencoder: a thread panicked"))??;
+                let mut grads = vec![b.0];
+                let mut loss = b.1;
+                if let Some(a) = a {
+                    let a = a?;
+                    grads.insert(0, a.0);
+                    loss += a.1;
+                }
+                adam.step_sum(&grads)?;
+                total += loss * batch;
                 count += rows.len();
             }
             let mean = total / count as f64;

@@ -270,16 +270,26 @@ pub fn cluster_codes(
 
 /// Runs `attempt` for tries `0..cfg.tries` (at least one), reports each with
 /// its size entropy, and keeps the most evenly sized assignment (no labels).
+/// The tries run on threads of their own (each is single-threaded and
+/// seeded by its index, so the result does not depend on the scheduling);
+/// they are reported in order.
 fn most_even(
     cfg: &PartitionConfig,
     method: &str,
     progress: &dyn Fn(&str),
-    mut attempt: impl FnMut(usize) -> (Vec<usize>, String),
+    attempt: impl Fn(usize) -> (Vec<usize>, String) + Sync,
 ) -> Vec<usize> {
     let tries = cfg.tries.max(1);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let attempt = &attempt;
+        let handles: Vec<_> = (0..tries).map(|t| s.spawn(move || attempt(t))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut best: Option<(f64, Vec<usize>)> = None;
-    for t in 0..tries {
-        let (assignment, what) = attempt(t);
+    for (t, (assignment, what)) in results.into_iter().enumerate() {
         let evenness = size_entropy(&assignment, cfg.k);
         progress(&format!(
             "{method} try {}/{tries}: {what}, size entropy {evenness:.4} (max {:.4})",
