@@ -56,10 +56,7 @@ struct FusedStep<'a> {
     more: &'a [Tensor],
     m: RefCell<&'a mut [f32]>,
     v: RefCell<&'a mut [f32]>,
-    lr_t: f32,
-    beta1: f32,
-    beta2: f32,
-    eps_t: f32,
+    hyper: Hyper,
 }
 
 fn flush(x: f32) -> f32 {
@@ -96,31 +93,28 @@ impl candle_core::InplaceOp2 for FusedStep<'_> {
         if m.len() != w.len() || g.len() != w.len() {
             candle_core::bail!("fused-adam: size mismatch");
         }
-        let mut more = Vec::with_capacity(self.more.len());
-        let guards: Vec<_> = self.more.iter().map(|t| t.storage_and_layout()).collect();
-        for (storage, layout) in &guards {
-            let (candle_core::Storage::Cpu(CpuStorage::F32(values)), Some((a, b))) =
-                (&**storage, layout.contiguous_offsets())
-            else {
-                candle_core::bail!("fused-adam: contiguous f32 CPU gradients only");
-            };
-            if b - a != w.len() {
+        let (m, v) = (&mut **m, &mut **v);
+        crate::ops::with_values(self.more, self.name(), |more| {
+            if more.iter().any(|g| g.len() != w.len()) {
                 candle_core::bail!("fused-adam: size mismatch");
             }
-            more.push(&values[a..b]);
-        }
-        let hyper = Hyper {
-            lr_t: self.lr_t,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps_t: self.eps_t,
-        };
+            self.apply(w, g, more, m, v);
+            Ok(())
+        })
+    }
+}
+
+impl FusedStep<'_> {
+    /// The update of `w` and its moments from the gradient `g` plus the
+    /// gradients in `more`.
+    fn apply(&self, w: &mut [f32], g: &[f32], more: &[&[f32]], m: &mut [f32], v: &mut [f32]) {
+        let hyper = self.hyper;
         // Elements `lo..` of the update: the same operations on every
         // element wherever the slice is cut, so the halves on two threads
         // give the bits of one pass.
         let part = |w: &mut [f32], m: &mut [f32], v: &mut [f32], lo: usize| {
             let g = &g[lo..lo + w.len()];
-            match more.as_slice() {
+            match more {
                 [] => hyper.update(w, g.iter().copied(), m, v),
                 [g2] => hyper.update(w, g.iter().zip(&g2[lo..]).map(|(a, b)| a + b), m, v),
                 _ => {
@@ -130,7 +124,6 @@ impl candle_core::InplaceOp2 for FusedStep<'_> {
                 }
             }
         };
-        let (m, v) = (&mut **m, &mut **v);
         if w.len() >= PARALLEL_FROM {
             let mid = w.len() / 2;
             let (w0, w1) = w.split_at_mut(mid);
@@ -143,7 +136,6 @@ impl candle_core::InplaceOp2 for FusedStep<'_> {
         } else {
             part(w, m, v, 0);
         }
-        Ok(())
     }
 }
 
@@ -232,10 +224,12 @@ impl Adam {
                     more,
                     m: RefCell::new(&mut slot.m),
                     v: RefCell::new(&mut slot.v),
-                    lr_t,
-                    beta1: c.beta1 as f32,
-                    beta2: c.beta2 as f32,
-                    eps_t,
+                    hyper: Hyper {
+                        lr_t,
+                        beta1: c.beta1 as f32,
+                        beta2: c.beta2 as f32,
+                        eps_t,
+                    },
                 };
                 slot.var.as_tensor().inplace_op2(g, &op)?;
             } else {

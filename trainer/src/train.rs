@@ -494,16 +494,7 @@ impl Trainer {
             let extra = obj.extra.to_scalar::<f32>()? as f64;
             Ok((obj.loss.backward()?, elbo, extra))
         };
-        let parts = std::thread::scope(|scope| {
-            let others: Vec<_> = (1..slices).map(|i| scope.spawn(move || run(i))).collect();
-            let mut parts = vec![run(0)];
-            for h in others {
-                parts.push(h.join().unwrap_or_else(|_| {
-                    Err(candle_core::Error::Msg("a slice's thread panicked".into()))
-                }));
-            }
-            parts
-        });
+        let parts = crate::util::in_parallel(slices, run);
         let mut step = StepGradients {
             loss: 0.0,
             elbo: 0.0,

@@ -61,22 +61,23 @@ impl CustomOp2 for BiasAct {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (groups, rows, n) = split(y.shape(), bias.shape())?;
         let act = self.0;
-        let (dy, dbias) = with_values(res, self.name(), |out| {
-            with_values(grad, self.name(), |grad| {
-                let mut dy = Vec::with_capacity(out.len());
-                let mut dbias = vec![0f32; groups * n];
-                let groups_out = out.chunks_exact(rows * n).zip(grad.chunks_exact(rows * n));
-                for ((out, grad), dbias) in groups_out.zip(dbias.chunks_exact_mut(n)) {
-                    for (o, g) in out.chunks_exact(n).zip(grad.chunks_exact(n)) {
-                        let start = dy.len();
-                        dy.extend(o.iter().zip(g).map(|(&o, &g)| g * derivative(act, o)));
-                        for (db, d) in dbias.iter_mut().zip(&dy[start..]) {
-                            *db += d;
-                        }
+        let (dy, dbias) = with_values([res, grad], self.name(), |values| {
+            let &[out, grad] = values else {
+                bail!("bias-act: two tensors expected");
+            };
+            let mut dy = Vec::with_capacity(out.len());
+            let mut dbias = vec![0f32; groups * n];
+            let groups_out = out.chunks_exact(rows * n).zip(grad.chunks_exact(rows * n));
+            for ((out, grad), dbias) in groups_out.zip(dbias.chunks_exact_mut(n)) {
+                for (o, g) in out.chunks_exact(n).zip(grad.chunks_exact(n)) {
+                    let start = dy.len();
+                    dy.extend(o.iter().zip(g).map(|(&o, &g)| g * derivative(act, o)));
+                    for (db, d) in dbias.iter_mut().zip(&dy[start..]) {
+                        *db += d;
                     }
                 }
-                Ok((dy, dbias))
-            })
+            }
+            Ok((dy, dbias))
         })?;
         let dy = Tensor::from_vec(dy, y.shape(), y.device())?;
         let dbias = Tensor::from_vec(dbias, bias.shape(), bias.device())?;

@@ -37,14 +37,27 @@ fn f32_values<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<
     }
 }
 
-/// Runs `f` on the f32 values of a CPU tensor (made contiguous first).
-fn with_values<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) => f(f32_values(cpu, layout, op)?),
-        _ => bail!("{op}: CPU tensors only"),
-    }
+/// Runs `f` on the f32 values of CPU tensors (each made contiguous first),
+/// in the order given: one call for all of them, so a backward pass reads
+/// its inputs without a closure per tensor.
+pub(crate) fn with_values<'t, R>(
+    tensors: impl IntoIterator<Item = &'t Tensor>,
+    op: &str,
+    f: impl FnOnce(&[&[f32]]) -> Result<R>,
+) -> Result<R> {
+    let tensors = tensors
+        .into_iter()
+        .map(|t| t.contiguous())
+        .collect::<Result<Vec<_>>>()?;
+    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let values = guards
+        .iter()
+        .map(|(storage, layout)| match &**storage {
+            Storage::Cpu(cpu) => f32_values(cpu, layout, op),
+            _ => bail!("{op}: CPU tensors only"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    f(&values)
 }
 
 /// Sum of `values` in 16 interleaved lanes, then the lanes pairwise: a fixed

@@ -121,31 +121,27 @@ impl CustomOp3 for PixelNll {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (k, b, p) = split(y.shape(), bias.shape(), x.shape())?;
-        let name = self.name();
-        let (dy, dbias) = with_values(y, name, |y| {
-            with_values(bias, name, |bias| {
-                with_values(x, name, |x| {
-                    with_values(grad, name, |grad| {
-                        let (mut logits, mut mean) = (Vec::new(), Vec::new());
-                        let mut dy = Vec::with_capacity(k * b * p);
-                        let mut dbias = vec![0f32; k * p];
-                        let experts = y.chunks_exact(b * p).zip(bias.chunks_exact(p));
-                        let experts = experts.zip(grad.chunks_exact(b));
-                        for (((y, bias), grad), dbias) in experts.zip(dbias.chunks_exact_mut(p)) {
-                            let rows = y.chunks_exact(p).zip(x.chunks_exact(p)).zip(grad);
-                            for ((y_row, x_row), &g) in rows {
-                                row(y_row, bias, &mut logits, &mut mean);
-                                let start = dy.len();
-                                self.gradient(&mean, x_row, g, &mut dy);
-                                for (db, d) in dbias.iter_mut().zip(&dy[start..]) {
-                                    *db += d;
-                                }
-                            }
-                        }
-                        Ok((dy, dbias))
-                    })
-                })
-            })
+        let (dy, dbias) = with_values([y, bias, x, grad], self.name(), |values| {
+            let &[y, bias, x, grad] = values else {
+                bail!("pixel-nll: four tensors expected");
+            };
+            let (mut logits, mut mean) = (Vec::new(), Vec::new());
+            let mut dy = Vec::with_capacity(k * b * p);
+            let mut dbias = vec![0f32; k * p];
+            let experts = y.chunks_exact(b * p).zip(bias.chunks_exact(p));
+            let experts = experts.zip(grad.chunks_exact(b));
+            for (((y, bias), grad), dbias) in experts.zip(dbias.chunks_exact_mut(p)) {
+                let rows = y.chunks_exact(p).zip(x.chunks_exact(p)).zip(grad);
+                for ((y_row, x_row), &g) in rows {
+                    row(y_row, bias, &mut logits, &mut mean);
+                    let start = dy.len();
+                    self.gradient(&mean, x_row, g, &mut dy);
+                    for (db, d) in dbias.iter_mut().zip(&dy[start..]) {
+                        *db += d;
+                    }
+                }
+            }
+            Ok((dy, dbias))
         })?;
         let dy = Tensor::from_vec(dy, y.shape(), y.device())?;
         let dbias = Tensor::from_vec(dbias, bias.shape(), bias.device())?;

@@ -139,7 +139,8 @@ impl Autoencoder {
         // become denormal (the weights of always-black border pixels get
         // zero gradients, so their moments decay geometrically). With an
         // Adam that did not flush, every epoch after the first took twice
-        // as long as the first (29 s against 15 s; 11-13 s each now).
+        // as long as the first (29 s against 15 s; with it, 11-13 s each on
+        // one thread).
         let params = ae
             .encoder
             .iter()
@@ -171,22 +172,17 @@ impl Autoencoder {
                     Ok((loss.backward()?, loss.to_scalar::<f32>()? as f64))
                 };
                 let (first, second) = rows.split_at(rows.len() / 2);
-                let (a, b) = std::thread::scope(|s| {
-                    let other = s.spawn(|| half(second));
-                    let mine = if first.is_empty() {
-                        None
-                    } else {
-                        Some(half(first))
-                    };
-                    (mine, other.join())
-                });
-                let b = b.map_err(|_| anyhow::anyhow!("autoencoder: a thread panicked"))??;
-                let mut grads = vec![b.0];
-                let mut loss = b.1;
-                if let Some(a) = a {
-                    let a = a?;
-                    grads.insert(0, a.0);
-                    loss += a.1;
+                let halves = if first.is_empty() {
+                    vec![second]
+                } else {
+                    vec![first, second]
+                };
+                let mut grads = Vec::with_capacity(2);
+                let mut loss = 0.0;
+                for part in crate::util::in_parallel(halves.len(), |i| half(halves[i])) {
+                    let (g, l) = part?;
+                    grads.push(g);
+                    loss += l;
                 }
                 adam.step_sum(&grads)?;
                 total += loss * batch;

@@ -280,14 +280,7 @@ fn most_even(
     attempt: impl Fn(usize) -> (Vec<usize>, String) + Sync,
 ) -> Vec<usize> {
     let tries = cfg.tries.max(1);
-    let results: Vec<_> = std::thread::scope(|s| {
-        let attempt = &attempt;
-        let handles: Vec<_> = (0..tries).map(|t| s.spawn(move || attempt(t))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    let results = crate::util::in_parallel(tries, attempt);
     let mut best: Option<(f64, Vec<usize>)> = None;
     for (t, (assignment, what)) in results.into_iter().enumerate() {
         let evenness = size_entropy(&assignment, cfg.k);
