@@ -29,15 +29,16 @@ impl Likelihood {
         }
     }
 
-    /// [`Likelihood::nll`] of `x` `[B, P]` under the logits `y + bias`, with
-    /// `y` `[K, B, P]` and `bias` `[K, 1, P]` as
-    /// [`crate::nets::Decoders::forward_unbiased`] gives them: one fused op
-    /// on the CPU ([`crate::ops::pixel_nll`]), candle's ops elsewhere.
-    pub fn nll_biased(self, y: &Tensor, bias: &Tensor, x: &Tensor) -> Result<Tensor> {
-        if y.device().is_cpu() {
-            crate::ops::pixel_nll(y, bias, x, self.engine())
+    /// [`Likelihood::nll`] of `x` `[B, P]` under the logits `h · w + bias`
+    /// of an output layer, with `h` `[K, B, H]`, `w` `[K, H, P]` and `bias`
+    /// `[K, 1, P]` as [`crate::nets::Decoders::forward_hidden`] gives them:
+    /// one fused op on the CPU ([`crate::ops::output_nll`]), candle's ops
+    /// elsewhere.
+    pub fn nll_output(self, h: &Tensor, w: &Tensor, bias: &Tensor, x: &Tensor) -> Result<Tensor> {
+        if h.device().is_cpu() {
+            crate::ops::output_nll(h, w, bias, x, self.engine())
         } else {
-            self.nll(&y.broadcast_add(bias)?, &x.unsqueeze(0)?)
+            self.nll(&h.matmul(w)?.broadcast_add(bias)?, &x.unsqueeze(0)?)
         }
     }
 
@@ -88,8 +89,8 @@ pub fn expert_losses(
 ) -> Result<ExpertLosses> {
     let (mean, var) = model.encoders.forward(x)?;
     let z = (mean.clone() + (var.sqrt()? * eps)?)?;
-    let (y, bias) = model.decoders.forward_unbiased(&z)?;
-    let recon = likelihood.nll_biased(&y, bias, x)?;
+    let (h, w, bias) = model.decoders.forward_hidden(&z)?;
+    let recon = likelihood.nll_output(&h, w, bias, x)?;
     let kl = kl_normal(&mean, &var)?;
     Ok(ExpertLosses {
         total: (&recon + kl)?,

@@ -269,14 +269,14 @@ impl Decoders {
     /// Pixel logits (a sigmoid turns them into Bernoulli probabilities or
     /// Gaussian means).
     pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
-        let (y, bias) = self.forward_unbiased(z)?;
-        y.broadcast_add(bias)
+        let (h, weight, bias) = self.forward_hidden(z)?;
+        h.matmul(weight)?.broadcast_add(bias)
     }
 
-    /// The last layer's product before its bias, and that bias `[K, 1, out]`:
-    /// [`crate::method`] fuses the bias with the likelihood
-    /// ([`ops::pixel_nll`]).
-    pub fn forward_unbiased(&self, z: &Tensor) -> Result<(Tensor, &Tensor)> {
+    /// The last hidden layer `[K, B, hidden]` and the output layer's weights
+    /// `[K, hidden, out]` and bias `[K, 1, out]`: [`crate::method`] fuses
+    /// the output layer with the likelihood ([`ops::output_nll`]).
+    pub fn forward_hidden(&self, z: &Tensor) -> Result<(Tensor, &Tensor, &Tensor)> {
         let Some((last, hidden)) = self.layers.split_last() else {
             candle_core::bail!("a decoder has at least one layer");
         };
@@ -284,7 +284,7 @@ impl Decoders {
         for l in hidden {
             h = l.forward_act(&h, self.act)?;
         }
-        Ok((h.matmul(&last.weight)?, &last.bias))
+        Ok((h, &last.weight, &last.bias))
     }
 
     /// Expert `k`'s decoder for export, ending in a sigmoid.

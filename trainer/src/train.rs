@@ -492,7 +492,7 @@ impl Trainer {
             };
             let elbo = obj.elbo.to_scalar::<f32>()? as f64;
             let extra = obj.extra.to_scalar::<f32>()? as f64;
-            Ok((obj.loss.backward()?, elbo, extra))
+            Ok((crate::ops::backward(&obj.loss)?, elbo, extra))
         };
         let parts = crate::util::in_parallel(slices, run);
         let mut step = StepGradients {

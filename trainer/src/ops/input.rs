@@ -51,7 +51,7 @@ impl CustomOp2 for MatmulNoLhsGrad {
     fn bwd(
         &self,
         lhs: &Tensor,
-        _rhs: &Tensor,
+        rhs: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -63,7 +63,7 @@ impl CustomOp2 for MatmulNoLhsGrad {
         } else {
             lhs.t()?.matmul(grad)?
         };
-        Ok((None, Some(rhs_grad)))
+        Ok((None, super::sink::offer(rhs, rhs_grad)))
     }
 }
 

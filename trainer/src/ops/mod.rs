@@ -12,16 +12,21 @@
 //!   gradient.
 //! - [`bias_act`] (`bias_act`): bias add and activation in one pass; the
 //!   backward pass takes the activation's derivative from the saved output.
-//! - [`pixel_nll`] (`pixel_nll`): the decoders' output bias, sigmoid and
-//!   per-pixel likelihood summed over the pixels, in one pass per image.
+//! - [`output_nll`] (`output_nll`): the decoders' output layer, sigmoid and
+//!   per-pixel likelihood summed over the pixels, one pass per image after
+//!   the layer's matmul.
+//! - [`backward`] (`sink`): `loss.backward()` with the weight gradients of
+//!   these ops stored as they are, not added into zeroed buffers by candle.
 
 mod bias_act;
 mod input;
-mod pixel_nll;
+mod output_nll;
+mod sink;
 
 pub use bias_act::bias_act;
 pub use input::{input_linear, matmul_no_lhs_grad, matmul_t_no_lhs_grad};
-pub use pixel_nll::pixel_nll;
+pub use output_nll::output_nll;
+pub use sink::backward;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};

@@ -169,7 +169,7 @@ impl Autoencoder {
                 let half = |rows: &[usize]| -> Result<(candle_core::backprop::GradStore, f64)> {
                     let x = batch_tensor(images, rows, &ae.device)?;
                     let loss = (ae.nll(&x)?.sum_all()? / batch)?;
-                    Ok((loss.backward()?, loss.to_scalar::<f32>()? as f64))
+                    Ok((ops::backward(&loss)?, loss.to_scalar::<f32>()? as f64))
                 };
                 let (first, second) = rows.split_at(rows.len() / 2);
                 let halves = if first.is_empty() {
@@ -217,8 +217,8 @@ impl Autoencoder {
     }
 
     /// The Bernoulli negative log-likelihood of every image of `x` under its
-    /// reconstruction, `[1, B]`: the last layer's bias, the sigmoid and the
-    /// likelihood fused ([`crate::ops::pixel_nll`]).
+    /// reconstruction, `[1, B]`: the last layer, the sigmoid and the
+    /// likelihood fused ([`crate::ops::output_nll`]).
     fn nll(&self, x: &Tensor) -> Result<Tensor> {
         let Some((last, hidden)) = self.decoder.split_last() else {
             anyhow::bail!("autoencoder: no decoder layers");
@@ -227,9 +227,8 @@ impl Autoencoder {
         for layer in hidden {
             h = layer.forward(&h, Activation::Relu, false)?;
         }
-        let y = h.matmul(last.w.as_tensor())?.unsqueeze(0)?;
-        let bias = last.b.as_tensor().reshape((1, 1, PIXELS))?;
-        Ok(ops::pixel_nll(&y, &bias, x, Likelihood::Bernoulli)?)
+        let (w, bias) = (last.w.as_tensor(), last.b.as_tensor());
+        Ok(ops::output_nll(&h, w, bias, x, Likelihood::Bernoulli)?)
     }
 
     /// Width of the code.
