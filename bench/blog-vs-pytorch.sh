@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Training speed of `trainer fit --preset blog` against the same preset in PyTorch, measured in
+# interleaved rounds on this machine (shared machines drift by tens of percent within minutes, so
+# only figures taken side by side compare). Not part of the test suite.
+#
+#   bash bench/blog-vs-pytorch.sh [ROUNDS] [IMAGES]     # defaults: 3 rounds, 60000 images (one epoch)
+#
+# Each round runs, one after another, one epoch of:
+#   - PyTorch as published: one module per expert, torch.optim.Adam (bench/blog_pytorch.py);
+#   - PyTorch at its best found here: stacked experts with batched matmuls, fused Adam;
+#   - this trainer, `trainer fit --preset blog`.
+# and reports the samples/s of the training steps alone (both sides exclude loading and evaluation).
+# PyTorch comes from PyPI into target/bench-venv (a few GB, once) unless PYTHON names an interpreter
+# that has torch and numpy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+images=${2:-60000}
+
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ ! -x target/bench-venv/bin/python ]]; then
+        echo "installing torch and numpy into target/bench-venv (once)" >&2
+        python3 -m venv target/bench-venv
+        target/bench-venv/bin/pip install --quiet torch numpy >&2
+    fi
+    PYTHON=target/bench-venv/bin/python
+fi
+cargo build --release -p trainer >&2
+trainer=target/release/trainer
+run_dir=$(mktemp -d)
+trap 'rm -rf "$run_dir"' EXIT
+
+speed() { grep -o '"samples_per_s": *[0-9.]*' | grep -o '[0-9.]*$'; }
+torch_version=$("$PYTHON" -c 'import torch; print(torch.__version__)')
+
+printf '| round | PyTorch %s, as published | PyTorch, batched + fused Adam | trainer | trainer / published | trainer / batched |\n' "$torch_version"
+printf '|---|---|---|---|---|---|\n'
+for r in $(seq "$rounds"); do
+    published=$("$PYTHON" bench/blog_pytorch.py --limit "$images" | speed)
+    batched=$("$PYTHON" bench/blog_pytorch.py --limit "$images" --experts batched --adam fused | speed)
+    rm -rf "$run_dir/run"
+    "$trainer" fit --preset blog --epochs 1 --limit "$images" --out "$run_dir/run" >/dev/null
+    ours=$(speed < "$run_dir/run/metrics.jsonl")
+    awk -v r="$r" -v p="$published" -v b="$batched" -v o="$ours" 'BEGIN {
+        printf "| %d | %.0f | %.0f | %.0f | %.2f× | %.2f× |\n", r, p, b, o, o / p, o / b }'
+done
