@@ -443,6 +443,10 @@ impl Trainer {
     /// the slices' gradients add up to the batch's ([`mixture_loss_part`]),
     /// and Adam adds them in its own pass. The cut is fixed, so the same
     /// seed gives the same model whatever the number of cores.
+    ///
+    /// The balancing term needs the whole batch's gate output, so the
+    /// slices run forward, the slope of the term comes from their gate
+    /// logits put together, and then the slices run backward.
     fn gradients(
         &self,
         pretraining: bool,
@@ -452,6 +456,28 @@ impl Trainer {
         eps: &Tensor,
     ) -> anyhow::Result<StepGradients> {
         let (b, k) = (idx.len(), self.cfg.arch.experts);
+        let slices = if self.device.is_cpu() && b >= SLICES {
+            SLICES
+        } else {
+            1
+        };
+        let range = |slice: usize| {
+            (
+                slice * b / slices,
+                (slice + 1) * b / slices - slice * b / slices,
+            )
+        };
+        let forward = |slice: usize| -> candle_core::Result<(Tensor, Tensor)> {
+            let (start, len) = range(slice);
+            let x = x.narrow(0, start, len)?;
+            let eps = eps.narrow(1, start, len)?.contiguous()?;
+            let losses = expert_losses(&self.model, self.cfg.likelihood, &x, &eps)?;
+            let logits = self.model.gate.forward(&xg.narrow(0, start, len)?)?;
+            Ok((losses.total, logits))
+        };
+        let outputs = crate::util::in_parallel(slices, forward)
+            .into_iter()
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let target = if pretraining {
             let assignment = self
                 .assignment
@@ -463,38 +489,25 @@ impl Trainer {
             }
             Target::Assignment(Tensor::from_vec(one_hot, (b, k), &self.device)?)
         } else {
-            let logits = self.model.gate.forward(xg)?;
+            let logits = outputs.iter().map(|(_, logits)| logits.detach());
+            let logits = Tensor::cat(&logits.collect::<Vec<_>>(), 0)?;
             let (value, slope) = balance_slope(&logits, self.cfg.balance)?;
             Target::Mixture { value, slope }
         };
-        let slices = if self.device.is_cpu() && b >= SLICES {
-            SLICES
-        } else {
-            1
-        };
-        let run = |slice: usize| -> candle_core::Result<(GradStore, f64, f64)> {
-            let (start, end) = (slice * b / slices, (slice + 1) * b / slices);
-            let len = end - start;
-            let x = x.narrow(0, start, len)?;
-            let eps = eps.narrow(1, start, len)?.contiguous()?;
-            let losses = expert_losses(&self.model, self.cfg.likelihood, &x, &eps)?;
-            let logits = self.model.gate.forward(&xg.narrow(0, start, len)?)?;
+        let backward = |slice: usize| -> candle_core::Result<(GradStore, f64, f64)> {
+            let (losses, logits) = &outputs[slice];
             let obj = match &target {
-                Target::Assignment(one_hot) => assignment_loss_part(
-                    &logits,
-                    &losses.total,
-                    &one_hot.narrow(0, start, len)?,
-                    b,
-                )?,
-                Target::Mixture { slope, .. } => {
-                    mixture_loss_part(&logits, &losses.total, b, slope)?
+                Target::Assignment(one_hot) => {
+                    let (start, len) = range(slice);
+                    assignment_loss_part(logits, losses, &one_hot.narrow(0, start, len)?, b)?
                 }
+                Target::Mixture { slope, .. } => mixture_loss_part(logits, losses, b, slope)?,
             };
             let elbo = obj.elbo.to_scalar::<f32>()? as f64;
             let extra = obj.extra.to_scalar::<f32>()? as f64;
             Ok((crate::ops::backward(&obj.loss)?, elbo, extra))
         };
-        let parts = crate::util::in_parallel(slices, run);
+        let parts = crate::util::in_parallel(slices, backward);
         let mut step = StepGradients {
             loss: 0.0,
             elbo: 0.0,
