@@ -7,7 +7,9 @@
 #
 # Each round runs, one after another, one epoch of:
 #   - PyTorch as published: one module per expert, torch.optim.Adam (bench/blog_pytorch.py);
-#   - PyTorch at its best found here: stacked experts with batched matmuls, fused Adam;
+#   - PyTorch eager, the fastest way found: stacked experts with batched matmuls, fused Adam;
+#   - the same under torch.compile (PyTorch's generated C++ kernels; its first steps, which compile,
+#     are left out of its timing);
 #   - this trainer, `trainer fit --preset blog`.
 # and reports the samples/s of the training steps alone (both sides exclude loading and evaluation).
 # PyTorch comes from PyPI into target/bench-venv (a few GB, once) unless PYTHON names an interpreter
@@ -33,14 +35,15 @@ trap 'rm -rf "$run_dir"' EXIT
 speed() { grep -o '"samples_per_s": *[0-9.]*' | grep -o '[0-9.]*$'; }
 torch_version=$("$PYTHON" -c 'import torch; print(torch.__version__)')
 
-printf '| round | PyTorch %s, as published | PyTorch, batched + fused Adam | trainer | trainer / published | trainer / batched |\n' "$torch_version"
-printf '|---|---|---|---|---|---|\n'
+printf '| round | PyTorch %s as published | batched + fused Adam | the same, compiled | trainer | trainer / published | / batched | / compiled |\n' "$torch_version"
+printf '|---|---|---|---|---|---|---|---|\n'
 for r in $(seq "$rounds"); do
     published=$("$PYTHON" bench/blog_pytorch.py --limit "$images" | speed)
     batched=$("$PYTHON" bench/blog_pytorch.py --limit "$images" --experts batched --adam fused | speed)
+    compiled=$("$PYTHON" bench/blog_pytorch.py --limit "$images" --experts batched --adam fused --compile | speed)
     rm -rf "$run_dir/run"
     "$trainer" fit --preset blog --epochs 1 --limit "$images" --out "$run_dir/run" >/dev/null
     ours=$(speed < "$run_dir/run/metrics.jsonl")
-    awk -v r="$r" -v p="$published" -v b="$batched" -v o="$ours" 'BEGIN {
-        printf "| %d | %.0f | %.0f | %.0f | %.2f× | %.2f× |\n", r, p, b, o, o / p, o / b }'
+    awk -v r="$r" -v p="$published" -v b="$batched" -v c="$compiled" -v o="$ours" 'BEGIN {
+        printf "| %d | %.0f | %.0f | %.0f | %.0f | %.2f× | %.2f× | %.2f× |\n", r, p, b, c, o, o / p, o / b, o / c }'
 done
