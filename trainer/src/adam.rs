@@ -52,7 +52,7 @@ pub struct Adam {
 
 struct FusedStep<'a> {
     /// Gradients to add to the one the op is applied with (the other
-    /// slices' of the batch, see [`Adam::step_sum`]).
+    /// stores', see [`Adam::step_sum`]).
     more: &'a [Tensor],
     m: RefCell<&'a mut [f32]>,
     v: RefCell<&'a mut [f32]>,
@@ -198,8 +198,10 @@ impl Adam {
         self.step_sum(std::slice::from_ref(grads))
     }
 
-    /// Applies one update from the sum of several gradient stores (the
-    /// slices of one batch), adding them inside the update's single pass.
+    /// Applies one update from the sum of several gradient stores (parts of
+    /// one batch's objective: the expert groups' stores, each holding some
+    /// of the parameters, or the partition autoencoder's half-batches, each
+    /// holding all), adding them inside the update's single pass.
     pub fn step_sum(&mut self, parts: &[GradStore]) -> Result<()> {
         self.step += 1;
         let t = self.step as f64;

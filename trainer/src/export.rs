@@ -44,7 +44,7 @@ pub fn to_spec(
 ) -> anyhow::Result<ModelSpec> {
     let k = cfg.arch.experts;
     let decoders = (0..k)
-        .map(|e| model.decoders.export(e))
+        .map(|e| model.export_decoder(e))
         .collect::<candle_core::Result<Vec<_>>>()?;
     Ok(ModelSpec {
         method: Method::MixtureOfVaes,

@@ -393,9 +393,10 @@ fn tune_runtime() {
     // Matmuls use rayon's pool; at this trainer's sizes (100-row batches,
     // layers of 10 to 1,280 units) a second gemm thread bought nothing
     // (blog preset: 4,922/4,951, 4,785/4,696, 4,394/4,382 samples/s with
-    // two/one), and the trainer runs its batch as two slices on threads of
+    // two/one), and the trainer runs its two expert groups on threads of
     // its own instead, which a second pool thread only contends with (4,154
-    // -4,258 against 5,216-5,912 samples/s).
+    // -4,258 against 5,216-5,912 samples/s, measured with the batch cut in
+    // two slices, the way the work was shared before the groups).
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }

@@ -5,7 +5,7 @@
 use candle_core::{Result, Tensor, D};
 use serde::{Deserialize, Serialize};
 
-use crate::nets::Mixture;
+use crate::nets::Experts;
 
 /// What a decoder output means (and how reconstruction is scored).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -79,17 +79,17 @@ pub struct ExpertLosses {
     pub recon: Tensor,
 }
 
-/// Runs every expert on `x` (`[B, P]`, in `[0, 1]`), with reparameterization
-/// noise `eps` (`[K, B, latent]`, standard normal).
+/// Runs a group of K experts on `x` (`[B, P]`, in `[0, 1]`), with
+/// reparameterization noise `eps` (`[K, B, latent]`, standard normal).
 pub fn expert_losses(
-    model: &Mixture,
+    experts: &Experts,
     likelihood: Likelihood,
     x: &Tensor,
     eps: &Tensor,
 ) -> Result<ExpertLosses> {
-    let (mean, var) = model.encoders.forward(x)?;
+    let (mean, var) = experts.encoders.forward(x)?;
     let z = (mean.clone() + (var.sqrt()? * eps)?)?;
-    let (h, w, bias) = model.decoders.forward_hidden(&z)?;
+    let (h, w, bias) = experts.decoders.forward_hidden(&z)?;
     let recon = likelihood.nll_output(&h, w, bias, x)?;
     let kl = kl_normal(&mean, &var)?;
     Ok(ExpertLosses {
@@ -140,14 +140,17 @@ pub fn balance_slope(gate_logits: &Tensor, balance: f64) -> Result<(f64, Tensor)
     Ok((value, (centred * (2.0 * balance / k))?))
 }
 
-/// One slice's share of the [`mixture_loss`] of a batch of `batch` images:
-/// `Σ_slice Σ_k p_k(x) L_k(x) / batch` plus `Σ_k slope_k · importance_k` of
-/// the slice, with `slope` from [`balance_slope`] of the whole batch. The
-/// balancing term is not a sum over images, but its gradient is
-/// `Σ_k slope_k ∇importance_k`, and importance is; so the slices' gradients
-/// add up to the whole batch's, and the slices can run on different cores.
-/// `elbo` is the slice's share of the batch's; `extra` is only the gradient
-/// carrier (the term's value comes from [`balance_slope`]).
+/// The gate's share of the [`mixture_loss`] of a batch of `batch` images,
+/// or of a slice of one: `Σ_k p_k(x) L_k(x) / batch` over the images of
+/// `gate_logits`, plus `Σ_k slope_k · importance_k` of those images, with
+/// `slope` from [`balance_slope`] of the whole batch. The balancing term is
+/// not a sum over images, but its gradient is `Σ_k slope_k ∇importance_k`,
+/// and importance is; so slices' gradients add up to the whole batch's.
+/// With `losses` detached it is the gate's part of the objective and
+/// [`expert_part`] the experts'; the two parts' gradients are the whole
+/// objective's, so they can run on different cores. `elbo` is the images'
+/// share of the batch's; `extra` only carries the balancing gradient (the
+/// term's value comes from [`balance_slope`]).
 pub fn mixture_loss_part(
     gate_logits: &Tensor,
     losses: &Tensor,
@@ -166,6 +169,19 @@ pub fn mixture_loss_part(
     })
 }
 
+/// The experts' part of an objective whose expected loss is
+/// `Σ_k w_k(x) L_k(x) / batch`: that sum for a group of experts, with the
+/// weights `w` `[B, K]` fixed (the gate's probabilities, detached, for the
+/// mixture; the one-hot assignment for pretraining). Its gradient for the
+/// experts is the whole objective's; the gate's comes from
+/// [`mixture_loss_part`] or [`assignment_loss_part`] with the losses
+/// detached.
+pub fn expert_part(weights: &Tensor, losses: &Tensor, batch: usize) -> Result<Tensor> {
+    (weights.t()? * losses)?
+        .sum_all()?
+        .affine(1.0 / batch as f64, 0.0)
+}
+
 /// Pretraining on a fixed assignment: each expert learns its own cluster
 /// (batch mean of L_{c(x)}(x)) and the gate learns to predict the cluster
 /// (cross-entropy). `one_hot` is `[B, K]`.
@@ -179,6 +195,8 @@ pub fn assignment_loss(
 
 /// One slice's share of the [`assignment_loss`] of a batch of `batch`
 /// images (the loss is a sum over images, so the shares add up to it).
+/// With `losses` detached it is the gate's part of the objective, and
+/// [`expert_part`] with the one-hot weights the experts'.
 pub fn assignment_loss_part(
     gate_logits: &Tensor,
     losses: &Tensor,
@@ -247,22 +265,25 @@ mod tests {
         assert!((o.elbo.to_scalar::<f32>().unwrap() - 5.5).abs() < 1e-5);
     }
 
+    /// Gate logits `[b, k]` and per-expert losses `[k, b]` (about 100 nats,
+    /// as in training) to differentiate.
+    fn logits_and_losses(seed: u64, b: usize, k: usize) -> (candle_core::Var, candle_core::Var) {
+        use candle_core::Var;
+        let mut rng = crate::rng::Rng::new(seed, 0);
+        let logits = Var::from_vec(rng.normals(b * k), (b, k), &Device::Cpu).unwrap();
+        let losses = rng
+            .normals(k * b)
+            .iter()
+            .map(|v| 100.0 + 10.0 * v)
+            .collect();
+        let losses = Var::from_vec(losses, (k, b), &Device::Cpu).unwrap();
+        (logits, losses)
+    }
+
     #[test]
     fn slices_add_up_to_the_whole_batch() {
-        use candle_core::Var;
-        let dev = Device::Cpu;
-        let mut rng = crate::rng::Rng::new(9, 0);
         let (b, k) = (7, 4);
-        let logits = Var::from_vec(rng.normals(b * k), (b, k), &dev).unwrap();
-        let losses = Var::from_vec(
-            rng.normals(k * b)
-                .iter()
-                .map(|v| 100.0 + 10.0 * v)
-                .collect(),
-            (k, b),
-            &dev,
-        )
-        .unwrap();
+        let (logits, losses) = logits_and_losses(9, b, k);
         let whole = mixture_loss(logits.as_tensor(), losses.as_tensor(), 0.3).unwrap();
         let g_whole = whole.loss.backward().unwrap();
         let (value, slope) = balance_slope(logits.as_tensor(), 0.3).unwrap();
@@ -300,6 +321,57 @@ mod tests {
             assert_eq!(ours.len(), expect.len());
             for (a, e) in ours.iter().zip(&expect) {
                 close(*a as f64, *e as f64);
+            }
+        }
+    }
+
+    /// The gate's part (on detached losses) and the experts' parts (on
+    /// fixed weights, two groups) give the whole objective's gradients,
+    /// for the mixture and for pretraining.
+    #[test]
+    fn gate_and_expert_parts_add_up_to_the_whole() {
+        let dev = Device::Cpu;
+        let (b, k) = (6, 5);
+        let (logits, losses) = logits_and_losses(10, b, k);
+        let (logits_t, losses_t) = (logits.as_tensor(), losses.as_tensor());
+        let mut one_hot = vec![0f32; b * k];
+        for r in 0..b {
+            one_hot[r * k + (r * 3) % k] = 1.0;
+        }
+        let one_hot = Tensor::from_vec(one_hot, (b, k), &dev).unwrap();
+        let (_, slope) = balance_slope(logits_t, 0.3).unwrap();
+        let p = candle_nn::ops::softmax(&logits_t.detach(), D::Minus1).unwrap();
+        let cases = [
+            (
+                mixture_loss(logits_t, losses_t, 0.3).unwrap(),
+                mixture_loss_part(logits_t, &losses_t.detach(), b, &slope).unwrap(),
+                p,
+            ),
+            (
+                assignment_loss(logits_t, losses_t, &one_hot).unwrap(),
+                assignment_loss_part(logits_t, &losses_t.detach(), &one_hot, b).unwrap(),
+                one_hot.clone(),
+            ),
+        ];
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (whole, gate, weights) in cases {
+            let whole = whole.loss.backward().unwrap();
+            let mut loss = gate.loss;
+            for (first, count) in [(0, 2), (2, 3)] {
+                let part = expert_part(
+                    &weights.narrow(1, first, count).unwrap(),
+                    &losses_t.narrow(0, first, count).unwrap(),
+                    b,
+                )
+                .unwrap();
+                loss = (loss + part).unwrap();
+            }
+            let parts = loss.backward().unwrap();
+            for v in [logits_t, losses_t] {
+                let (a, e) = (flat(parts.get(v).unwrap()), flat(whole.get(v).unwrap()));
+                for (a, e) in a.iter().zip(&e) {
+                    assert!((a - e).abs() <= 1e-5 * e.abs().max(1.0), "{a} vs {e}");
+                }
             }
         }
     }

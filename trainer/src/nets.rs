@@ -1,8 +1,10 @@
 //! Network definitions: the gate (manager) and the K VAE experts.
 //!
-//! The experts are stored batched: every tensor of expert k is slice k of a
-//! stacked tensor, so one matmul runs all K encoders' first layers and 3-D
-//! batched matmuls run the rest. The method (losses, balancing) lives in
+//! The experts are stored batched, in two groups ([`Experts`]): every tensor
+//! of an expert is one slice of its group's stacked tensor, so one matmul
+//! runs all of a group's encoders' first layers and 3-D batched matmuls run
+//! the rest. The groups let a training step run the two halves of the
+//! experts on two cores, each on the whole batch. The method (losses, balancing) lives in
 //! [`crate::method`]; this module only maps inputs to outputs.
 
 use candle_core::{Module, Result, Tensor, D};
@@ -287,6 +289,14 @@ impl Decoders {
         Ok((h, &last.weight, &last.bias))
     }
 
+    /// Number of decoders.
+    pub fn count(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.weight.dims().first().copied())
+            .unwrap_or(0)
+    }
+
     /// Expert `k`'s decoder for export, ending in a sigmoid.
     pub fn export(&self, k: usize) -> Result<Vec<DenseF32>> {
         let last = self.layers.len() - 1;
@@ -324,31 +334,27 @@ pub struct Arch {
     pub act: Act,
 }
 
-/// The whole model: a gate and K VAE experts (encoders + decoders).
+/// Some of the K experts, stored together: the encoders' first layers are
+/// one matmul, the rest batched matmuls (see the module docs).
 #[derive(Debug, Clone)]
-pub struct Mixture {
-    /// The manager.
-    pub gate: Gate,
-    /// All K encoders.
+pub struct Experts {
+    /// Their encoders.
     pub encoders: Encoders,
-    /// All K decoders.
+    /// Their decoders.
     pub decoders: Decoders,
 }
 
-impl Mixture {
-    /// Builds (or, on a store that has them, fetches) every tensor:
-    /// `gate.*`, `experts.encoder.*`, `experts.decoder.*`.
-    pub fn new(arch: &Arch, vb: VarBuilder) -> Result<Self> {
-        let k = arch.experts;
-        Ok(Mixture {
-            gate: Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?,
+impl Experts {
+    /// `k` experts of `arch`'s shapes.
+    fn new(arch: &Arch, k: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Experts {
             encoders: Encoders::new(
                 k,
                 arch.pixels,
                 arch.encoder_hidden,
                 arch.latent,
                 arch.act,
-                vb.pp("experts").pp("encoder"),
+                vb.pp("encoder"),
             )?,
             decoders: Decoders::new(
                 k,
@@ -356,8 +362,72 @@ impl Mixture {
                 &arch.decoder_hidden,
                 arch.pixels,
                 arch.act,
-                vb.pp("experts").pp("decoder"),
+                vb.pp("decoder"),
             )?,
         })
+    }
+}
+
+/// How many groups the experts are stored in: two (one per core of a
+/// training step, see `crate::train`) when there are at least two. Fixed,
+/// not the number of cores, so that a seed gives the same model anywhere.
+pub const EXPERT_GROUPS: usize = 2;
+
+/// The experts of group `g` of `k`: `(first, count)`. The first groups get
+/// the extra expert when `k` does not divide evenly.
+pub fn expert_group(k: usize, g: usize) -> (usize, usize) {
+    let groups = EXPERT_GROUPS.min(k).max(1);
+    let first = g * k / groups;
+    (first, (g + 1) * k / groups - first)
+}
+
+/// The whole model: a gate and K VAE experts (encoders + decoders), the
+/// experts in [`EXPERT_GROUPS`] groups.
+#[derive(Debug, Clone)]
+pub struct Mixture {
+    /// The manager.
+    pub gate: Gate,
+    /// The experts, group by group ([`expert_group`] says which).
+    pub groups: Vec<Experts>,
+}
+
+impl Mixture {
+    /// Builds (or, on a store that has them, fetches) every tensor:
+    /// `gate.*`, `experts.<group>.encoder.*`, `experts.<group>.decoder.*`.
+    pub fn new(arch: &Arch, vb: VarBuilder) -> Result<Self> {
+        let k = arch.experts;
+        let gate = Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?;
+        let groups = (0..EXPERT_GROUPS.min(k).max(1))
+            .map(|g| Experts::new(arch, expert_group(k, g).1, vb.pp("experts").pp(g)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Mixture { gate, groups })
+    }
+
+    /// Pixel logits `[K, B, pixels]` of every expert's decoder for latent
+    /// codes `z` `[K, B, latent]`.
+    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        let k = z.dim(0)?;
+        let parts = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let (first, count) = expert_group(k, g);
+                group.decoders.forward(&z.narrow(0, first, count)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts, 0)
+    }
+
+    /// Expert `e`'s decoder for export, ending in a sigmoid.
+    pub fn export_decoder(&self, e: usize) -> Result<Vec<DenseF32>> {
+        let k: usize = self.groups.iter().map(|g| g.decoders.count()).sum();
+        for (g, group) in self.groups.iter().enumerate() {
+            let (first, count) = expert_group(k, g);
+            if (first..first + count).contains(&e) {
+                return group.decoders.export(e - first);
+            }
+        }
+        candle_core::bail!("no expert {e} (the model has {k})")
     }
 }

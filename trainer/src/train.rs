@@ -21,9 +21,11 @@ use serde::{Deserialize, Serialize};
 use crate::adam::{Adam, AdamConfig};
 use crate::config::{FitConfig, Start};
 use crate::data::{PIXELS, SIDE};
-use crate::method::{assignment_loss_part, balance_slope, expert_losses, mixture_loss_part};
+use crate::method::{
+    assignment_loss_part, balance_slope, expert_losses, expert_part, mixture_loss_part,
+};
 use crate::metrics::{evaluate, Evaluation};
-use crate::nets::Mixture;
+use crate::nets::{expert_group, Mixture};
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::util::{append_line, write_atomic};
@@ -41,10 +43,6 @@ pub struct Split {
     pub labels: Vec<u8>,
 }
 
-/// Slices a CPU training batch is cut into, one thread each (see
-/// `Trainer::gradients`).
-const SLICES: usize = 2;
-
 /// What a batch is scored against.
 enum Target {
     /// Pretraining: each image's part of the initial partition, `[B, K]`.
@@ -54,7 +52,7 @@ enum Target {
 }
 
 /// One batch's objective (the whole batch's, as scalars) and the gradients
-/// of its slices.
+/// of its expert groups (each parameter's in one of them).
 struct StepGradients {
     loss: f64,
     elbo: f64,
@@ -324,7 +322,7 @@ impl Trainer {
             (k, GRID_ROWS, l),
             &self.device,
         )?;
-        let img = candle_nn::ops::sigmoid(&self.model.decoders.forward(&z)?)?;
+        let img = candle_nn::ops::sigmoid(&self.model.decode(&z)?)?;
         let img: Vec<Vec<Vec<f32>>> = img.to_vec3()?;
         let mut tiles = Vec::with_capacity(k * GRID_ROWS);
         for r in 0..GRID_ROWS {
@@ -436,17 +434,21 @@ impl Trainer {
         Ok(Outcome::Finished)
     }
 
-    /// The objective of one batch and its gradients. On the CPU the batch is
-    /// cut into [`SLICES`] slices that run forward and backward on threads
-    /// of their own (candle's matmuls gain nothing from a second thread at
-    /// these sizes, so one slice per core is what uses the second core);
-    /// the slices' gradients add up to the batch's ([`mixture_loss_part`]),
-    /// and Adam adds them in its own pass. The cut is fixed, so the same
-    /// seed gives the same model whatever the number of cores.
+    /// The objective of one batch and its gradients. The experts are stored
+    /// in groups ([`crate::nets::EXPERT_GROUPS`], two), and on the CPU each
+    /// group runs forward and backward on the whole batch on a thread of
+    /// its own, the gate with the first: candle's matmuls gain nothing from
+    /// a second thread at these sizes, so one group per core is what uses
+    /// the second core, and every matmul keeps the batch's rows.
     ///
-    /// The balancing term needs the whole batch's gate output, so the
-    /// slices run forward, the slope of the term comes from their gate
-    /// logits put together, and then the slices run backward.
+    /// The objective couples the gate and the experts (`Σ_k p_k L_k` and the
+    /// balancing term), so the groups run forward, then the losses and gate
+    /// output of all of them make the weights of each expert's loss and the
+    /// gate's part ([`expert_part`], [`mixture_loss_part`] or
+    /// [`assignment_loss_part`] on detached losses), and then the groups run
+    /// backward. Their gradients are the whole objective's (each parameter
+    /// gets its gradient from one group), and do not depend on the number
+    /// of cores, so a seed gives the same model on any machine.
     fn gradients(
         &self,
         pretraining: bool,
@@ -456,29 +458,27 @@ impl Trainer {
         eps: &Tensor,
     ) -> anyhow::Result<StepGradients> {
         let (b, k) = (idx.len(), self.cfg.arch.experts);
-        let slices = if self.device.is_cpu() && b >= SLICES {
-            SLICES
-        } else {
-            1
-        };
-        let range = |slice: usize| {
-            (
-                slice * b / slices,
-                (slice + 1) * b / slices - slice * b / slices,
-            )
-        };
-        let forward = |slice: usize| -> candle_core::Result<(Tensor, Tensor)> {
-            let (start, len) = range(slice);
-            let x = x.narrow(0, start, len)?;
-            let eps = eps.narrow(1, start, len)?.contiguous()?;
-            let losses = expert_losses(&self.model, self.cfg.likelihood, &x, &eps)?;
-            let logits = self.model.gate.forward(&xg.narrow(0, start, len)?)?;
+        let groups = &self.model.groups;
+        let forward = |g: usize| -> candle_core::Result<(Tensor, Option<Tensor>)> {
+            let (first, count) = expert_group(k, g);
+            let eps = eps.narrow(0, first, count)?.contiguous()?;
+            let losses = expert_losses(&groups[g], self.cfg.likelihood, x, &eps)?;
+            let logits = match g {
+                0 => Some(self.model.gate.forward(xg)?),
+                _ => None,
+            };
             Ok((losses.total, logits))
         };
-        let outputs = crate::util::in_parallel(slices, forward)
+        let outputs = self
+            .each_group(forward)
             .into_iter()
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let target = if pretraining {
+        let Some((_, Some(logits))) = outputs.first() else {
+            bail!("the first expert group runs the gate");
+        };
+        let losses = outputs.iter().map(|(l, _)| l.detach()).collect::<Vec<_>>();
+        let losses = Tensor::cat(&losses, 0)?;
+        let (target, weights) = if pretraining {
             let assignment = self
                 .assignment
                 .as_ref()
@@ -487,32 +487,37 @@ impl Trainer {
             for (r, &i) in idx.iter().enumerate() {
                 one_hot[r * k + assignment[i]] = 1.0;
             }
-            Target::Assignment(Tensor::from_vec(one_hot, (b, k), &self.device)?)
+            let one_hot = Tensor::from_vec(one_hot, (b, k), &self.device)?;
+            (Target::Assignment(one_hot.clone()), one_hot)
         } else {
-            let logits = outputs.iter().map(|(_, logits)| logits.detach());
-            let logits = Tensor::cat(&logits.collect::<Vec<_>>(), 0)?;
-            let (value, slope) = balance_slope(&logits, self.cfg.balance)?;
-            Target::Mixture { value, slope }
+            let (value, slope) = balance_slope(logits, self.cfg.balance)?;
+            let p = candle_nn::ops::softmax(&logits.detach(), candle_core::D::Minus1)?;
+            (Target::Mixture { value, slope }, p)
         };
-        let backward = |slice: usize| -> candle_core::Result<(GradStore, f64, f64)> {
-            let (losses, logits) = &outputs[slice];
-            let obj = match &target {
-                Target::Assignment(one_hot) => {
-                    let (start, len) = range(slice);
-                    assignment_loss_part(logits, losses, &one_hot.narrow(0, start, len)?, b)?
-                }
-                Target::Mixture { slope, .. } => mixture_loss_part(logits, losses, b, slope)?,
-            };
-            let elbo = obj.elbo.to_scalar::<f32>()? as f64;
-            let extra = obj.extra.to_scalar::<f32>()? as f64;
-            Ok((crate::ops::backward(&obj.loss)?, elbo, extra))
+        let backward = |g: usize| -> candle_core::Result<(GradStore, f64, f64)> {
+            let (first, count) = expert_group(k, g);
+            let (group_losses, logits) = &outputs[g];
+            let mut loss = expert_part(&weights.narrow(1, first, count)?, group_losses, b)?;
+            let (mut elbo, mut extra) = (0.0, 0.0);
+            if let Some(logits) = logits {
+                let gate = match &target {
+                    Target::Assignment(one_hot) => {
+                        assignment_loss_part(logits, &losses, one_hot, b)?
+                    }
+                    Target::Mixture { slope, .. } => mixture_loss_part(logits, &losses, b, slope)?,
+                };
+                elbo = gate.elbo.to_scalar::<f32>()? as f64;
+                extra = gate.extra.to_scalar::<f32>()? as f64;
+                loss = (loss + gate.loss)?;
+            }
+            Ok((crate::ops::backward(&loss)?, elbo, extra))
         };
-        let parts = crate::util::in_parallel(slices, backward);
+        let parts = self.each_group(backward);
         let mut step = StepGradients {
             loss: 0.0,
             elbo: 0.0,
             extra: 0.0,
-            grads: Vec::with_capacity(slices),
+            grads: Vec::with_capacity(parts.len()),
         };
         for part in parts {
             let (grads, elbo, extra) = part?;
@@ -521,11 +526,22 @@ impl Trainer {
             step.extra += extra;
         }
         if let Target::Mixture { value, .. } = target {
-            // The slices' `extra` only carries the balancing gradient.
+            // The gate part's `extra` only carries the balancing gradient.
             step.extra = value;
         }
         step.loss = step.elbo + step.extra;
         Ok(step)
+    }
+
+    /// `f(g)` for every expert group: on threads of their own on the CPU,
+    /// one after another elsewhere. Results in group order.
+    fn each_group<R: Send>(&self, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+        let n = self.model.groups.len();
+        if self.device.is_cpu() {
+            crate::util::in_parallel(n, f)
+        } else {
+            (0..n).map(f).collect()
+        }
     }
 
     fn finish_epoch(&mut self, pretraining: bool) -> anyhow::Result<()> {
