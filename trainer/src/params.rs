@@ -119,7 +119,15 @@ impl Params {
     pub fn load_from(&self, from: &HashMap<String, Tensor>, file: &Path) -> anyhow::Result<()> {
         for (name, var) in self.vars() {
             let t = from.get(&name).ok_or_else(|| {
-                anyhow::anyhow!("{}: checkpoint lacks tensor {name}", file.display())
+                // Until 2026-12-01 the mixture stored all K experts as one
+                // group, `experts.encoder.*`, `experts.decoder.*`.
+                let older = from.keys().any(|k| k.starts_with("experts.encoder."));
+                let hint = if older {
+                    " (it was written by an older trainer, which stored the experts as one group; start a new run)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("{}: checkpoint lacks tensor {name}{hint}", file.display())
             })?;
             if t.shape() != var.shape() {
                 anyhow::bail!(
