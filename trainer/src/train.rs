@@ -437,7 +437,8 @@ impl Trainer {
     /// The objective of one batch and its gradients. The experts are stored
     /// in groups ([`crate::nets::EXPERT_GROUPS`], two), and on the CPU each
     /// group runs forward and backward on the whole batch on a thread of
-    /// its own, the gate with the first: candle's matmuls gain nothing from
+    /// its own, the gate forward with the first and backward with the
+    /// last: candle's matmuls gain nothing from
     /// a second thread at these sizes, so one group per core is what uses
     /// the second core, and every matmul keeps the batch's rows.
     ///
@@ -494,12 +495,15 @@ impl Trainer {
             let p = candle_nn::ops::softmax(&logits.detach(), candle_core::D::Minus1)?;
             (Target::Mixture { value, slope }, p)
         };
+        // The gate ran forward with the first group; its backward pass
+        // (an independent graph) runs with the last, to even out the work.
+        let last = groups.len() - 1;
         let backward = |g: usize| -> candle_core::Result<(GradStore, f64, f64)> {
             let (first, count) = expert_group(k, g);
-            let (group_losses, logits) = &outputs[g];
+            let group_losses = &outputs[g].0;
             let mut loss = expert_part(&weights.narrow(1, first, count)?, group_losses, b)?;
             let (mut elbo, mut extra) = (0.0, 0.0);
-            if let Some(logits) = logits {
+            if g == last {
                 let gate = match &target {
                     Target::Assignment(one_hot) => {
                         assignment_loss_part(logits, &losses, one_hot, b)?
