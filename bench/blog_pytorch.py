@@ -32,8 +32,11 @@ WARM_UP = 5
 
 
 def load_images(path: Path, limit: int) -> torch.Tensor:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise SystemExit(f"{path}: cannot read the MNIST images ({e})")
     magic, n, rows, cols = np.frombuffer(raw[:16], dtype=">u4")
     if magic != 2051 or rows * cols != PIXELS:
         raise SystemExit(f"{path}: not an MNIST image file")
