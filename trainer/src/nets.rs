@@ -373,10 +373,16 @@ impl Experts {
 /// not the number of cores, so that a seed gives the same model anywhere.
 pub const EXPERT_GROUPS: usize = 2;
 
-/// The experts of group `g` of `k`: `(first, count)`. The first groups get
+/// How many groups `k` experts make: [`EXPERT_GROUPS`], or fewer when
+/// there are fewer experts (never zero).
+pub fn expert_groups(k: usize) -> usize {
+    EXPERT_GROUPS.min(k).max(1)
+}
+
+/// The experts of group `g` of `k`: `(first, count)`. The last groups get
 /// the extra expert when `k` does not divide evenly.
 pub fn expert_group(k: usize, g: usize) -> (usize, usize) {
-    let groups = EXPERT_GROUPS.min(k).max(1);
+    let groups = expert_groups(k);
     let first = g * k / groups;
     (first, (g + 1) * k / groups - first)
 }
@@ -397,7 +403,7 @@ impl Mixture {
     pub fn new(arch: &Arch, vb: VarBuilder) -> Result<Self> {
         let k = arch.experts;
         let gate = Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?;
-        let groups = (0..EXPERT_GROUPS.min(k).max(1))
+        let groups = (0..expert_groups(k))
             .map(|g| Experts::new(arch, expert_group(k, g).1, vb.pp("experts").pp(g)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Mixture { gate, groups })
@@ -406,28 +412,26 @@ impl Mixture {
     /// Pixel logits `[K, B, pixels]` of every expert's decoder for latent
     /// codes `z` `[K, B, latent]`.
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        let k = z.dim(0)?;
-        let parts = self
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(g, group)| {
-                let (first, count) = expert_group(k, g);
-                group.decoders.forward(&z.narrow(0, first, count)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut first = 0;
+        let mut parts = Vec::with_capacity(self.groups.len());
+        for group in &self.groups {
+            let count = group.decoders.count();
+            parts.push(group.decoders.forward(&z.narrow(0, first, count)?)?);
+            first += count;
+        }
         Tensor::cat(&parts, 0)
     }
 
     /// Expert `e`'s decoder for export, ending in a sigmoid.
     pub fn export_decoder(&self, e: usize) -> Result<Vec<DenseF32>> {
-        let k: usize = self.groups.iter().map(|g| g.decoders.count()).sum();
-        for (g, group) in self.groups.iter().enumerate() {
-            let (first, count) = expert_group(k, g);
-            if (first..first + count).contains(&e) {
+        let mut first = 0;
+        for group in &self.groups {
+            let count = group.decoders.count();
+            if e < first + count {
                 return group.decoders.export(e - first);
             }
+            first += count;
         }
-        candle_core::bail!("no expert {e} (the model has {k})")
+        candle_core::bail!("no expert {e} (the model has {first})")
     }
 }

@@ -43,21 +43,19 @@ pub struct Split {
     pub labels: Vec<u8>,
 }
 
-/// What a batch is scored against.
-enum Target {
-    /// Pretraining: each image's part of the initial partition, `[B, K]`.
-    Assignment(Tensor),
-    /// The mixture objective: the whole batch's balancing term and its slope.
-    Mixture { value: f64, slope: Tensor },
-}
-
 /// One batch's objective (the whole batch's, as scalars) and the gradients
 /// of its expert groups (each parameter's in one of them).
 struct StepGradients {
-    loss: f64,
     elbo: f64,
     extra: f64,
     grads: Vec<GradStore>,
+}
+
+impl StepGradients {
+    /// What is minimized.
+    fn loss(&self) -> f64 {
+        self.elbo + self.extra
+    }
 }
 
 /// Sums of one epoch's step losses.
@@ -396,7 +394,7 @@ impl Trainer {
                     &self.device,
                 )?;
                 let step = self.gradients(pretraining, idx, &x, &xg, &eps)?;
-                let loss = step.loss;
+                let loss = step.loss();
                 if !loss.is_finite() {
                     bar.abandon();
                     let kept = if Self::has_checkpoint(&self.run_dir) {
@@ -479,7 +477,10 @@ impl Trainer {
         };
         let losses = outputs.iter().map(|(l, _)| l.detach()).collect::<Vec<_>>();
         let losses = Tensor::cat(&losses, 0)?;
-        let (target, weights) = if pretraining {
+        // Each expert's loss is weighted by the image's one-hot assignment
+        // (pretraining) or the gate's probabilities, held fixed; the mixture
+        // adds the whole batch's balancing term (value and slope).
+        let (weights, balance) = if pretraining {
             let assignment = self
                 .assignment
                 .as_ref()
@@ -488,12 +489,10 @@ impl Trainer {
             for (r, &i) in idx.iter().enumerate() {
                 one_hot[r * k + assignment[i]] = 1.0;
             }
-            let one_hot = Tensor::from_vec(one_hot, (b, k), &self.device)?;
-            (Target::Assignment(one_hot.clone()), one_hot)
+            (Tensor::from_vec(one_hot, (b, k), &self.device)?, None)
         } else {
-            let (value, slope) = balance_slope(logits, self.cfg.balance)?;
             let p = candle_nn::ops::softmax(&logits.detach(), candle_core::D::Minus1)?;
-            (Target::Mixture { value, slope }, p)
+            (p, Some(balance_slope(logits, self.cfg.balance)?))
         };
         // The gate ran forward with the first group; its backward pass
         // (an independent graph) runs with the last, to even out the work.
@@ -504,11 +503,9 @@ impl Trainer {
             let mut loss = expert_part(&weights.narrow(1, first, count)?, group_losses, b)?;
             let (mut elbo, mut extra) = (0.0, 0.0);
             if g == last {
-                let gate = match &target {
-                    Target::Assignment(one_hot) => {
-                        assignment_loss_part(logits, &losses, one_hot, b)?
-                    }
-                    Target::Mixture { slope, .. } => mixture_loss_part(logits, &losses, b, slope)?,
+                let gate = match &balance {
+                    None => assignment_loss_part(logits, &losses, &weights, b)?,
+                    Some((_, slope)) => mixture_loss_part(logits, &losses, b, slope)?,
                 };
                 elbo = gate.elbo.to_scalar::<f32>()? as f64;
                 extra = gate.extra.to_scalar::<f32>()? as f64;
@@ -518,7 +515,6 @@ impl Trainer {
         };
         let parts = self.each_group(backward);
         let mut step = StepGradients {
-            loss: 0.0,
             elbo: 0.0,
             extra: 0.0,
             grads: Vec::with_capacity(parts.len()),
@@ -529,11 +525,10 @@ impl Trainer {
             step.elbo += elbo;
             step.extra += extra;
         }
-        if let Target::Mixture { value, .. } = target {
+        if let Some((value, _)) = balance {
             // The gate part's `extra` only carries the balancing gradient.
             step.extra = value;
         }
-        step.loss = step.elbo + step.extra;
         Ok(step)
     }
 
