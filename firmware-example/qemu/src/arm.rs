@@ -8,10 +8,12 @@ use firmware_common::{systick, Counter};
 
 use crate::CALIBRATION_LOOPS;
 
-#[cfg(feature = "microbit")]
+#[cfg(board = "microbit")]
 pub const TARGET: &str = "qemu microbit (Cortex-M0, thumbv6m-none-eabi)";
-#[cfg(not(feature = "microbit"))]
+#[cfg(board = "mps2-an385")]
 pub const TARGET: &str = "qemu mps2-an385 (Cortex-M3 running thumbv6m-none-eabi code)";
+#[cfg(board = "mps2-an386")]
+pub const TARGET: &str = "qemu mps2-an386 (Cortex-M4F, thumbv7em-none-eabihf: f32 in hardware)";
 
 #[entry]
 fn main() -> ! {
