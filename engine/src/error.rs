@@ -90,6 +90,11 @@ impl fmt::Display for Error {
                 "truncated model: needs {needed} bytes, only {available} present"
             ),
             Error::BadMagic => f.write_str("not a model file (bad magic bytes)"),
+            Error::UnsupportedVersion { found, supported } if found < supported => write!(
+                f,
+                "model format version {found} is too old (this engine reads version {supported}): \
+                 export it again with this version's trainer (`trainer export --run RUN_DIR`)"
+            ),
             Error::UnsupportedVersion { found, supported } => write!(
                 f,
                 "unsupported model format version {found} (this engine reads version {supported})"

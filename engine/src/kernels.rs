@@ -61,6 +61,17 @@ pub fn f16_at(bytes: &[u8], i: usize) -> f32 {
     }
 }
 
+/// The little-endian f32 at index `i` of a byte slice; 0.0 past the end.
+#[inline(always)]
+pub fn f32_at(bytes: &[u8], i: usize) -> f32 {
+    match bytes.get(4 * i..4 * i + 4) {
+        Some(&[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
+        _ => 0.0,
+    }
+}
+
+pub use int8::i32_at;
+
 /// Dot product of a row of little-endian f16 weights with f32 inputs.
 ///
 /// Element `i` is accumulated into partial sum `i % LANES`; the partial sums
@@ -321,6 +332,8 @@ fn trunc_small(v: f32) -> i32 {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 mod x86_64;
+
+pub mod int8;
 
 /// Replaces `logits` by their softmax in place. NaN logits get probability
 /// zero; if every logit is NaN (or the sum is not positive) the result is

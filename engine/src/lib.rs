@@ -4,7 +4,8 @@
 //! softly assigns a 28×28 image to one of K experts, and one VAE *decoder* per
 //! expert that turns a latent vector into an image of that expert's cluster.
 //! This crate reads such a file **in place** (weights stay in flash as
-//! little-endian f16), classifies images and generates digits, using only
+//! little-endian f16, or as int8 computed in integers), classifies images
+//! and generates digits, using only
 //! fixed-size buffers: no allocator, no `std`, no `unsafe` (outside one
 //! run-time-selected SIMD module on x86_64 hosts, see [`kernels`]).
 //!
@@ -50,8 +51,9 @@ pub mod writer;
 pub use crc::crc32;
 pub use error::Error;
 pub use format::{
-    Activation, Header, ImageShape, Layer, Likelihood, Method, Mlp, ModelFile, ModelRepr,
-    FORMAT_VERSION, MAGIC, MAX_EXPERTS, MAX_LAYERS,
+    Activation, ElementType, Header, ImageShape, Layer, LayerDesc, LayerWeights, Layout,
+    Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights, FORMAT_VERSION, MAGIC,
+    MAX_EXPERTS, MAX_LAYERS,
 };
 pub use model::{to_pixels, Classification, Model};
 pub use workspace::Workspace;

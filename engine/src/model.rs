@@ -2,8 +2,11 @@
 
 use heapless::Vec;
 
-use crate::format::{Header, Mlp, ModelRepr, MAX_EXPERTS};
-use crate::kernels::{activate_slice, argmax, dense_f16, softmax};
+use crate::format::{
+    ElementType, Header, Int8Layer, Layer, LayerWeights, Layout, ModelRepr, Network, MAX_EXPERTS,
+};
+use crate::kernels::int8::{self, code_value, output_code, requantize};
+use crate::kernels::{activate, activate_slice, argmax, dense_f16, f32_at, softmax};
 use crate::rng::SplitMix64;
 use crate::{Error, Workspace};
 
@@ -11,6 +14,10 @@ use crate::{Error, Workspace};
 ///
 /// Construction checks everything once ([`Model::from_bytes`]); inference then
 /// cannot fail on the model's account, only on the caller's arguments.
+///
+/// Models with f16 weights compute in `f32`; models with int8 weights
+/// compute in integers (`FORMAT.md`, *Integer layers*). Both give the same
+/// bits on every target.
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
     repr: ModelRepr<'a>,
@@ -34,9 +41,19 @@ impl Classification {
     }
 }
 
+/// Where an integer network's last layer puts its outputs.
+enum Dest<'o> {
+    /// `f32` values in a slice of their own (the gate's logits).
+    Values(&'o mut [f32]),
+    /// `f32` values in the workspace's first buffer.
+    Workspace,
+    /// 8-bit pixels, as [`to_pixels`] makes them.
+    Pixels(&'o mut [u8]),
+}
+
 impl<'a> Model<'a> {
-    /// Parses and validates a complete model file (frame, checksum, body,
-    /// shapes). Weights are not copied: the model borrows `bytes`.
+    /// Parses and validates a complete model file (frame, checksum,
+    /// description, shapes). Weights are not copied: the model borrows `bytes`.
     ///
     /// ```
     /// let bytes = engine::testing::tiny_model_bytes();
@@ -51,66 +68,104 @@ impl<'a> Model<'a> {
         })
     }
 
-    /// Wraps an already decoded description after validating it.
-    pub fn from_repr(repr: ModelRepr<'a>) -> Result<Self, Error> {
-        repr.validate()?;
-        Ok(Model { repr })
+    /// Wraps an already validated description.
+    pub fn from_repr(repr: ModelRepr<'a>) -> Self {
+        Model { repr }
     }
 
-    /// The decoded description.
+    /// The validated description.
     pub fn repr(&self) -> &ModelRepr<'a> {
         &self.repr
     }
 
     /// The header (method, shapes, label map, ...).
     pub fn header(&self) -> &Header<'a> {
-        &self.repr.header
+        self.repr.header()
+    }
+
+    /// Whether the weights are f16 or int8.
+    pub fn element_type(&self) -> ElementType {
+        self.repr.element_type()
     }
 
     /// Number of experts K.
     pub fn experts(&self) -> usize {
-        self.repr.header.experts as usize
+        self.header().experts as usize
     }
 
     /// Latent size of the decoders.
     pub fn latent(&self) -> usize {
-        self.repr.header.latent as usize
+        self.header().latent as usize
     }
 
     /// Pixels per image.
     pub fn pixels(&self) -> usize {
-        self.repr.header.image.pixels()
+        self.header().image.pixels()
+    }
+
+    /// Total parameters in the gate and all decoders.
+    pub fn parameters(&self) -> usize {
+        self.repr.parameters()
     }
 
     /// The gate network.
-    pub fn gate(&self) -> &Mlp<'a> {
-        &self.repr.gate
+    pub fn gate(&self) -> Network<'a> {
+        self.repr.gate()
     }
 
     /// Expert `k`'s decoder.
-    pub fn decoder(&self, k: usize) -> Result<&Mlp<'a>, Error> {
-        self.repr.decoders.get(k).ok_or(Error::NoSuchExpert {
+    pub fn decoder(&self, k: usize) -> Result<Network<'a>, Error> {
+        self.repr.decoder(k).ok_or(Error::NoSuchExpert {
             expert: k,
             experts: self.experts(),
         })
     }
 
-    /// The `N` a [`Workspace<N>`] needs for this model.
+    /// The `N` a [`Workspace<N>`] needs for [`classify`](Self::classify),
+    /// [`generate_pixels`](Self::generate_pixels) and
+    /// [`decode_pixels`](Self::decode_pixels). [`generate`](Self::generate)
+    /// and [`decode`](Self::decode), which return `f32` images, need
+    /// `N ≥ max(workspace_len, pixels)`.
+    ///
+    /// f16 models need the widest layer. Integer models need the widest
+    /// column-major layer's outputs (its `i32` sums) and half the widest
+    /// hidden or latent width (two buffers of 8-bit codes share the second
+    /// buffer); the image itself is read in place and pixels are written
+    /// straight to the caller's buffer.
     pub fn workspace_len(&self) -> usize {
-        self.repr.max_width()
+        match self.element_type() {
+            ElementType::F16 => self.repr.max_width(),
+            ElementType::Int8 => {
+                let mut need = self.latent().div_ceil(2);
+                for net in core::iter::once(self.gate()).chain(self.repr.decoders()) {
+                    let count = net.layers().count();
+                    for (i, layer) in net.layers().enumerate() {
+                        if let LayerWeights::Int8(q) = layer.weights {
+                            if q.layout == Layout::ColumnMajor {
+                                need = need.max(layer.outputs);
+                            }
+                        }
+                        if i + 1 < count {
+                            need = need.max(layer.outputs.div_ceil(2));
+                        }
+                    }
+                }
+                need
+            }
+        }
     }
 
-    /// RAM needed at run time besides the file itself: the workspace, plus
-    /// this struct and a [`Classification`] (the stack depth of the calls is
-    /// measured by the firmware, see firmware-example/README.md).
+    /// RAM needed at run time besides the file itself: a workspace of
+    /// [`workspace_len`](Self::workspace_len), this struct and a
+    /// [`Classification`] (the stack depth of the calls is measured by the
+    /// firmware, see firmware-example/README.md).
     pub fn ram_bytes(&self) -> usize {
         2 * self.workspace_len() * 4
             + core::mem::size_of::<Self>()
             + core::mem::size_of::<Classification>()
     }
 
-    fn check_workspace<const N: usize>(&self) -> Result<(), Error> {
-        let needed = self.workspace_len();
+    fn check_workspace<const N: usize>(&self, needed: usize) -> Result<(), Error> {
         if N < needed {
             return Err(Error::WorkspaceTooSmall { needed, have: N });
         }
@@ -123,65 +178,113 @@ impl<'a> Model<'a> {
         ws: &mut Workspace<N>,
         image: &[u8],
     ) -> Result<Classification, Error> {
-        self.check_workspace::<N>()?;
-        self.check_len(image.len())?;
-        for (dst, &p) in ws.a.iter_mut().zip(image) {
-            *dst = p as f32 / 255.0;
+        self.check_workspace::<N>(self.workspace_len())?;
+        self.check_len(image.len(), self.pixels())?;
+        let mut logits = [0.0f32; MAX_EXPERTS];
+        let k = self.experts();
+        match self.element_type() {
+            ElementType::F16 => {
+                for (dst, &p) in ws.a.iter_mut().zip(image) {
+                    *dst = p as f32 / 255.0;
+                }
+                let out = forward_f16(self.gate(), ws);
+                for (l, &v) in logits.iter_mut().zip(out) {
+                    *l = v;
+                }
+            }
+            ElementType::Int8 => {
+                forward_int8(
+                    self.gate(),
+                    Source::Image(image),
+                    ws,
+                    Dest::Values(&mut logits[..k]),
+                );
+            }
         }
-        self.classify_loaded(ws)
+        Ok(self.verdict(&logits[..k]))
     }
 
     /// Classifies an image given as intensities in `[0, 1]`.
     ///
     /// Inputs are sanitized first, so any `f32` is accepted: NaN becomes 0,
-    /// values are clamped to `[0, 1]` (so ±∞ become 1 and 0).
+    /// values are clamped to `[0, 1]` (so ±∞ become 1 and 0). Integer
+    /// models read pixels, so they classify [`to_pixels`] of the image.
     pub fn classify_f32<const N: usize>(
         &self,
         ws: &mut Workspace<N>,
         image: &[f32],
     ) -> Result<Classification, Error> {
-        self.check_workspace::<N>()?;
-        self.check_len(image.len())?;
-        for (dst, &p) in ws.a.iter_mut().zip(image) {
-            *dst = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        self.check_workspace::<N>(self.workspace_len())?;
+        self.check_len(image.len(), self.pixels())?;
+        match self.element_type() {
+            ElementType::F16 => {
+                for (dst, &p) in ws.a.iter_mut().zip(image) {
+                    *dst = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+                }
+                let k = self.experts();
+                let mut logits = [0.0f32; MAX_EXPERTS];
+                let out = forward_f16(self.gate(), ws);
+                for (l, &v) in logits.iter_mut().zip(out) {
+                    *l = v;
+                }
+                Ok(self.verdict(&logits[..k]))
+            }
+            ElementType::Int8 => {
+                let mut px = [0u8; MAX_F32_IMAGE];
+                let px = px.get_mut(..image.len()).ok_or(Error::Capacity {
+                    what: "pixels of an f32 image for an int8 model",
+                    needed: image.len(),
+                    max: MAX_F32_IMAGE,
+                })?;
+                to_pixels(image, px);
+                self.classify(ws, px)
+            }
         }
-        self.classify_loaded(ws)
     }
 
-    fn check_len(&self, found: usize) -> Result<(), Error> {
-        if found != self.pixels() {
-            return Err(Error::InputLength {
-                expected: self.pixels(),
-                found,
-            });
-        }
-        Ok(())
-    }
-
-    fn classify_loaded<const N: usize>(
-        &self,
-        ws: &mut Workspace<N>,
-    ) -> Result<Classification, Error> {
-        let k = self.experts();
-        let logits = forward(&self.repr.gate, ws);
+    fn verdict(&self, logits: &[f32]) -> Classification {
         let mut probabilities: Vec<f32, MAX_EXPERTS> = Vec::new();
         // k <= MAX_EXPERTS was validated, so this never truncates.
-        for &v in logits.iter().take(k) {
+        for &v in logits {
             let _ = probabilities.push(v);
         }
         softmax(&mut probabilities);
         let cluster = argmax(&probabilities);
         let label = self
-            .repr
-            .header
+            .header()
             .label_map
             .as_ref()
             .and_then(|m| m.get(cluster).copied());
-        Ok(Classification {
+        Classification {
             cluster,
             probabilities,
             label,
-        })
+        }
+    }
+
+    fn check_len(&self, found: usize, expected: usize) -> Result<(), Error> {
+        if found != expected {
+            return Err(Error::InputLength { expected, found });
+        }
+        Ok(())
+    }
+
+    /// Writes `z` (non-finite values as 0) into the workspace as the
+    /// decoder's input: `f32` for f16 models, `i8` codes for integer ones.
+    fn load_latent<const N: usize>(&self, decoder: Network<'_>, ws: &mut Workspace<N>, z: &[f32]) {
+        match decoder.layers().next().map(|l| l.weights) {
+            Some(LayerWeights::Int8(q)) => {
+                let codes = ws.codes();
+                for (dst, &v) in codes.iter_mut().zip(z) {
+                    *dst = quantize_latent(v, q.input_scale) as u8;
+                }
+            }
+            _ => {
+                for (dst, &v) in ws.a.iter_mut().zip(z) {
+                    *dst = if v.is_finite() { v } else { 0.0 };
+                }
+            }
+        }
     }
 
     /// Decodes latent vector `z` with expert `k`'s decoder, returning the
@@ -193,18 +296,25 @@ impl<'a> Model<'a> {
         expert: usize,
         z: &[f32],
     ) -> Result<&'w [f32], Error> {
-        self.check_workspace::<N>()?;
+        self.check_workspace::<N>(self.workspace_len().max(self.pixels()))?;
         let decoder = self.decoder(expert)?;
-        if z.len() != self.latent() {
-            return Err(Error::InputLength {
-                expected: self.latent(),
-                found: z.len(),
-            });
+        self.check_len(z.len(), self.latent())?;
+        self.load_latent(decoder, ws, z);
+        Ok(self.run_decoder(decoder, ws))
+    }
+
+    fn run_decoder<'w, const N: usize>(
+        &self,
+        decoder: Network<'_>,
+        ws: &'w mut Workspace<N>,
+    ) -> &'w [f32] {
+        match self.element_type() {
+            ElementType::F16 => forward_f16(decoder, ws),
+            ElementType::Int8 => {
+                forward_int8(decoder, Source::Latent(self.latent()), ws, Dest::Workspace);
+                &ws.a[..self.pixels().min(N)]
+            }
         }
-        for (dst, &v) in ws.a.iter_mut().zip(z) {
-            *dst = if v.is_finite() { v } else { 0.0 };
-        }
-        Ok(forward(decoder, ws))
     }
 
     /// Draws a latent vector from N(0, I) with a [`SplitMix64`] seeded by
@@ -216,30 +326,116 @@ impl<'a> Model<'a> {
         expert: usize,
         seed: u64,
     ) -> Result<&'w [f32], Error> {
-        self.check_workspace::<N>()?;
+        self.check_workspace::<N>(self.workspace_len().max(self.pixels()))?;
         let decoder = self.decoder(expert)?;
+        self.draw_latent(decoder, ws, seed);
+        Ok(self.run_decoder(decoder, ws))
+    }
+
+    /// Like [`generate`](Self::generate), but writes 8-bit pixels
+    /// ([`to_pixels`] of the intensities) to `out` (`pixels()` bytes), so an
+    /// integer model needs no `f32` image buffer at all.
+    pub fn generate_pixels<const N: usize>(
+        &self,
+        ws: &mut Workspace<N>,
+        expert: usize,
+        seed: u64,
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        self.check_workspace::<N>(self.workspace_len())?;
+        let decoder = self.decoder(expert)?;
+        self.check_len(out.len(), self.pixels())?;
+        self.draw_latent(decoder, ws, seed);
+        match self.element_type() {
+            ElementType::F16 => to_pixels(forward_f16(decoder, ws), out),
+            ElementType::Int8 => forward_int8(
+                decoder,
+                Source::Latent(self.latent()),
+                ws,
+                Dest::Pixels(out),
+            ),
+        }
+        Ok(())
+    }
+
+    /// Like [`decode`](Self::decode), but writes 8-bit pixels to `out`.
+    pub fn decode_pixels<const N: usize>(
+        &self,
+        ws: &mut Workspace<N>,
+        expert: usize,
+        z: &[f32],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        self.check_workspace::<N>(self.workspace_len())?;
+        let decoder = self.decoder(expert)?;
+        self.check_len(z.len(), self.latent())?;
+        self.check_len(out.len(), self.pixels())?;
+        self.load_latent(decoder, ws, z);
+        match self.element_type() {
+            ElementType::F16 => to_pixels(forward_f16(decoder, ws), out),
+            ElementType::Int8 => forward_int8(
+                decoder,
+                Source::Latent(self.latent()),
+                ws,
+                Dest::Pixels(out),
+            ),
+        }
+        Ok(())
+    }
+
+    /// Draws the decoder's input from N(0, I) with `SplitMix64(seed)`:
+    /// `f32` values for f16 models; for integer models the same values,
+    /// drawn a pair at a time (as `fill_normal` draws them), as `i8` codes.
+    fn draw_latent<const N: usize>(&self, decoder: Network<'_>, ws: &mut Workspace<N>, seed: u64) {
         let latent = self.latent();
-        SplitMix64::new(seed).fill_normal(&mut ws.a[..latent]);
-        Ok(forward(decoder, ws))
+        let mut rng = SplitMix64::new(seed);
+        match decoder.layers().next().map(|l| l.weights) {
+            Some(LayerWeights::Int8(q)) => {
+                let mut z = [0.0f32; 2];
+                for pair in ws.codes()[..latent].chunks_mut(2) {
+                    rng.fill_normal(&mut z[..pair.len()]);
+                    for (c, &v) in pair.iter_mut().zip(&z) {
+                        *c = quantize_latent(v, q.input_scale) as u8;
+                    }
+                }
+            }
+            _ => rng.fill_normal(&mut ws.a[..latent]),
+        }
     }
 }
 
-/// Runs `mlp` on the input already in `ws.a`; returns its output, which
-/// lies in `ws.a` or `ws.b` depending on the layer count. Widths were
-/// validated against `N`, so every slice below is in bounds.
-fn forward<'w, const N: usize>(mlp: &Mlp<'_>, ws: &'w mut Workspace<N>) -> &'w [f32] {
+/// `clamp(floor(z / scale + 0.5), -127, 127)`, NaN and ±∞ as 0.
+fn quantize_latent(z: f32, scale: f32) -> i8 {
+    if !z.is_finite() {
+        return 0;
+    }
+    let q = libm::floorf(z / scale + 0.5);
+    q.clamp(-127.0, 127.0) as i8
+}
+
+/// Largest image [`Model::classify_f32`] converts to pixels (on the stack)
+/// for an integer model.
+const MAX_F32_IMAGE: usize = 1024;
+
+/// Runs an f16 network on the input already in `ws.a`; returns its output,
+/// which lies in `ws.a` or `ws.b` depending on the layer count. Widths were
+/// validated and the workspace checked, so every slice below is in bounds.
+fn forward_f16<'w, const N: usize>(net: Network<'_>, ws: &'w mut Workspace<N>) -> &'w [f32] {
     let mut in_a = true;
-    let mut width = mlp.inputs().min(N);
-    for layer in &mlp.layers {
+    let mut width = net.inputs().min(N);
+    for layer in net.layers() {
+        let LayerWeights::F16 { weights, bias } = layer.weights else {
+            break;
+        };
         let (src, dst) = if in_a {
             (&ws.a, &mut ws.b)
         } else {
             (&ws.b, &mut ws.a)
         };
-        let inputs = &src[..width.min(layer.inputs as usize)];
-        let outputs = (layer.outputs as usize).min(N);
+        let inputs = &src[..width.min(layer.inputs)];
+        let outputs = layer.outputs.min(N);
         let out = &mut dst[..outputs];
-        dense_f16(layer.weights, layer.bias, inputs, out);
+        dense_f16(weights, bias, inputs, out);
         activate_slice(layer.activation, out);
         width = outputs;
         in_a = !in_a;
@@ -251,6 +447,192 @@ fn forward<'w, const N: usize>(mlp: &Mlp<'_>, ws: &'w mut Workspace<N>) -> &'w [
     }
 }
 
+/// What an integer network reads first.
+#[derive(Clone, Copy)]
+enum Source<'i> {
+    /// Pixel bytes, in place.
+    Image(&'i [u8]),
+    /// `i8` latent codes at the start of the workspace's code buffer.
+    Latent(usize),
+}
+
+/// Runs an integer network: hidden layers write 8-bit codes into the two
+/// halves of the workspace's second buffer in turn, column-major layers sum
+/// into its first buffer, and the last layer writes to `dest`.
+fn forward_int8<const N: usize>(
+    net: Network<'_>,
+    source: Source<'_>,
+    ws: &mut Workspace<N>,
+    mut dest: Dest<'_>,
+) {
+    let count = net.layers().count();
+    let half = 2 * N;
+    // Which half holds the current input (the image is neither).
+    let (mut input_half, mut width, mut signed) = match source {
+        Source::Image(image) => (None, image.len(), false),
+        Source::Latent(latent) => (Some(0), latent, true),
+    };
+    for (i, layer) in net.layers().enumerate() {
+        let LayerWeights::Int8(q) = layer.weights else {
+            return;
+        };
+        let last = i + 1 == count;
+        let (acc, codes) = ws.int8_parts();
+        let (h0, h1) = codes.split_at_mut(half);
+        let (input, output): (&[u8], &mut [u8]) = match (input_half, source) {
+            (None, Source::Image(image)) => (image, h0),
+            (Some(0), _) => (&h0[..width.min(half)], h1),
+            _ => (&h1[..width.min(half)], h0),
+        };
+        if last {
+            finish(&layer, &q, input, signed, acc, &mut dest);
+            return;
+        }
+        let out = &mut output[..layer.outputs.min(half)];
+        let (activation, table) = (layer.activation, q.requant.and_then(|r| r.table));
+        let (multipliers, shift) = q.requant.map_or((&[][..], 1), |r| (r.multipliers, r.shift));
+        sums(&layer, &q, input, signed, acc, |o, sum| {
+            if let Some(c) = out.get_mut(o) {
+                let v = requantize(sum, int8::i32_at(multipliers, o), shift);
+                *c = output_code(activation, v, table);
+            }
+        });
+        input_half = Some(if input_half == Some(0) { 1 } else { 0 });
+        width = layer.outputs;
+        signed = !activation.unsigned_codes();
+    }
+}
+
+/// Calls `emit(o, sum)` for every output of an integer layer, by rows or by
+/// columns (the latter through `acc`).
+fn sums(
+    layer: &Layer<'_>,
+    q: &Int8Layer<'_>,
+    input: &[u8],
+    signed: bool,
+    acc: &mut [i32],
+    mut emit: impl FnMut(usize, i32),
+) {
+    let input = &input[..layer.inputs.min(input.len())];
+    match q.layout {
+        Layout::RowMajor => {
+            if signed {
+                let x: &[i8] = bytemuck::cast_slice(input);
+                int8::rows(q.weights, q.bias, x, layer.outputs, emit);
+            } else {
+                int8::rows(q.weights, q.bias, input, layer.outputs, emit);
+            }
+        }
+        Layout::ColumnMajor => {
+            let outputs = layer.outputs.min(acc.len());
+            let acc = &mut acc[..outputs];
+            if signed {
+                let x: &[i8] = bytemuck::cast_slice(input);
+                int8::columns(q.weights, q.bias, x, acc);
+            } else {
+                int8::columns(q.weights, q.bias, input, acc);
+            }
+            for (o, &sum) in acc.iter().enumerate() {
+                emit(o, sum);
+            }
+        }
+    }
+}
+
+/// The real value of output `o` of an integer layer from its sum.
+#[inline(always)]
+fn value(layer: &Layer<'_>, q: &Int8Layer<'_>, o: usize, sum: i32) -> f32 {
+    match q.requant {
+        Some(r) => {
+            let v = requantize(sum, int8::i32_at(r.multipliers, o), r.shift);
+            let code = output_code(layer.activation, v, r.table);
+            code_value(layer.activation, code) as f32 * r.output_scale
+        }
+        None => activate(
+            layer.activation,
+            sum as f32 * f32_at(q.scales, o) * q.input_scale,
+        ),
+    }
+}
+
+/// The last layer of a network into its destination. For
+/// [`Dest::Workspace`] the `f32` values go into the workspace's first
+/// buffer, which `acc` views as `i32`: each slot receives its value's bits
+/// (a column-major layer first sums into the slots, then replaces each sum
+/// by its value).
+fn finish(
+    layer: &Layer<'_>,
+    q: &Int8Layer<'_>,
+    input: &[u8],
+    signed: bool,
+    acc: &mut [i32],
+    dest: &mut Dest<'_>,
+) {
+    match dest {
+        Dest::Values(out) => sums(layer, q, input, signed, acc, |o, sum| {
+            if let Some(v) = out.get_mut(o) {
+                *v = value(layer, q, o, sum);
+            }
+        }),
+        Dest::Pixels(out) => {
+            // Unsigned codes of scale 1/255 are the pixels themselves:
+            // to_pixels(c · (1/255)) == c for every c (tested).
+            let direct = q
+                .requant
+                .filter(|r| layer.activation.unsigned_codes() && r.output_scale == 1.0 / 255.0);
+            sums(layer, q, input, signed, acc, |o, sum| {
+                if let Some(p) = out.get_mut(o) {
+                    *p = match direct {
+                        Some(r) => {
+                            let v = requantize(sum, int8::i32_at(r.multipliers, o), r.shift);
+                            output_code(layer.activation, v, r.table)
+                        }
+                        None => pixel(value(layer, q, o, sum)),
+                    };
+                }
+            })
+        }
+        Dest::Workspace => {
+            let input = &input[..layer.inputs.min(input.len())];
+            let outputs = layer.outputs.min(acc.len());
+            let slots = &mut acc[..outputs];
+            match q.layout {
+                Layout::RowMajor => {
+                    let mut emit = |o: usize, sum: i32| {
+                        if let Some(slot) = slots.get_mut(o) {
+                            *slot = value(layer, q, o, sum).to_bits() as i32;
+                        }
+                    };
+                    if signed {
+                        let x: &[i8] = bytemuck::cast_slice(input);
+                        int8::rows(q.weights, q.bias, x, outputs, &mut emit);
+                    } else {
+                        int8::rows(q.weights, q.bias, input, outputs, &mut emit);
+                    }
+                }
+                Layout::ColumnMajor => {
+                    if signed {
+                        let x: &[i8] = bytemuck::cast_slice(input);
+                        int8::columns(q.weights, q.bias, x, slots);
+                    } else {
+                        int8::columns(q.weights, q.bias, input, slots);
+                    }
+                    for (o, slot) in slots.iter_mut().enumerate() {
+                        *slot = value(layer, q, o, *slot).to_bits() as i32;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`to_pixels`] of one value.
+#[inline(always)]
+fn pixel(v: f32) -> u8 {
+    let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+    (v * 255.0 + 0.5) as u8
+}
+
 /// Converts intensities in `[0, 1]` to 8-bit pixels (rounded; NaN becomes 0).
 ///
 /// ```
@@ -260,7 +642,6 @@ fn forward<'w, const N: usize>(mlp: &Mlp<'_>, ws: &'w mut Workspace<N>) -> &'w [
 /// ```
 pub fn to_pixels(values: &[f32], out: &mut [u8]) {
     for (o, &v) in out.iter_mut().zip(values) {
-        let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
-        *o = (v * 255.0 + 0.5) as u8;
+        *o = pixel(v);
     }
 }

@@ -1,76 +1,76 @@
 //! A tiny deterministic model for examples and tests (not part of the API).
 
-use crate::format::{Activation, Header, ImageShape, Layer, Likelihood, Method, Mlp, ModelRepr};
+use crate::format::{
+    emit, Activation, Header, ImageShape, LayerDesc, Likelihood, Method, TensorRef, Weights,
+    DATA_ALIGN,
+};
 use crate::rng::SplitMix64;
 
 /// Capacity of [`tiny_model_bytes`]'s buffer.
 pub const TINY_CAPACITY: usize = 24 * 1024;
 
-fn fill(rng: &mut SplitMix64, out: &mut [u8], scale: f32) {
-    for pair in out.chunks_exact_mut(2) {
-        let v = (rng.next_unit() - 0.5) * scale;
-        pair.copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
-    }
-}
+/// Bytes of the tiny model's data section: the gate's 784×3 weights and 3
+/// biases, then per decoder 784×2 weights and 784 biases, each tensor at a
+/// multiple of 16.
+const DATA: usize = 4704 + 16 + 3 * (3136 + 1568);
 
 /// A 3-expert model on 28×28 images with latent size 2: gate 784→3,
-/// decoders 2→784 (sigmoid), weights drawn from a fixed seed.
+/// decoders 2→784 (sigmoid), f16 weights drawn from a fixed seed.
 pub fn tiny_model_bytes() -> heapless::Vec<u8, TINY_CAPACITY> {
     let mut rng = SplitMix64::new(2024);
-    let mut gate_w = [0u8; 784 * 3 * 2];
-    let mut gate_b = [0u8; 3 * 2];
-    let mut dec_w = [[0u8; 784 * 2 * 2]; 3];
-    let mut dec_b = [[0u8; 784 * 2]; 3];
-    fill(&mut rng, &mut gate_w, 0.2);
-    fill(&mut rng, &mut gate_b, 0.2);
-    for (w, b) in dec_w.iter_mut().zip(dec_b.iter_mut()) {
-        fill(&mut rng, w, 4.0);
-        fill(&mut rng, b, 2.0);
-    }
-    let mut gate = Mlp {
-        layers: heapless::Vec::new(),
+    let mut data = [0u8; DATA];
+    let mut at = 0usize;
+    // Fills the next tensor of `values` f16 values drawn in ±scale/2.
+    let mut tensor = |values: usize, scale: f32| -> TensorRef {
+        let offset = at.div_ceil(DATA_ALIGN) * DATA_ALIGN;
+        for pair in data[offset..offset + 2 * values].chunks_exact_mut(2) {
+            let v = (rng.next_unit() - 0.5) * scale;
+            pair.copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
+        }
+        at = offset + 2 * values;
+        TensorRef {
+            offset: offset as u32,
+            len: 2 * values as u32,
+        }
     };
-    let _ = gate.layers.push(Layer {
+    let gate = [LayerDesc {
         inputs: 784,
         outputs: 3,
         activation: Activation::Identity,
-        weights: &gate_w,
-        bias: &gate_b,
-    });
-    let mut decoders = heapless::Vec::new();
-    for (w, b) in dec_w.iter().zip(dec_b.iter()) {
-        let mut d = Mlp {
-            layers: heapless::Vec::new(),
-        };
-        let _ = d.layers.push(Layer {
+        weights: Weights::F16 {
+            weights: tensor(784 * 3, 0.2),
+            bias: tensor(3, 0.2),
+        },
+    }];
+    let mut decoder = || {
+        [LayerDesc {
             inputs: 2,
             outputs: 784,
             activation: Activation::Sigmoid,
-            weights: w,
-            bias: b,
-        });
-        let _ = decoders.push(d);
-    }
-    let repr = ModelRepr {
-        header: Header {
-            method: Method::MixtureOfVaes,
-            image: ImageShape {
-                width: 28,
-                height: 28,
+            weights: Weights::F16 {
+                weights: tensor(784 * 2, 4.0),
+                bias: tensor(784, 2.0),
             },
-            experts: 3,
-            latent: 2,
-            likelihood: Likelihood::Bernoulli,
-            mixture_weights: heapless::Vec::from_slice(&[0.5, 0.25, 0.25]).unwrap_or_default(),
-            label_map: heapless::Vec::from_slice(&[7, 1, 0]).ok(),
-            provenance: "engine::testing::tiny_model_bytes",
+        }]
+    };
+    let decoders = [decoder(), decoder(), decoder()];
+    let decoders = [&decoders[0][..], &decoders[1][..], &decoders[2][..]];
+    let header = Header {
+        method: Method::MixtureOfVaes,
+        image: ImageShape {
+            width: 28,
+            height: 28,
         },
-        gate,
-        decoders,
+        experts: 3,
+        latent: 2,
+        likelihood: Likelihood::Bernoulli,
+        mixture_weights: heapless::Vec::from_slice(&[0.5, 0.25, 0.25]).unwrap_or_default(),
+        label_map: heapless::Vec::from_slice(&[7, 1, 0]).ok(),
+        provenance: "engine::testing::tiny_model_bytes",
     };
     let mut out = heapless::Vec::new();
     let _ = out.resize(TINY_CAPACITY, 0);
-    let n = repr.emit(&mut out).unwrap_or(0);
+    let n = emit(&header, &gate, &decoders, &data, &mut out).unwrap_or(0);
     out.truncate(n);
     out
 }

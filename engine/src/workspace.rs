@@ -1,9 +1,12 @@
-/// Scratch memory for one inference: two ping-pong buffers of `N` f32 values.
+/// Scratch memory for one inference: two buffers of `N` 32-bit slots.
 ///
-/// `N` must be at least the model's widest layer
-/// ([`Model::workspace_len`](crate::Model::workspace_len)); for 28×28 digits
-/// that is at least 784, i.e. 6,272 bytes. Keep it in a `static` or on the
-/// stack; nothing else is needed at run time.
+/// f16 models use them as two ping-pong `f32` buffers, so `N` must be at
+/// least the widest layer: for 28×28 digits at least 784, i.e. 6,272 bytes.
+/// Integer models use the first as `i32` sums of column-major layers and the
+/// second as two buffers of 8-bit codes, so the default int8 model needs
+/// `N = 256` (2 KiB). [`Model::workspace_len`](crate::Model::workspace_len)
+/// says what a model needs. Keep it in a `static` or on the stack; nothing
+/// else is needed at run time.
 ///
 /// ```
 /// let ws = engine::Workspace::<784>::new();
@@ -27,6 +30,19 @@ impl<const N: usize> Workspace<N> {
     /// Bytes of RAM this workspace occupies.
     pub const fn ram_bytes() -> usize {
         2 * N * core::mem::size_of::<f32>()
+    }
+
+    /// The first buffer as `i32` sums and the second as `4N` code bytes.
+    pub(crate) fn int8_parts(&mut self) -> (&mut [i32], &mut [u8]) {
+        (
+            bytemuck::cast_slice_mut(&mut self.a[..]),
+            bytemuck::cast_slice_mut(&mut self.b[..]),
+        )
+    }
+
+    /// The second buffer as `4N` code bytes.
+    pub(crate) fn codes(&mut self) -> &mut [u8] {
+        bytemuck::cast_slice_mut(&mut self.b[..])
     }
 }
 

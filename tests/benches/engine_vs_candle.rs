@@ -357,9 +357,11 @@ impl<'a> Subject<'a> {
         check_agreement(&model, &candle, &image);
         let gate_f16 = model
             .gate()
-            .layers
-            .iter()
-            .flat_map(|l| l.weights.chunks_exact(2))
+            .layers()
+            .flat_map(|l| match l.weights {
+                engine::LayerWeights::F16 { weights, .. } => weights,
+                engine::LayerWeights::Int8(q) => q.weights,
+            }.chunks_exact(2))
             .map(|p| u16::from_le_bytes([p[0], p[1]]))
             .collect();
         Subject {

@@ -89,19 +89,33 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
     }
     let _ = writeln!(s, "provenance: {}", h.provenance);
     let mut params = 0usize;
-    let mut line = |name: String, mlp: &engine::Mlp<'_>, s: &mut String| {
-        let shape: Vec<String> = mlp
-            .layers
-            .iter()
-            .map(|l| format!("{}->{} {:?}", l.inputs, l.outputs, l.activation))
+    let mut line = |name: String, net: engine::Network<'_>, s: &mut String| {
+        let shape: Vec<String> = net
+            .layers()
+            .map(|l| {
+                let layout = match l.weights {
+                    engine::LayerWeights::Int8(q) if q.layout == engine::Layout::ColumnMajor => {
+                        " by columns"
+                    }
+                    _ => "",
+                };
+                format!(
+                    "{}->{} {:?} {}{layout}",
+                    l.inputs,
+                    l.outputs,
+                    l.activation,
+                    l.element_type().name()
+                )
+            })
             .collect();
-        let n: usize = mlp
-            .layers
-            .iter()
-            .map(|l| (l.inputs as usize + 1) * l.outputs as usize)
-            .sum();
+        let n = net.parameters();
         params += n;
-        let _ = writeln!(s, "{name}: {} ({n} parameters)", shape.join(", "));
+        let _ = writeln!(
+            s,
+            "{name}: {} ({n} parameters, {} bytes of tensors)",
+            shape.join(", "),
+            net.tensor_bytes()
+        );
     };
     line("gate".into(), model.gate(), &mut s);
     for e in 0..model.experts() {
@@ -111,7 +125,8 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
     }
     let _ = writeln!(
         s,
-        "parameters {params}, RAM needed {} bytes (workspace {} floats)",
+        "parameters {params}, {} weights, RAM needed {} bytes (workspace {} slots per buffer)",
+        model.element_type().name(),
         model.ram_bytes(),
         model.workspace_len()
     );

@@ -1,215 +1,21 @@
-//! The decoded model description: header, gate and decoders.
+//! The validated view of a model file: header, networks and data section,
+//! all borrowed from the file's bytes.
 
-use heapless::Vec;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::desc::{
+    Activation, ElementType, Header, Int8Weights, LayerDesc, Layout, Requant, TensorRef, Weights,
+};
 use super::wire::{ModelFile, HEADER_LEN};
-use super::{MAX_EXPERTS, MAX_LAYERS};
+use super::{DATA_ALIGN, MAX_EXPERTS, MAX_INT8_INPUTS, MAX_LAYERS, TABLE_LEN};
 use crate::Error;
 
-/// How the mixture was trained. Inference is the same for both; tools show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Method {
-    /// A gating network softly routes each image to K VAE experts, trained
-    /// jointly with the mixture-of-experts loss.
-    MixtureOfVaes,
-    /// k VAEs trained competitively on reassigned points (kVAE); the gate is
-    /// distilled from the final assignment.
-    KVae,
-}
-
-/// What a decoder's output means.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum Likelihood {
-    /// Each output is the probability that a pixel is on.
-    Bernoulli,
-    /// Each output is the mean of a Gaussian with this fixed standard deviation.
-    Gaussian {
-        /// Standard deviation of every pixel.
-        std: f32,
-    },
-}
-
-/// Element-wise function applied after a dense layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Activation {
-    /// `x`
-    Identity,
-    /// `max(x, 0)`
-    Relu,
-    /// `1 / (1 + exp(-x))`
-    Sigmoid,
-    /// `tanh(x)`
-    Tanh,
-}
-
-/// Image geometry; pixels are stored row-major, one byte each, scaled by 1/255.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageShape {
-    /// Pixels per row.
-    pub width: u16,
-    /// Rows.
-    pub height: u16,
-}
-
-impl ImageShape {
-    /// `width * height`.
-    pub const fn pixels(&self) -> usize {
-        self.width as usize * self.height as usize
-    }
-}
-
-/// Everything about the model except its tensors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Header<'a> {
-    /// Training method.
-    pub method: Method,
-    /// Input and output image geometry.
-    pub image: ImageShape,
-    /// Number of experts K.
-    pub experts: u16,
-    /// Latent size of every decoder.
-    pub latent: u16,
-    /// What decoder outputs mean.
-    pub likelihood: Likelihood,
-    /// Prior weight of each expert (share of the training data it took).
-    pub mixture_weights: Vec<f32, MAX_EXPERTS>,
-    /// Optional digit label per cluster, found after training by matching
-    /// clusters to labelled data; never used in training.
-    pub label_map: Option<Vec<u8, MAX_EXPERTS>>,
-    /// Free text: tool, version, options and seed that produced the file.
-    #[serde(borrow)]
-    pub provenance: &'a str,
-}
-
-/// One dense layer: `out = activation(W · in + b)`.
+/// The whole model as a file describes it, validated and borrowed: the
+/// header, where each network's layer descriptors lie, and the data section.
 ///
-/// `weights` holds `outputs` rows of `inputs` little-endian f16 values
-/// (row-major, the layout of PyTorch's and candle's `Linear`); `bias` holds
-/// `outputs` f16 values. Both borrow the file's bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Layer<'a> {
-    /// Input width.
-    pub inputs: u32,
-    /// Output width.
-    pub outputs: u32,
-    /// Function applied to each output.
-    pub activation: Activation,
-    /// `outputs × inputs` f16 values, little-endian.
-    #[serde(borrow, with = "serde_bytes")]
-    pub weights: &'a [u8],
-    /// `outputs` f16 values, little-endian.
-    #[serde(borrow, with = "serde_bytes")]
-    pub bias: &'a [u8],
-}
-
-impl<'a> Layer<'a> {
-    /// Row `o` of the weight matrix as f16 bytes (`2 * inputs` bytes).
-    ///
-    /// Only meaningful on a validated layer; returns an empty slice otherwise.
-    pub fn row(&self, o: usize) -> &'a [u8] {
-        let n = 2 * self.inputs as usize;
-        self.weights.get(o * n..(o + 1) * n).unwrap_or(&[])
-    }
-
-    /// Weight `(o, i)` as f32.
-    pub fn weight(&self, o: usize, i: usize) -> f32 {
-        crate::kernels::f16_at(self.row(o), i)
-    }
-
-    /// Bias `o` as f32.
-    pub fn bias_at(&self, o: usize) -> f32 {
-        crate::kernels::f16_at(self.bias, o)
-    }
-
-    /// Parameters in this layer.
-    pub fn parameters(&self) -> usize {
-        self.inputs as usize * self.outputs as usize + self.outputs as usize
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        if self.inputs == 0 || self.outputs == 0 {
-            return Err(Error::InvalidModel("layer with zero width"));
-        }
-        let w = (self.inputs as usize)
-            .checked_mul(self.outputs as usize)
-            .and_then(|n| n.checked_mul(2))
-            .ok_or(Error::InvalidModel("layer size overflows"))?;
-        if self.weights.len() != w {
-            return Err(Error::InvalidModel(
-                "weight tensor length does not match its shape",
-            ));
-        }
-        if self.bias.len() != 2 * self.outputs as usize {
-            return Err(Error::InvalidModel(
-                "bias tensor length does not match its shape",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A stack of dense layers, applied in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mlp<'a> {
-    /// The layers, input first.
-    #[serde(borrow)]
-    pub layers: Vec<Layer<'a>, MAX_LAYERS>,
-}
-
-impl Mlp<'_> {
-    /// Input width (0 for an empty stack).
-    pub fn inputs(&self) -> usize {
-        self.layers.first().map_or(0, |l| l.inputs as usize)
-    }
-
-    /// Output width (0 for an empty stack).
-    pub fn outputs(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.outputs as usize)
-    }
-
-    /// Widest input or output of any layer.
-    pub fn max_width(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.inputs.max(l.outputs) as usize)
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Parameters in all layers.
-    pub fn parameters(&self) -> usize {
-        self.layers.iter().map(Layer::parameters).sum()
-    }
-
-    /// Multiply-adds in one forward pass.
-    pub fn multiply_adds(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.inputs as usize * l.outputs as usize)
-            .sum()
-    }
-
-    fn validate(&self, inputs: usize, outputs: usize, what: &'static str) -> Result<(), Error> {
-        if self.layers.is_empty() {
-            return Err(Error::InvalidModel(what));
-        }
-        let mut width = inputs;
-        for layer in &self.layers {
-            layer.validate()?;
-            if layer.inputs as usize != width {
-                return Err(Error::InvalidModel("layer widths do not chain"));
-            }
-            width = layer.outputs as usize;
-        }
-        if width != outputs {
-            return Err(Error::InvalidModel("network output width is wrong"));
-        }
-        Ok(())
-    }
-}
-
-/// The whole model: header, gate and one decoder per expert.
+/// It holds no decoded layers (a network's layers are decoded from the
+/// description's bytes when it runs), so it is small: see
+/// [`Model::ram_bytes`](crate::Model::ram_bytes).
 ///
 /// [`parse`](Self::parse) and [`emit`](Self::emit) are inverses:
 ///
@@ -217,220 +23,697 @@ impl Mlp<'_> {
 /// use engine::ModelRepr;
 /// let bytes = engine::testing::tiny_model_bytes();
 /// let repr = ModelRepr::parse(&bytes)?;
-/// let mut out = vec![0u8; repr.buffer_len()?];
+/// let mut out = vec![0u8; repr.buffer_len()];
 /// repr.emit(&mut out)?;
 /// assert_eq!(&out[..], &bytes[..]);
 /// # Ok::<(), engine::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ModelRepr<'a> {
-    /// Shapes and metadata.
-    #[serde(borrow)]
-    pub header: Header<'a>,
-    /// Maps an image (`pixels` inputs) to K logits.
-    #[serde(borrow)]
-    pub gate: Mlp<'a>,
-    /// Expert k's decoder maps a latent vector to `pixels` outputs.
-    #[serde(borrow)]
-    pub decoders: Vec<Mlp<'a>, MAX_EXPERTS>,
+    header: Header<'a>,
+    /// The postcard description (header and all layer descriptors).
+    description: &'a [u8],
+    /// Offset in `description` of each network's layer list: gate first.
+    networks: [u32; 1 + MAX_EXPERTS],
+    data: &'a [u8],
+    element: ElementType,
+}
+
+/// One network (the gate or a decoder) of a validated model.
+#[derive(Debug, Clone, Copy)]
+pub struct Network<'a> {
+    /// Starts at the varint layer count.
+    bytes: &'a [u8],
+    data: &'a [u8],
+}
+
+/// A layer of a validated model with its tensors resolved to byte slices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Layer<'a> {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Function applied to each output.
+    pub activation: Activation,
+    /// The tensors.
+    pub weights: LayerWeights<'a>,
+}
+
+/// A layer's tensors as byte slices of the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerWeights<'a> {
+    /// f16 weights (`outputs × inputs`, row-major) and bias.
+    F16 {
+        /// Little-endian f16 weights.
+        weights: &'a [u8],
+        /// Little-endian f16 biases.
+        bias: &'a [u8],
+    },
+    /// Integer weights and what turns their sums into outputs.
+    Int8(Int8Layer<'a>),
+}
+
+/// An integer layer's tensors as byte slices of the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Int8Layer<'a> {
+    /// Order of `weights`.
+    pub layout: Layout,
+    /// `i8` weights.
+    pub weights: &'a [u8],
+    /// `f32` weight scale per output row.
+    pub scales: &'a [u8],
+    /// `i32` bias per output row, in accumulator units.
+    pub bias: &'a [u8],
+    /// Real value of one input code.
+    pub input_scale: f32,
+    /// How accumulators become output codes (`None`: `f32` outputs).
+    pub requant: Option<RequantLayer<'a>>,
+}
+
+/// Requantization of an integer layer, tensors resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequantLayer<'a> {
+    /// `i32` multiplier per output row.
+    pub multipliers: &'a [u8],
+    /// Right shift, `1..=62`.
+    pub shift: u8,
+    /// Real value of one output code.
+    pub output_scale: f32,
+    /// [`TABLE_LEN`] output codes for sigmoid and tanh.
+    pub table: Option<&'a [u8]>,
+}
+
+/// Reads a varint `u32` (a postcard sequence length).
+fn take_len(bytes: &[u8]) -> Result<(usize, &[u8]), Error> {
+    let (n, rest): (u32, &[u8]) = postcard::take_from_bytes(bytes).map_err(|_| Error::Malformed)?;
+    Ok((n as usize, rest))
+}
+
+fn tensor<'a>(data: &'a [u8], t: TensorRef) -> Option<&'a [u8]> {
+    data.get(t.offset as usize..t.end()? as usize)
+}
+
+/// The tensor, checked for its length (`count` elements of `size` bytes)
+/// and, for elements wider than a byte, 4-byte alignment in the data section.
+fn checked_tensor<'a>(
+    data: &'a [u8],
+    t: TensorRef,
+    count: usize,
+    size: usize,
+    what: &'static str,
+) -> Result<&'a [u8], Error> {
+    let bytes = tensor(data, t).ok_or(Error::InvalidModel("tensor outside the data section"))?;
+    if count.checked_mul(size) != Some(bytes.len()) {
+        return Err(Error::InvalidModel(what));
+    }
+    if size == 4 && t.offset % 4 != 0 {
+        return Err(Error::InvalidModel("32-bit tensor not 4-byte aligned"));
+    }
+    Ok(bytes)
+}
+
+impl LayerDesc {
+    /// Checks the descriptor against the data section and resolves it.
+    fn resolve<'a>(&self, data: &'a [u8]) -> Result<Layer<'a>, Error> {
+        let (inputs, outputs) = (self.inputs as usize, self.outputs as usize);
+        if inputs == 0 || outputs == 0 {
+            return Err(Error::InvalidModel("layer with zero width"));
+        }
+        let count = inputs
+            .checked_mul(outputs)
+            .ok_or(Error::InvalidModel("layer size overflows"))?;
+        let weights = match self.weights {
+            Weights::F16 { weights, bias } => LayerWeights::F16 {
+                weights: checked_tensor(
+                    data,
+                    weights,
+                    count,
+                    2,
+                    "weight tensor length does not match its shape",
+                )?,
+                bias: checked_tensor(
+                    data,
+                    bias,
+                    outputs,
+                    2,
+                    "bias tensor length does not match its shape",
+                )?,
+            },
+            Weights::Int8(q) => LayerWeights::Int8(q.resolve(data, self, count)?),
+        };
+        Ok(Layer {
+            inputs,
+            outputs,
+            activation: self.activation,
+            weights,
+        })
+    }
+}
+
+impl Int8Weights {
+    fn resolve<'a>(
+        &self,
+        data: &'a [u8],
+        layer: &LayerDesc,
+        count: usize,
+    ) -> Result<Int8Layer<'a>, Error> {
+        let outputs = layer.outputs as usize;
+        if layer.inputs as usize > MAX_INT8_INPUTS {
+            return Err(Error::Capacity {
+                what: "int8 layer inputs",
+                needed: layer.inputs as usize,
+                max: MAX_INT8_INPUTS,
+            });
+        }
+        let weights = checked_tensor(
+            data,
+            self.weights,
+            count,
+            1,
+            "weight tensor length does not match its shape",
+        )?;
+        let scales = checked_tensor(
+            data,
+            self.scales,
+            outputs,
+            4,
+            "scale tensor length does not match its shape",
+        )?;
+        let bias = checked_tensor(
+            data,
+            self.bias,
+            outputs,
+            4,
+            "bias tensor length does not match its shape",
+        )?;
+        // The accumulator bound (kernels::int8) rests on this.
+        if bias.chunks_exact(4).any(|b| {
+            i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() > super::MAX_INT8_BIAS
+        }) {
+            return Err(Error::InvalidModel("int8 bias beyond 2^23"));
+        }
+        if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
+            return Err(Error::InvalidModel("int8 input scale not positive"));
+        }
+        let requant = match self.requant {
+            None => None,
+            Some(r) => Some(r.resolve(data, layer.activation, outputs)?),
+        };
+        Ok(Int8Layer {
+            layout: self.layout,
+            weights,
+            scales,
+            bias,
+            input_scale: self.input_scale,
+            requant,
+        })
+    }
+}
+
+impl Requant {
+    fn resolve<'a>(
+        &self,
+        data: &'a [u8],
+        activation: Activation,
+        outputs: usize,
+    ) -> Result<RequantLayer<'a>, Error> {
+        let multipliers = checked_tensor(
+            data,
+            self.multipliers,
+            outputs,
+            4,
+            "multiplier tensor length does not match its shape",
+        )?;
+        if !(1..=62).contains(&self.shift) {
+            return Err(Error::InvalidModel("requantization shift outside 1..=62"));
+        }
+        if !(self.output_scale.is_finite() && self.output_scale > 0.0) {
+            return Err(Error::InvalidModel("int8 output scale not positive"));
+        }
+        let table = match (self.table, activation.uses_table()) {
+            (Some(t), true) => Some(checked_tensor(
+                data,
+                t,
+                TABLE_LEN,
+                1,
+                "lookup table is not 512 codes",
+            )?),
+            (None, false) => None,
+            (Some(_), false) => {
+                return Err(Error::InvalidModel("lookup table on a clamping activation"))
+            }
+            (None, true) => return Err(Error::InvalidModel("sigmoid or tanh without a table")),
+        };
+        Ok(RequantLayer {
+            multipliers,
+            shift: self.shift,
+            output_scale: self.output_scale,
+            table,
+        })
+    }
+}
+
+impl<'a> Network<'a> {
+    /// The layers, input first, decoded one at a time from the description.
+    pub fn layers(&self) -> Layers<'a> {
+        let (count, rest) = take_len(self.bytes).unwrap_or((0, &[]));
+        Layers {
+            rest,
+            left: count,
+            data: self.data,
+        }
+    }
+
+    /// Input width.
+    pub fn inputs(&self) -> usize {
+        self.layers().next().map_or(0, |l| l.inputs)
+    }
+
+    /// Output width.
+    pub fn outputs(&self) -> usize {
+        self.layers().last().map_or(0, |l| l.outputs)
+    }
+
+    /// Parameters in all layers.
+    pub fn parameters(&self) -> usize {
+        self.layers().map(|l| l.parameters()).sum()
+    }
+
+    /// Multiply-adds in one forward pass.
+    pub fn multiply_adds(&self) -> usize {
+        self.layers().map(|l| l.inputs * l.outputs).sum()
+    }
+
+    /// Bytes of tensors (weights, biases, scales, tables) in all layers.
+    pub fn tensor_bytes(&self) -> usize {
+        self.layers().map(|l| l.tensor_bytes()).sum()
+    }
+}
+
+/// Iterator over a [`Network`]'s layers.
+#[derive(Debug, Clone)]
+pub struct Layers<'a> {
+    rest: &'a [u8],
+    left: usize,
+    data: &'a [u8],
+}
+
+impl<'a> Iterator for Layers<'a> {
+    type Item = Layer<'a>;
+
+    fn next(&mut self) -> Option<Layer<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // The model was validated when it was parsed, so neither step fails;
+        // if one did, the iteration would simply end.
+        let (desc, rest): (LayerDesc, &[u8]) = postcard::take_from_bytes(self.rest).ok()?;
+        self.rest = rest;
+        desc.resolve(self.data).ok()
+    }
+}
+
+impl Layer<'_> {
+    /// Parameters (weights and biases).
+    pub fn parameters(&self) -> usize {
+        self.inputs * self.outputs + self.outputs
+    }
+
+    /// Bytes of this layer's tensors in the file.
+    pub fn tensor_bytes(&self) -> usize {
+        match self.weights {
+            LayerWeights::F16 { weights, bias } => weights.len() + bias.len(),
+            LayerWeights::Int8(q) => {
+                q.weights.len()
+                    + q.scales.len()
+                    + q.bias.len()
+                    + q.requant
+                        .map_or(0, |r| r.multipliers.len() + r.table.map_or(0, <[u8]>::len))
+            }
+        }
+    }
+
+    /// The element type of this layer's weights.
+    pub fn element_type(&self) -> ElementType {
+        match self.weights {
+            LayerWeights::F16 { .. } => ElementType::F16,
+            LayerWeights::Int8(_) => ElementType::Int8,
+        }
+    }
+
+    /// Weight `(o, i)` as f32 (dequantized for int8 layers); 0 out of range.
+    pub fn weight(&self, o: usize, i: usize) -> f32 {
+        if o >= self.outputs || i >= self.inputs {
+            return 0.0;
+        }
+        match self.weights {
+            LayerWeights::F16 { weights, .. } => {
+                crate::kernels::f16_at(weights, o * self.inputs + i)
+            }
+            LayerWeights::Int8(q) => {
+                let at = match q.layout {
+                    Layout::RowMajor => o * self.inputs + i,
+                    Layout::ColumnMajor => i * self.outputs + o,
+                };
+                let code = q.weights.get(at).map_or(0, |&b| b as i8);
+                code as f32 * crate::kernels::f32_at(q.scales, o)
+            }
+        }
+    }
+
+    /// Bias `o` as f32 (dequantized for int8 layers); 0 out of range.
+    pub fn bias(&self, o: usize) -> f32 {
+        match self.weights {
+            LayerWeights::F16 { bias, .. } => crate::kernels::f16_at(bias, o),
+            LayerWeights::Int8(q) => {
+                crate::kernels::i32_at(q.bias, o) as f32
+                    * crate::kernels::f32_at(q.scales, o)
+                    * q.input_scale
+            }
+        }
+    }
 }
 
 impl<'a> ModelRepr<'a> {
-    /// Validates the frame (including the checksum), decodes the body and
-    /// checks that every shape is consistent.
+    /// Validates the frame (including the checksum), decodes the description
+    /// and checks every network against the header and the data section.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         Self::parse_file(&ModelFile::new_checked(bytes)?)
     }
 
     /// Decodes and validates the body of an already checked frame.
     pub fn parse_file(file: &ModelFile<&'a [u8]>) -> Result<Self, Error> {
-        let (repr, rest): (Self, &[u8]) =
-            postcard::take_from_bytes(file.body_slice()).map_err(|_| Error::Malformed)?;
-        if !rest.is_empty() {
-            return Err(Error::TrailingBytes { extra: rest.len() });
-        }
-        repr.validate()?;
-        Ok(repr)
-    }
-
-    /// Checks every invariant the inference code relies on.
-    pub fn validate(&self) -> Result<(), Error> {
-        let h = &self.header;
-        let k = h.experts as usize;
-        if k == 0 {
-            return Err(Error::InvalidModel("model has no experts"));
-        }
-        if k > MAX_EXPERTS {
-            return Err(Error::Capacity {
-                what: "experts",
-                needed: k,
-                max: MAX_EXPERTS,
-            });
-        }
-        if h.image.pixels() == 0 {
-            return Err(Error::InvalidModel("image has no pixels"));
-        }
-        if h.latent == 0 {
-            return Err(Error::InvalidModel("latent size is zero"));
-        }
-        if h.mixture_weights.len() != k {
-            return Err(Error::InvalidModel(
-                "mixture weight count differs from expert count",
-            ));
-        }
-        if let Some(map) = &h.label_map {
-            if map.len() != k {
-                return Err(Error::InvalidModel(
-                    "label map length differs from expert count",
-                ));
-            }
-        }
-        if self.decoders.len() != k {
+        let body = file.body_slice();
+        let (header, mut rest): (Header<'a>, &[u8]) =
+            postcard::take_from_bytes(body).map_err(|_| Error::Malformed)?;
+        check_header(&header)?;
+        let k = header.experts as usize;
+        let mut networks = [0u32; 1 + MAX_EXPERTS];
+        // Pass 1: find each network and the end of the description.
+        networks[0] = offset(body, rest);
+        rest = skip_network(rest)?;
+        let (count, mut after) = take_len(rest)?;
+        if count != k {
             return Err(Error::InvalidModel(
                 "decoder count differs from expert count",
             ));
         }
-        self.gate
-            .validate(h.image.pixels(), k, "gate has no layers")?;
-        for d in &self.decoders {
-            d.validate(h.latent as usize, h.image.pixels(), "decoder has no layers")?;
+        for slot in networks.iter_mut().skip(1).take(k) {
+            *slot = offset(body, after);
+            after = skip_network(after)?;
         }
-        Ok(())
+        let description = &body[..offset(body, after) as usize];
+        // The data section starts at the first 16-byte boundary of the file.
+        let start = align_up(HEADER_LEN + description.len(), DATA_ALIGN) - HEADER_LEN;
+        let padding = body.get(description.len()..start).ok_or(Error::Truncated {
+            needed: HEADER_LEN + start,
+            available: HEADER_LEN + body.len(),
+        })?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(Error::InvalidModel("padding before the data is not zero"));
+        }
+        let repr = ModelRepr {
+            element: ElementType::F16,
+            header,
+            description,
+            networks,
+            data: &body[start..],
+        };
+        // Pass 2: every layer against the data section and its neighbours.
+        let pixels = repr.header.image.pixels();
+        let element = repr.gate().check(pixels, k, None)?;
+        for e in 0..k {
+            let net = repr.network(1 + e);
+            net.check(repr.header.latent as usize, pixels, Some(element))?;
+        }
+        Ok(ModelRepr { element, ..repr })
     }
 
     /// Exact size of the file [`emit`](Self::emit) writes.
-    pub fn buffer_len(&self) -> Result<usize, Error> {
-        let body = postcard::experimental::serialized_size(self).map_err(|_| Error::Malformed)?;
-        Ok(HEADER_LEN + body)
+    pub fn buffer_len(&self) -> usize {
+        data_start(self.description.len()) + self.data.len()
     }
 
-    /// Writes the complete file (frame and body) into `out`, returning its length.
+    /// Writes the complete file (frame, description, padding, data) into
+    /// `out`, returning its length.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
-        self.validate()?;
-        if out.len() < HEADER_LEN {
-            return Err(Error::Unrepresentable("output buffer too small"));
+        let len = self.buffer_len();
+        let out = out
+            .get_mut(..len)
+            .ok_or(Error::Unrepresentable("output buffer too small"))?;
+        let (head, data) = out.split_at_mut(data_start(self.description.len()));
+        head[HEADER_LEN..HEADER_LEN + self.description.len()].copy_from_slice(self.description);
+        head[HEADER_LEN + self.description.len()..].fill(0);
+        data.copy_from_slice(self.data);
+        let body_len = u32::try_from(len - HEADER_LEN)
+            .map_err(|_| Error::Unrepresentable("body over 4 GiB"))?;
+        ModelFile::new_unchecked(&mut out[..]).fill_frame(body_len);
+        Ok(len)
+    }
+
+    /// Shapes and metadata.
+    pub fn header(&self) -> &Header<'a> {
+        &self.header
+    }
+
+    /// The element type of every layer.
+    pub fn element_type(&self) -> ElementType {
+        self.element
+    }
+
+    /// The gate: maps an image to K logits.
+    pub fn gate(&self) -> Network<'a> {
+        self.network(0)
+    }
+
+    /// Expert `k`'s decoder, if there is one.
+    pub fn decoder(&self, k: usize) -> Option<Network<'a>> {
+        (k < self.header.experts as usize).then(|| self.network(1 + k))
+    }
+
+    /// The decoders, expert 0 first.
+    pub fn decoders(&self) -> impl Iterator<Item = Network<'a>> + '_ {
+        (0..self.header.experts as usize).map(|k| self.network(1 + k))
+    }
+
+    fn network(&self, i: usize) -> Network<'a> {
+        let at = self.networks.get(i).copied().unwrap_or(0) as usize;
+        Network {
+            bytes: self.description.get(at..).unwrap_or(&[]),
+            data: self.data,
         }
-        let body_len = postcard::to_slice(self, &mut out[HEADER_LEN..])
-            .map_err(|_| Error::Unrepresentable("output buffer too small"))?
-            .len();
-        let body_len32 =
-            u32::try_from(body_len).map_err(|_| Error::Unrepresentable("body over 4 GiB"))?;
-        ModelFile::new_unchecked(&mut out[..]).fill_frame(body_len32);
-        Ok(HEADER_LEN + body_len)
+    }
+
+    /// The tensor data section (16-byte aligned in the file).
+    pub fn data(&self) -> &'a [u8] {
+        self.data
     }
 
     /// Total parameters in the gate and all decoders.
     pub fn parameters(&self) -> usize {
-        self.gate.parameters() + self.decoders.iter().map(Mlp::parameters).sum::<usize>()
+        self.gate().parameters() + self.decoders().map(|d| d.parameters()).sum::<usize>()
     }
 
-    /// Widest layer input or output anywhere in the model: the size each
-    /// [`Workspace`](crate::Workspace) buffer needs.
+    /// Widest layer input or output anywhere in the model.
     pub fn max_width(&self) -> usize {
-        self.decoders
-            .iter()
-            .map(Mlp::max_width)
-            .fold(self.gate.max_width(), usize::max)
+        core::iter::once(self.gate())
+            .chain(self.decoders())
+            .flat_map(|n| n.layers())
+            .map(|l| l.inputs.max(l.outputs))
+            .max()
+            .unwrap_or(0)
     }
+}
+
+impl Network<'_> {
+    /// Checks a network's layers: count, widths, element types, and that
+    /// only the last layer of an integer network may leave `requant` out.
+    /// Returns the element type of its layers.
+    fn check(
+        &self,
+        inputs: usize,
+        outputs: usize,
+        element: Option<ElementType>,
+    ) -> Result<ElementType, Error> {
+        let (count, mut rest) = take_len(self.bytes)?;
+        if count == 0 {
+            return Err(Error::InvalidModel("network has no layers"));
+        }
+        let mut width = inputs;
+        let mut kind = element;
+        for i in 0..count {
+            let (desc, r): (LayerDesc, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| Error::Malformed)?;
+            rest = r;
+            let layer = desc.resolve(self.data)?;
+            if layer.inputs != width {
+                return Err(Error::InvalidModel("layer widths do not chain"));
+            }
+            width = layer.outputs;
+            let this = layer.element_type();
+            if *kind.get_or_insert(this) != this {
+                return Err(Error::InvalidModel("layers of different element types"));
+            }
+            if let LayerWeights::Int8(q) = layer.weights {
+                if q.requant.is_none() && i + 1 < count {
+                    return Err(Error::InvalidModel(
+                        "int8 hidden layer without requantization",
+                    ));
+                }
+            }
+        }
+        if width != outputs {
+            return Err(Error::InvalidModel("network output width is wrong"));
+        }
+        Ok(kind.unwrap_or(ElementType::F16))
+    }
+}
+
+fn check_header(h: &Header<'_>) -> Result<(), Error> {
+    let k = h.experts as usize;
+    if k == 0 {
+        return Err(Error::InvalidModel("model has no experts"));
+    }
+    if k > MAX_EXPERTS {
+        return Err(Error::Capacity {
+            what: "experts",
+            needed: k,
+            max: MAX_EXPERTS,
+        });
+    }
+    if h.image.pixels() == 0 {
+        return Err(Error::InvalidModel("image has no pixels"));
+    }
+    if h.latent == 0 {
+        return Err(Error::InvalidModel("latent size is zero"));
+    }
+    if h.mixture_weights.len() != k {
+        return Err(Error::InvalidModel(
+            "mixture weight count differs from expert count",
+        ));
+    }
+    if h.label_map.as_ref().is_some_and(|m| m.len() != k) {
+        return Err(Error::InvalidModel(
+            "label map length differs from expert count",
+        ));
+    }
+    Ok(())
+}
+
+/// Skips one network's layer list, checking only that it decodes and that
+/// it has at most [`MAX_LAYERS`] layers.
+fn skip_network(bytes: &[u8]) -> Result<&[u8], Error> {
+    let (count, mut rest) = take_len(bytes)?;
+    if count > MAX_LAYERS {
+        return Err(Error::Capacity {
+            what: "layers",
+            needed: count,
+            max: MAX_LAYERS,
+        });
+    }
+    for _ in 0..count {
+        let (_, r): (LayerDesc, &[u8]) =
+            postcard::take_from_bytes(rest).map_err(|_| Error::Malformed)?;
+        rest = r;
+    }
+    Ok(rest)
+}
+
+/// Where `rest` (a tail of `body`) starts in `body`.
+fn offset(body: &[u8], rest: &[u8]) -> u32 {
+    (body.len() - rest.len()) as u32
+}
+
+const fn align_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+/// File offset of the data section after a description of `len` bytes.
+pub(crate) const fn data_start(len: usize) -> usize {
+    align_up(HEADER_LEN + len, DATA_ALIGN)
+}
+
+/// The description as the writer serializes it: the header, the gate's
+/// layers, then each decoder's layers (postcard sequences).
+#[derive(Serialize)]
+pub(crate) struct DescriptionRef<'r, 'h> {
+    pub header: &'r Header<'h>,
+    pub gate: &'r [LayerDesc],
+    pub decoders: &'r [&'r [LayerDesc]],
+}
+
+/// Writes a complete file from its parts into `out` and returns its
+/// length: frame, postcard description, zero padding to the next 16-byte
+/// boundary, then `data` (the tensors the descriptors refer to). The result
+/// is not validated; [`ModelRepr::parse`] it.
+///
+/// ```
+/// let bytes = engine::testing::tiny_model_bytes();
+/// let repr = engine::ModelRepr::parse(&bytes)?;
+/// let gate: Vec<_> = engine::format::descriptors(repr.gate()).collect();
+/// let decoders: Vec<Vec<_>> = repr.decoders().map(|d| engine::format::descriptors(d).collect()).collect();
+/// let decoders: Vec<&[_]> = decoders.iter().map(Vec::as_slice).collect();
+/// let mut out = vec![0u8; bytes.len()];
+/// let n = engine::format::emit(repr.header(), &gate, &decoders, repr.data(), &mut out)?;
+/// assert_eq!(&out[..n], &bytes[..]);
+/// # Ok::<(), engine::Error>(())
+/// ```
+pub fn emit(
+    header: &Header<'_>,
+    gate: &[LayerDesc],
+    decoders: &[&[LayerDesc]],
+    data: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    let description = DescriptionRef {
+        header,
+        gate,
+        decoders,
+    };
+    let small = Error::Unrepresentable("output buffer too small");
+    let len = postcard::to_slice(&description, out.get_mut(HEADER_LEN..).ok_or(small)?)
+        .map_err(|_| small)?
+        .len();
+    let start = data_start(len);
+    let end = start + data.len();
+    let tail = out.get_mut(HEADER_LEN + len..end).ok_or(small)?;
+    let (padding, tensors) = tail.split_at_mut(start - HEADER_LEN - len);
+    padding.fill(0);
+    tensors.copy_from_slice(data);
+    let body_len =
+        u32::try_from(end - HEADER_LEN).map_err(|_| Error::Unrepresentable("body over 4 GiB"))?;
+    ModelFile::new_unchecked(&mut out[..end]).fill_frame(body_len);
+    Ok(end)
+}
+
+/// Exact size of the file [`emit`] writes for these parts.
+pub fn emitted_len(
+    header: &Header<'_>,
+    gate: &[LayerDesc],
+    decoders: &[&[LayerDesc]],
+    data_len: usize,
+) -> Result<usize, Error> {
+    let description = DescriptionRef {
+        header,
+        gate,
+        decoders,
+    };
+    let len =
+        postcard::experimental::serialized_size(&description).map_err(|_| Error::Malformed)?;
+    Ok(data_start(len) + data_len)
+}
+
+/// The descriptors of a validated network's layers (for re-emitting it).
+pub fn descriptors<'a>(network: Network<'a>) -> impl Iterator<Item = LayerDesc> + 'a {
+    let (count, mut rest) = take_len(network.bytes).unwrap_or((0, &[]));
+    (0..count).map_while(move |_| {
+        let (desc, r): (LayerDesc, &[u8]) = postcard::take_from_bytes(rest).ok()?;
+        rest = r;
+        Some(desc)
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A complete file written out by hand: 2×1 image, one expert, latent 1.
-    static TINY: [u8; 63] = [
-        b'M', b'o', b'V', b'A', b'E', b'\r', b'\n', 0x1a, // magic
-        0x01, 0x00, 0x00, 0x00, // version 1, reserved
-        43, 0x00, 0x00, 0x00, // body length
-        0x4f, 0x33, 0x10, 0x49, // crc32 of the body
-        0x00, // method: MixtureOfVaes
-        0x02, 0x01, // image 2 × 1
-        0x01, 0x01, // experts 1, latent 1
-        0x00, // likelihood: Bernoulli
-        0x01, 0x00, 0x00, 0x80, 0x3f, // mixture weights [1.0]
-        0x01, 0x01, 0x07, // label map Some([7])
-        0x01, b't', // provenance "t"
-        0x01, // gate: one layer
-        0x02, 0x01, 0x00, // 2 -> 1, Identity
-        0x04, 0x00, 0x3c, 0x00, 0xbc, // weights [1.0, -1.0]
-        0x02, 0x00, 0x38, // bias [0.5]
-        0x01, 0x01, // one decoder of one layer
-        0x01, 0x02, 0x02, // 1 -> 2, Sigmoid
-        0x04, 0x00, 0x40, 0x00, 0x00, // weights [2.0, 0.0]
-        0x04, 0x00, 0x00, 0x00, 0x00, // bias [0.0, 0.0]
-    ];
-
-    #[test]
-    fn parses_literal_file() {
-        let repr = ModelRepr::parse(&TINY).unwrap();
-        assert_eq!(repr.header.method, Method::MixtureOfVaes);
-        assert_eq!(
-            repr.header.image,
-            ImageShape {
-                width: 2,
-                height: 1
-            }
-        );
-        assert_eq!(repr.header.mixture_weights.as_slice(), &[1.0]);
-        assert_eq!(repr.header.label_map.as_deref(), Some(&[7u8][..]));
-        assert_eq!(repr.header.provenance, "t");
-        let g = &repr.gate.layers[0];
-        assert_eq!(
-            (g.weight(0, 0), g.weight(0, 1), g.bias_at(0)),
-            (1.0, -1.0, 0.5)
-        );
-        let d = &repr.decoders[0].layers[0];
-        assert_eq!(d.activation, Activation::Sigmoid);
-        assert_eq!((d.weight(0, 0), d.weight(1, 0)), (2.0, 0.0));
-        assert_eq!(repr.parameters(), 3 + 4);
-        assert_eq!(repr.max_width(), 2);
-    }
-
-    #[test]
-    fn emits_literal_file() {
-        let repr = ModelRepr::parse(&TINY).unwrap();
-        assert_eq!(repr.buffer_len().unwrap(), TINY.len());
-        let mut out = [0u8; 63];
-        assert_eq!(repr.emit(&mut out).unwrap(), 63);
-        assert_eq!(out, TINY);
-        assert!(repr.emit(&mut [0u8; 40]).is_err());
-    }
-
-    /// Rewrites the body and fixes the checksum, so the decoder itself is tested.
-    fn with_body(edit: impl FnOnce(&mut [u8])) -> [u8; 63] {
-        let mut b = TINY;
-        edit(&mut b[20..]);
-        let mut f = ModelFile::new_unchecked(&mut b[..]);
-        f.fill_frame(43);
-        b
-    }
-
-    #[test]
-    fn rejects_inconsistent_bodies() {
-        // gate output width 1 -> 2: does not match K and breaks the weight length
-        let b = with_body(|body| body[18] = 0x02);
-        assert!(matches!(ModelRepr::parse(&b), Err(Error::InvalidModel(_))));
-        // K = 0
-        let b = with_body(|body| body[3] = 0x00);
-        assert_eq!(
-            ModelRepr::parse(&b),
-            Err(Error::InvalidModel("model has no experts"))
-        );
-        // K = 17 (one byte varint 0x11)
-        let b = with_body(|body| body[3] = 0x11);
-        assert!(matches!(
-            ModelRepr::parse(&b),
-            Err(Error::Capacity {
-                what: "experts",
-                ..
-            })
-        ));
-        // unknown activation variant
-        let b = with_body(|body| body[19] = 0x09);
-        assert_eq!(ModelRepr::parse(&b), Err(Error::Malformed));
-        // layer list longer than MAX_LAYERS
-        let b = with_body(|body| body[16] = 0x05);
-        assert_eq!(ModelRepr::parse(&b), Err(Error::Malformed));
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@ use crate::{crc32, Error};
 pub const MAGIC: [u8; 8] = *b"MoVAE\r\n\x1a";
 
 /// The format version this engine reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Length of the fixed frame before the body.
 pub const HEADER_LEN: usize = 20;
@@ -179,7 +179,7 @@ mod tests {
     // A frame around an empty body: CRC-32 of nothing is 0.
     static EMPTY: [u8; 20] = [
         b'M', b'o', b'V', b'A', b'E', b'\r', b'\n', 0x1a, // magic
-        0x01, 0x00, // version 1
+        0x02, 0x00, // version 2
         0x00, 0x00, // reserved
         0x00, 0x00, 0x00, 0x00, // body length 0
         0x00, 0x00, 0x00, 0x00, // crc32("") = 0
@@ -189,7 +189,7 @@ mod tests {
     fn parses_literal_frame() {
         let f = ModelFile::new_checked(&EMPTY[..]).unwrap();
         assert_eq!(f.magic(), MAGIC);
-        assert_eq!(f.version(), 1);
+        assert_eq!(f.version(), 2);
         assert_eq!(f.body_len(), 0);
         assert_eq!(f.body(), &[] as &[u8]);
     }
@@ -207,12 +207,12 @@ mod tests {
         b[0] = b'X';
         assert_eq!(ModelFile::new_checked(&b[..]).unwrap_err(), Error::BadMagic);
         let mut b = EMPTY;
-        b[8] = 2;
+        b[8] = 1;
         assert_eq!(
             ModelFile::new_checked(&b[..]).unwrap_err(),
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 1,
+                supported: 2
             }
         );
         let mut b = EMPTY;

@@ -154,7 +154,7 @@ pub fn run<const N: usize, W: Write, C: Counter>(
         header.method,
         model.experts(),
         model.latent(),
-        model.repr().parameters(),
+        model.parameters(),
         N
     )?;
     writeln!(out, "model provenance: {}", header.provenance)?;
