@@ -28,19 +28,22 @@ fn net(rng: &mut SplitMix64, widths: &[usize], acts: &[Activation]) -> Vec<Dense
         .collect()
 }
 
+/// A seed model's shape: image side, experts, latent, gate hidden widths and
+/// activations, decoder hidden widths and activations.
+type Case = (
+    u16,
+    usize,
+    usize,
+    &'static [usize],
+    &'static [Activation],
+    &'static [usize],
+    &'static [Activation],
+);
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     use Activation::*;
     let mut rng = SplitMix64::new(5);
-    // (image side, experts, latent, gate hidden widths+acts, decoder hidden widths+acts)
-    let cases: [(
-        u16,
-        usize,
-        usize,
-        &[usize],
-        &[Activation],
-        &[usize],
-        &[Activation],
-    ); 4] = [
+    let cases: [Case; 4] = [
         (3, 2, 2, &[], &[Identity], &[], &[Sigmoid]),
         (4, 3, 3, &[9], &[Relu, Identity], &[8], &[Relu, Sigmoid]),
         (
