@@ -280,6 +280,8 @@ fn f16_layer(l: &DenseF32, data: &mut Data) -> Result<LayerDesc, Error> {
     })
 }
 
+mod legacy;
+
 /// Latent draws used to calibrate the decoders (what `generate` feeds them).
 const LATENT_DRAWS: usize = 4096;
 
@@ -300,6 +302,13 @@ impl ModelSpec {
             gate: DenseF32::from_network(repr.gate()),
             decoders: repr.decoders().map(DenseF32::from_network).collect(),
         })
+    }
+
+    /// Reads a file of format version 1 (f16 tensors inside the postcard
+    /// body) exactly, so that [`to_bytes`](Self::to_bytes) converts it to the
+    /// current version with the same f16 weights (`harness upgrade`).
+    pub fn from_v1_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        legacy::read(bytes)
     }
 
     fn header(&self) -> Result<Header<'_>, Error> {

@@ -27,6 +27,8 @@ fn trained_model(dir: &std::path::Path, preset: Preset) -> Vec<u8> {
         resume: None,
         epochs: None,
         export: Some(export.clone()),
+        weights: Default::default(),
+        export_only: false,
         device: candle_core::Device::Cpu,
         verbose: false,
     };

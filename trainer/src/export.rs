@@ -87,15 +87,20 @@ pub fn provenance(cfg: &FitConfig) -> String {
     .to_lowercase()
 }
 
-/// Quantizes and writes `spec` to `path` atomically; returns the bytes.
+/// Quantizes `spec` to f16 and writes it to `path` atomically; returns the bytes.
 pub fn write_model(spec: &ModelSpec, path: &Path) -> anyhow::Result<Vec<u8>> {
     let bytes = spec
         .to_bytes()
         .map_err(|e| anyhow::anyhow!("cannot encode the model: {e}"))?;
+    write_bytes(&bytes, path)?;
+    Ok(bytes)
+}
+
+/// Writes an encoded model to `path` atomically, creating its folder.
+pub fn write_bytes(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    crate::util::write_atomic(path, &bytes)?;
-    Ok(bytes)
+    crate::util::write_atomic(path, bytes)
 }

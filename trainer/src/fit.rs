@@ -28,6 +28,11 @@ pub struct FitOptions {
     pub epochs: Option<usize>,
     /// Also write the model here.
     pub export: Option<PathBuf>,
+    /// Element type of the weights written to `export`.
+    pub weights: crate::quantize::WeightType,
+    /// With `resume`: refuse to train, only export and report (the run
+    /// must be finished).
+    pub export_only: bool,
     /// Where to train.
     pub device: Device,
     /// Print progress and per-epoch lines.
@@ -183,6 +188,17 @@ pub fn fit(cfg: Option<FitConfig>, opts: &FitOptions) -> anyhow::Result<FitResul
             if let Some(e) = opts.epochs {
                 cfg.epochs = e;
             }
+            if opts.export_only {
+                let done = Trainer::epochs_done(dir)?;
+                if done < cfg.total_epochs() {
+                    bail!(
+                        "{}: the run stopped after epoch {done} of {}: finish it with `trainer fit --resume {}` first",
+                        dir.display(),
+                        cfg.total_epochs(),
+                        dir.display()
+                    );
+                }
+            }
             (cfg, dir.clone(), true)
         }
         None => {
@@ -249,6 +265,7 @@ pub fn fit(cfg: Option<FitConfig>, opts: &FitOptions) -> anyhow::Result<FitResul
         &trainer,
         started.elapsed().as_secs_f64(),
         opts.export.as_deref(),
+        opts.weights,
     )?;
     Ok(FitResult {
         run_dir,

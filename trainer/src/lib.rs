@@ -22,6 +22,7 @@ pub mod ops;
 pub mod params;
 pub mod partition;
 pub mod pictures;
+pub mod quantize;
 pub mod reference;
 pub mod report;
 pub mod rng;

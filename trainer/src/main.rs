@@ -34,6 +34,9 @@ enum Command {
     Sample(SampleArgs),
     /// Describe what is inside a model file.
     Inspect(InspectArgs),
+    /// Export a finished run again without training (e.g. with int8 weights),
+    /// and compare f32, f16 and int8 on the test set.
+    Export(ExportArgs),
     /// Run an experiment (kvae-synthetic, kvae-mnist): tables and figures into a run directory.
     Experiment(trainer::experiments::ExperimentArgs),
 }
@@ -106,6 +109,11 @@ struct FitArgs {
     /// Also write the trained model to this file (atomically).
     #[arg(long)]
     export: Option<PathBuf>,
+    /// Element type of the weights in the --export file: f16 (the default),
+    /// or int8 (integer inference for microcontrollers without an FPU;
+    /// calibrated on training images, no labels). The run directory gets both.
+    #[arg(long, value_enum, default_value = "f16")]
+    weights: trainer::quantize::WeightType,
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
@@ -143,6 +151,25 @@ struct SampleArgs {
     /// Seed of the first sample.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// A finished run directory (holding checkpoint.safetensors and state.json).
+    #[arg(long, value_name = "RUN_DIR")]
+    run: PathBuf,
+    /// The model file to write (atomically).
+    #[arg(long)]
+    out: PathBuf,
+    /// Element type of the weights.
+    #[arg(long, value_enum, default_value = "f16")]
+    weights: trainer::quantize::WeightType,
+    /// Directory with the four MNIST IDX files (calibration and scoring).
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// No per-step output.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -277,6 +304,7 @@ fn read_model(p: PathBuf) -> anyhow::Result<(PathBuf, Vec<u8>)> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Fit(a) if a.kvae.method == trainer::kvae::cli::FitMethod::Kvae => {
+            anyhow::ensure!(a.device == "cpu", "--method kvae runs on the CPU only");
             let common = trainer::kvae::cli::CommonArgs {
                 experts: a.experts,
                 latent: a.latent,
@@ -290,7 +318,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data: a.data.clone(),
                 out: a.out.clone(),
                 export: a.export.clone(),
+                weights: a.weights,
             };
+                weights: a.weights,
             trainer::kvae::cli::fit(&a.kvae, &common)?;
         }
         Command::Experiment(a) => {
@@ -303,7 +333,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 resume: a.resume.clone(),
                 epochs: a.epochs,
                 export: a.export.clone(),
+                weights: a.weights,
+                export_only: false,
                 device: trainer::fit::device(&a.device)?,
+                weights: a.weights,
+                export_only: false,
                 verbose: !a.quiet,
             };
             let cfg = (a.resume.is_none()).then(|| config(&a)).transpose()?;
@@ -316,7 +350,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(130));
             }
         }
+        Command::Export(a) => {
+            if !trainer::train::Trainer::has_checkpoint(&a.run) {
+                bail!(
+                    "{}: not a run directory (needs checkpoint.safetensors and state.json)",
+                    a.run.display()
+                );
+            }
+            let opts = trainer::fit::FitOptions {
+                data: a.data.clone(),
+                out: None,
+                resume: Some(a.run.clone()),
+                epochs: None,
+                export: Some(a.out.clone()),
+                weights: a.weights,
+                export_only: true,
+                device: candle_core::Device::Cpu,
+                verbose: !a.quiet,
+            };
+            trainer::fit::fit(None, &opts)?;
+        }
         Command::Eval(a) => {
+        Command::Export(a) => {
+            if !trainer::train::Trainer::has_checkpoint(&a.run) {
+                bail!(
+                    "{}: not a run directory (needs checkpoint.safetensors and state.json)",
+                    a.run.display()
+                );
+            }
+            let opts = trainer::fit::FitOptions {
+                data: a.data.clone(),
+                out: None,
+                resume: Some(a.run.clone()),
+                epochs: None,
+                export: Some(a.out.clone()),
+                weights: a.weights,
+                export_only: true,
+                device: candle_core::Device::Cpu,
+                verbose: !a.quiet,
+            };
+            trainer::fit::fit(None, &opts)?;
+        }
             let (path, bytes) = read_model(a.model)?;
             let what = path.display().to_string();
             let model = trainer::engine_eval::parse(&bytes, &what)?;
@@ -340,7 +414,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let pred = trainer::engine_eval::predict(&model, &images.pixels, images.n)?;
             let ev = trainer::metrics::evaluate(&pred, &labels, model.experts());
-            println!("{what} on {} test images (engine, f16)", images.n);
+            println!(
+                "{what} on {} test images (engine, {} weights)",
+                images.n,
+                model.element_type().name()
+            );
             println!("{}", ev.summary());
             println!("cluster sizes {:?}", ev.sizes);
             if let Some(map) = &model.header().label_map {

@@ -3,15 +3,22 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::export::{label_map, to_spec, write_model};
+use crate::export::{label_map, to_spec, write_bytes};
 use crate::metrics::evaluate;
+use crate::quantize::{compare, encode, table, WeightType};
 use crate::train::Trainer;
 use crate::util::write_atomic;
 
-/// Exports the model (run directory, plus `export` if given), checks it with
-/// the engine on the test set, and writes `loss.png` and `report.md`.
-/// Returns the path of the run directory's `model.bin`.
-pub fn finish(trainer: &Trainer, seconds: f64, export: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// Exports the model (`model.bin` with f16 weights and `model-int8.bin` in
+/// the run directory, plus `export` with `weights` if given), scores the
+/// f32 model and both files on the test set, and writes `loss.png` and
+/// `report.md`. Returns the path of the run directory's `model.bin`.
+pub fn finish(
+    trainer: &Trainer,
+    seconds: f64,
+    export: Option<&Path>,
+    weight_type: WeightType,
+) -> anyhow::Result<PathBuf> {
     let cfg = &trainer.cfg;
     let k = cfg.arch.experts;
     // Labels are used from here on only: to name clusters and to score.
@@ -21,9 +28,16 @@ pub fn finish(trainer: &Trainer, seconds: f64, export: Option<&Path>) -> anyhow:
     let weights: Vec<f32> = train_eval.sizes.iter().map(|&s| s as f32 / n).collect();
     let spec = to_spec(&trainer.model, cfg, weights, Some(label_map(&train_eval)))?;
     let path = trainer.run_dir.join("model.bin");
-    let bytes = write_model(&spec, &path)?;
+    let bytes = encode(&spec, WeightType::F16, &[])?;
+    let int8 = encode(&spec, WeightType::Int8, &trainer.train.pixels)?;
+    write_bytes(&bytes, &path)?;
+    write_bytes(&int8, &trainer.run_dir.join("model-int8.bin"))?;
     if let Some(e) = export {
-        write_model(&spec, e)?;
+        let chosen = match weight_type {
+            WeightType::F16 => &bytes,
+            WeightType::Int8 => &int8,
+        };
+        write_bytes(chosen, e)?;
     }
     let f32_pred = trainer.predict(&trainer.test)?;
     let f32_eval = evaluate(&f32_pred, &trainer.test.labels, k);
@@ -36,6 +50,13 @@ pub fn finish(trainer: &Trainer, seconds: f64, export: Option<&Path>) -> anyhow:
         .filter(|(a, b)| a == b)
         .count() as f64
         / f32_pred.len().max(1) as f64;
+    let variants = compare(
+        &spec,
+        &[("f16", &bytes), ("int8", &int8)],
+        &trainer.test.pixels,
+        &trainer.test.labels,
+        trainer.test.n,
+    )?;
     trainer.save_loss_curve()?;
     let tiles = crate::engine_eval::sample_tiles(&model, 8, cfg.seed)?;
     crate::pictures::save_grid(&trainer.run_dir.join("samples.png"), &tiles, k, 28)?;
@@ -65,13 +86,20 @@ pub fn finish(trainer: &Trainer, seconds: f64, export: Option<&Path>) -> anyhow:
         100.0 * agree
     );
     let _ = writeln!(r, "- training set (gate argmax): {}", train_eval.summary());
+    let _ = writeln!(
+        r,
+        "\n## Weights: f32 (the trained model), f16 (`model.bin`), int8 (`model-int8.bin`)\n\nTest set; argmax agreement with the f32 model (a plain f32 forward pass of the exported weights); generated images of {} seeds per expert compared pixel by pixel with the f32 decoders' (intensities in [0, 1]). int8 was calibrated on the first {} training images (no labels).\n\n{}",
+        32,
+        crate::quantize::CALIBRATION_IMAGES,
+        table(&variants)
+    );
     let _ = writeln!(r, "\nLabels were used only after training: to score clusters and to write the cluster-to-digit map (Hungarian matching on the training set).\n");
     let _ = writeln!(
         r,
         "## Confusion matrix (test set, engine)\n\n{}",
         engine_eval.confusion_table()
     );
-    let _ = writeln!(r, "## Files\n\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert)\n- `samples.png`: engine samples from model.bin\n- `loss.png`: step loss (blue) and epoch mean (red)\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
+    let _ = writeln!(r, "## Files\n\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert)\n- `samples.png`: engine samples from model.bin\n- `model.bin`, `model-int8.bin`: the model with f16 and int8 weights\n- `loss.png`: step loss (blue) and epoch mean (red)\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
     write_atomic(&trainer.run_dir.join("report.md"), r.as_bytes())?;
     if trainer.verbose {
         println!("test (engine, f16): {}", engine_eval.summary());
@@ -79,12 +107,14 @@ pub fn finish(trainer: &Trainer, seconds: f64, export: Option<&Path>) -> anyhow:
             "engine agrees with the f32 model on {:.2}% of test images",
             100.0 * agree
         );
+        print!("{}", table(&variants));
         println!(
-            "wrote {} ({} bytes){}",
+            "wrote {} ({} bytes), model-int8.bin ({} bytes){}",
             path.display(),
             bytes.len(),
+            int8.len(),
             export
-                .map(|e| format!(" and {}", e.display()))
+                .map(|e| format!(" and {} ({})", e.display(), weight_type.name()))
                 .unwrap_or_default()
         );
         println!("report: {}", trainer.run_dir.join("report.md").display());

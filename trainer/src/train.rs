@@ -629,6 +629,16 @@ impl Trainer {
         run_dir.join(CHECKPOINT).is_file() && run_dir.join(STATE).is_file()
     }
 
+    /// Epochs a run directory's checkpoint has completed.
+    pub fn epochs_done(run_dir: &Path) -> anyhow::Result<usize> {
+        let st = run_dir.join(STATE);
+        let text = std::fs::read_to_string(&st)
+            .with_context(|| format!("{}: cannot read", st.display()))?;
+        let state: TrainState = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a training state", st.display()))?;
+        Ok(state.epoch)
+    }
+
     /// Uses the f32 model's clusters of `assignment`-free training images to
     /// check the pretraining target exists when needed.
     pub fn needs_partition(cfg: &FitConfig) -> bool {

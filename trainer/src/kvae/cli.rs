@@ -91,6 +91,8 @@ pub struct CommonArgs {
     pub out: Option<PathBuf>,
     /// Also write the model here.
     pub export: Option<PathBuf>,
+    /// Element type of the weights in the `export` file.
+    pub weights: crate::quantize::WeightType,
 }
 
 /// The kVAE configuration these options describe.
@@ -203,7 +205,8 @@ pub fn fit(kvae: &KVaeArgs, common: &CommonArgs) -> anyhow::Result<()> {
     )?;
     let bytes = write_model(&spec, &out.join("model.bin"))?;
     if let Some(path) = &common.export {
-        write_model(&spec, path)?;
+        let chosen = crate::quantize::encode(&spec, common.weights, &mnist.train_images.pixels)?;
+        crate::export::write_bytes(&chosen, path)?;
     }
     let engine_model = engine_eval::parse(&bytes, "model.bin")?;
     let engine_pred = engine_eval::predict(
