@@ -26,6 +26,10 @@ enum Command {
         /// IDX image file, gzipped or not (e.g. data/mnist/t10k-images-idx3-ubyte.gz).
         #[arg(long)]
         images: PathBuf,
+        /// Add a column `probability_bits`: the K probabilities' f32 bits in hex,
+        /// space-separated (for bit-for-bit comparisons, e.g. with the web page).
+        #[arg(long)]
+        bits: bool,
     },
     /// Generate samples of one expert and write them as a PNG grid
     /// (sample i uses seed S+i).
@@ -43,6 +47,16 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Output PNG file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Convert a model file of format version 1 to the current version
+    /// (the same f16 weights, bit for bit).
+    Upgrade {
+        /// Version-1 model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Output file (written atomically).
         #[arg(long)]
         out: PathBuf,
     },
@@ -67,15 +81,23 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Classify { model, images } => {
+        Command::Classify {
+            model,
+            images,
+            bits,
+        } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
             let imgs = trainer::data::read_images(&images)?;
             let rows =
                 harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
+            let mut csv = harness::rows_to_csv(&rows);
+            if bits {
+                csv = with_probability_bits(&m, &imgs, &csv)?;
+            }
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth reporting.
-            let _ = out.write_all(harness::rows_to_csv(&rows).as_bytes());
+            let _ = out.write_all(csv.as_bytes());
         }
         Command::Generate {
             model,
@@ -98,6 +120,21 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
+        Command::Upgrade { model, out } => {
+            let bytes = harness::read_model_bytes(&model)?;
+            let spec = engine::writer::ModelSpec::from_v1_bytes(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let new = spec
+                .to_bytes()
+                .map_err(|e| anyhow::anyhow!("{}: cannot encode: {e}", model.display()))?;
+            trainer::util::write_atomic(&out, &new)?;
+            eprintln!(
+                "wrote {} (format version {}, {} bytes)",
+                out.display(),
+                engine::FORMAT_VERSION,
+                new.len()
+            );
+        }
         Command::Inspect { model } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
@@ -105,6 +142,28 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `csv` (a header, then one line per image) with each image's probabilities'
+/// f32 bits appended.
+fn with_probability_bits(
+    m: &engine::Model<'_>,
+    imgs: &trainer::data::Images,
+    csv: &str,
+) -> Result<String> {
+    let mut ws = harness::workspace();
+    let mut lines = csv.lines();
+    let mut out = format!("{},probability_bits\n", lines.next().unwrap_or_default());
+    for (index, line) in lines.enumerate() {
+        let c = m.classify(&mut ws, imgs.image(index))?;
+        let bits: Vec<String> = c
+            .probabilities
+            .iter()
+            .map(|p| format!("{:08x}", p.to_bits()))
+            .collect();
+        out.push_str(&format!("{line},{}\n", bits.join(" ")));
+    }
+    Ok(out)
 }
 
 fn write_grid(path: &Path, images: &[Vec<u8>], cols: usize, w: usize, h: usize) -> Result<()> {
