@@ -1,0 +1,383 @@
+//! The engine in a web page: raw `extern "C"` exports over one page state.
+//!
+//! This is the only file of `web/` that talks to the engine, and it uses only
+//! its public inference API (`Model::from_bytes`, `header`, `experts`,
+//! `latent`, `pixels`, `workspace_len`, `classify`, `generate`, `decode`,
+//! `Workspace`, `Error`'s `Display`). The page (`www/app.js`) exchanges data
+//! through buffers in the wasm memory: an export returns a buffer's address,
+//! JavaScript reads or fills it, another export does the work. Nothing here is
+//! `unsafe`: addresses are taken from `Vec`s that live in the state.
+//!
+//! The same functions run natively (`examples/host_timing.rs`, the tests),
+//! where the addresses are simply not used.
+
+use std::fmt::Write as _;
+use std::sync::{Mutex, MutexGuard};
+
+use engine::{Model, Workspace};
+
+pub mod mnist;
+
+/// Values per workspace buffer: wider than any model the trainer writes
+/// (the harness uses 1,024); a model needing more is refused with a message.
+const WIDTH: usize = 4096;
+
+/// Everything the page holds between calls.
+struct State {
+    /// The loaded model. Its bytes are leaked to get a `'static` borrow: each
+    /// model opened stays in memory until the page is reloaded (a few MiB for
+    /// a few models), which keeps this file free of `unsafe`.
+    model: Option<Model<'static>>,
+    file_len: usize,
+    upload: Vec<u8>,
+    drawing: Vec<u8>,
+    pixels: Vec<u8>,
+    probabilities: Vec<f32>,
+    label: i32,
+    latent: Vec<f32>,
+    output: Vec<f32>,
+    text: String,
+    ws: Box<Workspace<WIDTH>>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn state() -> MutexGuard<'static, Option<State>> {
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    guard.get_or_insert_with(|| State {
+        model: None,
+        file_len: 0,
+        upload: Vec::new(),
+        drawing: Vec::new(),
+        pixels: Vec::new(),
+        probabilities: Vec::new(),
+        label: -1,
+        latent: Vec::new(),
+        output: Vec::new(),
+        text: String::new(),
+        ws: Box::new(Workspace::new()),
+    });
+    guard
+}
+
+/// Runs `f` on the state (created on first use).
+fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut guard = state();
+    f(guard.as_mut().expect("state was just created"))
+}
+
+/// A buffer of `len` bytes for a model file; returns its address.
+#[no_mangle]
+pub extern "C" fn upload(len: usize) -> *mut u8 {
+    with(|s| {
+        s.upload = vec![0; len];
+        s.upload.as_mut_ptr()
+    })
+}
+
+/// Parses the uploaded bytes as a model. Returns 0 on success, with the
+/// header description in the text buffer (see [`describe`]); -1 on failure,
+/// with the engine's one-line error in the text buffer and the previous model
+/// kept.
+#[no_mangle]
+pub extern "C" fn load() -> i32 {
+    with(|s| {
+        let bytes = std::mem::take(&mut s.upload);
+        match check(&bytes) {
+            Err(message) => {
+                s.text = message;
+                -1
+            }
+            Ok(()) => {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                let model = Model::from_bytes(bytes).expect("validated just above");
+                s.file_len = bytes.len();
+                s.pixels = vec![0; model.pixels()];
+                s.probabilities = vec![0.0; model.experts()];
+                s.latent = vec![0.0; model.latent()];
+                s.output = vec![0.0; model.pixels()];
+                s.label = -1;
+                s.text = describe(&model, bytes);
+                s.model = Some(model);
+                0
+            }
+        }
+    })
+}
+
+/// Whether `bytes` is a model this page can run, or the one-line reason why not.
+fn check(bytes: &[u8]) -> Result<(), String> {
+    let model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
+    if model.workspace_len() > WIDTH {
+        return Err(format!(
+            "model needs a workspace of {} values, this page has {WIDTH}",
+            model.workspace_len()
+        ));
+    }
+    Ok(())
+}
+
+/// The model's header as `harness inspect` shows it, as JSON:
+/// `{"experts", "latent", "width", "height", "labels", "inspect"}` where
+/// `inspect` is the text and `labels` the label map (or null).
+pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
+    let h = model.header();
+    let version = bytes
+        .get(8..10)
+        .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "format version {version}, {} bytes ({:.3} MiB)",
+        bytes.len(),
+        bytes.len() as f64 / 1048576.0
+    );
+    let _ = writeln!(
+        t,
+        "method {:?}, image {}x{}, experts {}, latent {}, likelihood {:?}",
+        h.method, h.image.width, h.image.height, h.experts, h.latent, h.likelihood
+    );
+    let weights: Vec<f32> = h
+        .mixture_weights
+        .iter()
+        .map(|w| (w * 1000.0).round() / 1000.0)
+        .collect();
+    let _ = writeln!(t, "mixture weights {weights:?}");
+    match &h.label_map {
+        Some(m) => {
+            let _ = writeln!(t, "label map (cluster -> digit) {:?}", m.as_slice());
+        }
+        None => {
+            let _ = writeln!(t, "label map: none");
+        }
+    }
+    let _ = writeln!(t, "provenance: {}", h.provenance);
+    // The layers are not part of the API this page uses, so the parameter
+    // count is read off the file: in format 1 every weight and bias is one
+    // f16, and the rest of the body (shapes, header, provenance) is small.
+    if version == 1 {
+        let body = bytes.len().saturating_sub(20 + h.provenance.len());
+        let _ = writeln!(t, "parameters ~{} (f16: body bytes / 2)", body / 2);
+    }
+    let _ = writeln!(t, "workspace {} floats", model.workspace_len());
+    let labels = match &h.label_map {
+        Some(m) => format!("{:?}", m.as_slice()),
+        None => "null".into(),
+    };
+    format!(
+        "{{\"experts\":{},\"latent\":{},\"width\":{},\"height\":{},\"labels\":{labels},\"inspect\":{}}}",
+        model.experts(),
+        model.latent(),
+        h.image.width,
+        h.image.height,
+        json_string(&t)
+    )
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Address of the text buffer (an error message or the header JSON), UTF-8.
+#[no_mangle]
+pub extern "C" fn text_ptr() -> *const u8 {
+    with(|s| s.text.as_ptr())
+}
+
+/// Length in bytes of the text buffer.
+#[no_mangle]
+pub extern "C" fn text_len() -> usize {
+    with(|s| s.text.len())
+}
+
+/// A buffer of `width * height` bytes for a drawing (0 = paper, 255 = ink).
+#[no_mangle]
+pub extern "C" fn drawing(width: usize, height: usize) -> *mut u8 {
+    with(|s| {
+        s.drawing.resize(width * height, 0);
+        s.drawing.as_mut_ptr()
+    })
+}
+
+/// Turns the drawing into the model's input image ([`mnist::normalize`]).
+/// Returns 1 if the drawing has ink, 0 if it is empty, -1 without a model.
+#[no_mangle]
+pub extern "C" fn preprocess(width: usize, height: usize) -> i32 {
+    with(|s| {
+        let Some(model) = &s.model else { return -1 };
+        let h = model.header();
+        let (w, hh) = (h.image.width as usize, h.image.height as usize);
+        if s.drawing.len() < width * height {
+            return -1;
+        }
+        mnist::normalize(&s.drawing, width, height, &mut s.pixels, w, hh) as i32
+    })
+}
+
+/// Address of the model's input image (`pixels()` bytes).
+#[no_mangle]
+pub extern "C" fn pixels_ptr() -> *mut u8 {
+    with(|s| s.pixels.as_mut_ptr())
+}
+
+/// Classifies the input image: returns the cluster (or -1 without a model);
+/// the probabilities are at [`probabilities_ptr`], the label at [`label`].
+#[no_mangle]
+pub extern "C" fn classify() -> i32 {
+    with(|s| {
+        let Some(model) = &s.model else { return -1 };
+        match model.classify(&mut *s.ws, &s.pixels) {
+            Ok(c) => {
+                s.probabilities.clear();
+                s.probabilities.extend_from_slice(&c.probabilities);
+                s.label = c.label.map_or(-1, i32::from);
+                c.cluster as i32
+            }
+            Err(e) => {
+                s.text = e.to_string();
+                -1
+            }
+        }
+    })
+}
+
+/// Address of the last classification's K probabilities (f32).
+#[no_mangle]
+pub extern "C" fn probabilities_ptr() -> *const f32 {
+    with(|s| s.probabilities.as_ptr())
+}
+
+/// The last classification's label, or -1 when the model has no label map.
+#[no_mangle]
+pub extern "C" fn label() -> i32 {
+    with(|s| s.label)
+}
+
+/// A digit from expert `k` with `seed`: returns the address of `pixels()`
+/// f32 intensities, or null (message in the text buffer).
+#[no_mangle]
+pub extern "C" fn generate(k: usize, seed: u32) -> *const f32 {
+    with(|s| {
+        let Some(model) = &s.model else {
+            return std::ptr::null();
+        };
+        let result = model.generate(&mut *s.ws, k, u64::from(seed));
+        keep(result, &mut s.output, &mut s.text)
+    })
+}
+
+/// Address of the latent vector [`decode`] reads (`latent()` f32).
+#[no_mangle]
+pub extern "C" fn latent_ptr() -> *mut f32 {
+    with(|s| s.latent.as_mut_ptr())
+}
+
+/// Decodes the latent vector with expert `k`'s decoder: returns the address
+/// of `pixels()` f32 intensities, or null (message in the text buffer).
+#[no_mangle]
+pub extern "C" fn decode(k: usize) -> *const f32 {
+    with(|s| {
+        let Some(model) = &s.model else {
+            return std::ptr::null();
+        };
+        let result = model.decode(&mut *s.ws, k, &s.latent);
+        keep(result, &mut s.output, &mut s.text)
+    })
+}
+
+/// Copies an image out of the workspace and returns its address, or puts the
+/// error in the text buffer and returns null.
+fn keep(
+    result: Result<&[f32], engine::Error>,
+    output: &mut Vec<f32>,
+    text: &mut String,
+) -> *const f32 {
+    match result {
+        Ok(values) => {
+            output.clear();
+            output.extend_from_slice(values);
+            output.as_ptr()
+        }
+        Err(e) => {
+            *text = e.to_string();
+            std::ptr::null()
+        }
+    }
+}
+
+/// Native access for the timing example and tests: loads `bytes`.
+pub fn load_bytes(bytes: &[u8]) -> Result<String, String> {
+    upload(bytes.len());
+    with(|s| s.upload.copy_from_slice(bytes));
+    let ok = load() == 0;
+    let text = with(|s| s.text.clone());
+    if ok {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// Native access: sets the input image.
+pub fn set_pixels(pixels: &[u8]) {
+    with(|s| s.pixels.copy_from_slice(pixels));
+}
+
+/// Native access: the last classification's probabilities.
+pub fn probabilities() -> Vec<f32> {
+    with(|s| s.probabilities.clone())
+}
+
+/// Native access: the last generated or decoded image.
+pub fn output() -> Vec<f32> {
+    with(|s| s.output.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_classify_generate_and_report_errors() {
+        // One test: the state is global.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../firmware-example/models/small.bin"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        assert!(load_bytes(&bytes[..bytes.len() - 1])
+            .unwrap_err()
+            .starts_with("truncated model"));
+        assert_eq!(classify(), -1, "no model loaded yet");
+        let info = load_bytes(&bytes).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let k = model.experts();
+        assert!(info.contains(&format!("\"experts\":{k},")), "{info}");
+        let mut ws = Box::new(Workspace::<WIDTH>::new());
+        let image: Vec<u8> = (0..model.pixels()).map(|i| (i * 7) as u8).collect();
+        set_pixels(&image);
+        let c = model.classify(&mut *ws, &image).unwrap();
+        assert_eq!(classify(), c.cluster as i32);
+        assert_eq!(probabilities(), c.probabilities.to_vec());
+        assert_eq!(label(), c.label.map_or(-1, i32::from));
+        assert!(!generate(1, 9).is_null());
+        assert_eq!(output(), model.generate(&mut *ws, 1, 9).unwrap());
+        assert!(generate(k, 9).is_null());
+        assert_eq!(
+            with(|s| s.text.clone()),
+            format!("no expert {k}: model has {k} experts")
+        );
+    }
+}
