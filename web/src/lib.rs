@@ -3,7 +3,8 @@
 //! This is the only file of `web/` that talks to the engine, and it uses only
 //! its public inference API (`Model::from_bytes`, `header`, `experts`,
 //! `latent`, `pixels`, `workspace_len`, `classify`, `generate`, `decode`,
-//! `Workspace`, `Error`'s `Display`). The page (`www/app.js`) exchanges data
+//! `Workspace`, `Error`'s `Display`; for the header text also `parameters`,
+//! `element_type`, `ram_bytes`). The page (`www/app.js`) exchanges data
 //! through buffers in the wasm memory: an export returns a buffer's address,
 //! JavaScript reads or fills it, another export does the work. Nothing here is
 //! `unsafe`: addresses are taken from `Vec`s that live in the state.
@@ -108,10 +109,11 @@ pub extern "C" fn load() -> i32 {
 /// Whether `bytes` is a model this page can run, or the one-line reason why not.
 fn check(bytes: &[u8]) -> Result<(), String> {
     let model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
-    if model.workspace_len() > WIDTH {
+    // generate and decode return f32 images from the workspace.
+    let needed = model.workspace_len().max(model.pixels());
+    if needed > WIDTH {
         return Err(format!(
-            "model needs a workspace of {} values, this page has {WIDTH}",
-            model.workspace_len()
+            "model needs a workspace of {needed} values, this page has {WIDTH}"
         ));
     }
     Ok(())
@@ -152,14 +154,14 @@ pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
         }
     }
     let _ = writeln!(t, "provenance: {}", h.provenance);
-    // The layers are not part of the API this page uses, so the parameter
-    // count is read off the file: in format 1 every weight and bias is one
-    // f16, and the rest of the body (shapes, header, provenance) is small.
-    if version == 1 {
-        let body = bytes.len().saturating_sub(20 + h.provenance.len());
-        let _ = writeln!(t, "parameters ~{} (f16: body bytes / 2)", body / 2);
-    }
-    let _ = writeln!(t, "workspace {} floats", model.workspace_len());
+    let _ = writeln!(
+        t,
+        "parameters {}, {} weights, RAM needed {} bytes (workspace {} slots per buffer)",
+        model.parameters(),
+        model.element_type().name(),
+        model.ram_bytes(),
+        model.workspace_len()
+    );
     let labels = match &h.label_map {
         Some(m) => format!("{:?}", m.as_slice()),
         None => "null".into(),
@@ -351,12 +353,9 @@ mod tests {
 
     #[test]
     fn exports_classify_generate_and_report_errors() {
-        // One test: the state is global.
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../firmware-example/models/small.bin"
-        );
-        let bytes = std::fs::read(path).unwrap();
+        // One test: the state is global. The engine's own tiny model
+        // follows its format whatever the version.
+        let bytes = engine::testing::tiny_model_bytes();
         assert!(load_bytes(&bytes[..bytes.len() - 1])
             .unwrap_err()
             .starts_with("truncated model"));

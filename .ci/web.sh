@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The model in a web page (web/): installs Debian's Chromium if missing, builds
+# the page's wasm, its server, the harness and the native timing example, then
+# drives the page in headless Chromium (web/test/browser.mjs: Node's standard
+# library only, DevTools protocol over a pipe). Prints the checks, the
+# browser and native timings, and closes with `N passed, N failed` (the
+# script's last line, so that it can end .ci/run's log).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+start=$SECONDS
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "web: Chromium and Node.js"
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+if [ ${#missing[@]} -gt 0 ]; then
+    t=$SECONDS
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    echo "installed ${missing[*]} in $((SECONDS - t)) s"
+fi
+chromium --version 2>/dev/null
+echo "node $(node --version)"
+
+step "web: wasm, server, harness, native timing"
+rustup target add wasm32-unknown-unknown
+cargo build --release --locked -p web-serve -p harness
+target/release/web-serve --build-only
+CARGO_TARGET_DIR=target/web cargo build --release --locked -p web --example host_timing
+CARGO_TARGET_DIR=target/web/simd cargo build --release --locked -p web --example host_timing --features host-simd
+
+# A model the engine reads: the bundled file, or, while it still has an older
+# format version, a copy converted by `harness upgrade`.
+usable() {
+    if target/release/harness inspect --model "$1" >/dev/null 2>&1; then
+        echo "$1"
+    else
+        target/release/harness upgrade --model "$1" --out "target/web/$(basename "$1")" >&2
+        echo "target/web/$(basename "$1")"
+    fi
+}
+model=$(usable firmware-example/models/default.bin)
+other=$(usable firmware-example/models/small.bin)
+
+step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
+node web/test/browser.mjs \
+    --server target/release/web-serve \
+    --harness target/release/harness \
+    --model "$model" --other "$other" \
+    --host target/web/release/examples/host_timing \
+    --host target/web/simd/release/examples/host_timing \
+    --screenshot target/web/screenshot.png

@@ -1,0 +1,254 @@
+// The page in a real Chromium, driven through the DevTools protocol over a
+// pipe (--remote-debugging-pipe): Node's standard library only, no npm.
+//
+//   node web/test/browser.mjs --server target/release/web-serve --harness target/release/harness \
+//     [--model M] [--other M2] [--images IDX.gz] [--wasm W] [--host BIN]... [--screenshot PNG] [--chromium PATH]
+//
+// Checks: the page loads the model and shows its header; the first 100 MNIST
+// test images, drawn on the pad and run through the pad's own input path,
+// come out of the preprocessing unchanged and get the cluster and the
+// probabilities' f32 bits `harness classify --bits` gives; pen strokes (a bar,
+// a loop, a seven) get a classification and a non-empty 28×28 preview with
+// the harness's bits; the latent sliders redraw the decoder's output;
+// generate gives the native bits; a dropped truncated model shows the
+// engine's error and keeps the page working; a model opened with the file
+// picker replaces the default; the wasm is at most 150 KiB. It times
+// classify and generate in the browser and natively and prints both.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+const args = { host: [] };
+for (let i = 2; i < process.argv.length; i += 2) {
+  const key = process.argv[i].replace(/^--/, '');
+  if (Array.isArray(args[key])) args[key].push(process.argv[i + 1]);
+  else args[key] = process.argv[i + 1];
+}
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const at = (p) => path.resolve(root, p);
+const model = at(args.model ?? 'firmware-example/models/default.bin');
+const other = at(args.other ?? 'firmware-example/models/small.bin');
+const imagesGz = at(args.images ?? 'data/mnist/t10k-images-idx3-ubyte.gz');
+const wasmPath = at(args.wasm ?? 'target/web/wasm32-unknown-unknown/release/web.wasm');
+const chromium = args.chromium ?? '/usr/bin/chromium';
+const N = 100;
+const CALLS = 300;
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = '') {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` (${detail})` : ''}`);
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-web-'));
+const children = [];
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 5 });
+  } catch {
+    // Chromium may still be writing its profile as it dies; /tmp is cleaned anyway.
+  }
+});
+
+// The first N test images, and IDX files for the harness.
+const idx = zlib.gunzipSync(fs.readFileSync(imagesGz));
+const images = Array.from({ length: N }, (_, i) => idx.subarray(16 + 784 * i, 16 + 784 * (i + 1)));
+function writeIdx(file, list) {
+  const head = Buffer.alloc(16);
+  head.writeUInt32BE(0x803, 0);
+  head.writeUInt32BE(list.length, 4);
+  head.writeUInt32BE(28, 8);
+  head.writeUInt32BE(28, 12);
+  fs.writeFileSync(file, Buffer.concat([head, ...list.map((a) => Buffer.from(a))]));
+}
+function harnessClassify(list) {
+  const file = path.join(tmp, `in-${Math.random()}.idx`);
+  writeIdx(file, list);
+  const out = execFileSync(at(args.harness), ['classify', '--model', model, '--images', file, '--bits']);
+  return out.toString().trim().split('\n').slice(1).map((line) => {
+    const [, cluster, , , bits] = line.split(',');
+    return { cluster: Number(cluster), bits: bits.split(' ') };
+  });
+}
+
+// The server, on a free port.
+const server = spawn(at(args.server), ['--no-build', '--port', '0', '--model', model], { stdio: ['ignore', 'pipe', 'inherit'] });
+children.push(server);
+const url = await new Promise((resolve, reject) => {
+  let out = '';
+  server.stdout.on('data', (d) => {
+    out += d;
+    const m = out.match(/serving (http:\S+)/);
+    if (m) resolve(m[1]);
+  });
+  server.on('exit', (code) => reject(new Error(`web-serve exited with ${code}`)));
+});
+
+// Chromium, and a minimal CDP client over its pipe (messages end with a NUL).
+const browser = spawn(chromium, [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-dev-shm-usage', '--hide-scrollbars', '--mute-audio', `--user-data-dir=${path.join(tmp, 'profile')}`,
+  '--remote-debugging-pipe', 'about:blank',
+], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+children.push(browser);
+const toBrowser = browser.stdio[3];
+const fromBrowser = browser.stdio[4];
+let nextId = 0;
+const waiting = new Map();
+let pendingBytes = Buffer.alloc(0);
+fromBrowser.on('data', (chunk) => {
+  pendingBytes = Buffer.concat([pendingBytes, chunk]);
+  let end;
+  while ((end = pendingBytes.indexOf(0)) >= 0) {
+    const msg = JSON.parse(pendingBytes.subarray(0, end).toString('utf8'));
+    pendingBytes = pendingBytes.subarray(end + 1);
+    const w = waiting.get(msg.id);
+    if (w) {
+      waiting.delete(msg.id);
+      if (msg.error) w.reject(new Error(`${w.method}: ${msg.error.message}`));
+      else w.resolve(msg.result);
+    }
+  }
+});
+let session;
+function send(method, params = {}, sessionId = session) {
+  const id = ++nextId;
+  toBrowser.write(`${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`);
+  return new Promise((resolve, reject) => waiting.set(id, { resolve, reject, method }));
+}
+async function ev(expression) {
+  const r = await send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true });
+  if (r.exceptionDetails) throw new Error(`${expression}: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
+  return r.result.value;
+}
+async function until(expression, ms = 20000) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (await ev(expression)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+const t0 = Date.now();
+const { targetId } = await send('Target.createTarget', { url: 'about:blank' }, null);
+({ sessionId: session } = await send('Target.attachToTarget', { targetId, flatten: true }, null));
+await send('Emulation.setDeviceMetricsOverride', { width: 1040, height: 1120, deviceScaleFactor: 1, mobile: false });
+await send('Page.navigate', { url });
+const loaded = await until('window.moe && moe.ready && !!document.querySelector(".bar")');
+check('page loads the wasm and the served model', loaded, loaded ? '' : await ev('document.getElementById("error").textContent'));
+if (!loaded) {
+  console.log(`\n${passed} passed, ${failed} failed`);
+  process.exit(1);
+}
+const inspect = await ev('document.getElementById("inspect").textContent');
+const experts = await ev('document.querySelectorAll(".bar").length');
+check('header shown as harness inspect shows it', /format version \d+, \d+ bytes/.test(inspect) && inspect.includes(`experts ${experts},`), inspect.split('\n')[2]);
+check('no error shown at start', await ev('document.getElementById("error").hidden'));
+console.log(`  (page ready in ${Date.now() - t0} ms)`);
+
+// What the page shows: the verdict's cluster, the bars' f32 bits, the preview.
+const shown = `({
+  cluster: Number(document.getElementById('verdict').dataset.cluster),
+  bits: [...document.querySelectorAll('.bar')].map((b) => b.dataset.bits),
+  preview: [...document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data].filter((_, i) => i % 4 === 0),
+})`;
+
+// 1. The first 100 MNIST test images, drawn on the pad.
+const pageRows = [];
+for (const img of images) {
+  pageRows.push(await ev(`(moe.drawImage(${JSON.stringify(Array.from(img))}), ${shown})`));
+}
+const unchanged = pageRows.filter((r, i) => r.preview.every((v, j) => v === images[i][j])).length;
+check('MNIST images drawn on the pad come out of the preprocessing unchanged', unchanged === N, `${unchanged}/${N}`);
+const onRaw = harnessClassify(images);
+const onPreview = harnessClassify(pageRows.map((r) => r.preview));
+let sameBits = 0;
+for (let i = 0; i < N; i++) {
+  const ok = pageRows[i].cluster === onRaw[i].cluster
+    && pageRows[i].bits.join() === onRaw[i].bits.join()
+    && pageRows[i].bits.join() === onPreview[i].bits.join();
+  sameBits += ok;
+  if (!ok) check(`image ${i}: cluster and probability bits as harness classify`, false, `page ${pageRows[i].cluster} ${pageRows[i].bits.join(' ')}, harness ${onRaw[i].cluster} ${onRaw[i].bits.join(' ')}`);
+}
+check(`${N} MNIST images: cluster and every probability's f32 bits as harness classify`, sameBits === N, `${sameBits}/${N}`);
+
+// Timing, on the pad's last image (MNIST test image 99).
+const load = os.loadavg()[0];
+const web = await ev(`moe.bench(${CALLS})`);
+fs.writeFileSync(path.join(tmp, 'image.raw'), images[N - 1]);
+const native = args.host.map((bin) => JSON.parse(execFileSync(at(bin), [model, path.join(tmp, 'image.raw'), String(CALLS)]).toString()));
+
+// 2. Pen strokes through pointer events.
+async function stroke(points) {
+  // Measured each time: the error line, when shown, moves the pad down.
+  const box = await ev('(() => { const r = document.getElementById("pad").getBoundingClientRect(); return [r.left, r.top, r.width / 280]; })()');
+  const at2 = ([x, y]) => ({ x: box[0] + x * box[2], y: box[1] + y * box[2] });
+  await send('Input.dispatchMouseEvent', { type: 'mousePressed', ...at2(points[0]), button: 'left', buttons: 1, clickCount: 1 });
+  for (const p of points.slice(1)) await send('Input.dispatchMouseEvent', { type: 'mouseMoved', ...at2(p), button: 'left', buttons: 1 });
+  await send('Input.dispatchMouseEvent', { type: 'mouseReleased', ...at2(points.at(-1)), button: 'left', buttons: 0, clickCount: 1 });
+}
+const clear = () => ev('(document.getElementById("clear").click(), true)');
+const line = (a, b, n = 12) => Array.from({ length: n + 1 }, (_, i) => [a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n]);
+const loop = Array.from({ length: 41 }, (_, i) => [140 + 55 * Math.sin(2 * Math.PI * i / 40), 140 - 85 * Math.cos(2 * Math.PI * i / 40)]);
+const strokes = { 'a vertical bar': [line([140, 40], [140, 240])], 'a loop': [loop], 'a seven': [line([70, 50], [210, 50]), line([210, 50], [120, 240])] };
+const strokeRows = [];
+for (const [name, parts] of Object.entries(strokes)) {
+  await clear();
+  for (const p of parts) await stroke(p);
+  const r = await ev(shown);
+  const ink = r.preview.reduce((a, b) => a + b, 0);
+  const text = await ev('document.getElementById("verdict").textContent');
+  check(`${name} drawn with the pointer: classified, non-empty preview`, r.cluster >= 0 && ink > 0 && r.bits.every(Boolean), `${text}; preview ink ${ink}`);
+  strokeRows.push(r);
+}
+const strokeHarness = harnessClassify(strokeRows.map((r) => r.preview));
+check('strokes: probability bits as harness classify on their previews', strokeRows.every((r, i) => r.cluster === strokeHarness[i].cluster && r.bits.join() === strokeHarness[i].bits.join()));
+
+// 3. Experts: the sliders redraw the decoder's output; generate is native's.
+const decoded = 'Array.from(document.getElementById("decoded").getContext("2d").getImageData(0, 0, 28, 28).data).join()';
+const before = await ev(decoded);
+await ev('(() => { const s = document.getElementById("z0"); s.value = 2.5; s.dispatchEvent(new Event("input")); return true; })()');
+check('a latent slider redraws the decoder output', (await ev(decoded)) !== before);
+const hash = await ev('moe.generateHash()');
+check('generate gives the native bits (every expert, seeds 0-3)', native.length > 0 && native.every((n) => n.generate_fnv === hash), `${hash} vs ${native.map((n) => n.generate_fnv).join(', ')}`);
+check('a sample per expert and seed shown', (await ev('document.querySelectorAll(".expert canvas").length')) >= experts);
+fs.writeFileSync(path.join(tmp, 'screenshot.png'), Buffer.from((await send('Page.captureScreenshot', { format: 'png' })).data, 'base64'));
+
+// 4. A truncated model dropped on the page, then a good one from the file picker.
+const truncated = path.join(tmp, 'truncated.bin');
+fs.writeFileSync(truncated, fs.readFileSync(model).subarray(0, 1000));
+const drop = { x: 500, y: 500, data: { items: [], files: [truncated], dragOperationsMask: 1 } };
+for (const type of ['dragEnter', 'dragOver', 'drop']) await send('Input.dispatchDragEvent', { type, ...drop });
+await until('!document.getElementById("error").hidden', 5000);
+const error = await ev('document.getElementById("error").textContent');
+check('a dropped truncated model shows the engine\'s one-line error', error.startsWith('truncated.bin: truncated model'), error);
+await clear();
+await stroke(line([140, 40], [140, 240]));
+const after = await ev(shown);
+check('after the bad file the page still classifies with the previous model', after.cluster >= 0 && after.bits.length === experts, await ev('document.getElementById("verdict").textContent'));
+const { root: doc } = await send('DOM.getDocument');
+const { nodeId } = await send('DOM.querySelector', { nodeId: doc.nodeId, selector: '#file' });
+await send('DOM.setFileInputFiles', { nodeId, files: [other] });
+check('a model opened with the file picker replaces it', await until(`document.getElementById("inspect").textContent.startsWith(${JSON.stringify(path.basename(other))}) && document.getElementById("error").hidden`, 5000));
+
+// 5. Size.
+const wasmBytes = fs.statSync(wasmPath).size;
+check('web.wasm is at most 150 KiB', wasmBytes <= 150 * 1024, `${wasmBytes} bytes = ${(wasmBytes / 1024).toFixed(1)} KiB`);
+
+if (args.screenshot) fs.copyFileSync(path.join(tmp, 'screenshot.png'), at(args.screenshot));
+const f = (v) => (v === undefined ? '–' : v.toFixed(2)).padStart(12);
+console.log(`\ntimings, µs per call (best of 5 rounds of ${CALLS} calls; default model; MNIST test image 99):`);
+console.log(`${''.padEnd(26)}${'browser'.padStart(12)}${native.map((n) => `native ${n.kernels}`.padStart(22)).join('')}`);
+console.log(`${'classify'.padEnd(26)}${f(web.classify_us)}${native.map((n) => f(n.classify_us).padStart(22)).join('')}`);
+console.log(`${'generate'.padEnd(26)}${f(web.generate_us)}${native.map((n) => f(n.generate_us).padStart(22)).join('')}`);
+console.log(`${'preprocess 280×280 pad'.padEnd(26)}${f(web.preprocess_us)}`);
+console.log(`(${os.cpus().length} cores, load average ${load.toFixed(2)} when timing; browser: Chromium ${(await send('Browser.getVersion', {}, null)).product}, wasm ${wasmBytes} bytes; whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
