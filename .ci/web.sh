@@ -44,12 +44,17 @@ usable() {
 }
 model=$(usable firmware-example/models/default.bin)
 other=$(usable firmware-example/models/small.bin)
+# An int8 model, where one is bundled, goes through the same checks.
+also=()
+if [ -f firmware-example/models/default-int8.bin ]; then
+    also=(--also "$(usable firmware-example/models/default-int8.bin)")
+fi
 
 step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \
     --server target/release/web-serve \
     --harness target/release/harness \
-    --model "$model" --other "$other" \
+    --model "$model" --other "$other" "${also[@]}" \
     --host target/web/release/examples/host_timing \
     --host target/web/simd/release/examples/host_timing \
     --screenshot target/web/screenshot.png

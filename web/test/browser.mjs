@@ -2,7 +2,7 @@
 // pipe (--remote-debugging-pipe): Node's standard library only, no npm.
 //
 //   node web/test/browser.mjs --server target/release/web-serve --harness target/release/harness \
-//     [--model M] [--other M2] [--images IDX.gz] [--wasm W] [--host BIN]... [--screenshot PNG] [--chromium PATH]
+//     [--model M] [--other M2] [--also M3]... [--images IDX.gz] [--wasm W] [--host BIN]... [--screenshot PNG] [--chromium PATH]
 //
 // Checks: the page loads the model and shows its header; the first 100 MNIST
 // test images, drawn on the pad and run through the pad's own input path,
@@ -12,7 +12,8 @@
 // the harness's bits; the latent sliders redraw the decoder's output;
 // generate gives the native bits; a dropped truncated model shows the
 // engine's error and keeps the page working; a model opened with the file
-// picker replaces the default; the wasm is at most 150 KiB. It times
+// picker replaces the default; each --also model (e.g. int8), opened with the
+// file picker, passes the MNIST and generate checks too; the wasm is at most 150 KiB. It times
 // classify and generate in the browser and natively and prints both.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-const args = { host: [] };
+const args = { host: [], also: [] };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
   if (Array.isArray(args[key])) args[key].push(process.argv[i + 1]);
@@ -66,10 +67,10 @@ function writeIdx(file, list) {
   head.writeUInt32BE(28, 12);
   fs.writeFileSync(file, Buffer.concat([head, ...list.map((a) => Buffer.from(a))]));
 }
-function harnessClassify(list) {
+function harnessClassify(list, modelPath = model) {
   const file = path.join(tmp, `in-${Math.random()}.idx`);
   writeIdx(file, list);
-  const out = execFileSync(at(args.harness), ['classify', '--model', model, '--images', file, '--bits']);
+  const out = execFileSync(at(args.harness), ['classify', '--model', modelPath, '--images', file, '--bits']);
   return out.toString().trim().split('\n').slice(1).map((line) => {
     const [, cluster, , , bits] = line.split(',');
     return { cluster: Number(cluster), bits: bits.split(' ') };
@@ -160,30 +161,40 @@ const shown = `({
   preview: [...document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data].filter((_, i) => i % 4 === 0),
 })`;
 
-// 1. The first 100 MNIST test images, drawn on the pad.
-const pageRows = [];
-for (const img of images) {
-  pageRows.push(await ev(`(moe.drawImage(${JSON.stringify(Array.from(img))}), ${shown})`));
+// 1. The first 100 MNIST test images, drawn on the pad, against the harness;
+// generate against native; timings.
+async function mnistCheck(modelPath, name) {
+  const pageRows = [];
+  for (const img of images) {
+    pageRows.push(await ev(`(moe.drawImage(${JSON.stringify(Array.from(img))}), ${shown})`));
+  }
+  const unchanged = pageRows.filter((r, i) => r.preview.every((v, j) => v === images[i][j])).length;
+  check(`${name}: MNIST images drawn on the pad come out of the preprocessing unchanged`, unchanged === N, `${unchanged}/${N}`);
+  const onRaw = harnessClassify(images, modelPath);
+  const onPreview = harnessClassify(pageRows.map((r) => r.preview), modelPath);
+  let sameBits = 0;
+  for (let i = 0; i < N; i++) {
+    const ok = pageRows[i].cluster === onRaw[i].cluster
+      && pageRows[i].bits.join() === onRaw[i].bits.join()
+      && pageRows[i].bits.join() === onPreview[i].bits.join();
+    sameBits += ok;
+    if (!ok) check(`${name}: image ${i}: cluster and probability bits as harness classify`, false, `page ${pageRows[i].cluster} ${pageRows[i].bits.join(' ')}, harness ${onRaw[i].cluster} ${onRaw[i].bits.join(' ')}`);
+  }
+  check(`${name}: ${N} MNIST images: cluster and every probability's f32 bits as harness classify`, sameBits === N, `${sameBits}/${N}`);
 }
-const unchanged = pageRows.filter((r, i) => r.preview.every((v, j) => v === images[i][j])).length;
-check('MNIST images drawn on the pad come out of the preprocessing unchanged', unchanged === N, `${unchanged}/${N}`);
-const onRaw = harnessClassify(images);
-const onPreview = harnessClassify(pageRows.map((r) => r.preview));
-let sameBits = 0;
-for (let i = 0; i < N; i++) {
-  const ok = pageRows[i].cluster === onRaw[i].cluster
-    && pageRows[i].bits.join() === onRaw[i].bits.join()
-    && pageRows[i].bits.join() === onPreview[i].bits.join();
-  sameBits += ok;
-  if (!ok) check(`image ${i}: cluster and probability bits as harness classify`, false, `page ${pageRows[i].cluster} ${pageRows[i].bits.join(' ')}, harness ${onRaw[i].cluster} ${onRaw[i].bits.join(' ')}`);
+const timings = [];
+async function timeAndGenerate(modelPath, name) {
+  // On the pad's image (MNIST test image 99).
+  const load = os.loadavg()[0];
+  const web = await ev(`moe.bench(${CALLS})`);
+  fs.writeFileSync(path.join(tmp, 'image.raw'), images[N - 1]);
+  const native = args.host.map((bin) => JSON.parse(execFileSync(at(bin), [modelPath, path.join(tmp, 'image.raw'), String(CALLS)]).toString()));
+  timings.push({ name, load, web, native });
+  const hash = await ev('moe.generateHash()');
+  check(`${name}: generate gives the native bits (every expert, seeds 0-3)`, native.length > 0 && native.every((n) => n.generate_fnv === hash), `${hash} vs ${native.map((n) => n.generate_fnv).join(', ')}`);
 }
-check(`${N} MNIST images: cluster and every probability's f32 bits as harness classify`, sameBits === N, `${sameBits}/${N}`);
-
-// Timing, on the pad's last image (MNIST test image 99).
-const load = os.loadavg()[0];
-const web = await ev(`moe.bench(${CALLS})`);
-fs.writeFileSync(path.join(tmp, 'image.raw'), images[N - 1]);
-const native = args.host.map((bin) => JSON.parse(execFileSync(at(bin), [model, path.join(tmp, 'image.raw'), String(CALLS)]).toString()));
+await mnistCheck(model, path.basename(model));
+await timeAndGenerate(model, path.basename(model));
 
 // 2. Pen strokes through pointer events.
 async function stroke(points) {
@@ -211,13 +222,11 @@ for (const [name, parts] of Object.entries(strokes)) {
 const strokeHarness = harnessClassify(strokeRows.map((r) => r.preview));
 check('strokes: probability bits as harness classify on their previews', strokeRows.every((r, i) => r.cluster === strokeHarness[i].cluster && r.bits.join() === strokeHarness[i].bits.join()));
 
-// 3. Experts: the sliders redraw the decoder's output; generate is native's.
+// 3. Experts: the sliders redraw the decoder's output.
 const decoded = 'Array.from(document.getElementById("decoded").getContext("2d").getImageData(0, 0, 28, 28).data).join()';
 const before = await ev(decoded);
 await ev('(() => { const s = document.getElementById("z0"); s.value = 2.5; s.dispatchEvent(new Event("input")); return true; })()');
 check('a latent slider redraws the decoder output', (await ev(decoded)) !== before);
-const hash = await ev('moe.generateHash()');
-check('generate gives the native bits (every expert, seeds 0-3)', native.length > 0 && native.every((n) => n.generate_fnv === hash), `${hash} vs ${native.map((n) => n.generate_fnv).join(', ')}`);
 check('a sample per expert and seed shown', (await ev('document.querySelectorAll(".expert canvas").length')) >= experts);
 fs.writeFileSync(path.join(tmp, 'screenshot.png'), Buffer.from((await send('Page.captureScreenshot', { format: 'png' })).data, 'base64'));
 
@@ -233,10 +242,24 @@ await clear();
 await stroke(line([140, 40], [140, 240]));
 const after = await ev(shown);
 check('after the bad file the page still classifies with the previous model', after.cluster >= 0 && after.bits.length === experts, await ev('document.getElementById("verdict").textContent'));
-const { root: doc } = await send('DOM.getDocument');
-const { nodeId } = await send('DOM.querySelector', { nodeId: doc.nodeId, selector: '#file' });
-await send('DOM.setFileInputFiles', { nodeId, files: [other] });
-check('a model opened with the file picker replaces it', await until(`document.getElementById("inspect").textContent.startsWith(${JSON.stringify(path.basename(other))}) && document.getElementById("error").hidden`, 5000));
+async function pick(file) {
+  const { root: doc } = await send('DOM.getDocument');
+  const { nodeId } = await send('DOM.querySelector', { nodeId: doc.nodeId, selector: '#file' });
+  await send('DOM.setFileInputFiles', { nodeId, files: [file] });
+  return until(`document.getElementById("inspect").textContent.startsWith(${JSON.stringify(path.basename(file))}) && document.getElementById("error").hidden`, 5000);
+}
+check('a model opened with the file picker replaces it', await pick(other));
+
+// Further models (e.g. int8), opened with the file picker, checked as the first.
+for (const extra of args.also.map(at)) {
+  const name = path.basename(extra);
+  if (!(await pick(extra))) {
+    check(`${name}: opened with the file picker`, false, await ev('document.getElementById("error").textContent'));
+    continue;
+  }
+  await mnistCheck(extra, name);
+  await timeAndGenerate(extra, name);
+}
 
 // 5. Size.
 const wasmBytes = fs.statSync(wasmPath).size;
@@ -244,11 +267,13 @@ check('web.wasm is at most 150 KiB', wasmBytes <= 150 * 1024, `${wasmBytes} byte
 
 if (args.screenshot) fs.copyFileSync(path.join(tmp, 'screenshot.png'), at(args.screenshot));
 const f = (v) => (v === undefined ? '–' : v.toFixed(2)).padStart(12);
-console.log(`\ntimings, µs per call (best of 5 rounds of ${CALLS} calls; default model; MNIST test image 99):`);
-console.log(`${''.padEnd(26)}${'browser'.padStart(12)}${native.map((n) => `native ${n.kernels}`.padStart(22)).join('')}`);
-console.log(`${'classify'.padEnd(26)}${f(web.classify_us)}${native.map((n) => f(n.classify_us).padStart(22)).join('')}`);
-console.log(`${'generate'.padEnd(26)}${f(web.generate_us)}${native.map((n) => f(n.generate_us).padStart(22)).join('')}`);
-console.log(`${'preprocess 280×280 pad'.padEnd(26)}${f(web.preprocess_us)}`);
-console.log(`(${os.cpus().length} cores, load average ${load.toFixed(2)} when timing; browser: Chromium ${(await send('Browser.getVersion', {}, null)).product}, wasm ${wasmBytes} bytes; whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+for (const { name, load, web, native } of timings) {
+  console.log(`\n${name}: µs per call (best of 5 rounds of ${CALLS} calls; MNIST test image 99; load average ${load.toFixed(2)}):`);
+  console.log(`${''.padEnd(26)}${'browser'.padStart(12)}${native.map((n) => `native ${n.kernels}`.padStart(22)).join('')}`);
+  console.log(`${'classify'.padEnd(26)}${f(web.classify_us)}${native.map((n) => f(n.classify_us).padStart(22)).join('')}`);
+  console.log(`${'generate'.padEnd(26)}${f(web.generate_us)}${native.map((n) => f(n.generate_us).padStart(22)).join('')}`);
+  console.log(`${'preprocess 280×280 pad'.padEnd(26)}${f(web.preprocess_us)}`);
+}
+console.log(`(${os.cpus().length} cores; browser: Chromium ${(await send('Browser.getVersion', {}, null)).product}, wasm ${wasmBytes} bytes; whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
