@@ -19,11 +19,12 @@ const USAGE: &str = "usage: web-serve [--model FILE] [--port N] [--build-only] [
 
 /// The repository root (this crate lives in `web/serve`).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Where the wasm build writes `web.wasm`.
-pub fn wasm_path() -> PathBuf {
+fn wasm_path() -> PathBuf {
     root().join("target/web/wasm32-unknown-unknown/release/web.wasm")
 }
 
