@@ -39,8 +39,13 @@ impl AdamConfig {
 struct Slot {
     name: String,
     var: Var,
+    /// The moments on the host: the CPU path's.
     m: Vec<f32>,
     v: Vec<f32>,
+    /// The moments of the tensor path ([`Adam::tensor_step`]), on the
+    /// variable's device, from its first step on (`m` and `v` are then
+    /// stale): a GPU step copies nothing to or from the host.
+    on_device: Option<(Tensor, Tensor)>,
 }
 
 /// Adam over a fixed list of variables.
@@ -178,6 +183,7 @@ impl Adam {
                     var,
                     m: vec![0.0; n],
                     v: vec![0.0; n],
+                    on_device: None,
                 }
             })
             .collect();
@@ -221,7 +227,13 @@ impl Adam {
             let Some((g, more)) = grads.split_first() else {
                 continue;
             };
-            if slot.var.device().is_cpu() {
+            if crate::ops::cpu_path(slot.var.device()) {
+                crate::ops::count_fused();
+                if let Some((m, v)) = slot.on_device.take() {
+                    // Only when a test switches paths.
+                    slot.m = m.flatten_all()?.to_vec1()?;
+                    slot.v = v.flatten_all()?.to_vec1()?;
+                }
                 let op = FusedStep {
                     more,
                     m: RefCell::new(&mut slot.m),
@@ -242,7 +254,9 @@ impl Adam {
         Ok(())
     }
 
-    /// The same update with tensor ops, for accelerators.
+    /// The same update with tensor ops, for accelerators (and for the CPU
+    /// inside [`crate::ops::device_path`]); the moments stay on the device.
+    /// Moments are not flushed to zero here.
     fn tensor_step(
         slot: &mut Slot,
         g: &Tensor,
@@ -250,32 +264,36 @@ impl Adam {
         lr_t: f64,
         eps_t: f64,
     ) -> Result<()> {
-        let dev = slot.var.device().clone();
-        let shape = slot.var.shape().clone();
-        let m = Tensor::from_slice(&slot.m, &shape, &dev)?;
-        let v = Tensor::from_slice(&slot.v, &shape, &dev)?;
+        let (m, v) = match slot.on_device.take() {
+            Some(moments) => moments,
+            None => {
+                let (shape, dev) = (slot.var.shape(), slot.var.device());
+                let m = Tensor::from_slice(&slot.m, shape, dev)?;
+                (m, Tensor::from_slice(&slot.v, shape, dev)?)
+            }
+        };
         let m = ((m * c.beta1)? + (g * (1.0 - c.beta1))?)?;
         let v = ((v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-        let update = (m.clone() / (v.sqrt()? + eps_t)?)?;
+        let update = (&m / (v.sqrt()? + eps_t)?)?;
         slot.var.set(&(slot.var.as_tensor() - (update * lr_t)?)?)?;
-        slot.m = m.flatten_all()?.to_vec1()?;
-        slot.v = v.flatten_all()?.to_vec1()?;
+        slot.on_device = Some((m, v));
         Ok(())
     }
 
     /// Moments as tensors named `adam.m.<var>` / `adam.v.<var>` (for checkpoints).
     pub fn state_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
+        let dev = candle_core::Device::Cpu;
         for s in &self.slots {
-            let dev = candle_core::Device::Cpu;
-            out.insert(
-                format!("adam.m.{}", s.name),
-                Tensor::from_slice(&s.m, s.var.shape(), &dev)?,
-            );
-            out.insert(
-                format!("adam.v.{}", s.name),
-                Tensor::from_slice(&s.v, s.var.shape(), &dev)?,
-            );
+            let (m, v) = match &s.on_device {
+                Some((m, v)) => (m.to_device(&dev)?, v.to_device(&dev)?),
+                None => (
+                    Tensor::from_slice(&s.m, s.var.shape(), &dev)?,
+                    Tensor::from_slice(&s.v, s.var.shape(), &dev)?,
+                ),
+            };
+            out.insert(format!("adam.m.{}", s.name), m);
+            out.insert(format!("adam.v.{}", s.name), v);
         }
         Ok(out)
     }
@@ -294,6 +312,7 @@ impl Adam {
                 }
                 *dst = v;
             }
+            s.on_device = None;
         }
         self.step = step;
         Ok(())
@@ -343,6 +362,79 @@ mod tests {
         let got = var.as_tensor().to_vec1::<f32>().unwrap();
         assert!(got.iter().zip(&w).all(|(a, b)| a.to_bits() == b.to_bits()));
         assert_eq!(adam.slots[0].m, m);
+    }
+
+    /// The tensor-op update of other devices ([`crate::ops::device_path`]),
+    /// run on the CPU, against the fused update: several steps from two
+    /// gradient stores, a small parameter and one big enough for two
+    /// threads; then the moments through a checkpoint into the other path.
+    #[test]
+    fn the_device_path_matches_the_fused_update() {
+        use crate::ops::check::{assert_close, both_paths, max_diff};
+        let dev = Device::Cpu;
+        let shapes = [vec![3, 5], vec![PARALLEL_FROM + 7]];
+        let mut rng = crate::rng::Rng::new(21, 0);
+        let start: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|s| rng.normals(s.iter().product()))
+            .collect();
+        // Per step, per store, per parameter: the gradient (that of Σ w·g).
+        let grads: Vec<Vec<Vec<Vec<f32>>>> = (0..4)
+            .map(|_| {
+                (0..2)
+                    .map(|_| start.iter().map(|w| rng.normals(w.len())).collect())
+                    .collect()
+            })
+            .collect();
+        let run = || {
+            let vars: Vec<Var> = start
+                .iter()
+                .zip(&shapes)
+                .map(|(w, s)| Var::from_slice(w, s.as_slice(), &dev).unwrap())
+                .collect();
+            let named = vars.iter().enumerate();
+            let named = named.map(|(i, v)| (format!("p{i}"), v.clone())).collect();
+            let mut adam = Adam::new(named, AdamConfig::with_lr(0.01));
+            for step in &grads {
+                let stores: Vec<GradStore> = step
+                    .iter()
+                    .map(|gs| {
+                        let terms = vars.iter().zip(gs).map(|(v, g)| {
+                            let g = Tensor::from_slice(g, v.shape(), &dev).unwrap();
+                            (v.as_tensor() * g).unwrap().sum_all().unwrap()
+                        });
+                        let loss = terms.reduce(|a, b| (a + b).unwrap()).unwrap();
+                        loss.backward().unwrap()
+                    })
+                    .collect();
+                adam.step_sum(&stores).unwrap();
+            }
+            let weights: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
+            (weights, adam)
+        };
+        let ((w_cpu, adam_cpu), (w_dev, mut adam_dev)) = both_paths(run);
+        for (i, (a, b)) in w_cpu.iter().zip(&w_dev).enumerate() {
+            eprintln!("weights p{i}: max difference {:e}", max_diff(a, b));
+            assert_close(a, b, 2e-6, &format!("weights p{i}"));
+        }
+        let (s_cpu, s_dev) = (
+            adam_cpu.state_tensors().unwrap(),
+            adam_dev.state_tensors().unwrap(),
+        );
+        assert_eq!(s_cpu.len(), 4);
+        for (name, a) in &s_cpu {
+            eprintln!("{name}: max difference {:e}", max_diff(a, &s_dev[name]));
+            assert_close(a, &s_dev[name], 2e-6, name);
+        }
+        // The device path's moments, checkpointed, restore into the CPU path.
+        adam_dev.load_state(&s_dev, adam_dev.steps()).unwrap();
+        assert!(adam_dev.slots.iter().all(|s| s.on_device.is_none()));
+        assert_eq!(
+            adam_dev.state_tensors().unwrap()["adam.v.p1"]
+                .to_vec1::<f32>()
+                .unwrap(),
+            s_dev["adam.v.p1"].to_vec1::<f32>().unwrap()
+        );
     }
 
     /// The fused update matches a plain Adam written out in f64.

@@ -33,9 +33,9 @@ impl Likelihood {
     /// of an output layer, with `h` `[K, B, H]`, `w` `[K, H, P]` and `bias`
     /// `[K, 1, P]` as [`crate::nets::Decoders::forward_hidden`] gives them:
     /// one fused op on the CPU ([`crate::ops::output_nll`]), candle's ops
-    /// elsewhere.
+    /// elsewhere ([`crate::ops::cpu_path`]).
     pub fn nll_output(self, h: &Tensor, w: &Tensor, bias: &Tensor, x: &Tensor) -> Result<Tensor> {
-        if h.device().is_cpu() {
+        if crate::ops::cpu_path(h.device()) {
             crate::ops::output_nll(h, w, bias, x, self.engine())
         } else {
             self.nll(&h.matmul(w)?.broadcast_add(bias)?, &x.unsqueeze(0)?)

@@ -38,9 +38,9 @@ impl Act {
     }
 
     /// `self(y + bias)` with `bias` broadcast over rows: one fused pass on
-    /// the CPU ([`ops::bias_act`]), candle's ops elsewhere.
+    /// the CPU ([`ops::bias_act`]), candle's ops elsewhere ([`ops::cpu_path`]).
     pub fn bias_apply(self, y: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        if y.device().is_cpu() {
+        if ops::cpu_path(y.device()) {
             ops::bias_act(y, bias, self.engine())
         } else {
             self.apply(&y.broadcast_add(bias)?)

@@ -536,7 +536,7 @@ impl Trainer {
     /// one after another elsewhere. Results in group order.
     fn each_group<R: Send>(&self, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
         let n = self.model.groups.len();
-        if self.device.is_cpu() {
+        if crate::ops::cpu_path(&self.device) {
             crate::util::in_parallel(n, f)
         } else {
             (0..n).map(f).collect()

@@ -109,13 +109,15 @@ fn derivative(act: Activation, o: f32) -> f32 {
 /// for both `y` and `bias`. CPU only (`crate::nets` falls back to candle ops
 /// elsewhere).
 pub fn bias_act(y: &Tensor, bias: &Tensor, act: Activation) -> Result<Tensor> {
+    super::count_fused();
     y.contiguous()?.apply_op2(&bias.contiguous()?, BiasAct(act))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::{assert_close, assert_same_gradients, var};
+    use super::super::check::{assert_close, assert_same_gradients, both_paths, var};
     use super::*;
+    use crate::nets::Act;
     use crate::rng::Rng;
 
     fn reference(y: &Tensor, bias: &Tensor, act: Activation) -> Tensor {
@@ -145,6 +147,23 @@ mod tests {
                 let bias = var(&mut rng, &bias_shape, 1.0);
                 let ours = bias_act(y.as_tensor(), bias.as_tensor(), act).unwrap();
                 let theirs = reference(y.as_tensor(), bias.as_tensor(), act);
+                assert_close(&ours, &theirs, 1e-6, &format!("{act:?} values"));
+                assert_same_gradients(&ours, &theirs, &[&y, &bias], &mut rng, 1e-5);
+            }
+        }
+    }
+
+    /// [`Act::bias_apply`](crate::nets::Act::bias_apply) on other devices
+    /// (broadcast add, then candle's activation) against this op.
+    #[test]
+    fn the_device_path_matches_in_values_and_gradients() {
+        let mut rng = Rng::new(12, 0);
+        for (y_shape, bias_shape) in [(vec![5, 37], vec![37]), (vec![3, 4, 21], vec![3, 1, 21])] {
+            for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
+                let y = var(&mut rng, &y_shape, 3.0);
+                let bias = var(&mut rng, &bias_shape, 1.0);
+                let (ours, theirs) =
+                    both_paths(|| act.bias_apply(y.as_tensor(), bias.as_tensor()).unwrap());
                 assert_close(&ours, &theirs, 1e-6, &format!("{act:?} values"));
                 assert_same_gradients(&ours, &theirs, &[&y, &bias], &mut rng, 1e-5);
             }

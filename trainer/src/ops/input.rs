@@ -71,9 +71,10 @@ impl CustomOp2 for MatmulNoLhsGrad {
 /// same gradient for `w`, none for `x`. On devices other than the CPU, or
 /// for other ranks, it is `x.matmul(w)`.
 pub fn matmul_no_lhs_grad(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if !x.device().is_cpu() || x.rank() != 2 || w.rank() != 2 {
+    if !super::cpu_path(x.device()) || x.rank() != 2 || w.rank() != 2 {
         return x.matmul(w);
     }
+    super::count_fused();
     x.apply_op2(w, MatmulNoLhsGrad { rhs_t: false })
 }
 
@@ -82,9 +83,10 @@ pub fn matmul_no_lhs_grad(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 /// `w`'s own layout, none for `x`. On devices other than the CPU, or for
 /// other ranks, it is `x.matmul(&w.t())`.
 pub fn matmul_t_no_lhs_grad(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if !x.device().is_cpu() || x.rank() != 2 || w.rank() != 2 {
+    if !super::cpu_path(x.device()) || x.rank() != 2 || w.rank() != 2 {
         return x.matmul(&w.t()?);
     }
+    super::count_fused();
     x.apply_op2(w, MatmulNoLhsGrad { rhs_t: true })
 }
 
@@ -92,7 +94,7 @@ pub fn matmul_t_no_lhs_grad(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 /// gradient: the same values, and the same gradients for the layer's weight
 /// and bias. On devices other than the CPU it is `l.forward(x)`.
 pub fn input_linear(l: &Linear, x: &Tensor) -> Result<Tensor> {
-    if !x.device().is_cpu() || x.rank() != 2 {
+    if !super::cpu_path(x.device()) || x.rank() != 2 {
         return candle_core::Module::forward(l, x);
     }
     let y = matmul_t_no_lhs_grad(x, l.weight())?;
@@ -149,5 +151,56 @@ mod tests {
         }
         assert!(g_ours.get(x.as_tensor()).is_none());
         assert!(g_theirs.get(x.as_tensor()).is_some());
+    }
+
+    /// On other devices the three functions are candle's `matmul` (and
+    /// `Linear::forward`): the same values and weight gradients, and a
+    /// gradient for the images too.
+    #[test]
+    fn the_device_path_matches_in_values_and_weight_gradients() {
+        use crate::ops::check::{assert_same_gradients, both_paths, var};
+        let mut rng = crate::rng::Rng::new(9, 0);
+        let (m, k, n) = (6, 45, 13);
+        let x = var(&mut rng, &[m, k], 1.0);
+        let w = var(&mut rng, &[k, n], 1.0);
+        let w_t = var(&mut rng, &[n, k], 1.0);
+        let b = var(&mut rng, &[n], 1.0);
+        let l = Linear::new(w_t.as_tensor().clone(), Some(b.as_tensor().clone()));
+        let xt = x.as_tensor();
+        /// A name, the function, the weights it takes.
+        type Case<'a> = (&'a str, &'a dyn Fn() -> Tensor, Vec<&'a Var>);
+        let cases: [Case; 3] = [
+            (
+                "matmul_no_lhs_grad",
+                &|| matmul_no_lhs_grad(xt, w.as_tensor()).unwrap(),
+                vec![&w],
+            ),
+            (
+                "matmul_t_no_lhs_grad",
+                &|| matmul_t_no_lhs_grad(xt, w_t.as_tensor()).unwrap(),
+                vec![&w_t],
+            ),
+            (
+                "input_linear",
+                &|| input_linear(&l, xt).unwrap(),
+                vec![&w_t, &b],
+            ),
+        ];
+        for (name, f, weights) in cases {
+            let (ours, theirs) = both_paths(f);
+            // The same call into candle's CPU matmul: the same bits.
+            assert_eq!(bits(&ours), bits(&theirs), "{name}");
+            assert_same_gradients(&ours, &theirs, &weights, &mut rng, 1e-6);
+            let g = theirs.sum_all().unwrap().backward().unwrap();
+            assert!(
+                g.get(xt).is_some(),
+                "{name}: the device path's image gradient"
+            );
+            let g = ours.sum_all().unwrap().backward().unwrap();
+            assert!(
+                g.get(xt).is_none(),
+                "{name}: no image gradient on the CPU path"
+            );
+        }
     }
 }

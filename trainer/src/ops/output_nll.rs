@@ -206,6 +206,7 @@ pub fn output_nll(
     x: &Tensor,
     likelihood: Likelihood,
 ) -> Result<Tensor> {
+    super::count_fused();
     let op = OutputNll {
         likelihood,
         x: x.contiguous()?,
@@ -217,7 +218,7 @@ pub fn output_nll(
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::{assert_close, assert_same_gradients, values, var};
+    use super::super::check::{assert_close, assert_same_gradients, both_paths, values, var};
     use super::*;
     use crate::method;
     use crate::rng::Rng;
@@ -254,6 +255,11 @@ mod tests {
             let theirs = likelihood.nll(&logits, &x.unsqueeze(0).unwrap()).unwrap();
             assert_close(&ours, &theirs, 1e-5, &format!("{likelihood:?} values"));
             assert_same_gradients(&ours, &theirs, &[&h, &w, &bias], &mut rng, 1e-5);
+            // `method::Likelihood::nll_output`, which picks this op on the
+            // CPU and candle's ops on other devices: both paths agree.
+            let (cpu, device) = both_paths(|| likelihood.nll_output(h_t, w_t, bias_t, &x).unwrap());
+            assert_close(&cpu, &device, 1e-5, &format!("{likelihood:?} device path"));
+            assert_same_gradients(&cpu, &device, &[&h, &w, &bias], &mut rng, 1e-5);
         }
     }
 
