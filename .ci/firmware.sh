@@ -23,16 +23,19 @@ FW=$ROOT/firmware-example
 # it here and to FULL_MODELS.
 DEFAULT_MODEL=${DEFAULT_MODEL:-$FW/models/default.bin}
 SMALL_MODEL=$FW/models/small.bin
-declare -A MODELS=([default]=$(realpath "$DEFAULT_MODEL") [small]=$(realpath "$SMALL_MODEL"))
+INT8_MODEL=${INT8_MODEL:-$FW/models/default-int8.bin}
+SMALL_INT8_MODEL=$FW/models/small-int8.bin
+declare -A MODELS=([default]=$(realpath "$DEFAULT_MODEL") [int8]=$(realpath "$INT8_MODEL")
+  [small]=$(realpath "$SMALL_MODEL") [small-int8]=$(realpath "$SMALL_INT8_MODEL"))
 # Every full-size target runs every model of FULL_MODELS; the micro:bit
 # (256 KiB of flash) runs the small model only. The order is the table's.
 FULL_TARGETS=(rp2040 esp32c3 riscv32-virt mps2-an386 mps2-an385)
-FULL_MODELS=(default)
+FULL_MODELS=(int8 default)
 PAIRS=()
 for t in "${FULL_TARGETS[@]}"; do
   for m in "${FULL_MODELS[@]}"; do PAIRS+=("$t:$m"); done
 done
-PAIRS+=(microbit:small)
+PAIRS+=(microbit:small-int8 microbit:small)
 
 OUT=${FW_OUT:-$ROOT/target/firmware}
 export CARGO_TARGET_DIR=${FW_TARGET_DIR:-$OUT/cargo}
@@ -97,6 +100,7 @@ target_spec() {
 # Result lines: everything left of " | " on digit/sample lines, and the art.
 results() { tr -d '\r' <"$1" | grep -E '^(digit|sample) |^    ' | sed 's/ | .*//'; }
 cost() { tr -d '\r' <"$1" | sed -n "s/^cost $2 mean | \([0-9]*\) .*/\1/p"; }
+parse_cost() { tr -d '\r' <"$1" | sed -n "s/^cost parse | \([0-9]*\) .*/\1/p"; }
 stack() { tr -d '\r' <"$1" | sed -n 's/^stack high-water \([0-9]*\) bytes.*/\1/p'; }
 
 check() { # name log host-log
@@ -166,6 +170,7 @@ pair() {
     "$HOST" size --elf "$elf" --model "$file"
     if [ -n "$log" ]; then
       echo "unit=$unit"
+      echo "parse=$(parse_cost "$log")"
       echo "classify=$(cost "$log" classify)"
       echo "generate=$(cost "$log" generate)"
       echo "stack=$(stack "$log")"
@@ -173,9 +178,34 @@ pair() {
     fi
   } >"$result"
   if [ "$target" = rp2040 ]; then rp2040_budgets "$model model" "$result"; fi
+  if [ -n "$log" ]; then int8_targets "$target" "$model" "$log" "$result"; fi
+}
+
+# The integer path's targets (issue 12): on the RP2040 at 125 MHz a
+# classification in at most 1.25 M cycles (10 ms), a generated digit in at
+# most 625 k (5 ms), the model's check in at most 6.25 M (50 ms), RAM
+# (static + stack, workspace included) at most 8 KiB; on rv32imc a
+# classification in at most 1.6 M instructions.
+int8_targets() { # target model log result
+  [ "$2" = int8 ] || return 0
+  local c g p ram st
+  c=$(cost "$3" classify) g=$(cost "$3" generate) p=$(parse_cost "$3")
+  if [ "$1" = rp2040 ]; then
+    ram=$(sed -n 's/^static_ram=//p' "$4") st=$(sed -n 's/^stack=//p' "$4")
+    [ "${c:-99999999}" -le 1250000 ] || fail "RP2040 int8: classification $c cycles, over 1.25 M"
+    [ "${g:-99999999}" -le 625000 ] || fail "RP2040 int8: generated digit $g cycles, over 625 k"
+    [ "${p:-99999999}" -le 6250000 ] || fail "RP2040 int8: model check $p cycles, over 6.25 M (50 ms)"
+    [ $((${ram:-0} + ${st:-99999})) -le 8192 ] || fail "RP2040 int8: RAM $ram + $st bytes, over 8 KiB"
+    step "RP2040 int8 targets: classification $c cycles (<= 1.25 M), generated digit $g (<= 625 k), model check $p (<= 6.25 M), RAM $((ram + st)) bytes (<= 8 KiB)"
+  elif [ "$1" = riscv32-virt ]; then
+    [ "${c:-99999999}" -le 1600000 ] || fail "rv32imc int8: classification $c instructions, over 1.6 M"
+    step "rv32imc int8 target: classification $c instructions (<= 1.6 M)"
+  fi
 }
 
 rm -f "$OUT/budgets.txt"
+"$HOST" traffic --model "${MODELS[int8]}" --digits "$FW/common/data/digits.bin" >"$OUT/traffic-int8.txt"
+"$HOST" traffic --model "${MODELS[default]}" --digits "$FW/common/data/digits.bin" >"$OUT/traffic-default.txt"
 row=0
 for p in "${PAIRS[@]}"; do
   row=$((row + 1))
@@ -186,6 +216,10 @@ done
 {
   echo
   cat "$OUT/budgets.txt"
+  echo
+  echo "Model bytes one classification reads from flash (fw-host traffic, mean over the embedded digits):"
+  echo "int8: $(tail -1 "$OUT/traffic-int8.txt");"
+  echo "f16: $(tail -1 "$OUT/traffic-default.txt")."
 } >>"$OUT/table.md"
 echo
 cat "$OUT/table.md"

@@ -20,8 +20,10 @@ const fn make_table() -> [u32; 256] {
     table
 }
 
-// 1 KiB in flash, computed at compile time; byte-at-a-time keeps it small on
-// microcontrollers while costing ~1 ms per 100 KiB there.
+// 1 KiB in flash, computed at compile time. One byte a step: on a
+// Cortex-M0+ (8 low registers) a four-bytes-a-step version measured slower
+// (7.45 M against 5.6 M cycles for the int8 default model's 565 KB in
+// rp2040js), its unrolled loop spilling to the stack.
 static TABLE: [u32; 256] = make_table();
 
 /// CRC-32 of `data` (the zlib/PNG polynomial), as stored in a model file's header.
@@ -35,4 +37,40 @@ pub fn crc32(data: &[u8]) -> u32 {
         c = TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
     }
     !c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One byte a step, straight from the polynomial.
+    fn bitwise(data: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in data {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn matches_the_bitwise_definition_at_every_length() {
+        let data: [u8; 67] = core::array::from_fn(|i| (i as u8).wrapping_mul(151) ^ 0x5a);
+        for n in 0..=data.len() {
+            for start in 0..4.min(n + 1) {
+                assert_eq!(
+                    crc32(&data[start..n]),
+                    bitwise(&data[start..n]),
+                    "{start}..{n}"
+                );
+            }
+        }
+        assert_eq!(crc32(b""), 0);
+    }
 }

@@ -93,7 +93,8 @@ impl fmt::Display for Error {
             Error::UnsupportedVersion { found, supported } if found < supported => write!(
                 f,
                 "model format version {found} is too old (this engine reads version {supported}): \
-                 export it again with this version's trainer (`trainer export --run RUN_DIR`)"
+                 convert it (`harness upgrade --model FILE --out NEW`) or export the run again \
+                 (`trainer export --run RUN_DIR --out NEW`)"
             ),
             Error::UnsupportedVersion { found, supported } => write!(
                 f,

@@ -21,6 +21,8 @@ use crate::{Error, Workspace};
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
     repr: ModelRepr<'a>,
+    /// [`Model::workspace_len`], computed once (it walks every layer).
+    workspace_len: usize,
 }
 
 /// The gate's verdict on one image.
@@ -63,14 +65,16 @@ impl<'a> Model<'a> {
     /// # Ok::<(), engine::Error>(())
     /// ```
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
-        Ok(Model {
-            repr: ModelRepr::parse(bytes)?,
-        })
+        Ok(Self::from_repr(ModelRepr::parse(bytes)?))
     }
 
     /// Wraps an already validated description.
     pub fn from_repr(repr: ModelRepr<'a>) -> Self {
-        Model { repr }
+        let workspace_len = needed_workspace(&repr);
+        Model {
+            repr,
+            workspace_len,
+        }
     }
 
     /// The validated description.
@@ -133,26 +137,7 @@ impl<'a> Model<'a> {
     /// buffer); the image itself is read in place and pixels are written
     /// straight to the caller's buffer.
     pub fn workspace_len(&self) -> usize {
-        match self.element_type() {
-            ElementType::F16 => self.repr.max_width(),
-            ElementType::Int8 => {
-                let mut need = self.latent().div_ceil(2);
-                for net in core::iter::once(self.gate()).chain(self.repr.decoders()) {
-                    let count = net.layers().count();
-                    for (i, layer) in net.layers().enumerate() {
-                        if let LayerWeights::Int8(q) = layer.weights {
-                            if q.layout == Layout::ColumnMajor {
-                                need = need.max(layer.outputs);
-                            }
-                        }
-                        if i + 1 < count {
-                            need = need.max(layer.outputs.div_ceil(2));
-                        }
-                    }
-                }
-                need
-            }
-        }
+        self.workspace_len
     }
 
     /// RAM needed at run time besides the file itself: a workspace of
@@ -413,6 +398,30 @@ fn quantize_latent(z: f32, scale: f32) -> i8 {
     q.clamp(-127.0, 127.0) as i8
 }
 
+/// What [`Model::workspace_len`] documents.
+fn needed_workspace(repr: &ModelRepr<'_>) -> usize {
+    match repr.element_type() {
+        ElementType::F16 => repr.max_width(),
+        ElementType::Int8 => {
+            let mut need = (repr.header().latent as usize).div_ceil(2);
+            for net in core::iter::once(repr.gate()).chain(repr.decoders()) {
+                let count = net.len();
+                for (i, layer) in net.layers().enumerate() {
+                    if let LayerWeights::Int8(q) = layer.weights {
+                        if q.layout == Layout::ColumnMajor {
+                            need = need.max(layer.outputs);
+                        }
+                    }
+                    if i + 1 < count {
+                        need = need.max(layer.outputs.div_ceil(2));
+                    }
+                }
+            }
+            need
+        }
+    }
+}
+
 /// Largest image [`Model::classify_f32`] converts to pixels (on the stack)
 /// for an integer model.
 const MAX_F32_IMAGE: usize = 1024;
@@ -465,7 +474,7 @@ fn forward_int8<const N: usize>(
     ws: &mut Workspace<N>,
     mut dest: Dest<'_>,
 ) {
-    let count = net.layers().count();
+    let count = net.len();
     let half = 2 * N;
     // Which half holds the current input (the image is neither).
     let (mut input_half, mut width, mut signed) = match source {

@@ -119,7 +119,7 @@ struct Data(Vec<u8>);
 
 impl Data {
     fn push(&mut self, bytes: &[u8]) -> Result<TensorRef, Error> {
-        while self.0.len() % DATA_ALIGN != 0 {
+        while !self.0.len().is_multiple_of(DATA_ALIGN) {
             self.0.push(0);
         }
         let offset = u32::try_from(self.0.len())

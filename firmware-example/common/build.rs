@@ -22,14 +22,18 @@ fn main() {
     let model = engine::Model::from_bytes(&bytes).unwrap_or_else(|e| {
         panic!("MODEL_BIN: {} is not a usable model: {e}", path.display());
     });
-    // 784 keeps images in the workspace even for narrow models.
-    let workspace = model.workspace_len().max(model.pixels()).max(784);
+    // f16 models generate f32 images in the workspace; integer models write
+    // pixels to a buffer of their own and need only their hidden layers.
+    let workspace = match model.element_type() {
+        engine::ElementType::F16 => model.workspace_len().max(model.pixels()).max(784),
+        engine::ElementType::Int8 => model.workspace_len(),
+    };
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets this"));
     fs::write(out.join("model.bin"), &bytes).expect("write OUT_DIR/model.bin");
     fs::write(
         out.join("capacity.rs"),
         format!(
-            "/// f32 slots per workspace buffer: the embedded model's widest layer (at least 784).\n\
+            "/// Slots per workspace buffer: what the embedded model needs (f16: its widest layer, at least 784).\n\
              pub const WORKSPACE_LEN: usize = {workspace};\n"
         ),
     )

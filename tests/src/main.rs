@@ -60,6 +60,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Re-encode an f16 model with int8 weights, calibrated on images (no
+    /// labels). `trainer export --run RUN_DIR --weights int8` quantizes from
+    /// the run's f32 weights instead, which is what the trainer's reports use.
+    Quantize {
+        /// f16 model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// IDX images to calibrate on (the first 10,000), e.g. data/mnist/train-images-idx3-ubyte.gz.
+        #[arg(long)]
+        images: PathBuf,
+        /// Output file (written atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Describe a model: header, layer shapes, parameters, file size and RAM needed.
     Inspect {
         /// Model file.
@@ -134,6 +148,23 @@ fn run(cli: Cli) -> Result<()> {
                 engine::FORMAT_VERSION,
                 new.len()
             );
+        }
+        Command::Quantize { model, images, out } => {
+            let bytes = harness::read_model_bytes(&model)?;
+            let m = harness::parse_model(&bytes, &model)?;
+            if m.element_type() != engine::ElementType::F16 {
+                anyhow::bail!("{}: already has int8 weights", model.display());
+            }
+            let spec = engine::writer::ModelSpec::from_bytes(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let imgs = trainer::data::read_images(&images)?;
+            let new = trainer::quantize::encode(
+                &spec,
+                trainer::quantize::WeightType::Int8,
+                &imgs.pixels,
+            )?;
+            trainer::util::write_atomic(&out, &new)?;
+            eprintln!("wrote {} (int8, {} bytes)", out.display(), new.len());
         }
         Command::Inspect { model } => {
             let bytes = harness::read_model_bytes(&model)?;

@@ -110,7 +110,7 @@ fn take_len(bytes: &[u8]) -> Result<(usize, &[u8]), Error> {
     Ok((n as usize, rest))
 }
 
-fn tensor<'a>(data: &'a [u8], t: TensorRef) -> Option<&'a [u8]> {
+fn tensor(data: &[u8], t: TensorRef) -> Option<&[u8]> {
     data.get(t.offset as usize..t.end()? as usize)
 }
 
@@ -127,7 +127,7 @@ fn checked_tensor<'a>(
     if count.checked_mul(size) != Some(bytes.len()) {
         return Err(Error::InvalidModel(what));
     }
-    if size == 4 && t.offset % 4 != 0 {
+    if size == 4 && !t.offset.is_multiple_of(4) {
         return Err(Error::InvalidModel("32-bit tensor not 4-byte aligned"));
     }
     Ok(bytes)
@@ -135,7 +135,9 @@ fn checked_tensor<'a>(
 
 impl LayerDesc {
     /// Checks the descriptor against the data section and resolves it.
-    fn resolve<'a>(&self, data: &'a [u8]) -> Result<Layer<'a>, Error> {
+    /// `scan` also checks the values that bound the integer kernels (the
+    /// biases): done once when parsing, not on every inference.
+    fn resolve<'a>(&self, data: &'a [u8], scan: bool) -> Result<Layer<'a>, Error> {
         let (inputs, outputs) = (self.inputs as usize, self.outputs as usize);
         if inputs == 0 || outputs == 0 {
             return Err(Error::InvalidModel("layer with zero width"));
@@ -160,7 +162,7 @@ impl LayerDesc {
                     "bias tensor length does not match its shape",
                 )?,
             },
-            Weights::Int8(q) => LayerWeights::Int8(q.resolve(data, self, count)?),
+            Weights::Int8(q) => LayerWeights::Int8(q.resolve(data, self, count, scan)?),
         };
         Ok(Layer {
             inputs,
@@ -177,6 +179,7 @@ impl Int8Weights {
         data: &'a [u8],
         layer: &LayerDesc,
         count: usize,
+        scan: bool,
     ) -> Result<Int8Layer<'a>, Error> {
         let outputs = layer.outputs as usize;
         if layer.inputs as usize > MAX_INT8_INPUTS {
@@ -208,9 +211,11 @@ impl Int8Weights {
             "bias tensor length does not match its shape",
         )?;
         // The accumulator bound (kernels::int8) rests on this.
-        if bias.chunks_exact(4).any(|b| {
-            i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() > super::MAX_INT8_BIAS
-        }) {
+        if scan
+            && bias.chunks_exact(4).any(|b| {
+                i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs() > super::MAX_INT8_BIAS
+            })
+        {
             return Err(Error::InvalidModel("int8 bias beyond 2^23"));
         }
         if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
@@ -285,6 +290,16 @@ impl<'a> Network<'a> {
         }
     }
 
+    /// Number of layers (read from the description without decoding them).
+    pub fn len(&self) -> usize {
+        take_len(self.bytes).map_or(0, |(n, _)| n)
+    }
+
+    /// Whether the network has no layers (never, in a validated model).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Input width.
     pub fn inputs(&self) -> usize {
         self.layers().next().map_or(0, |l| l.inputs)
@@ -331,7 +346,7 @@ impl<'a> Iterator for Layers<'a> {
         // if one did, the iteration would simply end.
         let (desc, rest): (LayerDesc, &[u8]) = postcard::take_from_bytes(self.rest).ok()?;
         self.rest = rest;
-        desc.resolve(self.data).ok()
+        desc.resolve(self.data, false).ok()
     }
 }
 
@@ -547,7 +562,7 @@ impl Network<'_> {
             let (desc, r): (LayerDesc, &[u8]) =
                 postcard::take_from_bytes(rest).map_err(|_| Error::Malformed)?;
             rest = r;
-            let layer = desc.resolve(self.data)?;
+            let layer = desc.resolve(self.data, true)?;
             if layer.inputs != width {
                 return Err(Error::InvalidModel("layer widths do not chain"));
             }

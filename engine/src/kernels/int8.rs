@@ -134,7 +134,37 @@ pub fn columns<X: Code>(weights: &[u8], bias: &[u8], x: &[X], acc: &mut [i32]) {
 #[inline(always)]
 pub fn requantize(acc: i32, multiplier: i32, shift: u8) -> i64 {
     let shift = shift.clamp(1, 62) as u32;
-    (acc as i64 * multiplier as i64 + (1i64 << (shift - 1))) >> shift
+    let p = mul_wide(acc, multiplier);
+    // For shift ≥ 32 (what the writer picks for real models) the rounding
+    // term and the division touch only the product's high word, so no
+    // 64-bit shift routine runs on 32-bit cores. |p| ≤ 2^62 keeps
+    // `high + 2^(shift−33)` within i32.
+    let high = (p >> 32) as i32;
+    match shift {
+        33.. => ((high + (1 << (shift - 33))) >> (shift - 32)) as i64,
+        32 => (high + ((p as u32) >> 31) as i32) as i64,
+        _ => (p + (1i64 << (shift - 1))) >> shift,
+    }
+}
+
+/// `a · b` exactly, from 16-bit halves: on cores without a 32×32→64
+/// multiply (Cortex-M0+) this is four `MULS` instead of a call to a general
+/// 64×64 routine.
+///
+/// ```
+/// use engine::kernels::int8::mul_wide;
+/// assert_eq!(mul_wide(i32::MIN, i32::MIN), 1i64 << 62);
+/// assert_eq!(mul_wide(-3, 70_000), -210_000);
+/// ```
+#[inline(always)]
+pub fn mul_wide(a: i32, b: i32) -> i64 {
+    let (ah, al) = (a >> 16, (a & 0xffff) as u32);
+    let (bh, bl) = (b >> 16, (b & 0xffff) as u32);
+    // |ah·bh| ≤ 2^30; |ah·bl|, |al·bh| < 2^31; al·bl < 2^32: none overflows.
+    let high = (ah * bh) as i64;
+    let cross = (ah * bl as i32) as i64 + (al as i32 * bh) as i64;
+    let low = (al * bl) as i64;
+    (high << 32) + (cross << 16) + low
 }
 
 /// The output code (as a byte) of requantized value `v`: ReLU clamps to
@@ -191,7 +221,7 @@ mod tests {
             let bias: Vec<u8> = b.iter().flat_map(|v| v.to_le_bytes()).collect();
             let x: Vec<u8> = (0..n)
                 .map(|_| {
-                    if rng.next_u64() % 3 == 0 {
+                    if rng.next_u64().is_multiple_of(3) {
                         0
                     } else {
                         rng.next_u64() as u8
@@ -256,6 +286,31 @@ mod tests {
             assert_eq!(requantize(acc, m, s) as i128, expect, "{acc} {m} {s}");
         }
         assert_eq!(requantize(7, 1, 1), 4);
+        let mut rng = SplitMix64::new(3);
+        for i in 0..200_000 {
+            let a = rng.next_u64() as i32 >> (rng.next_u64() % 31);
+            let b = rng.next_u64() as i32 >> (rng.next_u64() % 31);
+            assert_eq!(mul_wide(a, b), a as i64 * b as i64, "{a} {b}");
+            let s = 1 + (i % 62) as u8;
+            let expect = ((a as i128 * b as i128 + (1i128 << (s - 1))) >> s) as i64;
+            assert_eq!(requantize(a, b, s), expect, "{a} {b} {s}");
+        }
+        for a in [
+            i32::MIN,
+            i32::MIN + 1,
+            -65536,
+            -65535,
+            -1,
+            0,
+            1,
+            65535,
+            65536,
+            i32::MAX,
+        ] {
+            for b in [i32::MIN, -32768, -1, 0, 1, 0xffff, i32::MAX] {
+                assert_eq!(mul_wide(a, b), a as i64 * b as i64, "{a} {b}");
+            }
+        }
         assert_eq!(requantize(-7, 1, 1), -3);
     }
 }

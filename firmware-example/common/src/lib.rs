@@ -14,7 +14,7 @@
 
 use core::fmt::{self, Write};
 
-use engine::{Model, Workspace};
+use engine::{ElementType, Model, Workspace};
 pub use line::LineBuffer;
 
 mod line;
@@ -52,9 +52,11 @@ pub trait Counter {
     fn now(&mut self) -> u64;
 }
 
-/// Total cost of the boot sequence's two kinds of work.
+/// Total cost of the boot sequence's kinds of work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Costs {
+    /// Counts spent checking and parsing the model (its CRC-32 included).
+    pub parse: u64,
     /// Digits classified.
     pub digits: u32,
     /// Counts spent classifying them, in total.
@@ -98,12 +100,19 @@ impl fmt::Display for Failure {
 /// FNV-1a (64-bit) over the little-endian bits of `values`: a fingerprint
 /// that changes if any bit of any value does.
 pub fn fingerprint(values: &[f32]) -> u64 {
+    fnv1a(values.iter().flat_map(|v| v.to_bits().to_le_bytes()))
+}
+
+/// FNV-1a (64-bit) over bytes (an integer model's pixels).
+pub fn fingerprint_bytes(bytes: &[u8]) -> u64 {
+    fnv1a(bytes.iter().copied())
+}
+
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in values {
-        for b in v.to_bits().to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+    for b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
 }
@@ -120,18 +129,33 @@ fn write_cost<W: Write, C: Counter>(out: &mut W, counter: &C, count: u64) -> fmt
 
 /// Prints an image of intensities in `[0, 1]` as ASCII art, one line per row.
 pub fn write_art<W: Write>(out: &mut W, image: &[f32], width: usize) -> fmt::Result {
-    const RAMP: &[u8] = b" .:-=+*#%@";
     for row in image.chunks(width.max(1)) {
         out.write_str("    ")?;
         for &v in row {
             let mut px = [0u8];
             engine::to_pixels(&[v], &mut px);
-            let c = RAMP[px[0] as usize * RAMP.len() / 256];
-            out.write_char(c as char)?;
+            out.write_char(shade(px[0]))?;
         }
         out.write_char('\n')?;
     }
     Ok(())
+}
+
+/// Prints an image of 8-bit pixels as ASCII art, one line per row.
+pub fn write_pixel_art<W: Write>(out: &mut W, image: &[u8], width: usize) -> fmt::Result {
+    for row in image.chunks(width.max(1)) {
+        out.write_str("    ")?;
+        for &p in row {
+            out.write_char(shade(p))?;
+        }
+        out.write_char('\n')?;
+    }
+    Ok(())
+}
+
+fn shade(pixel: u8) -> char {
+    const RAMP: &[u8] = b" .:-=+*#%@";
+    RAMP[pixel as usize * RAMP.len() / 256] as char
 }
 
 /// The boot sequence: describe the model, classify every digit of `digits`
@@ -145,20 +169,27 @@ pub fn run<const N: usize, W: Write, C: Counter>(
     model_bytes: &[u8],
     digits: &[u8],
 ) -> Result<Costs, Failure> {
+    let start = counter.now();
     let model = parse(model_bytes)?;
+    let parse_cost = counter.now().wrapping_sub(start);
     let header = model.header();
     writeln!(
         out,
-        "model {} bytes, {:?}, {} experts, latent {}, {} parameters, workspace {} values",
+        "model {} bytes, {:?}, {} experts, latent {}, {} parameters, {} weights, workspace {} values",
         model_bytes.len(),
         header.method,
         model.experts(),
         model.latent(),
         model.parameters(),
+        model.element_type().name(),
         N
     )?;
     writeln!(out, "model provenance: {}", header.provenance)?;
-    let costs = infer::<N, W, C>(out, counter, &model, digits)?;
+    write!(out, "cost parse")?;
+    write_cost(out, counter, parse_cost)?;
+    out.write_char('\n')?;
+    let mut costs = infer::<N, W, C>(out, counter, &model, digits)?;
+    costs.parse = parse_cost;
     if costs.digits > 0 {
         write!(out, "cost classify mean")?;
         write_cost(out, counter, costs.classify / costs.digits as u64)?;
@@ -172,9 +203,8 @@ pub fn run<const N: usize, W: Write, C: Counter>(
     Ok(costs)
 }
 
-/// [`Model::from_bytes`] in a frame of its own: decoding moves several
-/// copies of the (2 KB) description around, and that stack is free again
-/// before inference reserves its workspace.
+/// [`Model::from_bytes`] in a frame of its own, so that the validation's
+/// stack is free again before inference reserves its workspace.
 #[inline(never)]
 fn parse(bytes: &[u8]) -> Result<Model<'_>, engine::Error> {
     Model::from_bytes(bytes)
@@ -230,15 +260,41 @@ fn infer<const N: usize, W: Write, C: Counter>(
     }
     let width = model.header().image.width as usize;
     for k in 0..model.experts() {
-        let start = counter.now();
-        let image = model.generate(&mut ws, k, SAMPLE_SEED + k as u64)?;
-        let spent = counter.now().wrapping_sub(start);
-        costs.samples += 1;
-        costs.generate += spent;
-        write!(out, "sample {k} fnv1a {:016x}", fingerprint(image))?;
-        write_cost(out, counter, spent)?;
-        out.write_char('\n')?;
-        write_art(out, image, width)?;
+        let seed = SAMPLE_SEED + k as u64;
+        match model.element_type() {
+            // f32 images: the fingerprint covers every bit of every value.
+            ElementType::F16 => {
+                let start = counter.now();
+                let image = model.generate(&mut ws, k, seed)?;
+                let spent = counter.now().wrapping_sub(start);
+                costs.samples += 1;
+                costs.generate += spent;
+                write!(out, "sample {k} fnv1a {:016x}", fingerprint(image))?;
+                write_cost(out, counter, spent)?;
+                out.write_char('\n')?;
+                write_art(out, image, width)?;
+            }
+            // Integer models produce pixels: no f32 image buffer at all.
+            ElementType::Int8 => {
+                let mut image = [0u8; 784];
+                let image = image
+                    .get_mut(..model.pixels())
+                    .ok_or(engine::Error::Capacity {
+                        what: "pixels of a generated image",
+                        needed: model.pixels(),
+                        max: 784,
+                    })?;
+                let start = counter.now();
+                model.generate_pixels(&mut ws, k, seed, image)?;
+                let spent = counter.now().wrapping_sub(start);
+                costs.samples += 1;
+                costs.generate += spent;
+                write!(out, "sample {k} fnv1a {:016x}", fingerprint_bytes(image))?;
+                write_cost(out, counter, spent)?;
+                out.write_char('\n')?;
+                write_pixel_art(out, image, width)?;
+            }
+        }
     }
     Ok(costs)
 }

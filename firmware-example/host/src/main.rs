@@ -6,6 +6,7 @@
 //! fw-host expect --model FILE --digits FILE        the boot sequence run on the host: the reference output
 //! fw-host size   --elf FILE --model FILE            flash (code, model) and static RAM of a firmware ELF
 //! fw-host table  RESULT...                          the cost table (markdown) from per-target result files
+//! fw-host traffic --model FILE --digits FILE       model bytes one classification reads, and the XIP-miss estimate
 //! ```
 
 use std::collections::BTreeMap;
@@ -90,6 +91,16 @@ fn dispatch(args: &[String]) -> Result<()> {
         }
         "table" => {
             print!("{}", table(rest)?);
+            Ok(())
+        }
+        "traffic" => {
+            let path = PathBuf::from(flag(rest, "--model")?);
+            let bytes = read(&path)?;
+            let digits = read(Path::new(&flag(rest, "--digits")?))?;
+            print!(
+                "{}",
+                traffic(&bytes, &digits).map_err(|e| format!("{}: {e}", path.display()))?
+            );
             Ok(())
         }
         other => Err(format!("unknown command {other:?}")),
@@ -262,10 +273,48 @@ fn kib(bytes: &str) -> String {
     }
 }
 
+/// Bytes of the model file one classification of each digit reads (the
+/// gate's tensors; a column-major layer only the columns of non-zero
+/// inputs), and what streaming them through the RP2040's XIP cache would
+/// add if every 8-byte line missed (56–112 cycles a miss, datasheet §2.5.3).
+fn traffic(model: &[u8], digits: &[u8]) -> std::result::Result<String, engine::Error> {
+    let model = engine::Model::from_bytes(model)?;
+    let mut lines = String::new();
+    let mut total = 0usize;
+    let mut n = 0usize;
+    for record in digits.chunks_exact(firmware_common::DIGIT_RECORD) {
+        let pixels = &record[1..];
+        let mut read = 0usize;
+        let mut nonzero = pixels.iter().filter(|&&p| p != 0).count();
+        for layer in model.gate().layers() {
+            read += match layer.weights {
+                engine::LayerWeights::Int8(q) if q.layout == engine::Layout::ColumnMajor => {
+                    layer.tensor_bytes() - q.weights.len() + nonzero * layer.outputs
+                }
+                _ => layer.tensor_bytes(),
+            };
+            nonzero = layer.outputs;
+        }
+        total += read;
+        n += 1;
+        lines += &format!("digit {} reads {read} bytes\n", n - 1);
+    }
+    let mean = total / n.max(1);
+    let lo = mean / 8 * 56;
+    let hi = mean / 8 * 112;
+    lines += &format!(
+        "mean {mean} bytes per classification ({} weights); all-miss XIP estimate {lo}-{hi} cycles = {:.1}-{:.1} ms at 125 MHz\n",
+        model.element_type().name(),
+        lo as f64 / 125e3,
+        hi as f64 / 125e3
+    );
+    Ok(lines)
+}
+
 fn table(paths: &[String]) -> Result<String> {
     let mut out = String::from(
-        "| target | runs on | model | flash: code | flash: model | static RAM | stack high-water | per classification | per generated image |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| target | runs on | model | flash: code | flash: model | static RAM | stack high-water | model check (CRC + parse) | per classification | per generated image |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for path in paths {
         let r = read_results(path)?;
@@ -288,7 +337,7 @@ fn table(paths: &[String]) -> Result<String> {
             s
         };
         out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             get("target"),
             get("emulator"),
             get("model"),
@@ -296,6 +345,7 @@ fn table(paths: &[String]) -> Result<String> {
             kib(&get("flash_model")),
             kib(&get("static_ram")),
             kib(&get("stack")),
+            cost("parse"),
             cost("classify"),
             cost("generate"),
         );
