@@ -77,6 +77,26 @@ fn model_bytes(config: &Config, seed: u64) -> Vec<u8> {
         .expect("writer accepts the benchmark model")
 }
 
+/// The same weights with int8 weights, calibrated on the test image and
+/// shifted copies of it.
+fn int8_bytes(config: &Config, seed: u64) -> Vec<u8> {
+    let spec = engine::testing::random_spec(config.gate, config.decoder, EXPERTS, seed);
+    let image = test_image();
+    let images: Vec<u8> = (0..8)
+        .flat_map(|s| {
+            image
+                .iter()
+                .cycle()
+                .skip(s * 28)
+                .take(784)
+                .copied()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    spec.to_int8_bytes(&spec.calibrate(&images, 1))
+        .expect("writer quantizes the benchmark model")
+}
+
 /// One dense layer in candle, with its activation.
 struct CandleLayer {
     linear: Linear,
@@ -342,6 +362,7 @@ mod floor {
 struct Subject<'a> {
     config: &'a Config,
     model: Model<'a>,
+    int8: Model<'a>,
     candle: CandleModel,
     image: Vec<u8>,
     image_f32: Vec<f32>,
@@ -350,18 +371,22 @@ struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
-    fn new(config: &'a Config, bytes: &'a [u8]) -> Self {
+    fn new(config: &'a Config, bytes: &'a [u8], int8: &'a [u8]) -> Self {
         let model = Model::from_bytes(bytes).expect("benchmark model loads");
+        let int8 = Model::from_bytes(int8).expect("int8 benchmark model loads");
         let candle = CandleModel::from_file(bytes).expect("candle model builds");
         let image = test_image();
         check_agreement(&model, &candle, &image);
         let gate_f16 = model
             .gate()
             .layers()
-            .flat_map(|l| match l.weights {
-                engine::LayerWeights::F16 { weights, .. } => weights,
-                engine::LayerWeights::Int8(q) => q.weights,
-            }.chunks_exact(2))
+            .flat_map(|l| {
+                match l.weights {
+                    engine::LayerWeights::F16 { weights, .. } => weights,
+                    engine::LayerWeights::Int8(q) => q.weights,
+                }
+                .chunks_exact(2)
+            })
             .map(|p| u16::from_le_bytes([p[0], p[1]]))
             .collect();
         Subject {
@@ -370,6 +395,7 @@ impl<'a> Subject<'a> {
             image,
             z: latent(7, model.latent()),
             model,
+            int8,
             candle,
             gate_f16,
         }
@@ -378,6 +404,19 @@ impl<'a> Subject<'a> {
     fn engine_classify(&self, ws: &mut Workspace<1024>) -> usize {
         let c = self.model.classify(ws, black_box(&self.image));
         c.expect("engine classifies").cluster
+    }
+
+    fn int8_classify(&self, ws: &mut Workspace<1024>) -> usize {
+        let c = self.int8.classify(ws, black_box(&self.image));
+        c.expect("engine classifies").cluster
+    }
+
+    fn int8_generate(&self, ws: &mut Workspace<1024>, seed: u64, out: &mut [u8; 784]) -> u8 {
+        let r = self
+            .int8
+            .generate_pixels(ws, black_box(3), black_box(seed), out);
+        r.expect("engine generates");
+        out[400]
     }
 
     fn engine_generate(&self, ws: &mut Workspace<1024>, seed: u64) -> f32 {
@@ -511,6 +550,27 @@ fn ratio_table(subjects: &[Subject<'_>]) {
     );
     let mut ws = Workspace::<1024>::new();
     let mut seed = 0u64;
+    let mut pixels = [0u8; 784];
+    let mut int8_timers: Vec<[Timer; 2]> = subjects
+        .iter()
+        .map(|s| {
+            [
+                Timer::calibrate(
+                    || {
+                        black_box(s.int8_classify(&mut ws));
+                    },
+                    batch,
+                ),
+                Timer::calibrate(
+                    || {
+                        seed += 1;
+                        black_box(s.int8_generate(&mut ws, seed, &mut pixels));
+                    },
+                    batch,
+                ),
+            ]
+        })
+        .collect();
     let mut timers: Vec<[Timer; 4]> = subjects
         .iter()
         .map(|s| {
@@ -550,6 +610,15 @@ fn ratio_table(subjects: &[Subject<'_>]) {
         mac.round(|| {
             black_box(floor::multiply_add(black_box(&w), black_box(&x), passes));
         });
+        for (s, t) in subjects.iter().zip(int8_timers.iter_mut()) {
+            t[0].round(|| {
+                black_box(s.int8_classify(&mut ws));
+            });
+            t[1].round(|| {
+                seed += 1;
+                black_box(s.int8_generate(&mut ws, seed, &mut pixels));
+            });
+        }
         for (s, t) in subjects.iter().zip(timers.iter_mut()) {
             t[0].round(|| {
                 black_box(s.engine_classify(&mut ws));
@@ -591,26 +660,35 @@ fn ratio_table(subjects: &[Subject<'_>]) {
         batch.as_micros()
     );
     println!();
-    println!("| model | call | engine µs | candle µs | candle/engine | floor µs | engine/floor |");
-    println!("|---|---|---|---|---|---|---|");
-    for (s, t) in subjects.iter().zip(&timers) {
+    println!(
+        "| model | call | engine f16 µs | candle µs | candle/engine | floor µs | engine/floor | engine int8 µs | f16/int8 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for ((s, t), q) in subjects.iter().zip(&timers).zip(&int8_timers) {
         let (classify_work, generate_work) = s.work();
-        for (call, e, c, work) in [
-            ("classify", &t[0], &t[1], classify_work),
-            ("generate", &t[2], &t[3], generate_work),
+        for (call, e, c, work, i) in [
+            ("classify", &t[0], &t[1], classify_work, &q[0]),
+            ("generate", &t[2], &t[3], generate_work, &q[1]),
         ] {
-            let (e, c, f) = (e.best(), c.best(), floor_time(work));
+            let (e, c, f, i) = (e.best(), c.best(), floor_time(work), i.best());
             println!(
-                "| {} | {call} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {call} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 s.config.name,
                 us(e),
                 us(c),
                 c / e,
                 us(f),
-                e / f
+                e / f,
+                us(i),
+                e / i
             );
         }
     }
+    println!(
+        "int8: the same weights quantized (portable integer kernels; the test image has {} non-zero pixels of 784); \
+         int8 generate writes 8-bit pixels",
+        test_image().iter().filter(|&&p| p != 0).count()
+    );
     println!();
     println!(
         "floor = (weights + biases) × f16->f32 time + multiply-adds × multiply+add time; \
@@ -636,10 +714,15 @@ fn main() {
         .enumerate()
         .map(|(i, c)| model_bytes(c, 1000 + i as u64))
         .collect();
+    let int8_files: Vec<Vec<u8>> = CONFIGS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| int8_bytes(c, 1000 + i as u64))
+        .collect();
     let subjects: Vec<Subject<'_>> = CONFIGS
         .iter()
-        .zip(&files)
-        .map(|(c, b)| Subject::new(c, b))
+        .zip(files.iter().zip(&int8_files))
+        .map(|(c, (b, q))| Subject::new(c, b, q))
         .collect();
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
