@@ -193,7 +193,9 @@ impl<'a> Model<'a> {
     ///
     /// Inputs are sanitized first, so any `f32` is accepted: NaN becomes 0,
     /// values are clamped to `[0, 1]` (so ±∞ become 1 and 0). Integer
-    /// models read pixels, so they classify [`to_pixels`] of the image.
+    /// models read pixels, so they classify [`to_pixels`] of the image
+    /// (converted on the stack: images of more than 1,024 pixels get
+    /// [`Error::Capacity`]).
     pub fn classify_f32<const N: usize>(
         &self,
         ws: &mut Workspace<N>,
