@@ -28,7 +28,8 @@ struct Cli {
 enum Command {
     /// Train a mixture of VAE experts (labels are used only to score and to name clusters).
     Fit(Box<FitArgs>),
-    /// Score a model.bin (through the engine) on the MNIST test set: ACC, NMI, ARI, sizes, confusion.
+    /// Score a model.bin (through the engine) on the MNIST test set: ACC, NMI, ARI, sizes, confusion;
+    /// given a run directory, score its f32 model beside its f16 and int8 exports.
     Eval(EvalArgs),
     /// Write a PNG grid of generated digits, one column per expert.
     Sample(SampleArgs),
@@ -129,7 +130,7 @@ struct FitArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    /// A model.bin, or a run directory holding one.
+    /// A model.bin, or a run directory (then f32, f16 and int8 side by side).
     #[arg(long)]
     model: PathBuf,
     /// Directory with the MNIST test files.
@@ -320,7 +321,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 export: a.export.clone(),
                 weights: a.weights,
             };
-                weights: a.weights,
             trainer::kvae::cli::fit(&a.kvae, &common)?;
         }
         Command::Experiment(a) => {
@@ -336,8 +336,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 weights: a.weights,
                 export_only: false,
                 device: trainer::fit::device(&a.device)?,
-                weights: a.weights,
-                export_only: false,
                 verbose: !a.quiet,
             };
             let cfg = (a.resume.is_none()).then(|| config(&a)).transpose()?;
@@ -370,27 +368,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             trainer::fit::fit(None, &opts)?;
         }
-        Command::Eval(a) => {
-        Command::Export(a) => {
-            if !trainer::train::Trainer::has_checkpoint(&a.run) {
-                bail!(
-                    "{}: not a run directory (needs checkpoint.safetensors and state.json)",
-                    a.run.display()
-                );
-            }
+        Command::Eval(a) if trainer::train::Trainer::has_checkpoint(&a.model) => {
+            // A run directory: its f32 model from the checkpoint, scored
+            // beside both of its exports (model.bin, model-int8.bin, written
+            // again from that checkpoint: the same bytes).
             let opts = trainer::fit::FitOptions {
                 data: a.data.clone(),
                 out: None,
-                resume: Some(a.run.clone()),
+                resume: Some(a.model.clone()),
                 epochs: None,
-                export: Some(a.out.clone()),
-                weights: a.weights,
+                export: None,
+                weights: Default::default(),
                 export_only: true,
                 device: candle_core::Device::Cpu,
-                verbose: !a.quiet,
+                verbose: true,
             };
             trainer::fit::fit(None, &opts)?;
         }
+        Command::Eval(a) => {
             let (path, bytes) = read_model(a.model)?;
             let what = path.display().to_string();
             let model = trainer::engine_eval::parse(&bytes, &what)?;
