@@ -161,7 +161,9 @@ pub fn mul_wide(a: i32, b: i32) -> i64 {
     let (ah, al) = (a >> 16, (a & 0xffff) as u32);
     let (bh, bl) = (b >> 16, (b & 0xffff) as u32);
     // |ah·bh| ≤ 2^30; |ah·bl|, |al·bh| < 2^31; al·bl < 2^32: none overflows.
-    let high = (ah * bh) as i64;
+    // `black_box` keeps LLVM from recognizing the pattern and calling the
+    // general 64×64 routine after all.
+    let high = core::hint::black_box(ah * bh) as i64;
     let cross = (ah * bl as i32) as i64 + (al as i32 * bh) as i64;
     let low = (al * bl) as i64;
     (high << 32) + (cross << 16) + low
