@@ -462,3 +462,60 @@ fn bad_inputs_give_one_line_errors() {
         &["file not found"],
     );
 }
+
+#[test]
+fn int8_export_and_re_export_without_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let export = dir.path().join("m8.bin");
+    ok(&small_fit(
+        &run,
+        "1",
+        "5",
+        &["--export", export.to_str().unwrap(), "--weights", "int8"],
+    ));
+    // The export is the run directory's int8 file; model.bin stays f16.
+    let int8 = std::fs::read(&export).unwrap();
+    assert_eq!(int8, std::fs::read(run.join("model-int8.bin")).unwrap());
+    let m = engine::Model::from_bytes(&int8).unwrap();
+    assert_eq!(m.element_type(), engine::ElementType::Int8);
+    let f16 = std::fs::read(run.join("model.bin")).unwrap();
+    let f = engine::Model::from_bytes(&f16).unwrap();
+    assert_eq!(f.element_type(), engine::ElementType::F16);
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("| int8 |"), "{report}");
+    // A finished run exports again, without training, to the same bytes.
+    let again = dir.path().join("again.bin");
+    let out = ok(&trainer(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--weights",
+        "int8",
+        "--out",
+        again.to_str().unwrap(),
+        "--data",
+        data().to_str().unwrap(),
+    ]));
+    assert!(out.contains("| f16 |") && out.contains("| int8 |"), "{out}");
+    assert_eq!(std::fs::read(&again).unwrap(), int8);
+    // An unfinished run is refused with a one-line hint.
+    let unfinished = dir.path().join("unfinished");
+    ok(&small_fit(&unfinished, "1", "5", &[]));
+    let config = unfinished.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&text).unwrap();
+    cfg["epochs"] = serde_json::json!(3);
+    std::fs::write(&config, cfg.to_string()).unwrap();
+    let o = trainer(&[
+        "export",
+        "--run",
+        unfinished.to_str().unwrap(),
+        "--out",
+        dir.path().join("x.bin").to_str().unwrap(),
+        "--data",
+        data().to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, 1, &["stopped after epoch 1 of 3", "--resume"]);
+    assert!(!dir.path().join("x.bin").exists());
+}
