@@ -1,4 +1,4 @@
-//! Embeds the model named by `MODEL_BIN` (default: `../models/default.bin`)
+//! Embeds the model named by `MODEL_BIN` (default: `../models/default-int8.bin`)
 //! and checks, at build time, that the engine can run it: it must parse, and
 //! the workspace is sized from its widest layer.
 
@@ -13,7 +13,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=MODEL_BIN");
     let path = match env::var_os("MODEL_BIN") {
         Some(p) => PathBuf::from(p),
-        None => manifest.join("../models/default.bin"),
+        None => manifest.join("../models/default-int8.bin"),
     };
     println!("cargo:rerun-if-changed={}", path.display());
     let bytes = fs::read(&path).unwrap_or_else(|e| {

@@ -8,7 +8,7 @@
 //! right of it is cost.
 //!
 //! The model is embedded at build time from the file named by the `MODEL_BIN`
-//! environment variable (default `firmware-example/models/default.bin`); the
+//! environment variable (default `firmware-example/models/default-int8.bin`); the
 //! build fails with a one-line message if the engine cannot run it.
 #![cfg_attr(not(test), no_std)]
 
