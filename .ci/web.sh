@@ -32,23 +32,10 @@ target/release/web-serve --build-only
 CARGO_TARGET_DIR=target/web cargo build --release --locked -p web --example host_timing
 CARGO_TARGET_DIR=target/web/simd cargo build --release --locked -p web --example host_timing --features host-simd
 
-# A model the engine reads: the bundled file, or, while it still has an older
-# format version, a copy converted by `harness upgrade`.
-usable() {
-    if target/release/harness inspect --model "$1" >/dev/null 2>&1; then
-        echo "$1"
-    else
-        target/release/harness upgrade --model "$1" --out "target/web/$(basename "$1")" >&2
-        echo "target/web/$(basename "$1")"
-    fi
-}
-model=$(usable firmware-example/models/default.bin)
-other=$(usable firmware-example/models/small.bin)
-# An int8 model, where one is bundled, goes through the same checks.
-also=()
-if [ -f firmware-example/models/default-int8.bin ]; then
-    also=(--also "$(usable firmware-example/models/default-int8.bin)")
-fi
+model=firmware-example/models/default.bin
+other=firmware-example/models/small.bin
+# The bundled int8 model goes through the same checks.
+also=(--also firmware-example/models/default-int8.bin)
 
 step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \
