@@ -131,6 +131,12 @@ def main() -> None:
     ap.add_argument("--data", default="data/mnist", type=Path)
     ap.add_argument("--limit", default=60_000, type=int, help="training images (one epoch)")
     ap.add_argument("--threads", default=2, type=int)
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, or cuda (bench/gpu.sh): the images are put on it once, and each step is timed "
+        "to its end (synchronized)",
+    )
     ap.add_argument("--seed", default=0, type=int)
     ap.add_argument(
         "--experts",
@@ -154,12 +160,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
-    images = load_images(args.data / "train-images-idx3-ubyte.gz", args.limit)
-    model = Mixture(batched=args.experts == "batched")
+    device = torch.device(args.device)
+    images = load_images(args.data / "train-images-idx3-ubyte.gz", args.limit).to(device)
+    model = Mixture(batched=args.experts == "batched").to(device)
     fused = {"fused": True} if args.adam == "fused" else {}
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, **fused)
     loss_fn = torch.compile(model.loss) if args.compile else model.loss
-    order = torch.randperm(len(images))
+    order = torch.randperm(len(images)).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     batch = 100
     steps = len(images) // batch
     seconds = 0.0
@@ -170,6 +178,7 @@ def main() -> None:
         loss = loss_fn(x)
         loss.backward()
         opt.step()
+        sync()
         if s >= WARM_UP:
             seconds += time.perf_counter() - start
     params = sum(p.numel() for p in model.parameters())
@@ -177,6 +186,7 @@ def main() -> None:
         json.dumps(
             {
                 "torch": torch.__version__,
+                "device": args.device,
                 "threads": args.threads,
                 "experts": args.experts,
                 "adam": args.adam,
