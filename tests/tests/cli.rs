@@ -45,11 +45,14 @@ fn inspect_describes_the_model() {
         "{out}"
     );
     assert!(
-        out.contains("gate: 784->3 Identity (2355 parameters)"),
+        out.contains("gate: 784->3 Identity f16 (2355 parameters, 4710 bytes of tensors)"),
         "{out}"
     );
     // (784*3 + 3) + 3 * (2*784 + 784)
-    assert!(out.contains("parameters 9411, RAM needed"), "{out}");
+    assert!(
+        out.contains("parameters 9411, f16 weights, RAM needed"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -174,4 +177,106 @@ fn bad_models_give_one_line_typed_errors() {
     ]);
     assert!(!o.status.success());
     assert!(!stderr(&o).contains("panicked"));
+}
+
+/// A complete format-version-1 file: a 2×1 image, one expert, latent 1,
+/// f16 tensors inside the postcard body (the version-1 layout).
+#[rustfmt::skip]
+const V1: [u8; 63] = [
+    b'M', b'o', b'V', b'A', b'E', b'\r', b'\n', 0x1a, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+    43, 0x00, 0x00, 0x00, 0x4f, 0x33, 0x10, 0x49, // body length, crc32
+    0x00, 0x02, 0x01, 0x01, 0x01, 0x00, // method, image 2x1, K 1, latent 1, Bernoulli
+    0x01, 0x00, 0x00, 0x80, 0x3f, 0x01, 0x01, 0x07, 0x01, b't', // weights [1.0], labels [7], "t"
+    0x01, 0x02, 0x01, 0x00, // gate: one layer 2 -> 1 Identity
+    0x04, 0x00, 0x3c, 0x00, 0xbc, 0x02, 0x00, 0x38, // weights [1, -1], bias [0.5]
+    0x01, 0x01, 0x01, 0x02, 0x02, // one decoder: one layer 1 -> 2 Sigmoid
+    0x04, 0x00, 0x40, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, // weights [2, 0], bias [0, 0]
+];
+
+#[test]
+fn version_1_files_are_named_and_upgraded_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.bin");
+    std::fs::write(&old, V1).unwrap();
+    let o = harness(&["inspect", "--model", old.to_str().unwrap()]);
+    assert_one_line_error(&o, "version 1 is too old");
+    assert!(stderr(&o).contains("harness upgrade"), "{}", stderr(&o));
+    let new = dir.path().join("new.bin");
+    let o = harness(&[
+        "upgrade",
+        "--model",
+        old.to_str().unwrap(),
+        "--out",
+        new.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&new).unwrap();
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.header().label_map.as_deref(), Some(&[7u8][..]));
+    // The same f16 weights, bit for bit.
+    let before = engine::writer::ModelSpec::from_v1_bytes(&V1).unwrap();
+    let after = engine::writer::ModelSpec::from_bytes(&bytes).unwrap();
+    assert_eq!(before, after);
+    assert_eq!(after.gate[0].weights, [1.0, -1.0]);
+    // A current file is not upgraded again.
+    let o = harness(&[
+        "upgrade",
+        "--model",
+        new.to_str().unwrap(),
+        "--out",
+        dir.path().join("x.bin").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, "unsupported model format version 2");
+}
+
+#[test]
+fn quantize_writes_an_int8_model_that_classifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let images = dir.path().join("images.idx");
+    let n = 20usize;
+    let mut idx = vec![0, 0, 8, 3];
+    for d in [n as u32, 28, 28] {
+        idx.extend_from_slice(&d.to_be_bytes());
+    }
+    idx.extend((0..n * 784).map(|i| ((i * 37) % 256) as u8));
+    std::fs::write(&images, &idx).unwrap();
+    let out = dir.path().join("int8.bin");
+    let o = harness(&[
+        "quantize",
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = harness(&["inspect", "--model", out.to_str().unwrap()]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("gate: 784->3 Identity int8 by columns"),
+        "{text}"
+    );
+    assert!(text.contains("int8 weights"), "{text}");
+    let o = harness(&[
+        "classify",
+        "--model",
+        out.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), n + 1);
+    // An int8 model is not quantized again.
+    let o = harness(&[
+        "quantize",
+        "--model",
+        out.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        dir.path().join("again.bin").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, "already has int8 weights");
 }
