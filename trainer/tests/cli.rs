@@ -130,14 +130,26 @@ fn fit_learns_exports_and_the_engine_reads_it() {
     let out = ok(&trainer(&[
         "eval",
         "--model",
-        run.to_str().unwrap(),
+        export.to_str().unwrap(),
         "--data",
         d.to_str().unwrap(),
     ]));
     assert!(
-        out.contains("on 10000 test images") && out.contains("ACC "),
+        out.contains("on 10000 test images (engine, f16 weights)") && out.contains("ACC "),
         "{out}"
     );
+    // On the run directory: its f32 model beside both exports.
+    let out = ok(&trainer(&[
+        "eval",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        d.to_str().unwrap(),
+    ]));
+    for row in ["| f32 |", "| f16 |", "| int8 |"] {
+        assert!(out.contains(row), "{out}");
+    }
+    assert_eq!(std::fs::read(run.join("model.bin")).unwrap(), bytes);
     let grid = dir.path().join("grid.png");
     ok(&trainer(&[
         "sample",
@@ -153,7 +165,8 @@ fn fit_learns_exports_and_the_engine_reads_it() {
     assert_eq!((img.width(), img.height()), (4 * 30 + 2, 3 * 30 + 2));
     let out = ok(&trainer(&["inspect", export.to_str().unwrap()]));
     assert!(
-        out.contains("experts 4") && out.contains("decoder 3: 10->32 Sigmoid, 32->784 Sigmoid"),
+        out.contains("experts 4")
+            && out.contains("decoder 3: 10->32 Sigmoid f16, 32->784 Sigmoid f16"),
         "{out}"
     );
 }
