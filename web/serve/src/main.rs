@@ -106,7 +106,11 @@ fn main() -> ExitCode {
 /// `cargo build` of the wasm, with the size-minded settings the workspace
 /// profile lacks (its release profile keeps debug info for the host tools).
 fn build_wasm() -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // `cargo run` sets CARGO; an empty value counts as unset.
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "cargo".into());
     // A fresh machine lacks the target; rustup adds it (a no-op once there).
     let _ = Command::new("rustup")
         .args(["target", "add", "wasm32-unknown-unknown"])
