@@ -333,15 +333,7 @@ impl<'a> Model<'a> {
         let decoder = self.decoder(expert)?;
         self.check_len(out.len(), self.pixels())?;
         self.draw_latent(decoder, ws, seed);
-        match self.element_type() {
-            ElementType::F16 => to_pixels(forward_f16(decoder, ws), out),
-            ElementType::Int8 => forward_int8(
-                decoder,
-                Source::Latent(self.latent()),
-                ws,
-                Dest::Pixels(out),
-            ),
-        }
+        self.decoder_pixels(decoder, ws, out);
         Ok(())
     }
 
@@ -358,6 +350,17 @@ impl<'a> Model<'a> {
         self.check_len(z.len(), self.latent())?;
         self.check_len(out.len(), self.pixels())?;
         self.load_latent(decoder, ws, z);
+        self.decoder_pixels(decoder, ws, out);
+        Ok(())
+    }
+
+    /// Runs `decoder` on the latent already in the workspace into `out`.
+    fn decoder_pixels<const N: usize>(
+        &self,
+        decoder: Network<'_>,
+        ws: &mut Workspace<N>,
+        out: &mut [u8],
+    ) {
         match self.element_type() {
             ElementType::F16 => to_pixels(forward_f16(decoder, ws), out),
             ElementType::Int8 => forward_int8(
@@ -367,7 +370,6 @@ impl<'a> Model<'a> {
                 Dest::Pixels(out),
             ),
         }
-        Ok(())
     }
 
     /// Draws the decoder's input from N(0, I) with `SplitMix64(seed)`:

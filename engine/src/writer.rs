@@ -290,8 +290,16 @@ impl ModelSpec {
     /// dequantized for int8 ones.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let repr = ModelRepr::parse(bytes)?;
-        let h = repr.header();
-        Ok(ModelSpec {
+        Ok(Self::from_parts(
+            repr.header(),
+            DenseF32::from_network(repr.gate()),
+            repr.decoders().map(DenseF32::from_network).collect(),
+        ))
+    }
+
+    /// A spec from a parsed header and the networks' f32 layers.
+    fn from_parts(h: &Header<'_>, gate: Vec<DenseF32>, decoders: Vec<Vec<DenseF32>>) -> Self {
+        ModelSpec {
             method: h.method,
             image: h.image,
             latent: h.latent as usize,
@@ -299,9 +307,9 @@ impl ModelSpec {
             mixture_weights: h.mixture_weights.to_vec(),
             label_map: h.label_map.as_ref().map(|m| m.to_vec()),
             provenance: h.provenance.into(),
-            gate: DenseF32::from_network(repr.gate()),
-            decoders: repr.decoders().map(DenseF32::from_network).collect(),
-        })
+            gate,
+            decoders,
+        }
     }
 
     /// Reads a file of format version 1 (f16 tensors inside the postcard

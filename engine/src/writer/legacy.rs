@@ -97,16 +97,9 @@ pub(super) fn read(bytes: &[u8]) -> Result<ModelSpec, Error> {
         });
     }
     let repr: ReprV1<'_> = postcard::from_bytes(body).map_err(|_| Error::Malformed)?;
-    let h = &repr.header;
-    Ok(ModelSpec {
-        method: h.method,
-        image: h.image,
-        latent: h.latent as usize,
-        likelihood: h.likelihood,
-        mixture_weights: h.mixture_weights.to_vec(),
-        label_map: h.label_map.as_ref().map(|m| m.to_vec()),
-        provenance: h.provenance.into(),
-        gate: layers(&repr.gate)?,
-        decoders: repr.decoders.iter().map(layers).collect::<Result<_, _>>()?,
-    })
+    Ok(ModelSpec::from_parts(
+        &repr.header,
+        layers(&repr.gate)?,
+        repr.decoders.iter().map(layers).collect::<Result<_, _>>()?,
+    ))
 }
