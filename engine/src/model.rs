@@ -165,28 +165,21 @@ impl<'a> Model<'a> {
     ) -> Result<Classification, Error> {
         self.check_workspace::<N>(self.workspace_len())?;
         self.check_len(image.len(), self.pixels())?;
-        let mut logits = [0.0f32; MAX_EXPERTS];
-        let k = self.experts();
         match self.element_type() {
             ElementType::F16 => {
                 for (dst, &p) in ws.a.iter_mut().zip(image) {
                     *dst = p as f32 / 255.0;
                 }
-                let out = forward_f16(self.gate(), ws);
-                for (l, &v) in logits.iter_mut().zip(out) {
-                    *l = v;
-                }
+                Ok(self.verdict_f16(ws))
             }
             ElementType::Int8 => {
-                forward_int8(
-                    self.gate(),
-                    Source::Image(image),
-                    ws,
-                    Dest::Values(&mut logits[..k]),
-                );
+                let k = self.experts();
+                let mut logits = [0.0f32; MAX_EXPERTS];
+                let dest = Dest::Values(&mut logits[..k]);
+                forward_int8(self.gate(), Source::Image(image), ws, dest);
+                Ok(self.verdict(&logits[..k]))
             }
         }
-        Ok(self.verdict(&logits[..k]))
     }
 
     /// Classifies an image given as intensities in `[0, 1]`.
@@ -208,13 +201,7 @@ impl<'a> Model<'a> {
                 for (dst, &p) in ws.a.iter_mut().zip(image) {
                     *dst = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
                 }
-                let k = self.experts();
-                let mut logits = [0.0f32; MAX_EXPERTS];
-                let out = forward_f16(self.gate(), ws);
-                for (l, &v) in logits.iter_mut().zip(out) {
-                    *l = v;
-                }
-                Ok(self.verdict(&logits[..k]))
+                Ok(self.verdict_f16(ws))
             }
             ElementType::Int8 => {
                 let mut px = [0u8; MAX_F32_IMAGE];
@@ -227,6 +214,12 @@ impl<'a> Model<'a> {
                 self.classify(ws, px)
             }
         }
+    }
+
+    /// The gate of an f16 model on the image already in `ws.a`.
+    fn verdict_f16<const N: usize>(&self, ws: &mut Workspace<N>) -> Classification {
+        let logits = forward_f16(self.gate(), ws);
+        self.verdict(&logits[..self.experts().min(logits.len())])
     }
 
     fn verdict(&self, logits: &[f32]) -> Classification {
@@ -528,27 +521,43 @@ fn sums(
 ) {
     let input = &input[..layer.inputs.min(input.len())];
     match q.layout {
-        Layout::RowMajor => {
-            if signed {
-                let x: &[i8] = bytemuck::cast_slice(input);
-                int8::rows(q.weights, q.bias, x, layer.outputs, emit);
-            } else {
-                int8::rows(q.weights, q.bias, input, layer.outputs, emit);
-            }
-        }
+        Layout::RowMajor => rows(q, input, signed, layer.outputs, emit),
         Layout::ColumnMajor => {
             let outputs = layer.outputs.min(acc.len());
             let acc = &mut acc[..outputs];
-            if signed {
-                let x: &[i8] = bytemuck::cast_slice(input);
-                int8::columns(q.weights, q.bias, x, acc);
-            } else {
-                int8::columns(q.weights, q.bias, input, acc);
-            }
+            columns(q, input, signed, acc);
             for (o, &sum) in acc.iter().enumerate() {
                 emit(o, sum);
             }
         }
+    }
+}
+
+/// [`int8::rows`] on codes that are `i8` (`signed`) or `u8`.
+#[inline(always)]
+fn rows(
+    q: &Int8Layer<'_>,
+    input: &[u8],
+    signed: bool,
+    outputs: usize,
+    emit: impl FnMut(usize, i32),
+) {
+    if signed {
+        let x: &[i8] = bytemuck::cast_slice(input);
+        int8::rows(q.weights, q.bias, x, outputs, emit);
+    } else {
+        int8::rows(q.weights, q.bias, input, outputs, emit);
+    }
+}
+
+/// [`int8::columns`] on codes that are `i8` (`signed`) or `u8`.
+#[inline(always)]
+fn columns(q: &Int8Layer<'_>, input: &[u8], signed: bool, acc: &mut [i32]) {
+    if signed {
+        let x: &[i8] = bytemuck::cast_slice(input);
+        int8::columns(q.weights, q.bias, x, acc);
+    } else {
+        int8::columns(q.weights, q.bias, input, acc);
     }
 }
 
@@ -610,26 +619,13 @@ fn finish(
             let outputs = layer.outputs.min(acc.len());
             let slots = &mut acc[..outputs];
             match q.layout {
-                Layout::RowMajor => {
-                    let mut emit = |o: usize, sum: i32| {
-                        if let Some(slot) = slots.get_mut(o) {
-                            *slot = value(layer, q, o, sum).to_bits() as i32;
-                        }
-                    };
-                    if signed {
-                        let x: &[i8] = bytemuck::cast_slice(input);
-                        int8::rows(q.weights, q.bias, x, outputs, &mut emit);
-                    } else {
-                        int8::rows(q.weights, q.bias, input, outputs, &mut emit);
+                Layout::RowMajor => rows(q, input, signed, outputs, |o: usize, sum: i32| {
+                    if let Some(slot) = slots.get_mut(o) {
+                        *slot = value(layer, q, o, sum).to_bits() as i32;
                     }
-                }
+                }),
                 Layout::ColumnMajor => {
-                    if signed {
-                        let x: &[i8] = bytemuck::cast_slice(input);
-                        int8::columns(q.weights, q.bias, x, slots);
-                    } else {
-                        int8::columns(q.weights, q.bias, input, slots);
-                    }
+                    columns(q, input, signed, slots);
                     for (o, slot) in slots.iter_mut().enumerate() {
                         *slot = value(layer, q, o, *slot).to_bits() as i32;
                     }

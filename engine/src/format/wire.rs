@@ -46,8 +46,14 @@ impl<T: AsRef<[u8]>> ModelFile<T> {
     /// Wraps a buffer and validates the frame: length, magic, version,
     /// reserved bits, body length and body checksum.
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        Self::new_checked_version(buffer, FORMAT_VERSION)
+    }
+
+    /// [`new_checked`](Self::new_checked) for a frame of another format
+    /// version (the writer reads version 1 to convert it).
+    pub(crate) fn new_checked_version(buffer: T, version: u16) -> Result<Self, Error> {
         let file = Self::new_unchecked(buffer);
-        file.check_frame()?;
+        file.check_frame(version)?;
         let stored = file.checksum();
         let computed = crc32(file.body());
         if stored != computed {
@@ -62,11 +68,11 @@ impl<T: AsRef<[u8]>> ModelFile<T> {
     /// validated by [`ModelRepr::parse`](crate::ModelRepr::parse).
     pub fn new_checked_skip_crc(buffer: T) -> Result<Self, Error> {
         let file = Self::new_unchecked(buffer);
-        file.check_frame()?;
+        file.check_frame(FORMAT_VERSION)?;
         Ok(file)
     }
 
-    fn check_frame(&self) -> Result<(), Error> {
+    fn check_frame(&self, version: u16) -> Result<(), Error> {
         let data = self.buffer.as_ref();
         if data.len() < field::MAGIC.end {
             return Err(Error::Truncated {
@@ -83,10 +89,10 @@ impl<T: AsRef<[u8]>> ModelFile<T> {
                 available: data.len(),
             });
         }
-        if self.version() != FORMAT_VERSION {
+        if self.version() != version {
             return Err(Error::UnsupportedVersion {
                 found: self.version(),
-                supported: FORMAT_VERSION,
+                supported: version,
             });
         }
         if self.reserved() != 0 {

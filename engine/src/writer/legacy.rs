@@ -7,9 +7,9 @@ use std::vec::Vec;
 use serde::Deserialize;
 
 use super::{DenseF32, ModelSpec};
-use crate::format::{Activation, Header, ModelFile, HEADER_LEN, MAGIC};
+use crate::format::{Activation, Header, ModelFile};
 use crate::kernels::f16_at;
-use crate::{crc32, Error};
+use crate::Error;
 
 #[derive(Deserialize)]
 struct LayerV1<'a> {
@@ -65,37 +65,7 @@ fn layers(mlp: &MlpV1<'_>) -> Result<Vec<DenseF32>, Error> {
 /// Decodes a version-1 file (frame, checksum, postcard body with inline
 /// f16 tensors) into f32 tensors, exactly.
 pub(super) fn read(bytes: &[u8]) -> Result<ModelSpec, Error> {
-    if bytes.len() < HEADER_LEN {
-        return Err(Error::Truncated {
-            needed: HEADER_LEN,
-            available: bytes.len(),
-        });
-    }
-    let file = ModelFile::new_unchecked(bytes);
-    if file.magic() != MAGIC {
-        return Err(Error::BadMagic);
-    }
-    if file.version() != 1 {
-        return Err(Error::UnsupportedVersion {
-            found: file.version(),
-            supported: 1,
-        });
-    }
-    let needed = HEADER_LEN + file.body_len() as usize;
-    if bytes.len() != needed {
-        return Err(Error::Truncated {
-            needed,
-            available: bytes.len(),
-        });
-    }
-    let body = &bytes[HEADER_LEN..];
-    let computed = crc32(body);
-    if computed != file.checksum() {
-        return Err(Error::ChecksumMismatch {
-            stored: file.checksum(),
-            computed,
-        });
-    }
+    let body = ModelFile::new_checked_version(bytes, 1)?.body_slice();
     let repr: ReprV1<'_> = postcard::from_bytes(body).map_err(|_| Error::Malformed)?;
     Ok(ModelSpec::from_parts(
         &repr.header,

@@ -267,11 +267,7 @@ fn infer<const N: usize, W: Write, C: Counter>(
                 let start = counter.now();
                 let image = model.generate(&mut ws, k, seed)?;
                 let spent = counter.now().wrapping_sub(start);
-                costs.samples += 1;
-                costs.generate += spent;
-                write!(out, "sample {k} fnv1a {:016x}", fingerprint(image))?;
-                write_cost(out, counter, spent)?;
-                out.write_char('\n')?;
+                sample_line(out, counter, &mut costs, k, fingerprint(image), spent)?;
                 write_art(out, image, width)?;
             }
             // Integer models produce pixels: no f32 image buffer at all.
@@ -287,16 +283,28 @@ fn infer<const N: usize, W: Write, C: Counter>(
                 let start = counter.now();
                 model.generate_pixels(&mut ws, k, seed, image)?;
                 let spent = counter.now().wrapping_sub(start);
-                costs.samples += 1;
-                costs.generate += spent;
-                write!(out, "sample {k} fnv1a {:016x}", fingerprint_bytes(image))?;
-                write_cost(out, counter, spent)?;
-                out.write_char('\n')?;
+                sample_line(out, counter, &mut costs, k, fingerprint_bytes(image), spent)?;
                 write_pixel_art(out, image, width)?;
             }
         }
     }
     Ok(costs)
+}
+
+/// Counts one generated sample and prints its line: fingerprint, then cost.
+fn sample_line<W: Write, C: Counter>(
+    out: &mut W,
+    counter: &C,
+    costs: &mut Costs,
+    k: usize,
+    fingerprint: u64,
+    spent: u64,
+) -> fmt::Result {
+    costs.samples += 1;
+    costs.generate += spent;
+    write!(out, "sample {k} fnv1a {fingerprint:016x}")?;
+    write_cost(out, counter, spent)?;
+    out.write_char('\n')
 }
 
 /// The whole boot sequence of a firmware: paints the stack, runs [`run`] on
