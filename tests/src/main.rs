@@ -158,9 +158,9 @@ fn run(cli: Cli) -> Result<()> {
             let spec = engine::writer::ModelSpec::from_bytes(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
             let imgs = trainer::data::read_images(&images)?;
-            let new = trainer::quantize::encode(
+            let new = trainer::export::quantize::encode(
                 &spec,
-                trainer::quantize::WeightType::Int8,
+                trainer::export::quantize::WeightType::Int8,
                 &imgs.pixels,
             )?;
             trainer::util::write_atomic(&out, &new)?;
@@ -169,7 +169,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect { model } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            print!("{}", trainer::engine_eval::describe(&m, bytes.len()));
+            print!("{}", trainer::eval::host::describe(&m, bytes.len()));
         }
     }
     Ok(())

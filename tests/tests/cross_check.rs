@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use engine::{Model, Workspace};
-use trainer::config::{FitConfig, Preset, Start};
-use trainer::fit::{fit, FitOptions};
-use trainer::reference::ReferenceModel;
+use trainer::methods::mixture::{Mixture, MixtureConfig, Preset, Start};
+use trainer::train::{fit, FitOptions};
+use trainer::eval::reference::ReferenceModel;
 
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
@@ -15,7 +15,7 @@ fn data_dir() -> PathBuf {
 
 /// A quickly trained model (random start, one epoch on 600 images), exported.
 fn trained_model(dir: &std::path::Path, preset: Preset) -> Vec<u8> {
-    let mut cfg = FitConfig::preset(preset);
+    let mut cfg = MixtureConfig::preset(preset);
     cfg.start = Start::Random;
     cfg.epochs = 1;
     cfg.limit = Some(600);
@@ -32,7 +32,7 @@ fn trained_model(dir: &std::path::Path, preset: Preset) -> Vec<u8> {
         device: candle_core::Device::Cpu,
         verbose: false,
     };
-    fit(Some(cfg), &opts).expect("training the test model");
+    fit::<Mixture>(Some(cfg), &opts, |c, e| c.epochs = e).expect("training the test model");
     std::fs::read(&export).expect("exported model")
 }
 

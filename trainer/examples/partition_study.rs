@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
-use trainer::metrics::evaluate;
-use trainer::partition::autoencoder::{Autoencoder, AutoencoderConfig};
-use trainer::partition::rng::Rng;
-use trainer::partition::spectral::EdgeWeight;
-use trainer::partition::{cluster_codes, Method, PartitionConfig, PIXELS};
+use trainer::eval::metrics::evaluate;
+use trainer::init::autoencoder::{Autoencoder, AutoencoderConfig};
+use trainer::init::spectral::EdgeWeight;
+use trainer::init::{cluster_codes, Clustering, PartitionConfig, PIXELS};
+use trainer::rng::Rng;
 
 #[derive(Parser, Debug)]
 #[command(about = "Ablation of the unsupervised initial partition on MNIST")]
@@ -221,7 +221,7 @@ fn main() -> Result<()> {
                     &images,
                     n,
                     &ae_cfg,
-                    &mut Rng::new(seed).fork(1),
+                    &mut Rng::from_state(seed).fork(1),
                     &progress,
                 )?;
                 let codes = ae.encode(&images, n)?;
@@ -251,14 +251,14 @@ fn main() -> Result<()> {
             };
             vcfg.spectral.neighbours = neighbours;
             match name {
-                "kmeans" => vcfg.method = Method::KMeans,
-                "spectral" => vcfg.method = Method::Spectral,
+                "kmeans" => vcfg.clustering = Clustering::KMeans,
+                "spectral" => vcfg.clustering = Clustering::Spectral,
                 "umap" => {
-                    vcfg.method = Method::Umap;
+                    vcfg.clustering = Clustering::Umap;
                     vcfg.umap.neighbours = neighbours;
                 }
                 "spectral-selftuning" => {
-                    vcfg.method = Method::Spectral;
+                    vcfg.clustering = Clustering::Spectral;
                     vcfg.spectral.weight = EdgeWeight::SelfTuning;
                 }
                 other => bail!(

@@ -1,30 +1,33 @@
-//! Training mixtures of VAE experts on MNIST, without labels.
+//! Training mixtures of generative experts on MNIST, without labels.
 //!
-//! Networks ([`nets`]) are separate from the method ([`method`]): the loss,
-//! its balancing term and the pretraining objective. [`train`] runs the loop
-//! with checkpoints; [`fit`] is `trainer fit` end to end; [`export`] writes
-//! `model.bin` through the engine's writer; [`reference`] is a candle forward
-//! pass of an exported model for cross-checks against the engine.
+//! A method is a folder under [`methods`] plugged into the one training
+//! loop ([`train`]): it supplies its networks, its step, its phases and its
+//! export ([`train::Method`]); the loop owns batches of progress,
+//! checkpoints and resume, Ctrl-C, the NaN stop, metrics, pictures, the
+//! report and the atomic export through the engine's writer.
+//!
+//! | folder | what lives there |
+//! |---|---|
+//! | [`cli`] | the command line: flags per method, one-line errors |
+//! | [`data`] | MNIST IDX files, splits, batches |
+//! | [`nn`] | layers, batched MLPs, likelihoods, parameters, Adam |
+//! | [`ops`] | fused CPU kernels with their plain-candle fallbacks |
+//! | [`init`] | the label-free initial partition (autoencoder, UMAP, k-means) |
+//! | [`methods`] | `mixture` (gate + K VAE experts) and `kvae` (competing VAEs) |
+//! | [`train`] | the one loop, checkpoints, the end-of-run report |
+//! | [`export`] | `model.bin` through the engine's writer, f16 and int8 |
+//! | [`eval`] | clustering metrics, FID, the engine on the host, pictures |
+//! | [`experiments`] | the kVAE experiments (synthetic and MNIST tables) |
 
-pub mod adam;
-pub mod config;
+pub mod cli;
 pub mod data;
-pub mod engine_eval;
+pub mod eval;
 pub mod experiments;
 pub mod export;
-pub mod fid;
-pub mod fit;
-pub mod kvae;
-pub mod method;
-pub mod metrics;
-pub mod nets;
+pub mod init;
+pub mod methods;
+pub mod nn;
 pub mod ops;
-pub mod params;
-pub mod partition;
-pub mod pictures;
-pub mod quantize;
-pub mod reference;
-pub mod report;
 pub mod rng;
 pub mod train;
 pub mod util;

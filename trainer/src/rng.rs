@@ -21,6 +21,19 @@ impl Rng {
         r
     }
 
+    /// A generator whose state is `state` as is (no mixing step): the
+    /// label-free partition ([`crate::init`]) starts from its seed this way
+    /// and derives independent generators with [`fork`](Self::fork).
+    pub fn from_state(state: u64) -> Self {
+        Rng { state }
+    }
+
+    /// An independent generator for `stream`, derived from this one's
+    /// state (which it leaves as is).
+    pub fn fork(&self, stream: u64) -> Self {
+        Rng::new(self.state, stream)
+    }
+
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         // The engine's SplitMix64, so trainer and engine share one definition.
@@ -71,6 +84,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn from_state_and_forks() {
+        let a: Vec<u64> = (0..5).map(|_| Rng::from_state(7).next_u64()).collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]));
+        let mut r = Rng::from_state(7);
+        let first = r.next_u64();
+        assert_ne!(first, r.next_u64());
+        assert_ne!(
+            Rng::from_state(7).fork(1).next_u64(),
+            Rng::from_state(7).fork(2).next_u64()
+        );
+        // A fork is the seeded generator of the parent's state.
+        assert_eq!(Rng::from_state(9).fork(3), Rng::new(9, 3));
+    }
+
+    #[test]
     fn seeded_and_streams_differ() {
         let a: Vec<u64> = (0..4)
             .map({
@@ -98,5 +126,14 @@ mod tests {
             seen[r.below(5)] = true;
         }
         assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn shuffle_is_a_permutation() {
+        let mut v: Vec<usize> = (0..100).collect();
+        Rng::new(3, 0).shuffle(&mut v);
+        assert_ne!(v, (0..100).collect::<Vec<_>>());
+        v.sort_unstable();
+        assert_eq!(v, (0..100).collect::<Vec<_>>());
     }
 }

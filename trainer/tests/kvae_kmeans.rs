@@ -5,9 +5,9 @@
 //! assignment, since every `p_gj = N(b_j, 2I)` has the same covariance).
 
 use candle_core::{Device, Tensor};
-use trainer::adam::{Adam, AdamConfig};
-use trainer::kvae::{self, Observation, Points, Scorer, VaeShape, VaeStack};
-use trainer::params::Params;
+use trainer::methods::kvae::{self, Observation, Points, Scorer, VaeShape, VaeStack};
+use trainer::nn::adam::{Adam, AdamConfig};
+use trainer::nn::params::Params;
 use trainer::rng::Rng;
 
 const K: usize = 3;

@@ -10,12 +10,14 @@ use std::time::Instant;
 use candle_core::Device;
 
 use crate::data::Mnist;
-use crate::engine_eval;
+
+use crate::eval::fid::{self, Classifier};
+use crate::eval::metrics::{self, Evaluation};
+use crate::eval::pictures::save_grid;
 use crate::export::{label_map, write_model};
-use crate::fid::{self, Classifier};
-use crate::kvae::{self, KVae, KVaeConfig, Observation, Points, Scorer, VaeShape, VaeStack};
-use crate::metrics::{self, Evaluation};
-use crate::pictures::save_grid;
+use crate::methods::kvae::{
+    self, KVae, KVaeConfig, Observation, Points, Scorer, VaeShape, VaeStack,
+};
 use crate::rng::Rng;
 
 /// Sizes and budgets of one run.
@@ -292,8 +294,8 @@ pub fn run(
     )?;
     let model_file = out.join("kvae.bin");
     let bytes = write_model(&spec, &model_file)?;
-    let engine_model = engine_eval::parse(&bytes, "kvae.bin")?;
-    let engine = engine_eval::predict(
+    let engine_model = crate::eval::host::parse(&bytes, "kvae.bin")?;
+    let engine = crate::eval::host::predict(
         &engine_model,
         &mnist.test_images.pixels,
         mnist.test_images.n,
@@ -371,9 +373,9 @@ pub fn run(
             let bytes =
                 std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             let what = path.display().to_string();
-            let model = engine_eval::parse(&bytes, &what)?;
+            let model = crate::eval::host::parse(&bytes, &what)?;
             let clusters =
-                engine_eval::predict(&model, &mnist.test_images.pixels, mnist.test_images.n)?;
+                crate::eval::host::predict(&model, &mnist.test_images.pixels, mnist.test_images.n)?;
             Some(metrics::evaluate(
                 &clusters,
                 &mnist.test_labels,

@@ -18,7 +18,7 @@ use std::time::Instant;
 use candle_core::Device;
 
 use crate::data::Mnist;
-use crate::kvae::Points;
+use crate::methods::kvae::Points;
 
 /// Which experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,7 +121,7 @@ fn train_fid_classifier(args: &ExperimentArgs, device: &Device) -> anyhow::Resul
     };
     let train = Points::from_images(&mnist.train_images);
     let test = Points::from_images(&mnist.test_images);
-    let (net, params) = crate::fid::train_classifier(
+    let (net, params) = crate::eval::fid::train_classifier(
         &train,
         &mnist.train_labels,
         epochs,

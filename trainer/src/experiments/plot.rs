@@ -1,4 +1,4 @@
-//! Scatter panels for 2-D data (digit grids are `crate::pictures::save_grid`).
+//! Scatter panels for 2-D data (digit grids are `crate::eval::pictures::save_grid`).
 
 use std::path::Path;
 

@@ -10,8 +10,8 @@ use std::time::Instant;
 use candle_core::Device;
 
 use super::plot::{scatter_grid, Panel};
-use crate::kvae::{self, KVaeConfig, Observation, Points, Scorer, VaeShape, VaeStack};
-use crate::metrics;
+use crate::eval::metrics;
+use crate::methods::kvae::{self, KVaeConfig, Observation, Points, Scorer, VaeShape, VaeStack};
 use crate::rng::Rng;
 
 /// Sizes and budgets of one run.

@@ -106,7 +106,7 @@ fn derivative(act: Activation, o: f32) -> f32 {
 /// `act(y + bias)` for `y` `[rows, n]` with `bias` `[n]`, or `y`
 /// `[groups, rows, n]` with `bias` `[groups, 1, n]` (the batched experts):
 /// the values of the activation of `y.broadcast_add(bias)` and gradients
-/// for both `y` and `bias`. CPU only (`crate::nets` falls back to candle ops
+/// for both `y` and `bias`. CPU only (`crate::nn::layers` falls back to candle ops
 /// elsewhere).
 pub fn bias_act(y: &Tensor, bias: &Tensor, act: Activation) -> Result<Tensor> {
     super::count_fused();
@@ -117,7 +117,7 @@ pub fn bias_act(y: &Tensor, bias: &Tensor, act: Activation) -> Result<Tensor> {
 mod tests {
     use super::super::check::{assert_close, assert_same_gradients, both_paths, var};
     use super::*;
-    use crate::nets::Act;
+    use crate::nn::layers::Act;
     use crate::rng::Rng;
 
     fn reference(y: &Tensor, bias: &Tensor, act: Activation) -> Tensor {
@@ -153,7 +153,7 @@ mod tests {
         }
     }
 
-    /// [`Act::bias_apply`](crate::nets::Act::bias_apply) on other devices
+    /// [`Act::bias_apply`](crate::nn::layers::Act::bias_apply) on other devices
     /// (broadcast add, then candle's activation) against this op.
     #[test]
     fn the_device_path_matches_in_values_and_gradients() {

@@ -41,7 +41,7 @@ thread_local! {
 }
 
 /// Whether tensors on `device` take the CPU's path: the fused ops of this
-/// module, the in-place Adam ([`crate::adam`]) and the expert groups on
+/// module, the in-place Adam ([`crate::nn::adam`]) and the expert groups on
 /// threads of their own. Elsewhere (CUDA), and on the CPU inside
 /// [`device_path`], they take candle's plain ops, Adam's tensor ops and
 /// the groups one after another.
@@ -161,10 +161,12 @@ mod device_path_tests {
     use candle_core::{Device, Tensor};
 
     use super::check::{assert_close, both_paths, max_diff};
-    use crate::adam::{Adam, AdamConfig};
-    use crate::method::{expert_losses, mixture_loss, Likelihood};
-    use crate::nets::{expert_group, Act, Arch, Mixture};
-    use crate::params::Params;
+    use crate::methods::mixture::loss::{expert_losses, mixture_loss};
+    use crate::methods::mixture::nets::{expert_group, Arch, Networks as Mixture};
+    use crate::nn::adam::{Adam, AdamConfig};
+    use crate::nn::layers::Act;
+    use crate::nn::likelihood::Likelihood;
+    use crate::nn::params::Params;
     use crate::rng::Rng;
 
     /// Three steps from the same start: (each step's loss, final weights).

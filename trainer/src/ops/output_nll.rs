@@ -196,8 +196,8 @@ impl CustomOp3 for OutputNll {
 /// `[K, 1, P]`, whose sigmoid is the pixel probabilities (Bernoulli) or
 /// means (Gaussian); 2-D `h` `[B, H]` and `w` `[H, P]` are one expert
 /// (`[1, B]`). The same values and gradients (for `h`, `w` and `bias`) as
-/// `crate::method::Likelihood::nll` of `h.matmul(w)?.broadcast_add(bias)`,
-/// up to rounding. CPU only (`crate::method` falls back to candle ops
+/// `crate::nn::likelihood::Likelihood::nll` of `h.matmul(w)?.broadcast_add(bias)`,
+/// up to rounding. CPU only (`crate::methods::mixture::loss` falls back to candle ops
 /// elsewhere).
 pub fn output_nll(
     h: &Tensor,
@@ -220,7 +220,7 @@ pub fn output_nll(
 mod tests {
     use super::super::check::{assert_close, assert_same_gradients, both_paths, values, var};
     use super::*;
-    use crate::method;
+    use crate::nn::likelihood as method;
     use crate::rng::Rng;
     use candle_core::Device;
 

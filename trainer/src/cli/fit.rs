@@ -1,0 +1,379 @@
+//! `trainer fit`: the flags of every method, each applied to the chosen
+//! method or refused with a one-line error naming the flag and the method.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+
+use crate::init::Clustering;
+use crate::methods::kvae::config::KVaeFitConfig;
+use crate::methods::kvae::Scorer;
+use crate::methods::mixture::{MixtureConfig, Preset, Start};
+use crate::methods::MethodName;
+use crate::nn::layers::Act;
+use crate::nn::likelihood::Likelihood;
+
+/// `trainer fit` options.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Training method.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub method: Option<MethodName>,
+    /// Number of experts K (clusters): the mixture's experts, kVAE's VAEs.
+    #[arg(long, conflicts_with = "resume")]
+    pub experts: Option<usize>,
+    /// Latent size of each expert.
+    #[arg(long, conflicts_with = "resume")]
+    pub latent: Option<usize>,
+    /// Sets every hidden width at once (mixture: gate, encoders, decoders;
+    /// kVAE: each VAE's one hidden layer).
+    #[arg(long, conflicts_with = "resume")]
+    pub hidden: Option<usize>,
+    /// Gate hidden widths, comma-separated (e.g. 256 or 256,64).
+    #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
+    pub gate_hidden: Option<Vec<usize>>,
+    /// Epochs of pretraining (mixture: on the initial partition, 0 = start
+    /// from random weights; kVAE: each VAE on its part of a random split).
+    #[arg(long, conflicts_with = "resume")]
+    pub pretrain_epochs: Option<usize>,
+    /// Batch size (kVAE: points per VAE per step).
+    #[arg(long, conflicts_with = "resume")]
+    pub batch: Option<usize>,
+    /// Adam learning rate (no weight decay).
+    #[arg(long, conflicts_with = "resume")]
+    pub lr: Option<f64>,
+    /// Random seed: the same seed on the same machine gives the same model.bin.
+    #[arg(long, conflicts_with = "resume")]
+    pub seed: Option<u64>,
+    /// Train on the first N training images only.
+    #[arg(long, conflicts_with = "resume")]
+    pub limit: Option<usize>,
+    /// Directory with the four MNIST IDX files (gzipped or not).
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+    /// Run directory (default: a new runs/<preset or method>-N).
+    #[arg(long, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Also write the trained model to this file (atomically).
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Element type of the weights in the --export file: f16 (the default),
+    /// or int8 (integer inference for microcontrollers without an FPU;
+    /// calibrated on training images, no labels). The run directory gets both.
+    #[arg(long, value_enum, default_value = "f16")]
+    pub weights: crate::export::quantize::WeightType,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// cpu, or cuda (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// No progress bars or per-epoch lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub mixture: MixtureArgs,
+    #[command(flatten)]
+    pub kvae: KVaeArgs,
+}
+
+/// Options only the mixture reads.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Mixture options (--method mixture, the default)")]
+pub struct MixtureArgs {
+    /// Starting configuration: `default` (tuned, ≤ 1 MiB export) or `blog` (the published method).
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub preset: Option<Preset>,
+    /// Encoder hidden width (encoders are not exported).
+    #[arg(long, conflicts_with = "resume")]
+    pub encoder_hidden: Option<usize>,
+    /// Decoder hidden widths, comma-separated.
+    #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
+    pub decoder_hidden: Option<Vec<usize>>,
+    /// Hidden activation.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub act: Option<Act>,
+    /// Pixel likelihood: `bernoulli`, or `gaussian:STD` (e.g. gaussian:0.5).
+    #[arg(long, value_parser = parse_likelihood, conflicts_with = "resume")]
+    pub likelihood: Option<Likelihood>,
+    /// Epochs of the mixture objective (with --resume: the new total).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Autoencoder epochs inside the initial partition step.
+    #[arg(long, conflicts_with = "resume")]
+    pub ae_epochs: Option<usize>,
+    /// How the initial partition clusters the autoencoder codes.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub cluster: Option<Clustering>,
+    /// Weight of the load-balancing term (variance of expert importance).
+    #[arg(long, conflicts_with = "resume")]
+    pub balance: Option<f64>,
+    /// Random shift of the gate's input in pixels (augmentation; 0 = off).
+    #[arg(long, conflicts_with = "resume")]
+    pub shift: Option<usize>,
+}
+
+/// How kVAE's step (c) scores points, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScorerArg {
+    /// Discriminators' density-ratio estimate (the method).
+    Discriminator,
+    /// Importance-sampled VAE likelihood (64 samples): the perfect-discriminator limit.
+    Likelihood,
+}
+
+/// Options only kVAE reads.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "kVAE options (--method kvae)")]
+pub struct KVaeArgs {
+    /// Reassignment rounds (train discriminators, reassign, train VAEs) [default: 3].
+    #[arg(long, conflicts_with = "resume")]
+    pub rounds: Option<usize>,
+    /// VAE epochs after each reassignment [default: 1].
+    #[arg(long, conflicts_with = "resume")]
+    pub round_epochs: Option<usize>,
+    /// Discriminator steps per round [default: 150].
+    #[arg(long, conflicts_with = "resume")]
+    pub disc_steps: Option<usize>,
+    /// Load balancing: a VAE that would keep fewer than this share of n/k
+    /// points keeps its previous points instead (0 = off) [default: 0.2].
+    #[arg(long, conflicts_with = "resume")]
+    pub min_share: Option<f64>,
+    /// Do not add log α_j (the VAE's share of points) to the scores.
+    #[arg(long, conflicts_with = "resume")]
+    pub no_prior: bool,
+    /// How points are scored for reassignment [default: discriminator].
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub scorer: Option<ScorerArg>,
+    /// Epochs of gate distillation [default: 3].
+    #[arg(long, conflicts_with = "resume")]
+    pub gate_epochs: Option<usize>,
+}
+
+fn parse_likelihood(s: &str) -> Result<Likelihood, String> {
+    if s == "bernoulli" {
+        return Ok(Likelihood::Bernoulli);
+    }
+    if let Some(std) = s.strip_prefix("gaussian:") {
+        let std: f32 = std.parse().map_err(|_| format!("bad std in {s:?}"))?;
+        if std <= 0.0 || !std.is_finite() {
+            return Err("the Gaussian std must be positive".into());
+        }
+        return Ok(Likelihood::Gaussian { std });
+    }
+    Err(format!("expected bernoulli or gaussian:STD, got {s:?}"))
+}
+
+impl MixtureArgs {
+    /// The flags given on the command line, by name.
+    fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--preset", self.preset.is_some()),
+            ("--encoder-hidden", self.encoder_hidden.is_some()),
+            ("--decoder-hidden", self.decoder_hidden.is_some()),
+            ("--act", self.act.is_some()),
+            ("--likelihood", self.likelihood.is_some()),
+            ("--epochs", self.epochs.is_some()),
+            ("--ae-epochs", self.ae_epochs.is_some()),
+            ("--cluster", self.cluster.is_some()),
+            ("--balance", self.balance.is_some()),
+            ("--shift", self.shift.is_some()),
+        ];
+        flags.iter().filter(|f| f.1).map(|f| f.0).collect()
+    }
+}
+
+impl KVaeArgs {
+    /// The flags given on the command line, by name.
+    fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--rounds", self.rounds.is_some()),
+            ("--round-epochs", self.round_epochs.is_some()),
+            ("--disc-steps", self.disc_steps.is_some()),
+            ("--min-share", self.min_share.is_some()),
+            ("--no-prior", self.no_prior),
+            ("--scorer", self.scorer.is_some()),
+            ("--gate-epochs", self.gate_epochs.is_some()),
+        ];
+        flags.iter().filter(|f| f.1).map(|f| f.0).collect()
+    }
+}
+
+impl FitArgs {
+    /// The chosen method (the mixture unless `--method` says otherwise).
+    pub fn method(&self) -> MethodName {
+        self.method.unwrap_or_default()
+    }
+
+    /// Refuses a flag of another method than `method` (the chosen one, or
+    /// a resumed run's).
+    pub fn check_flags_for(&self, method: MethodName) -> anyhow::Result<()> {
+        let foreign = match method {
+            MethodName::Mixture => self.kvae.given(),
+            MethodName::Kvae => self.mixture.given(),
+        };
+        if let Some(flag) = foreign.first() {
+            let owner = match method {
+                MethodName::Mixture => "kvae",
+                MethodName::Kvae => "mixture",
+            };
+            bail!(
+                "{flag} applies to --method {owner}, not to --method {} (see trainer fit --help)",
+                method.as_str()
+            );
+        }
+        Ok(())
+    }
+
+    /// The mixture configuration these flags describe.
+    pub fn mixture_config(&self) -> anyhow::Result<MixtureConfig> {
+        let m = &self.mixture;
+        let mut c = MixtureConfig::preset(m.preset.unwrap_or(Preset::Default));
+        if let Some(v) = self.experts {
+            c.arch.experts = v;
+        }
+        if let Some(v) = self.latent {
+            c.arch.latent = v;
+        }
+        if let Some(h) = self.hidden {
+            c.arch.gate_hidden = vec![h; c.arch.gate_hidden.len().max(1)];
+            c.arch.encoder_hidden = h;
+            c.arch.decoder_hidden = vec![h; c.arch.decoder_hidden.len().max(1)];
+        }
+        if let Some(v) = &self.gate_hidden {
+            c.arch.gate_hidden = v.clone();
+        }
+        if let Some(v) = m.encoder_hidden {
+            c.arch.encoder_hidden = v;
+        }
+        if let Some(v) = &m.decoder_hidden {
+            c.arch.decoder_hidden = v.clone();
+        }
+        if let Some(v) = m.act {
+            c.arch.act = v;
+        }
+        if let Some(v) = m.likelihood {
+            c.likelihood = v;
+        }
+        if let Some(v) = m.epochs {
+            c.epochs = v;
+        }
+        if let Some(p) = self.pretrain_epochs {
+            c.start = match (c.start, p) {
+                (_, 0) => Start::Random,
+                (
+                    Start::Partition {
+                        ae_epochs,
+                        max_points,
+                        cluster,
+                        ..
+                    },
+                    p,
+                ) => Start::Partition {
+                    ae_epochs,
+                    max_points,
+                    pretrain_epochs: p,
+                    cluster,
+                },
+                (Start::Random, p) => Start::Partition {
+                    ae_epochs: 20,
+                    max_points: 20_000,
+                    pretrain_epochs: p,
+                    cluster: Clustering::Umap,
+                },
+            };
+        }
+        match &mut c.start {
+            Start::Partition {
+                cluster, ae_epochs, ..
+            } => {
+                if let Some(v) = m.cluster {
+                    *cluster = v;
+                }
+                if let Some(v) = m.ae_epochs {
+                    *ae_epochs = v;
+                }
+            }
+            Start::Random if m.cluster.is_some() || m.ae_epochs.is_some() => bail!(
+                "--cluster and --ae-epochs shape the initial partition, which this configuration \
+                 does not use (it starts from random weights; add --pretrain-epochs N to use one)"
+            ),
+            Start::Random => {}
+        }
+        if let Some(v) = self.batch {
+            c.batch = v;
+        }
+        if let Some(v) = self.lr {
+            c.lr = v;
+        }
+        if let Some(v) = m.balance {
+            c.balance = v;
+        }
+        if let Some(v) = m.shift {
+            c.shift = v;
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        c.limit = self.limit;
+        Ok(c)
+    }
+
+    /// The kVAE configuration these flags describe.
+    pub fn kvae_config(&self) -> anyhow::Result<KVaeFitConfig> {
+        let mut cfg = KVaeFitConfig::default();
+        let c = &mut cfg.kvae;
+        let a = &self.kvae;
+        if let Some(v) = self.experts {
+            c.k = v;
+        }
+        if let Some(v) = self.latent {
+            c.vae.latent = v;
+        }
+        if let Some(v) = self.hidden {
+            c.vae.hidden = vec![v];
+        }
+        if let Some(v) = &self.gate_hidden {
+            c.gate_hidden = v.clone();
+        }
+        if let Some(v) = self.pretrain_epochs {
+            c.pretrain_epochs = v;
+        }
+        if let Some(v) = self.batch {
+            c.batch = v;
+        }
+        if let Some(v) = self.lr {
+            c.lr = v;
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        if let Some(v) = a.rounds {
+            c.rounds = v;
+        }
+        if let Some(v) = a.round_epochs {
+            c.epochs_per_round = v;
+        }
+        if let Some(v) = a.disc_steps {
+            c.disc_steps = v;
+        }
+        if let Some(v) = a.min_share {
+            c.min_share = v;
+        }
+        if a.no_prior {
+            c.prior = false;
+        }
+        if let Some(s) = a.scorer {
+            c.scorer = match s {
+                ScorerArg::Discriminator => Scorer::Discriminator,
+                ScorerArg::Likelihood => Scorer::Likelihood { samples: 64 },
+            };
+        }
+        if let Some(v) = a.gate_epochs {
+            c.gate_epochs = v;
+        }
+        cfg.limit = self.limit;
+        Ok(cfg)
+    }
+}

@@ -1,0 +1,300 @@
+//! The command line of `trainer`: one subcommand per job, `fit`'s flags
+//! per method ([`fit`]), every bad input a one-line error.
+
+pub mod fit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use candle_core::Device;
+use clap::{Args, Parser, Subcommand};
+
+use crate::methods::kvae::method::KVae;
+use crate::methods::mixture::Mixture;
+use crate::methods::MethodName;
+use crate::train::{FitOptions, Outcome};
+use fit::FitArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "trainer",
+    version,
+    about = "Learns, without labels, a mixture of VAE experts that clusters MNIST digits, and exports it as model.bin for the no_std engine."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    /// What to do.
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a model: a mixture of VAE experts (the default) or kVAE
+    /// (labels are used only to score and to name clusters).
+    Fit(Box<FitArgs>),
+    /// Score a model.bin (through the engine) on the MNIST test set: ACC, NMI, ARI, sizes, confusion;
+    /// given a run directory, score its f32 model beside its f16 and int8 exports.
+    Eval(EvalArgs),
+    /// Write a PNG grid of generated digits, one column per expert.
+    Sample(SampleArgs),
+    /// Describe what is inside a model file.
+    Inspect(InspectArgs),
+    /// Export a finished run again without training (e.g. with int8 weights),
+    /// and compare f32, f16 and int8 on the test set.
+    Export(ExportArgs),
+    /// Run an experiment (kvae-synthetic, kvae-mnist): tables and figures into a run directory.
+    Experiment(crate::experiments::ExperimentArgs),
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A model.bin, or a run directory (then f32, f16 and int8 side by side).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Directory with the MNIST test files.
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SampleArgs {
+    /// A model.bin, or a run directory holding one.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Samples per expert (rows).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub per_expert: u64,
+    /// Seed of the first sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A finished run directory (holding checkpoint.safetensors and state.json).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// The model file to write (atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Element type of the weights.
+    #[arg(long, value_enum, default_value = "f16")]
+    pub weights: crate::export::quantize::WeightType,
+    /// Directory with the four MNIST IDX files (calibration and scoring).
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+    /// No per-step output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The model file.
+    pub file: PathBuf,
+}
+
+/// The device named on the command line.
+pub fn device(name: &str) -> anyhow::Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => {
+            if !candle_core::utils::cuda_is_available() {
+                bail!("--device cuda: this trainer was built without CUDA (rebuild with `--features cuda`)");
+            }
+            Device::new_cuda(0).map_err(|e| anyhow::anyhow!("--device cuda: {e}"))
+        }
+        other => bail!("--device must be cpu or cuda, got {other}"),
+    }
+}
+
+/// The method that made the run in `dir`.
+fn method_of_run(dir: &std::path::Path) -> anyhow::Result<MethodName> {
+    let name = crate::train::fit::run_method(dir)?;
+    MethodName::parse(&name).with_context(|| {
+        format!(
+            "{}: made by an unknown method {name:?}",
+            dir.join("config.json").display()
+        )
+    })
+}
+
+/// Trains (or, with `export_only`, re-exports) a run with its method.
+fn fit_run(
+    method: MethodName,
+    args: Option<&FitArgs>,
+    opts: &FitOptions,
+) -> anyhow::Result<crate::train::FitResult> {
+    match method {
+        MethodName::Mixture => {
+            let cfg = args.map(FitArgs::mixture_config).transpose()?;
+            crate::train::fit::<Mixture>(cfg, opts, |c, e| c.epochs = e)
+        }
+        MethodName::Kvae => {
+            let cfg = args.map(FitArgs::kvae_config).transpose()?;
+            crate::train::fit::<KVae>(cfg, opts, |_, _| {})
+        }
+    }
+}
+
+fn model_path(p: PathBuf) -> PathBuf {
+    if p.is_dir() {
+        p.join("model.bin")
+    } else {
+        p
+    }
+}
+
+fn read_model(p: PathBuf) -> anyhow::Result<(PathBuf, Vec<u8>)> {
+    let p = model_path(p);
+    let bytes = std::fs::read(&p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!("{}: file not found", p.display()),
+        _ => anyhow::anyhow!("{}: cannot read: {e}", p.display()),
+    })?;
+    Ok((p, bytes))
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Experiment(a) => {
+            crate::experiments::run(&a)?;
+        }
+        Command::Fit(a) => {
+            // A resumed run keeps the method it was started with.
+            let method = match &a.resume {
+                Some(dir) if crate::train::has_checkpoint(dir) => method_of_run(dir)?,
+                _ => a.method(),
+            };
+            a.check_flags_for(method)?;
+            let opts = FitOptions {
+                data: a.data.clone(),
+                out: a.out.clone(),
+                resume: a.resume.clone(),
+                epochs: a.mixture.epochs,
+                export: a.export.clone(),
+                weights: a.weights,
+                export_only: false,
+                device: device(&a.device)?,
+                verbose: !a.quiet,
+            };
+            let args = a.resume.is_none().then_some(a.as_ref());
+            let r = fit_run(method, args, &opts)?;
+            if r.outcome == Outcome::Interrupted {
+                eprintln!(
+                    "interrupted: checkpoint saved; continue with `trainer fit --resume {}`",
+                    r.run_dir.display()
+                );
+                return Ok(ExitCode::from(130));
+            }
+        }
+        Command::Export(a) => {
+            if !crate::train::has_checkpoint(&a.run) {
+                bail!(
+                    "{}: not a run directory (needs checkpoint.safetensors and state.json)",
+                    a.run.display()
+                );
+            }
+            let opts = FitOptions {
+                data: a.data.clone(),
+                out: None,
+                resume: Some(a.run.clone()),
+                epochs: None,
+                export: Some(a.out.clone()),
+                weights: a.weights,
+                export_only: true,
+                device: Device::Cpu,
+                verbose: !a.quiet,
+            };
+            fit_run(method_of_run(&a.run)?, None, &opts)?;
+        }
+        Command::Eval(a) if crate::train::has_checkpoint(&a.model) => {
+            // A run directory: its f32 model from the checkpoint, scored
+            // beside both of its exports (model.bin, model-int8.bin, written
+            // again from that checkpoint: the same bytes).
+            let opts = FitOptions {
+                data: a.data.clone(),
+                out: None,
+                resume: Some(a.model.clone()),
+                epochs: None,
+                export: None,
+                weights: Default::default(),
+                export_only: true,
+                device: Device::Cpu,
+                verbose: true,
+            };
+            fit_run(method_of_run(&a.model)?, None, &opts)?;
+        }
+        Command::Eval(a) => {
+            let (path, bytes) = read_model(a.model)?;
+            let what = path.display().to_string();
+            let model = crate::eval::host::parse(&bytes, &what)?;
+            let dir = &a.data;
+            if !dir.is_dir() {
+                bail!("{}: data directory not found", dir.display());
+            }
+            let images =
+                crate::data::read_images(crate::data::find(dir, crate::data::TEST_IMAGES)?)?;
+            let labels =
+                crate::data::read_labels(crate::data::find(dir, crate::data::TEST_LABELS)?)?;
+            if images.n != labels.len() {
+                bail!("test set: {} images but {} labels", images.n, labels.len());
+            }
+            if images.pixels_per_image() != model.pixels() {
+                bail!(
+                    "{what}: model expects {} pixels, images have {}",
+                    model.pixels(),
+                    images.pixels_per_image()
+                );
+            }
+            let pred = crate::eval::host::predict(&model, &images.pixels, images.n)?;
+            let ev = crate::eval::metrics::evaluate(&pred, &labels, model.experts());
+            println!(
+                "{what} on {} test images (engine, {} weights)",
+                images.n,
+                model.element_type().name()
+            );
+            println!("{}", ev.summary());
+            println!("cluster sizes {:?}", ev.sizes);
+            if let Some(map) = &model.header().label_map {
+                let correct = pred
+                    .iter()
+                    .zip(&labels)
+                    .filter(|(&c, &l)| map.get(c) == Some(&l))
+                    .count();
+                println!(
+                    "accuracy of the model's own label map: {:.4}",
+                    correct as f64 / images.n.max(1) as f64
+                );
+            }
+            println!("\n{}", ev.confusion_table());
+        }
+        Command::Sample(a) => {
+            let (path, bytes) = read_model(a.model)?;
+            let model = crate::eval::host::parse(&bytes, &path.display().to_string())?;
+            let side = model.header().image.width as usize;
+            if side * side != model.pixels() {
+                bail!("{}: images are not square", path.display());
+            }
+            let tiles = crate::eval::host::sample_tiles(&model, a.per_expert as usize, a.seed)?;
+            crate::eval::pictures::save_grid(&a.out, &tiles, model.experts(), side)
+                .with_context(|| format!("{}", a.out.display()))?;
+            println!(
+                "wrote {} ({} experts x {} samples)",
+                a.out.display(),
+                model.experts(),
+                a.per_expert
+            );
+        }
+        Command::Inspect(a) => {
+            let (path, bytes) = read_model(a.file)?;
+            let model = crate::eval::host::parse(&bytes, &path.display().to_string())?;
+            print!("{}", crate::eval::host::describe(&model, bytes.len()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

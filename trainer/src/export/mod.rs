@@ -1,0 +1,94 @@
+//! Writing a model file through the engine's writer: the label map, f16
+//! and int8 encodings ([`quantize`]) and atomic writes. A method turns its
+//! networks into the engine's `ModelSpec` (`methods::*::export`); this
+//! module is the same for all of them.
+//!
+//! Labels enter here, after training, and only to name clusters: the label
+//! map is the Hungarian one-to-one matching of the gate's clusters on the
+//! training images to their digit labels. Training never sees a label.
+
+use std::path::Path;
+
+use anyhow::Context;
+use engine::writer::ModelSpec;
+
+use crate::eval::metrics::Evaluation;
+
+pub mod quantize;
+
+/// The digit for each cluster: the Hungarian matching, and for clusters the
+/// matching leaves out (only when K > 10) their most frequent digit.
+pub fn label_map(train_eval: &Evaluation) -> Vec<u8> {
+    train_eval
+        .cluster_to_label
+        .iter()
+        .zip(&train_eval.confusion)
+        .map(|(m, row)| {
+            m.unwrap_or_else(|| {
+                row.iter()
+                    .enumerate()
+                    .max_by_key(|&(_, &c)| c)
+                    .map_or(0, |(d, _)| d as u8)
+            })
+        })
+        .collect()
+}
+
+/// Quantizes `spec` to f16 and writes it to `path` atomically; returns the bytes.
+pub fn write_model(spec: &ModelSpec, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = spec
+        .to_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot encode the model: {e}"))?;
+    write_bytes(&bytes, path)?;
+    Ok(bytes)
+}
+
+/// Writes an encoded model to `path` atomically, creating its folder.
+pub fn write_bytes(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    crate::util::write_atomic(path, bytes)
+}
+
+/// Refuses, before any training, a model the engine could not run on the
+/// host tools' workspace ([`crate::eval::host::WORKSPACE`]): too many
+/// experts, too many layers, or a layer too wide. `gate_hidden` and
+/// `decoder_hidden` are the hidden widths (the gate ends in `experts`
+/// logits, a decoder in `pixels` outputs).
+pub fn check_engine_shape(
+    pixels: usize,
+    latent: usize,
+    experts: usize,
+    gate_hidden: &[usize],
+    decoder_hidden: &[usize],
+) -> anyhow::Result<()> {
+    use anyhow::bail;
+    if !(1..=engine::MAX_EXPERTS).contains(&experts) {
+        bail!(
+            "--experts must be 1..={} (the engine's limit), got {experts}",
+            engine::MAX_EXPERTS
+        );
+    }
+    if gate_hidden.len() + 1 > engine::MAX_LAYERS || decoder_hidden.len() + 1 > engine::MAX_LAYERS {
+        bail!(
+            "the engine allows at most {} layers per network",
+            engine::MAX_LAYERS
+        );
+    }
+    let workspace = crate::eval::host::WORKSPACE;
+    let widest = gate_hidden
+        .iter()
+        .chain(decoder_hidden)
+        .chain([&latent, &pixels, &experts])
+        .copied()
+        .max()
+        .unwrap_or(0);
+    if widest > workspace {
+        bail!(
+            "a layer {widest} wide needs an engine workspace of {widest} values; the engine's host workspace holds {workspace} (use narrower layers)"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The exported weight types (f16, int8) and how each compares with the
+//! f32 model it was made from.
+//!
+//! int8 calibration reads training images only (the first
+//! [`CALIBRATION_IMAGES`], no labels) and latent draws; the comparison reads
+//! the test set.
+
+use std::fmt::Write as _;
+
+use candle_core::Device;
+use engine::writer::ModelSpec;
+use engine::Workspace;
+
+use crate::eval::metrics::{evaluate, Evaluation};
+use crate::eval::reference::ReferenceModel;
+
+/// The element type of an exported model's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WeightType {
+    /// IEEE binary16, computed in f32 (the design's default).
+    #[default]
+    F16,
+    /// 8-bit integers with calibrated scales, computed in integers
+    /// (microcontrollers without an FPU).
+    Int8,
+}
+
+impl WeightType {
+    /// `"f16"` or `"int8"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightType::F16 => "f16",
+            WeightType::Int8 => "int8",
+        }
+    }
+}
+
+/// Training images the int8 calibration runs the gate on.
+pub const CALIBRATION_IMAGES: usize = 10_000;
+
+/// Seed of the calibration's latent draws.
+const CALIBRATION_SEED: u64 = 0xCA11_B8A7;
+
+/// Encodes `spec` with `weights`; int8 calibrates on the first
+/// [`CALIBRATION_IMAGES`] of `train_pixels` (784 bytes each).
+pub fn encode(
+    spec: &ModelSpec,
+    weights: WeightType,
+    train_pixels: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let bytes = match weights {
+        WeightType::F16 => spec.to_bytes(),
+        WeightType::Int8 => {
+            let n = (train_pixels.len() / spec.image.pixels().max(1)).min(CALIBRATION_IMAGES);
+            let images = &train_pixels[..n * spec.image.pixels()];
+            spec.to_int8_bytes(&spec.calibrate(images, CALIBRATION_SEED))
+        }
+    };
+    bytes.map_err(|e| anyhow::anyhow!("cannot encode the model as {}: {e}", weights.name()))
+}
+
+/// One exported form of the model, scored on the test set.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// `f32`, `f16` or `int8`.
+    pub name: &'static str,
+    /// File size (0 for f32, which is not a file).
+    pub bytes: usize,
+    /// Clustering of the test images.
+    pub eval: Evaluation,
+    /// Fraction of test images given the f32 model's cluster.
+    pub agreement: f64,
+    /// Mean absolute difference of generated pixel intensities from f32's.
+    pub pixel_mean: f64,
+    /// Largest absolute difference of a generated pixel intensity from f32's.
+    pub pixel_max: f64,
+}
+
+/// Samples per expert in the decoders' comparison.
+const SAMPLES: usize = 32;
+
+/// Scores the f32 model and each encoded file on `test` (`n` images of
+/// `pixels`, digit `labels`): clustering, agreement with f32's argmax, and
+/// the generated images' distance from f32's for the same seeds.
+pub fn compare(
+    spec: &ModelSpec,
+    files: &[(&'static str, &[u8])],
+    pixels: &[u8],
+    labels: &[u8],
+    n: usize,
+) -> anyhow::Result<Vec<Variant>> {
+    let k = spec.mixture_weights.len();
+    let reference = ReferenceModel::from_spec(spec, &Device::Cpu)?;
+    let f32_pred: Vec<usize> = reference
+        .gate_probabilities(pixels, n)?
+        .iter()
+        .map(|p| engine::kernels::argmax(p))
+        .collect();
+    // The f32 decoders on the latent vectors `generate` draws for each seed.
+    let seeds: Vec<(usize, u64)> = (0..k)
+        .flat_map(|e| (0..SAMPLES as u64).map(move |s| (e, 1000 + s)))
+        .collect();
+    let mut f32_images = Vec::with_capacity(seeds.len());
+    for &(e, seed) in &seeds {
+        let mut z = vec![0.0f32; spec.latent];
+        engine::rng::SplitMix64::new(seed).fill_normal(&mut z);
+        f32_images.push(reference.decode(e, &z)?);
+    }
+    let mut out = vec![Variant {
+        name: "f32",
+        bytes: 0,
+        eval: evaluate(&f32_pred, labels, k),
+        agreement: 1.0,
+        pixel_mean: 0.0,
+        pixel_max: 0.0,
+    }];
+    for &(name, bytes) in files {
+        let model = crate::eval::host::parse(bytes, name)?;
+        let pred = crate::eval::host::predict(&model, pixels, n)?;
+        let agree = pred.iter().zip(&f32_pred).filter(|(a, b)| a == b).count();
+        let mut ws = Box::new(Workspace::<{ crate::eval::host::WORKSPACE }>::new());
+        let (mut sum, mut max, mut count) = (0.0f64, 0.0f64, 0usize);
+        for (&(e, seed), reference) in seeds.iter().zip(&f32_images) {
+            let img = model
+                .generate(&mut ws, e, seed)
+                .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
+            for (a, b) in img.iter().zip(reference) {
+                let d = (a - b).abs() as f64;
+                sum += d;
+                max = max.max(d);
+                count += 1;
+            }
+        }
+        out.push(Variant {
+            name,
+            bytes: bytes.len(),
+            eval: evaluate(&pred, labels, k),
+            agreement: agree as f64 / n.max(1) as f64,
+            pixel_mean: sum / count.max(1) as f64,
+            pixel_max: max,
+        });
+    }
+    Ok(out)
+}
+
+/// The comparison as a Markdown table.
+pub fn table(variants: &[Variant]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| weights | file | test ACC | NMI | ARI | argmax = f32's | generated pixels vs f32: mean / max abs. difference |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|");
+    for v in variants {
+        let file = if v.bytes == 0 {
+            "–".to_string()
+        } else {
+            format!("{} B", v.bytes)
+        };
+        let pixels = if v.name == "f32" {
+            "–".to_string()
+        } else {
+            format!("{:.5} / {:.4}", v.pixel_mean, v.pixel_max)
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {file} | {:.4} | {:.4} | {:.4} | {:.2}% | {pixels} |",
+            v.name,
+            v.eval.acc,
+            v.eval.nmi,
+            v.eval.ari,
+            100.0 * v.agreement
+        );
+    }
+    s
+}

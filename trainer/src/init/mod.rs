@@ -1,0 +1,485 @@
+//! Unsupervised initial partition of the training images, used to initialize
+//! the mixture (each expert pretrained on one part, the gate on the parts).
+//!
+//! Pipeline ([`initial_partition`]): train an autoencoder on all images
+//! ([`autoencoder`]), embed every image as a short code, then cluster the codes
+//! either by spectral clustering ([`spectral`]: k-NN graph on a random subset
+//! of at most `max_points` codes, normalized affinity, leading eigenvectors by
+//! a sparse eigensolver ([`eigen`]), k-means on the row-normalized embedding)
+//! or by plain k-means on all codes ([`kmeans`]). Codes outside the graph get
+//! the majority cluster of their nearest graph points ([`knn`]). Spectral
+//! clustering is tried on several random subsets and the most evenly sized
+//! result is kept. Labels are never used. Every random draw comes from
+//! [`crate::rng::Rng`] seeded by `seed`, so a seed fixes the partition.
+//!
+//! Measured quality and time on MNIST: see `README.md` in this folder.
+
+pub mod autoencoder;
+pub mod eigen;
+pub mod kmeans;
+pub mod knn;
+pub mod spectral;
+#[cfg(test)]
+mod testdata;
+pub mod umap;
+
+use anyhow::{ensure, Result};
+
+use crate::rng::Rng;
+use autoencoder::{Autoencoder, AutoencoderConfig};
+use kmeans::KMeansConfig;
+use spectral::SpectralConfig;
+use umap::UmapConfig;
+
+/// Bytes per image (28×28 grey levels).
+pub use crate::data::PIXELS;
+
+/// How the autoencoder codes are clustered (`--cluster` of `trainer fit`,
+/// `cluster` in a run's `config.json`; configurations written before that
+/// field existed used [`Clustering::Spectral`], the serde default).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Clustering {
+    /// k-means on a UMAP embedding of up to `max_points` codes (autoencoder +
+    /// UMAP + k-means).
+    Umap,
+    /// Spectral clustering of a k-NN graph on up to `max_points` codes.
+    #[default]
+    Spectral,
+    /// k-means (k-means++ with restarts) on all codes.
+    #[value(name = "kmeans")]
+    KMeans,
+}
+
+/// Settings for [`initial_partition`].
+#[derive(Debug, Clone)]
+pub struct PartitionConfig {
+    /// Number of parts (clusters).
+    pub k: usize,
+    /// Seed of every random draw (weights, shuffles, subsets, k-means).
+    pub seed: u64,
+    /// Autoencoder passes over all images.
+    pub ae_epochs: usize,
+    /// Autoencoder hidden layer widths (encoder; the decoder mirrors them).
+    pub ae_hidden: Vec<usize>,
+    /// Autoencoder code width (the clustering space).
+    pub code_dim: usize,
+    /// Autoencoder batch size.
+    pub ae_batch: usize,
+    /// Autoencoder Adam step size.
+    pub ae_lr: f64,
+    /// Clustering of the codes.
+    pub clustering: Clustering,
+    /// Codes in the spectral graph (a random subset when there are more
+    /// images); the rest are assigned by their nearest graph points.
+    pub max_points: usize,
+    /// Spectral clustering settings (graph neighbours, weighting, solver).
+    pub spectral: SpectralConfig,
+    /// Runs of the graph method (spectral or UMAP) on different random
+    /// subsets (and, for UMAP, different random layouts); the one whose
+    /// cluster sizes are most even (highest size entropy, no labels) is kept.
+    pub tries: usize,
+    /// UMAP settings (for [`Clustering::Umap`]).
+    pub umap: UmapConfig,
+    /// Graph points voting for each code outside the graph.
+    pub assign_neighbours: usize,
+    /// k-means restarts (for [`Clustering::KMeans`]).
+    pub kmeans_restarts: usize,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        Self {
+            k: 10,
+            seed: 0,
+            ae_epochs: 10,
+            ae_hidden: vec![500, 500],
+            code_dim: 10,
+            ae_batch: 64,
+            ae_lr: 1e-3,
+            clustering: Clustering::Spectral,
+            max_points: 20_000,
+            spectral: SpectralConfig::default(),
+            tries: 4,
+            umap: UmapConfig::default(),
+            assign_neighbours: 10,
+            kmeans_restarts: 10,
+        }
+    }
+}
+
+/// A partition of the images into `k` parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// Part of each image, in `0..k`.
+    pub assignment: Vec<usize>,
+    /// Number of parts.
+    pub k: usize,
+}
+
+impl Partition {
+    /// Number of images in each part.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![0; self.k];
+        for &a in &self.assignment {
+            sizes[a] += 1;
+        }
+        sizes
+    }
+}
+
+/// Entropy (nats) of the size distribution: `ln k` when perfectly even.
+pub fn size_entropy(assignment: &[usize], k: usize) -> f64 {
+    let mut sizes = vec![0usize; k];
+    for &a in assignment {
+        sizes[a] += 1;
+    }
+    let n = assignment.len() as f64;
+    sizes
+        .iter()
+        .filter(|&&s| s > 0)
+        .map(|&s| {
+            let p = s as f64 / n;
+            -p * p.ln()
+        })
+        .sum()
+}
+
+/// Partitions the `n` images (`n × 784` bytes, row-major 28×28) into `cfg.k`
+/// parts without labels; `progress` receives one line per stage.
+pub fn initial_partition(
+    images: &[u8],
+    n: usize,
+    cfg: &PartitionConfig,
+    progress: &dyn Fn(&str),
+) -> Result<Partition> {
+    ensure!(
+        images.len() == n * PIXELS,
+        "partition: {} bytes is not {n} images of 28×28",
+        images.len()
+    );
+    ensure!(
+        cfg.k >= 1 && n >= cfg.k,
+        "partition: {n} images for {} parts",
+        cfg.k
+    );
+    let rng = Rng::from_state(cfg.seed);
+    let ae_cfg = AutoencoderConfig {
+        hidden: cfg.ae_hidden.clone(),
+        code: cfg.code_dim,
+        epochs: cfg.ae_epochs,
+        batch: cfg.ae_batch,
+        lr: cfg.ae_lr,
+    };
+    let ae = Autoencoder::train(images, n, &ae_cfg, &mut rng.fork(1), progress)?;
+    let codes = ae.encode(images, n)?;
+    let assignment = cluster_codes(&codes, ae.code_dim(), cfg, progress)?;
+    Ok(Partition {
+        assignment,
+        k: cfg.k,
+    })
+}
+
+/// Clusters `codes` (flat, `d` columns) by `cfg.clustering`; the second stage of
+/// [`initial_partition`], public so that studies can reuse one autoencoder.
+pub fn cluster_codes(
+    codes: &[f32],
+    d: usize,
+    cfg: &PartitionConfig,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<usize>> {
+    ensure!(
+        d > 0 && codes.len().is_multiple_of(d),
+        "partition: codes not a multiple of {d}"
+    );
+    let n = codes.len() / d;
+    ensure!(
+        n >= cfg.k && cfg.k >= 1,
+        "partition: {n} codes for {} parts",
+        cfg.k
+    );
+    let rng = Rng::from_state(cfg.seed).fork(2);
+    match cfg.clustering {
+        Clustering::KMeans => {
+            let km = kmeans::kmeans(
+                codes,
+                d,
+                &KMeansConfig {
+                    k: cfg.k,
+                    restarts: cfg.kmeans_restarts,
+                    max_iter: 300,
+                },
+                &mut rng.fork(0),
+            );
+            progress(&format!("k-means on {n} codes: inertia {:.1}", km.inertia));
+            Ok(km.assignment)
+        }
+        Clustering::Umap => {
+            let m = graph_points(cfg, n, cfg.umap.neighbours)?;
+            let ucfg = UmapConfig {
+                dim: cfg.umap.dim.max(1),
+                ..cfg.umap
+            };
+            Ok(most_even(cfg, "umap", progress, |t| {
+                let mut r = rng.fork(200 + t as u64);
+                let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
+                let embedding = umap::umap(&sub_codes, d, &ucfg, &mut r.fork(1));
+                let km = kmeans::kmeans(
+                    &embedding,
+                    ucfg.dim,
+                    &KMeansConfig {
+                        k: cfg.k,
+                        restarts: cfg.kmeans_restarts,
+                        max_iter: 300,
+                    },
+                    &mut r.fork(2),
+                );
+                let what = format!(
+                    "{m} graph points, {} neighbours, {} dimensions, {} epochs; k-means inertia {:.1}",
+                    ucfg.neighbours, ucfg.dim, ucfg.epochs, km.inertia
+                );
+                (extend_to_all(codes, d, &subset, &km.assignment, cfg), what)
+            }))
+        }
+        Clustering::Spectral => {
+            let m = graph_points(cfg, n, cfg.spectral.neighbours)?;
+            Ok(most_even(cfg, "spectral", progress, |t| {
+                let mut r = rng.fork(100 + t as u64);
+                let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
+                let sc = spectral::spectral_clustering(&sub_codes, d, cfg.k, &cfg.spectral, &mut r);
+                let what = format!(
+                    "{m} graph points, eigen residual {:.1e} after {} rounds",
+                    sc.residual, sc.rounds
+                );
+                (extend_to_all(codes, d, &subset, &sc.assignment, cfg), what)
+            }))
+        }
+    }
+}
+
+/// Runs `attempt` for tries `0..cfg.tries` (at least one), reports each with
+/// its size entropy, and keeps the most evenly sized assignment (no labels).
+/// The tries run on threads of their own (each is single-threaded and
+/// seeded by its index, so the result does not depend on the scheduling);
+/// they are reported in order.
+fn most_even(
+    cfg: &PartitionConfig,
+    method: &str,
+    progress: &dyn Fn(&str),
+    attempt: impl Fn(usize) -> (Vec<usize>, String) + Sync,
+) -> Vec<usize> {
+    let tries = cfg.tries.max(1);
+    let results = crate::util::in_parallel(tries, attempt);
+    let mut best: Option<(f64, Vec<usize>)> = None;
+    for (t, (assignment, what)) in results.into_iter().enumerate() {
+        let evenness = size_entropy(&assignment, cfg.k);
+        progress(&format!(
+            "{method} try {}/{tries}: {what}, size entropy {evenness:.4} (max {:.4})",
+            t + 1,
+            (cfg.k as f64).ln()
+        ));
+        if best.as_ref().is_none_or(|(e, _)| evenness > *e) {
+            best = Some((evenness, assignment));
+        }
+    }
+    best.map(|(_, a)| a).unwrap_or_default()
+}
+
+/// How many codes go into a neighbour graph: `max_points`, or all of them.
+fn graph_points(cfg: &PartitionConfig, n: usize, neighbours: usize) -> Result<usize> {
+    let m = cfg.max_points.min(n);
+    ensure!(
+        m > neighbours && m >= cfg.k,
+        "partition: {m} graph points is too few for {neighbours} neighbours"
+    );
+    Ok(m)
+}
+
+/// `m` codes drawn at random without replacement: their indices, and the
+/// codes themselves as a flat matrix.
+fn random_subset(codes: &[f32], d: usize, m: usize, rng: &mut Rng) -> (Vec<usize>, Vec<f32>) {
+    let mut order: Vec<usize> = (0..codes.len() / d).collect();
+    rng.shuffle(&mut order);
+    order.truncate(m);
+    let sub_codes = order
+        .iter()
+        .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    (order, sub_codes)
+}
+
+/// Labels every code: graph points keep their cluster, the others take the
+/// majority cluster of their `assign_neighbours` nearest graph points (ties to
+/// the nearer neighbour).
+fn extend_to_all(
+    codes: &[f32],
+    d: usize,
+    subset: &[usize],
+    sub_assignment: &[usize],
+    cfg: &PartitionConfig,
+) -> Vec<usize> {
+    let n = codes.len() / d;
+    let mut assignment = vec![usize::MAX; n];
+    for (&i, &c) in subset.iter().zip(sub_assignment) {
+        assignment[i] = c;
+    }
+    let rest: Vec<usize> = (0..n).filter(|&i| assignment[i] == usize::MAX).collect();
+    if rest.is_empty() {
+        return assignment;
+    }
+    let sub_codes: Vec<f32> = subset
+        .iter()
+        .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let queries: Vec<f32> = rest
+        .iter()
+        .flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    let votes_k = cfg.assign_neighbours.clamp(1, subset.len());
+    let nb = knn::knn(&sub_codes, &queries, d, votes_k, false);
+    for (q, &i) in rest.iter().enumerate() {
+        let mut votes = vec![0usize; cfg.k];
+        for &j in nb.of(q) {
+            votes[sub_assignment[j as usize]] += 1;
+        }
+        let top = *votes.iter().max().expect("k >= 1");
+        // Nearest neighbour among those of a top-voted cluster.
+        let c = nb
+            .of(q)
+            .iter()
+            .map(|&j| sub_assignment[j as usize])
+            .find(|&c| votes[c] == top)
+            .expect("some neighbour has the top vote");
+        assignment[i] = c;
+    }
+    assignment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::{agreement, blobs, rings, toy_images};
+    use super::*;
+
+    #[test]
+    fn spectral_on_a_subset_labels_every_point() {
+        let (codes, truth) = rings(&[1.0, 5.0], 600, 0.1, 4);
+        let cfg = PartitionConfig {
+            k: 2,
+            max_points: 300,
+            tries: 2,
+            ..PartitionConfig::default()
+        };
+        let a = cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap();
+        assert_eq!(a.len(), 1200);
+        assert_eq!(agreement(&a, &truth, 2), 1.0);
+    }
+
+    #[test]
+    fn umap_tries_keep_the_most_even_result() {
+        let (codes, truth) = blobs(&[[0.0, 0.0], [8.0, 0.0], [4.0, 7.0]], 150, 1.0, 3);
+        let cfg = PartitionConfig {
+            k: 3,
+            clustering: Clustering::Umap,
+            max_points: 300,
+            tries: 3,
+            ..PartitionConfig::default()
+        };
+        let lines = std::cell::RefCell::new(Vec::new());
+        let a =
+            cluster_codes(&codes, 2, &cfg, &|l| lines.borrow_mut().push(l.to_string())).unwrap();
+        let lines = lines.into_inner();
+        assert_eq!(lines.len(), 3, "one line per try: {lines:?}");
+        // Each line ends "size entropy E (max M)"; the kept result is the max E.
+        let best = lines
+            .iter()
+            .map(|l| {
+                let e = l
+                    .split("size entropy ")
+                    .nth(1)
+                    .expect("entropy in the line");
+                e.split(' ').next().unwrap().parse::<f64>().unwrap()
+            })
+            .fold(f64::MIN, f64::max);
+        assert!((size_entropy(&a, 3) - best).abs() < 5e-5, "{lines:?}");
+        assert!(agreement(&a, &truth, 3) > 0.98);
+        assert_eq!(a, cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap());
+    }
+
+    #[test]
+    fn kmeans_method_and_determinism() {
+        let (codes, truth) = blobs(&[[0.0, 0.0], [8.0, 0.0], [4.0, 7.0]], 100, 1.0, 6);
+        let cfg = PartitionConfig {
+            k: 3,
+            clustering: Clustering::KMeans,
+            seed: 5,
+            ..PartitionConfig::default()
+        };
+        let a = cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap();
+        assert!(agreement(&a, &truth, 3) > 0.98);
+        assert_eq!(a, cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap());
+    }
+
+    #[test]
+    fn size_entropy_prefers_even_partitions() {
+        let even = [0, 1, 2, 0, 1, 2];
+        let skewed = [0, 0, 0, 0, 1, 2];
+        assert!((size_entropy(&even, 3) - 3f64.ln()).abs() < 1e-12);
+        assert!(size_entropy(&skewed, 3) < size_entropy(&even, 3));
+    }
+
+    #[test]
+    fn end_to_end_on_toy_images_is_reproducible() {
+        let n = 300;
+        let (images, kinds) = toy_images(n, 4);
+        let cfg = PartitionConfig {
+            k: 3,
+            seed: 1,
+            ae_epochs: 15,
+            ae_hidden: vec![64],
+            code_dim: 4,
+            ae_batch: 32,
+            ae_lr: 3e-3,
+            max_points: 200,
+            // 20 (the default, for tens of thousands of points) is too dense a
+            // graph for 200 points.
+            spectral: SpectralConfig {
+                neighbours: 10,
+                ..SpectralConfig::default()
+            },
+            tries: 2,
+            ..PartitionConfig::default()
+        };
+        let lines = std::cell::RefCell::new(Vec::new());
+        let p = initial_partition(&images, n, &cfg, &|l| {
+            lines.borrow_mut().push(l.to_string())
+        })
+        .unwrap();
+        assert_eq!((p.k, p.assignment.len()), (3, n));
+        let acc = agreement(&p.assignment, &kinds, 3);
+        assert!(acc > 0.95, "agreement {acc}, sizes {:?}", p.sizes());
+        assert_eq!(
+            lines.borrow().len(),
+            15 + 2,
+            "one line per epoch and per try"
+        );
+        let again = initial_partition(&images, n, &cfg, &|_| {}).unwrap();
+        assert_eq!(p, again);
+    }
+
+    #[test]
+    fn rejects_wrong_sizes() {
+        let cfg = PartitionConfig::default();
+        let err = initial_partition(&[0u8; 100], 1, &cfg, &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("not 1 images"), "{err}");
+    }
+}

@@ -1,0 +1,437 @@
+//! kVAE on the one training loop: its epochs are the pretraining on a
+//! random split, then for each round the VAE epochs after a reassignment,
+//! then the gate's distillation. The reassignment (steps (b) and (c):
+//! discriminators, scores, moves) runs between epochs, in
+//! [`Method::end_epoch`]; everything that it and the steps draw from is
+//! saved in the checkpoint, so a run resumes exactly.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context;
+use candle_core::{Device, Tensor, D};
+use engine::writer::ModelSpec;
+use serde::{Deserialize, Serialize};
+
+use super::config::KVaeFitConfig;
+use super::{
+    discriminators, members, random_split, reassign_round, vae_step, vae_steps_per_epoch, Batcher,
+    Points, VaeStack,
+};
+use crate::data::Split;
+use crate::eval::metrics::{evaluate, Evaluation};
+use crate::nn::adam::{Adam, AdamConfig};
+use crate::nn::layers::{Act, BatchedMlp, Gate};
+use crate::nn::params::Params;
+use crate::rng::Rng;
+use crate::train::{Data, EpochPlan, Method, RunContext, StepLoss, GRID_ROWS};
+
+/// What an epoch of kVAE does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// VAE epochs on the random split.
+    Pretrain,
+    /// VAE epochs after reassignment `r` (1-based).
+    Round(usize),
+    /// Gate distillation from the final assignment.
+    Gate,
+}
+
+/// A kVAE run: k VAEs, their discriminators and the gate, with their
+/// optimizers and the assignment of the training points.
+pub struct KVae {
+    cfg: KVaeFitConfig,
+    device: Device,
+    points: Points,
+    vae_params: Params,
+    vaes: VaeStack,
+    vae_opt: Adam,
+    disc_params: Params,
+    disc: BatchedMlp,
+    disc_opt: Adam,
+    gate_params: Params,
+    gate: Gate,
+    gate_opt: Adam,
+    state: KVaeState,
+    /// This gate epoch's order of the training points.
+    gate_order: Vec<usize>,
+    gate_next: (Vec<usize>, Rng),
+}
+
+/// kVAE's part of `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KVaeState {
+    /// Batches, noise, discriminator draws.
+    rng: Rng,
+    /// The gate's shuffling generator at the start of the current epoch.
+    gate_rng: Rng,
+    /// The gate's order before the current epoch's shuffle.
+    gate_order_before: Vec<usize>,
+    /// The VAE of every training point.
+    assignment: Vec<usize>,
+    /// Where each VAE's batches stand.
+    batcher: Batcher,
+    /// Gate epochs finished.
+    gate_epochs_done: usize,
+    /// Optimizer steps of the VAEs, the discriminators and the gate.
+    adam_steps: [u64; 3],
+}
+
+fn points(split: &Split) -> Points {
+    Points::new(
+        split.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
+        crate::data::PIXELS,
+    )
+}
+
+impl KVae {
+    fn phase(&self, epoch: usize) -> Phase {
+        let c = &self.cfg.kvae;
+        if epoch < c.pretrain_epochs {
+            Phase::Pretrain
+        } else if epoch < c.pretrain_epochs + c.rounds * c.epochs_per_round {
+            Phase::Round((epoch - c.pretrain_epochs) / c.epochs_per_round + 1)
+        } else {
+            Phase::Gate
+        }
+    }
+
+    /// The reassignment (1-based) that follows epoch `epoch`, if any: after
+    /// the pretraining and after each round's VAE epochs but the last.
+    fn reassignment_after(&self, epoch: usize) -> Option<usize> {
+        let c = &self.cfg.kvae;
+        let done = (epoch + 1).checked_sub(c.pretrain_epochs)?;
+        if c.rounds == 0 || !done.is_multiple_of(c.epochs_per_round) {
+            return None;
+        }
+        let r = done / c.epochs_per_round + 1;
+        (r <= c.rounds).then_some(r)
+    }
+
+    fn gate_predict(&self, pixels: &[u8], n: usize) -> anyhow::Result<Vec<usize>> {
+        let mut out = Vec::with_capacity(n);
+        let p = crate::data::PIXELS;
+        for chunk in pixels.chunks(2048 * p) {
+            let x: Vec<f32> = chunk.iter().map(|&v| v as f32 / 255.0).collect();
+            let rows = chunk.len() / p;
+            let x = Tensor::from_vec(x, (rows, p), &self.device)?;
+            out.extend(
+                self.gate
+                    .forward(&x)?
+                    .argmax(D::Minus1)?
+                    .to_vec1::<u32>()?
+                    .iter()
+                    .map(|&a| a as usize),
+            );
+        }
+        Ok(out)
+    }
+
+    fn provenance(&self) -> String {
+        let c = &self.cfg.kvae;
+        format!(
+            "trainer {} kvae k={} latent={} hidden={:?} gate={:?} epochs={}+{}x{} disc_steps={} scorer={:?} prior={} min_share={} batch={} lr={} seed={} limit={}",
+            env!("CARGO_PKG_VERSION"),
+            c.k,
+            c.vae.latent,
+            c.vae.hidden,
+            c.gate_hidden,
+            c.pretrain_epochs,
+            c.rounds,
+            c.epochs_per_round,
+            c.disc_steps,
+            c.scorer,
+            c.prior,
+            c.min_share,
+            c.batch,
+            c.lr,
+            c.seed,
+            self.cfg.limit.map_or("none".to_string(), |l| l.to_string())
+        )
+        .to_lowercase()
+    }
+}
+
+fn adam(params: &Params, lr: f64) -> Adam {
+    Adam::new(params.vars(), AdamConfig::with_lr(lr))
+}
+
+impl Method for KVae {
+    type Config = KVaeFitConfig;
+    const NAME: &'static str = "kvae";
+
+    fn new(cfg: &KVaeFitConfig, data: &Data, ctx: &RunContext) -> anyhow::Result<Self> {
+        let c = &cfg.kvae;
+        let device = ctx.device.clone();
+        let points = points(&data.train);
+        let mut rng = Rng::new(c.seed, 0x4B5A);
+        let vae_params = Params::new(c.seed);
+        let vaes = VaeStack::new(c.k, c.vae.clone(), vae_params.var_builder(&device))?;
+        let disc_params = Params::new(c.seed ^ 0xD15C);
+        let disc = discriminators(c.k, points.dim, &c.disc_hidden, &disc_params, &device)?;
+        let gate_params = Params::new(c.seed ^ 0x6A7E);
+        let gate = Gate::new(
+            points.dim,
+            &c.gate_hidden,
+            c.k,
+            Act::Relu,
+            gate_params.var_builder(&device).pp("gate"),
+        )?;
+        let assignment = random_split(points.n, c.k, &mut rng);
+        let batcher = Batcher::new(&members(&assignment, c.k));
+        Ok(KVae {
+            vae_opt: adam(&vae_params, c.lr),
+            disc_opt: adam(&disc_params, c.lr),
+            gate_opt: adam(&gate_params, c.lr),
+            state: KVaeState {
+                rng,
+                gate_rng: Rng::new(c.seed, 0x6A7E),
+                gate_order_before: (0..points.n).collect(),
+                assignment,
+                batcher,
+                gate_epochs_done: 0,
+                adam_steps: [0; 3],
+            },
+            cfg: cfg.clone(),
+            device,
+            points,
+            vae_params,
+            vaes,
+            disc_params,
+            disc,
+            gate_params,
+            gate,
+            gate_order: Vec::new(),
+            gate_next: (Vec::new(), Rng::new(0, 0)),
+        })
+    }
+
+    fn epochs(&self) -> usize {
+        self.cfg.total_epochs()
+    }
+
+    fn plan(&self, epoch: usize, data: &Data) -> EpochPlan {
+        let c = &self.cfg.kvae;
+        let n = data.train.n;
+        match self.phase(epoch) {
+            Phase::Pretrain => EpochPlan {
+                phase: "pretrain".into(),
+                steps: vae_steps_per_epoch(n, c.k, c.batch),
+            },
+            Phase::Round(r) => EpochPlan {
+                phase: format!("round {r}"),
+                steps: vae_steps_per_epoch(n, c.k, c.batch),
+            },
+            Phase::Gate => EpochPlan {
+                phase: "gate".into(),
+                steps: n.div_ceil(c.batch).max(1),
+            },
+        }
+    }
+
+    fn begin_epoch(&mut self, epoch: usize, _data: &Data) -> anyhow::Result<()> {
+        if self.phase(epoch) == Phase::Gate {
+            let mut rng = self.state.gate_rng;
+            let mut order = self.state.gate_order_before.clone();
+            rng.shuffle(&mut order);
+            self.gate_order = order.clone();
+            self.gate_next = (order, rng);
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, epoch: usize, step: usize, _data: &Data) -> anyhow::Result<StepLoss> {
+        let c = &self.cfg.kvae;
+        match self.phase(epoch) {
+            Phase::Pretrain | Phase::Round(_) => {
+                let per_vae = vae_step(
+                    &self.vaes,
+                    &mut self.vae_opt,
+                    &self.points,
+                    &mut self.state.batcher,
+                    c.batch,
+                    &mut self.state.rng,
+                    &self.device,
+                )?;
+                let active = (0..c.k)
+                    .filter(|&j| !self.state.batcher.is_empty(j))
+                    .count();
+                let loss = f64::from(per_vae.sum_all()?.to_scalar::<f32>()?) / active.max(1) as f64;
+                Ok(StepLoss {
+                    loss,
+                    terms: vec![("neg_elbo", loss)],
+                    samples: c.k * c.batch,
+                })
+            }
+            Phase::Gate => {
+                let from = (step * c.batch).min(self.gate_order.len());
+                let to = ((step + 1) * c.batch).min(self.gate_order.len());
+                let chunk = self.gate_order[from..to].to_vec();
+                let x = self
+                    .points
+                    .gather(std::slice::from_ref(&chunk), &self.device)?
+                    .squeeze(0)?;
+                let t: Vec<u32> = chunk
+                    .iter()
+                    .map(|&i| self.state.assignment[i] as u32)
+                    .collect();
+                let t = Tensor::from_vec(t, chunk.len(), &self.device)?;
+                let loss = candle_nn::loss::cross_entropy(&self.gate.forward(&x)?, &t)?;
+                let value = f64::from(loss.to_scalar::<f32>()?);
+                if value.is_finite() {
+                    self.gate_opt.step(&loss.backward()?)?;
+                }
+                Ok(StepLoss {
+                    loss: value,
+                    terms: vec![("gate_ce", value)],
+                    samples: chunk.len(),
+                })
+            }
+        }
+    }
+
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        data: &Data,
+    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let k = self.cfg.kvae.k;
+        let mut notes = serde_json::Map::new();
+        if self.phase(epoch) == Phase::Gate {
+            let (order, rng) = std::mem::replace(&mut self.gate_next, (Vec::new(), Rng::new(0, 0)));
+            self.state.gate_order_before = order;
+            self.state.gate_rng = rng;
+            self.state.gate_epochs_done += 1;
+            let pred = self.gate_predict(&data.train.pixels, data.train.n)?;
+            let agree = pred
+                .iter()
+                .zip(&self.state.assignment)
+                .filter(|(a, b)| a == b)
+                .count() as f64
+                / data.train.n.max(1) as f64;
+            notes.insert("gate_agreement".into(), agree.into());
+            return Ok(notes);
+        }
+        if let Some(round) = self.reassignment_after(epoch) {
+            let outcome = reassign_round(
+                &self.cfg.kvae,
+                &self.disc,
+                &mut self.disc_opt,
+                &self.vaes,
+                &self.points,
+                &self.state.assignment,
+                &mut self.state.rng,
+                &self.device,
+            )?;
+            self.state.assignment = outcome.assignment;
+            self.state.batcher = Batcher::new(&members(&self.state.assignment, k));
+            notes.insert("reassignment".into(), round.into());
+            if let Some(d) = outcome.disc_loss {
+                notes.insert("disc_loss".into(), d.into());
+            }
+            notes.insert("moved".into(), outcome.moved.into());
+            notes.insert("held".into(), outcome.held.into());
+        }
+        // Labels score the assignment for the log; they do not change it.
+        let ev = evaluate(&self.state.assignment, &data.train.labels, k);
+        notes.insert("train_acc".into(), ev.acc.into());
+        notes.insert("train_nmi".into(), ev.nmi.into());
+        notes.insert(
+            "sizes".into(),
+            members(&self.state.assignment, k)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        Ok(notes)
+    }
+
+    fn experts(&self) -> usize {
+        self.cfg.kvae.k
+    }
+
+    fn parameters(&self) -> usize {
+        self.vae_params.count() + self.disc_params.count() + self.gate_params.count()
+    }
+
+    fn predict(&self, pixels: &[u8], n: usize) -> anyhow::Result<Option<Vec<usize>>> {
+        if self.state.gate_epochs_done == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.gate_predict(pixels, n)?))
+    }
+
+    fn sample_tiles(&self) -> anyhow::Result<Vec<Vec<f32>>> {
+        let k = self.cfg.kvae.k;
+        let mut rng = Rng::new(self.cfg.kvae.seed, 0x5A3);
+        let samples = self.vaes.sample(GRID_ROWS, &mut rng, &self.device)?; // [K, rows, 784]
+        let samples: Vec<Vec<Vec<f32>>> = samples.to_vec3()?;
+        let mut tiles = Vec::with_capacity(GRID_ROWS * k);
+        for r in 0..GRID_ROWS {
+            for vae in &samples {
+                tiles.push(vae[r].clone());
+            }
+        }
+        Ok(tiles)
+    }
+
+    fn to_spec(&self, _train: &Evaluation, label_map: Vec<u8>) -> anyhow::Result<ModelSpec> {
+        super::to_spec(
+            &self.vaes,
+            &self.gate,
+            &self.state.assignment,
+            engine::ImageShape {
+                width: 28,
+                height: 28,
+            },
+            Some(label_map),
+            self.provenance(),
+        )
+    }
+
+    fn checkpoint(&self) -> anyhow::Result<(HashMap<String, Tensor>, serde_json::Value)> {
+        let mut tensors = self.vae_params.tensors();
+        tensors.extend(self.disc_params.tensors());
+        tensors.extend(self.gate_params.tensors());
+        for opt in [&self.vae_opt, &self.disc_opt, &self.gate_opt] {
+            tensors.extend(opt.state_tensors()?);
+        }
+        let mut state = self.state.clone();
+        state.adam_steps = [
+            self.vae_opt.steps(),
+            self.disc_opt.steps(),
+            self.gate_opt.steps(),
+        ];
+        Ok((tensors, serde_json::to_value(state)?))
+    }
+
+    fn restore(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        state: serde_json::Value,
+        file: &Path,
+    ) -> anyhow::Result<()> {
+        let state: KVaeState = serde_json::from_value(state)
+            .map_err(|e| anyhow::anyhow!("{}: not a kVAE state: {e}", file.display()))?;
+        anyhow::ensure!(
+            state.assignment.len() == self.points.n
+                && state.assignment.iter().all(|&a| a < self.cfg.kvae.k),
+            "{}: the saved assignment does not match this run's data",
+            file.display()
+        );
+        for params in [&self.vae_params, &self.disc_params, &self.gate_params] {
+            params.load_from(tensors, file)?;
+        }
+        for (opt, steps) in [
+            (&mut self.vae_opt, state.adam_steps[0]),
+            (&mut self.disc_opt, state.adam_steps[1]),
+            (&mut self.gate_opt, state.adam_steps[2]),
+        ] {
+            opt.load_state(tensors, steps)
+                .with_context(|| format!("{}", file.display()))?;
+        }
+        self.state = state;
+        Ok(())
+    }
+}

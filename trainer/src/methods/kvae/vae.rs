@@ -1,0 +1,258 @@
+//! K independent VAEs trained side by side, each on its own points.
+//!
+//! The networks are the trainer's batched stacks ([`BatchedMlp`]: K MLPs whose
+//! layers are `[K, in, out]` tensors run as one batched matmul); here one
+//! stack is the K encoders and another the K decoders. Unlike the mixture's
+//! encoders, which all read the same batch, each VAE here reads its own batch
+//! `x[k]`, because kVAE trains VAE k only on the points assigned to it.
+
+use candle_core::{Device, Result, Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::nn::layers::{Act, BatchedMlp};
+use crate::nn::likelihood::{bce_with_logits, kl_normal};
+use crate::rng::Rng;
+
+/// What a decoder's output parametrizes.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observation {
+    /// Pixels in [0, 1]: the decoder gives Bernoulli logits; a sample is the
+    /// vector of probabilities (the decoder mean), which is what the engine
+    /// generates.
+    Bernoulli,
+    /// Real vectors: the decoder gives a mean and a log-variance per
+    /// dimension; a sample adds the Gaussian noise.
+    Gaussian,
+    /// Real vectors: the decoder gives the mean of a Gaussian with this fixed
+    /// standard deviation; a sample adds the noise.
+    FixedGaussian {
+        /// Standard deviation of every dimension.
+        std: f32,
+    },
+}
+
+impl Observation {
+    fn outputs_per_dim(self) -> usize {
+        match self {
+            Observation::Gaussian => 2,
+            Observation::Bernoulli | Observation::FixedGaussian { .. } => 1,
+        }
+    }
+}
+
+/// Shape of each VAE.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VaeShape {
+    /// Data dimension.
+    pub data: usize,
+    /// Latent dimension.
+    pub latent: usize,
+    /// Hidden widths of the encoder; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    /// Likelihood of the data given the decoder output.
+    pub observation: Observation,
+}
+
+impl VaeShape {
+    /// Weights and biases of one VAE (encoder and decoder).
+    pub fn parameters(&self) -> usize {
+        let count = |w: &[usize]| w.windows(2).map(|p| p[0] * p[1] + p[1]).sum::<usize>();
+        let mut enc = vec![self.data];
+        enc.extend(&self.hidden);
+        enc.push(2 * self.latent);
+        let mut dec = vec![self.latent];
+        dec.extend(self.hidden.iter().rev());
+        dec.push(self.observation.outputs_per_dim() * self.data);
+        count(&enc) + count(&dec)
+    }
+}
+
+/// Log-variances are kept in this range: a Gaussian fitted to a handful of
+/// points would otherwise shrink its variance without bound.
+const LOGVAR_MIN: f64 = -9.0;
+const LOGVAR_MAX: f64 = 6.0;
+
+/// K VAEs of the same shape with independent weights.
+pub struct VaeStack {
+    /// The shape of every VAE.
+    pub shape: VaeShape,
+    /// `data -> hidden -> 2*latent` (mean, log-variance of q(z|x)).
+    pub encoder: BatchedMlp,
+    /// `latent -> hidden -> data` (or `2*data` for learned variances).
+    pub decoder: BatchedMlp,
+    k: usize,
+}
+
+/// Per-VAE negative ELBO of one batch, `[K]` each (batch means).
+pub struct ElboTerms {
+    /// Reconstruction negative log-likelihood.
+    pub reconstruction: Tensor,
+    /// KL divergence of q(z|x) from the prior.
+    pub kl: Tensor,
+}
+
+impl VaeStack {
+    /// K VAEs whose tensors are `encoder.*` and `decoder.*` under `vb`;
+    /// hidden layers use ReLU.
+    pub fn new(k: usize, shape: VaeShape, vb: VarBuilder) -> Result<Self> {
+        let mut reversed = shape.hidden.clone();
+        reversed.reverse();
+        let encoder = BatchedMlp::new(
+            k,
+            shape.data,
+            &shape.hidden,
+            2 * shape.latent,
+            Act::Relu,
+            vb.pp("encoder"),
+        )?;
+        let decoder = BatchedMlp::new(
+            k,
+            shape.latent,
+            &reversed,
+            shape.observation.outputs_per_dim() * shape.data,
+            Act::Relu,
+            vb.pp("decoder"),
+        )?;
+        Ok(VaeStack {
+            shape,
+            encoder,
+            decoder,
+            k,
+        })
+    }
+
+    /// Number of VAEs.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Mean and clamped log-variance of q(z|x) for `x: [K, B, data]`.
+    pub fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let h = self.encoder.forward(x)?;
+        let l = self.shape.latent;
+        let mu = h.narrow(D::Minus1, 0, l)?;
+        let logvar = h.narrow(D::Minus1, l, l)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
+        Ok((mu, logvar))
+    }
+
+    /// `log p(x | z)` summed over dimensions, `[K, B]`, from the decoder
+    /// output `out` and the data `x` (same leading shape).
+    fn log_likelihood(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
+        let half_log_2pi = 0.5 * std::f64::consts::TAU.ln();
+        match self.shape.observation {
+            Observation::Bernoulli => bce_with_logits(out, x)?.sum(D::Minus1)?.neg(),
+            Observation::Gaussian => {
+                let d = self.shape.data;
+                let mean = out.narrow(D::Minus1, 0, d)?;
+                let logvar = out.narrow(D::Minus1, d, d)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
+                let sq = (x - &mean)?.sqr()?;
+                let nll = ((sq * logvar.neg()?.exp()?)? + &logvar)?.affine(0.5, half_log_2pi)?;
+                nll.sum(D::Minus1)?.neg()
+            }
+            Observation::FixedGaussian { std } => {
+                let std = f64::from(std);
+                let nll = (x - out)?
+                    .sqr()?
+                    .affine(0.5 / (std * std), std.ln() + half_log_2pi)?;
+                nll.sum(D::Minus1)?.neg()
+            }
+        }
+    }
+
+    /// Negative ELBO terms of `x: [K, B, data]` with reparametrization noise
+    /// `eps: [K, B, latent]`.
+    pub fn elbo_terms(&self, x: &Tensor, eps: &Tensor) -> Result<ElboTerms> {
+        let (mu, logvar) = self.encode(x)?;
+        let z = (&mu + (logvar.affine(0.5, 0.0)?.exp()? * eps)?)?;
+        let out = self.decoder.forward(&z)?;
+        let reconstruction = self.log_likelihood(&out, x)?.neg()?.mean(D::Minus1)?;
+        let kl = kl_normal(&mu, &logvar.exp()?)?.mean(D::Minus1)?;
+        Ok(ElboTerms { reconstruction, kl })
+    }
+
+    /// `n` samples from every VAE, `[K, n, data]`: decoder means for
+    /// Bernoulli observations, mean plus Gaussian noise otherwise.
+    pub fn sample(&self, n: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+        let (k, d) = (self.k, self.shape.data);
+        let z = Tensor::from_vec(
+            rng.normals(k * n * self.shape.latent),
+            (k, n, self.shape.latent),
+            device,
+        )?;
+        let out = self.decoder.forward(&z)?;
+        match self.shape.observation {
+            Observation::Bernoulli => candle_nn::ops::sigmoid(&out),
+            Observation::Gaussian => {
+                let mean = out.narrow(D::Minus1, 0, d)?;
+                let logvar = out.narrow(D::Minus1, d, d)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
+                let eps = Tensor::from_vec(rng.normals(k * n * d), (k, n, d), device)?;
+                mean + (logvar.affine(0.5, 0.0)?.exp()? * eps)?
+            }
+            Observation::FixedGaussian { std } => {
+                let eps = Tensor::from_vec(rng.normals(k * n * d), (k, n, d), device)?;
+                out + eps.affine(f64::from(std), 0.0)?
+            }
+        }
+    }
+
+    /// Importance-sampled `log p_k(x)` of every point under every VAE:
+    /// host values `[k][b]` for `x: [B, data]`.
+    ///
+    /// The estimator is the importance-weighted bound of Burda et al. (2016)
+    /// with the encoder as proposal, `log (1/S) Σ_s p(x|z_s) p(z_s) / q(z_s|x)`
+    /// with `z_s ~ q(z|x)`; it rises to `log p(x)` as `S` grows. Samples are
+    /// drawn in chunks so memory stays near `K * 4096` latent codes.
+    pub fn log_likelihood_is(
+        &self,
+        x: &Tensor,
+        samples: usize,
+        rng: &mut Rng,
+    ) -> Result<Vec<Vec<f64>>> {
+        let k = self.k;
+        let (b, d) = x.dims2()?;
+        let l = self.shape.latent;
+        let xk = x.unsqueeze(0)?.broadcast_as((k, b, d))?.contiguous()?;
+        let (mu, logvar) = self.encode(&xk)?;
+        let std = logvar.affine(0.5, 0.0)?.exp()?;
+        let log_norm = -0.5 * l as f64 * std::f64::consts::TAU.ln();
+        let chunk = (4096 / b.max(1)).clamp(1, samples);
+        let mut log_weights: Vec<Tensor> = Vec::new();
+        let mut done = 0;
+        while done < samples {
+            let s = chunk.min(samples - done);
+            let eps = Tensor::from_vec(rng.normals(k * s * b * l), (k, s, b, l), x.device())?;
+            let z = eps
+                .broadcast_mul(&std.unsqueeze(1)?)?
+                .broadcast_add(&mu.unsqueeze(1)?)?;
+            let out = self.decoder.forward(&z.reshape((k, s * b, l))?)?;
+            let xs = xk
+                .unsqueeze(1)?
+                .broadcast_as((k, s, b, d))?
+                .reshape((k, s * b, d))?;
+            let log_px_z = self.log_likelihood(&out, &xs)?.reshape((k, s, b))?;
+            let log_pz = z.sqr()?.sum(D::Minus1)?.affine(-0.5, log_norm)?;
+            // log q(z|x) = log N(eps; 0, I) - 0.5 Σ logvar.
+            let log_qz = eps
+                .sqr()?
+                .sum(D::Minus1)?
+                .affine(-0.5, log_norm)?
+                .broadcast_sub(&logvar.sum(D::Minus1)?.affine(0.5, 0.0)?.unsqueeze(1)?)?;
+            log_weights.push(((log_px_z + log_pz)? - log_qz)?);
+            done += s;
+        }
+        let all = Tensor::cat(&log_weights, 1)?
+            .transpose(1, 2)?
+            .contiguous()?; // [K, B, S]
+        let est = log_mean_exp_last(&all)?;
+        est.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()
+    }
+}
+
+/// `log (1/n) Σ exp(x)` over the last dimension, max-subtracted.
+pub fn log_mean_exp_last(x: &Tensor) -> Result<Tensor> {
+    let n = x.dim(D::Minus1)? as f64;
+    let max = x.max_keepdim(D::Minus1)?;
+    let sum = x.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?;
+    (sum.log()? + max)?.affine(1.0, -n.ln())?.squeeze(D::Minus1)
+}

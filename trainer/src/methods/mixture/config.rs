@@ -1,0 +1,211 @@
+//! The mixture's configuration (`config.json`) and its two presets.
+
+use serde::{Deserialize, Serialize};
+
+use super::nets::Arch;
+use crate::init::Clustering;
+use crate::nn::layers::Act;
+use crate::nn::likelihood::Likelihood;
+
+/// A named starting configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The published method, as in the product's first design document.
+    Blog,
+    /// The tuned configuration: partition-based initialization, pretraining,
+    /// Bernoulli experts, shift augmentation on the gate; ≤ 1 MiB export.
+    Default,
+}
+
+/// How the experts and gate start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Random weights, straight into the mixture objective.
+    Random,
+    /// A label-free partition of the training set (autoencoder codes,
+    /// clustered), then `pretrain_epochs` of gate cross-entropy + each expert
+    /// on its cluster, then the mixture objective.
+    Partition {
+        /// Epochs of autoencoder training inside the partition step.
+        ae_epochs: usize,
+        /// Most points used to build the clustering graph.
+        max_points: usize,
+        /// Epochs of pretraining on the partition.
+        pretrain_epochs: usize,
+        /// How the autoencoder codes are clustered (configurations written
+        /// before this field existed used spectral clustering).
+        #[serde(default)]
+        cluster: Clustering,
+    },
+}
+
+/// Everything that defines a mixture run (saved as `config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixtureConfig {
+    /// The preset the run started from.
+    pub preset: Preset,
+    /// Network shapes.
+    pub arch: Arch,
+    /// Pixel likelihood of the experts.
+    pub likelihood: Likelihood,
+    /// Initialization.
+    pub start: Start,
+    /// Epochs of the mixture objective.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Weight of the importance-variance balancing term.
+    pub balance: f64,
+    /// Random seed (weights, noise, shuffling, augmentation, partition).
+    pub seed: u64,
+    /// Use only the first N training images.
+    pub limit: Option<usize>,
+    /// Random shift of the gate's input, in pixels (0 = none).
+    pub shift: usize,
+}
+
+impl MixtureConfig {
+    /// The preset's configuration.
+    pub fn preset(p: Preset) -> Self {
+        match p {
+            Preset::Blog => MixtureConfig {
+                preset: p,
+                arch: Arch {
+                    experts: 10,
+                    pixels: 784,
+                    latent: 10,
+                    gate_hidden: vec![128],
+                    encoder_hidden: 128,
+                    decoder_hidden: vec![128],
+                    act: Act::Sigmoid,
+                },
+                likelihood: Likelihood::Gaussian { std: 0.5 },
+                start: Start::Random,
+                epochs: 30,
+                batch: 100,
+                lr: 1e-3,
+                balance: 0.1,
+                seed: 0,
+                limit: None,
+                shift: 0,
+            },
+            Preset::Default => MixtureConfig {
+                preset: p,
+                arch: Arch {
+                    experts: 10,
+                    pixels: 784,
+                    latent: 10,
+                    gate_hidden: vec![256],
+                    encoder_hidden: 128,
+                    decoder_hidden: vec![32],
+                    act: Act::Relu,
+                },
+                likelihood: Likelihood::Bernoulli,
+                start: Start::Partition {
+                    ae_epochs: 20,
+                    max_points: 20_000,
+                    pretrain_epochs: 3,
+                    cluster: Clustering::Umap,
+                },
+                epochs: 8,
+                batch: 100,
+                lr: 1e-3,
+                balance: 0.1,
+                // The seed of the timed run in README.md, so the default command
+                // repeats it (on the same kind of CPU: other gemm kernels round
+                // differently); seeds 0 and 2 were measured too (test ACC
+                // 0.9633 and 0.9670 against 0.9661).
+                seed: 1,
+                limit: None,
+                shift: 2,
+            },
+        }
+    }
+
+    /// Pretraining epochs (0 without a partition).
+    pub fn pretrain_epochs(&self) -> usize {
+        match self.start {
+            Start::Random => 0,
+            Start::Partition {
+                pretrain_epochs, ..
+            } => pretrain_epochs,
+        }
+    }
+
+    /// Whether the run starts from the label-free partition.
+    pub fn needs_partition(&self) -> bool {
+        matches!(self.start, Start::Partition { .. })
+    }
+
+    /// All epochs: pretraining then mixture.
+    pub fn total_epochs(&self) -> usize {
+        self.pretrain_epochs() + self.epochs
+    }
+
+    /// Checks values a user could get wrong, with one-line messages.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let a = &self.arch;
+        if a.latent == 0
+            || a.encoder_hidden == 0
+            || a.gate_hidden.contains(&0)
+            || a.decoder_hidden.contains(&0)
+        {
+            anyhow::bail!("layer widths and --latent must be positive");
+        }
+        // Only what is exported meets the engine: the gate and the decoders.
+        crate::export::check_engine_shape(
+            a.pixels,
+            a.latent,
+            a.experts,
+            &a.gate_hidden,
+            &a.decoder_hidden,
+        )?;
+        if self.batch == 0 {
+            anyhow::bail!("--batch must be positive");
+        }
+        if self.lr <= 0.0 || !self.lr.is_finite() {
+            anyhow::bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        if self.balance < 0.0 || !self.balance.is_finite() {
+            anyhow::bail!("--balance must be >= 0, got {}", self.balance);
+        }
+        if self.shift > 8 {
+            anyhow::bail!("--shift must be at most 8 pixels, got {}", self.shift);
+        }
+        if self.limit == Some(0) {
+            anyhow::bail!("--limit must be positive");
+        }
+        if let Likelihood::Gaussian { std } = self.likelihood {
+            if std <= 0.0 || !std.is_finite() {
+                anyhow::bail!("Gaussian std must be positive");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::train::MethodConfig for MixtureConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        MixtureConfig::validate(self)
+    }
+
+    fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn run_name(&self) -> String {
+        format!("{:?}", self.preset).to_lowercase()
+    }
+
+    fn describe(&self) -> String {
+        format!("mixture, preset {:?}, seed {}", self.preset, self.seed)
+    }
+}

@@ -1,0 +1,63 @@
+//! The trained mixture as the engine's `ModelSpec`: the gate and the K
+//! decoders, and what the file records about its making.
+
+use engine::writer::ModelSpec;
+use engine::{ImageShape, Method};
+
+use super::config::MixtureConfig;
+use super::nets::Networks;
+
+/// The model as an engine `ModelSpec` (f32; quantized by the writer).
+///
+/// `mixture_weights` is each cluster's share of the training images under
+/// the gate's argmax.
+pub fn to_spec(
+    nets: &Networks,
+    cfg: &MixtureConfig,
+    mixture_weights: Vec<f32>,
+    label_map: Option<Vec<u8>>,
+) -> anyhow::Result<ModelSpec> {
+    let k = cfg.arch.experts;
+    let decoders = (0..k)
+        .map(|e| nets.export_decoder(e))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Ok(ModelSpec {
+        method: Method::MixtureOfVaes,
+        image: ImageShape {
+            width: 28,
+            height: 28,
+        },
+        latent: cfg.arch.latent,
+        likelihood: cfg.likelihood.engine(),
+        mixture_weights,
+        label_map,
+        provenance: provenance(cfg),
+        gate: nets.gate.export()?,
+        decoders,
+    })
+}
+
+/// What the file records about its making (no time stamps or paths, so
+/// that the same seed gives the same bytes).
+pub fn provenance(cfg: &MixtureConfig) -> String {
+    format!(
+        "trainer {} mixture-of-vaes preset={:?} experts={} latent={} gate={:?} decoder={:?} act={:?} likelihood={:?} epochs={}+{} batch={} lr={} balance={} shift={} seed={} limit={}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.preset,
+        cfg.arch.experts,
+        cfg.arch.latent,
+        cfg.arch.gate_hidden,
+        cfg.arch.decoder_hidden,
+        cfg.arch.act,
+        cfg.likelihood,
+        cfg.pretrain_epochs(),
+        cfg.epochs,
+        cfg.batch,
+        cfg.lr,
+        cfg.balance,
+        cfg.shift,
+        cfg.seed,
+        cfg.limit.map_or("none".to_string(), |l| l.to_string()),
+    )
+    .to_lowercase()
+}

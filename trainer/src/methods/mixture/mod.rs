@@ -1,0 +1,309 @@
+//! The mixture of VAE experts: a gate (the manager) softly routes each
+//! image to K VAE experts, trained with the mixture-of-experts loss and a
+//! load-balancing term ([`loss`]), started from a label-free partition
+//! ([`partition`]) on which the experts and the gate are pretrained.
+//!
+//! | file | what |
+//! |---|---|
+//! | [`config`] | `MixtureConfig` (`config.json`), the `default` and `blog` presets |
+//! | [`nets`] | the gate, the encoders, the decoders, stored in two expert groups |
+//! | [`loss`] | per-expert negative ELBO, the mixture loss, the balancing term |
+//! | [`step`] | one batch's gradients, the expert groups on two cores |
+//! | [`checkpoint`] | per-expert checkpoint names, whatever the grouping |
+//! | [`partition`] | the label-free start, cached in `partition.json` |
+//! | [`export`] | the gate and decoders as the engine's `ModelSpec` |
+
+pub mod checkpoint;
+pub mod config;
+pub mod export;
+pub mod loss;
+pub mod nets;
+pub mod partition;
+pub mod step;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use engine::writer::ModelSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{batch_pixels, PIXELS};
+use crate::eval::metrics::Evaluation;
+use crate::nn::adam::{Adam, AdamConfig};
+use crate::nn::params::Params;
+use crate::rng::Rng;
+use crate::train::{Data, EpochPlan, Method, RunContext, StepLoss, GRID_ROWS};
+pub use config::{MixtureConfig, Preset, Start};
+use nets::Networks;
+use step::{gradients, Batch};
+
+/// A mixture being trained: its networks, optimizer and generators.
+pub struct Mixture {
+    cfg: MixtureConfig,
+    device: Device,
+    params: Params,
+    nets: Networks,
+    adam: Adam,
+    /// The label-free partition the pretraining epochs fit, if any.
+    assignment: Option<Vec<usize>>,
+    /// The shuffling generator as it was at the start of the current epoch.
+    epoch_rng: Rng,
+    /// The same after shuffling this epoch (the next epoch's start).
+    next_epoch_rng: Rng,
+    /// Reparameterization noise and augmentation.
+    noise_rng: Rng,
+    /// This epoch's order of the training images.
+    order: Vec<usize>,
+}
+
+/// The mixture's part of `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MixtureState {
+    epoch_rng: Rng,
+    noise_rng: Rng,
+    adam_steps: u64,
+}
+
+impl Mixture {
+    /// The networks.
+    pub fn nets(&self) -> &Networks {
+        &self.nets
+    }
+
+    /// The trainable parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn batch_size(&self, n: usize) -> usize {
+        self.cfg.batch.min(n).max(1)
+    }
+}
+
+impl Method for Mixture {
+    type Config = MixtureConfig;
+    const NAME: &'static str = "mixture";
+
+    fn new(cfg: &MixtureConfig, data: &Data, ctx: &RunContext) -> anyhow::Result<Self> {
+        let assignment = if cfg.needs_partition() && cfg.pretrain_epochs() > 0 {
+            Some(partition::partition(
+                cfg,
+                &data.train,
+                &ctx.run_dir,
+                ctx.verbose,
+            )?)
+        } else {
+            None
+        };
+        let params = Params::new(cfg.seed);
+        let nets = Networks::new(&cfg.arch, params.var_builder(&ctx.device))?;
+        let adam = Adam::new(params.vars(), AdamConfig::with_lr(cfg.lr));
+        Ok(Mixture {
+            cfg: cfg.clone(),
+            device: ctx.device.clone(),
+            params,
+            nets,
+            adam,
+            assignment,
+            epoch_rng: Rng::new(cfg.seed, 1),
+            next_epoch_rng: Rng::new(cfg.seed, 1),
+            noise_rng: Rng::new(cfg.seed, 2),
+            order: Vec::new(),
+        })
+    }
+
+    fn epochs(&self) -> usize {
+        self.cfg.total_epochs()
+    }
+
+    fn plan(&self, epoch: usize, data: &Data) -> EpochPlan {
+        let n = data.train.n;
+        EpochPlan {
+            phase: if epoch < self.cfg.pretrain_epochs() {
+                "pretrain"
+            } else {
+                "mixture"
+            }
+            .into(),
+            steps: (n / self.batch_size(n)).max(1),
+        }
+    }
+
+    fn begin_epoch(&mut self, _epoch: usize, data: &Data) -> anyhow::Result<()> {
+        let mut shuffle = self.epoch_rng;
+        self.order = (0..data.train.n).collect();
+        shuffle.shuffle(&mut self.order);
+        self.next_epoch_rng = shuffle;
+        Ok(())
+    }
+
+    fn step(&mut self, epoch: usize, step: usize, data: &Data) -> anyhow::Result<StepLoss> {
+        let train = &data.train;
+        let (k, latent) = (self.cfg.arch.experts, self.cfg.arch.latent);
+        let b = self.batch_size(train.n);
+        let pretraining = epoch < self.cfg.pretrain_epochs();
+        let idx = &self.order[step * b..(step + 1) * b];
+        let x = Tensor::from_vec(
+            batch_pixels(&train.pixels, idx, 0, None),
+            (b, PIXELS),
+            &self.device,
+        )?;
+        let xg = if self.cfg.shift > 0 {
+            Tensor::from_vec(
+                batch_pixels(
+                    &train.pixels,
+                    idx,
+                    self.cfg.shift,
+                    Some(&mut self.noise_rng),
+                ),
+                (b, PIXELS),
+                &self.device,
+            )?
+        } else {
+            x.clone()
+        };
+        let eps = Tensor::from_vec(
+            self.noise_rng.normals(k * b * latent),
+            (k, b, latent),
+            &self.device,
+        )?;
+        let assignment = if pretraining {
+            Some(
+                self.assignment
+                    .as_deref()
+                    .ok_or_else(|| anyhow::anyhow!("pretraining needs the initial partition"))?,
+            )
+        } else {
+            None
+        };
+        let grads = gradients(
+            &self.nets,
+            &self.cfg,
+            &self.device,
+            &Batch {
+                idx,
+                x: &x,
+                xg: &xg,
+                eps: &eps,
+                assignment,
+            },
+        )?;
+        let loss = grads.loss();
+        if loss.is_finite() {
+            self.adam.step_sum(&grads.grads)?;
+        }
+        Ok(StepLoss {
+            loss,
+            terms: vec![
+                ("elbo", grads.elbo),
+                (if pretraining { "gate_ce" } else { "balance" }, grads.extra),
+            ],
+            samples: b,
+        })
+    }
+
+    fn end_epoch(
+        &mut self,
+        _epoch: usize,
+        _data: &Data,
+    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        self.epoch_rng = self.next_epoch_rng;
+        Ok(serde_json::Map::new())
+    }
+
+    fn experts(&self) -> usize {
+        self.cfg.arch.experts
+    }
+
+    fn parameters(&self) -> usize {
+        self.params.count()
+    }
+
+    fn predict(&self, pixels: &[u8], n: usize) -> anyhow::Result<Option<Vec<usize>>> {
+        let mut out = Vec::with_capacity(n);
+        let all: Vec<usize> = (0..n).collect();
+        for idx in all.chunks(1000) {
+            let x = Tensor::from_vec(
+                batch_pixels(pixels, idx, 0, None),
+                (idx.len(), PIXELS),
+                &self.device,
+            )?;
+            let logits = self.nets.gate.forward(&x)?;
+            out.extend(
+                logits
+                    .argmax(1)?
+                    .to_vec1::<u32>()?
+                    .into_iter()
+                    .map(|c| c as usize),
+            );
+        }
+        Ok(Some(out))
+    }
+
+    fn sample_tiles(&self) -> anyhow::Result<Vec<Vec<f32>>> {
+        let (k, l) = (self.cfg.arch.experts, self.cfg.arch.latent);
+        let mut rng = Rng::new(self.cfg.seed, 3);
+        let z = Tensor::from_vec(
+            rng.normals(k * GRID_ROWS * l),
+            (k, GRID_ROWS, l),
+            &self.device,
+        )?;
+        let img = candle_nn::ops::sigmoid(&self.nets.decode(&z)?)?;
+        let img: Vec<Vec<Vec<f32>>> = img.to_vec3()?;
+        let mut tiles = Vec::with_capacity(k * GRID_ROWS);
+        for r in 0..GRID_ROWS {
+            for expert in img.iter() {
+                tiles.push(expert[r].clone());
+            }
+        }
+        Ok(tiles)
+    }
+
+    fn to_spec(&self, train: &Evaluation, label_map: Vec<u8>) -> anyhow::Result<ModelSpec> {
+        let n = train.sizes.iter().sum::<usize>().max(1) as f32;
+        let weights: Vec<f32> = train.sizes.iter().map(|&s| s as f32 / n).collect();
+        export::to_spec(&self.nets, &self.cfg, weights, Some(label_map))
+    }
+
+    fn checkpoint(&self) -> anyhow::Result<(HashMap<String, Tensor>, serde_json::Value)> {
+        let mut tensors = self.params.tensors();
+        tensors.extend(self.adam.state_tensors()?);
+        let state = MixtureState {
+            epoch_rng: self.epoch_rng,
+            noise_rng: self.noise_rng,
+            adam_steps: self.adam.steps(),
+        };
+        Ok((
+            checkpoint::split_groups(tensors, self.cfg.arch.experts)?,
+            serde_json::to_value(state)?,
+        ))
+    }
+
+    fn restore(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        state: serde_json::Value,
+        file: &Path,
+    ) -> anyhow::Result<()> {
+        let state: MixtureState = serde_json::from_value(state)
+            .map_err(|e| anyhow::anyhow!("{}: not a mixture's state: {e}", file.display()))?;
+        let mut wanted = Vec::new();
+        for (name, var) in self.params.vars() {
+            let dims = var.dims().to_vec();
+            wanted.push((format!("adam.m.{name}"), dims.clone()));
+            wanted.push((format!("adam.v.{name}"), dims.clone()));
+            wanted.push((name, dims));
+        }
+        let joined = checkpoint::join_groups(tensors, &wanted, self.cfg.arch.experts)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        self.params.load_from(&joined, file)?;
+        self.adam
+            .load_state(&joined, state.adam_steps)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        self.epoch_rng = state.epoch_rng;
+        self.next_epoch_rng = state.epoch_rng;
+        self.noise_rng = state.noise_rng;
+        Ok(())
+    }
+}

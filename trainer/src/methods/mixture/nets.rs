@@ -1,0 +1,187 @@
+//! The mixture's networks: the gate ([`Gate`]) and the K VAE experts.
+//!
+//! The experts are stored batched, in two groups ([`Experts`]): every tensor
+//! of an expert is one slice of its group's stacked tensor, so one matmul
+//! runs all of a group's encoders' first layers and 3-D batched matmuls run
+//! the rest. The groups let a training step run the two halves of the
+//! experts on two cores, each on the whole batch ([`super::step`]); the
+//! checkpoint names each expert's slice on its own
+//! ([`super::checkpoint`]), so the grouping is not part of a run's files.
+
+use candle_core::{Result, Tensor, D};
+use candle_nn::{Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use engine::writer::DenseF32;
+
+use crate::nn::layers::{dense, dense_act, Act, BatchedDense, BatchedMlp, Gate};
+
+/// The K experts' encoders: image → (mean, variance) of q(z|x), batched.
+///
+/// The first layer of all K encoders is one `pixels → K·hidden` matmul.
+#[derive(Debug, Clone)]
+pub struct Encoders {
+    k: usize,
+    hidden: usize,
+    first: Linear,
+    head: BatchedDense,
+    act: Act,
+    latent: usize,
+}
+
+impl Encoders {
+    /// K encoders `pixels → hidden → (latent mean, latent variance)`.
+    pub fn new(
+        k: usize,
+        pixels: usize,
+        hidden: usize,
+        latent: usize,
+        act: Act,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(Encoders {
+            k,
+            hidden,
+            first: dense(pixels, k * hidden, vb.pp("fc0"))?,
+            head: BatchedDense::new(k, hidden, 2 * latent, vb.pp("head"))?,
+            act,
+            latent,
+        })
+    }
+
+    /// Mean and variance `[K, B, latent]` for images `[B, pixels]`.
+    /// The variance is `1e-5 + exp(s)` as in the published method.
+    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let b = x.dim(0)?;
+        let h = dense_act(&self.first, x, self.act, true)?;
+        let h = h
+            .reshape((b, self.k, self.hidden))?
+            .transpose(0, 1)?
+            .contiguous()?;
+        let out = self.head.forward(&h)?;
+        let mean = out.narrow(D::Minus1, 0, self.latent)?;
+        let var = (out.narrow(D::Minus1, self.latent, self.latent)?.exp()? + 1e-5)?;
+        Ok((mean, var))
+    }
+}
+
+/// Shapes of a mixture of VAE experts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arch {
+    /// Number of experts K.
+    pub experts: usize,
+    /// Pixels per image.
+    pub pixels: usize,
+    /// Latent size.
+    pub latent: usize,
+    /// Gate hidden widths.
+    pub gate_hidden: Vec<usize>,
+    /// Encoder hidden width.
+    pub encoder_hidden: usize,
+    /// Decoder hidden widths.
+    pub decoder_hidden: Vec<usize>,
+    /// Hidden activation everywhere.
+    pub act: Act,
+}
+
+/// Some of the K experts, stored together: the encoders' first layers are
+/// one matmul, the rest batched matmuls (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Experts {
+    /// Their encoders.
+    pub encoders: Encoders,
+    /// Their decoders.
+    pub decoders: BatchedMlp,
+}
+
+impl Experts {
+    /// `k` experts of `arch`'s shapes.
+    fn new(arch: &Arch, k: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Experts {
+            encoders: Encoders::new(
+                k,
+                arch.pixels,
+                arch.encoder_hidden,
+                arch.latent,
+                arch.act,
+                vb.pp("encoder"),
+            )?,
+            decoders: BatchedMlp::new(
+                k,
+                arch.latent,
+                &arch.decoder_hidden,
+                arch.pixels,
+                arch.act,
+                vb.pp("decoder"),
+            )?,
+        })
+    }
+}
+
+/// How many groups the experts are stored in: two (one per core of a
+/// training step, see `crate::train`) when there are at least two. Fixed,
+/// not the number of cores, so that a seed gives the same model anywhere.
+pub const EXPERT_GROUPS: usize = 2;
+
+/// How many groups `k` experts make: [`EXPERT_GROUPS`], or fewer when
+/// there are fewer experts (never zero).
+pub fn expert_groups(k: usize) -> usize {
+    EXPERT_GROUPS.min(k).max(1)
+}
+
+/// The experts of group `g` of `k`: `(first, count)`. The last groups get
+/// the extra expert when `k` does not divide evenly.
+pub fn expert_group(k: usize, g: usize) -> (usize, usize) {
+    let groups = expert_groups(k);
+    let first = g * k / groups;
+    (first, (g + 1) * k / groups - first)
+}
+
+/// The whole model: a gate and K VAE experts (encoders + decoders), the
+/// experts in [`EXPERT_GROUPS`] groups.
+#[derive(Debug, Clone)]
+pub struct Networks {
+    /// The manager.
+    pub gate: Gate,
+    /// The experts, group by group ([`expert_group`] says which).
+    pub groups: Vec<Experts>,
+}
+
+impl Networks {
+    /// Builds (or, on a store that has them, fetches) every tensor:
+    /// `gate.*`, `experts.<group>.encoder.*`, `experts.<group>.decoder.*`.
+    pub fn new(arch: &Arch, vb: VarBuilder) -> Result<Self> {
+        let k = arch.experts;
+        let gate = Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?;
+        let groups = (0..expert_groups(k))
+            .map(|g| Experts::new(arch, expert_group(k, g).1, vb.pp("experts").pp(g)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Networks { gate, groups })
+    }
+
+    /// Pixel logits `[K, B, pixels]` of every expert's decoder for latent
+    /// codes `z` `[K, B, latent]`.
+    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        let mut first = 0;
+        let mut parts = Vec::with_capacity(self.groups.len());
+        for group in &self.groups {
+            let count = group.decoders.count();
+            parts.push(group.decoders.forward(&z.narrow(0, first, count)?)?);
+            first += count;
+        }
+        Tensor::cat(&parts, 0)
+    }
+
+    /// Expert `e`'s decoder for export, ending in a sigmoid.
+    pub fn export_decoder(&self, e: usize) -> Result<Vec<DenseF32>> {
+        let mut first = 0;
+        for group in &self.groups {
+            let count = group.decoders.count();
+            if e < first + count {
+                return group.decoders.export(e - first);
+            }
+            first += count;
+        }
+        candle_core::bail!("no expert {e} (the model has {first})")
+    }
+}

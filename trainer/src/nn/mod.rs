@@ -1,0 +1,9 @@
+//! Building blocks every method shares: dense and batched layers
+//! ([`layers`]), pixel likelihoods and the Gaussian KL ([`likelihood`]),
+//! seeded parameters behind candle-nn's `VarBuilder` ([`params`]) and the
+//! Adam optimizer ([`adam`]).
+
+pub mod adam;
+pub mod layers;
+pub mod likelihood;
+pub mod params;

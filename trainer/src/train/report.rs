@@ -1,0 +1,141 @@
+//! The end of a run: export, engine check, loss curve and `report.md`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::method::{Method, MethodConfig};
+use super::trainer::Trainer;
+use crate::eval::metrics::evaluate;
+use crate::export::quantize::{compare, encode, table, WeightType};
+use crate::export::{label_map, write_bytes};
+use crate::util::write_atomic;
+
+/// Exports the model (`model.bin` with f16 weights and `model-int8.bin` in
+/// the run directory, plus `export` with `weights` if given), scores the
+/// f32 model and both files on the test set, and writes `loss.png` and
+/// `report.md`. Returns the path of the run directory's `model.bin`.
+pub fn finish<M: Method>(
+    trainer: &Trainer<M>,
+    seconds: f64,
+    export: Option<&Path>,
+    weight_type: WeightType,
+) -> anyhow::Result<PathBuf> {
+    let cfg = &trainer.cfg;
+    let method = &trainer.method;
+    let k = method.experts();
+    let (train, test) = (&trainer.data.train, &trainer.data.test);
+    // Labels are used from here on only: to name clusters and to score.
+    let train_pred = method
+        .predict(&train.pixels, train.n)?
+        .context("the method ended without a classifier")?;
+    let train_eval = evaluate(&train_pred, &train.labels, k);
+    let spec = method.to_spec(&train_eval, label_map(&train_eval))?;
+    let path = trainer.run_dir.join("model.bin");
+    let bytes = encode(&spec, WeightType::F16, &[])?;
+    let int8 = encode(&spec, WeightType::Int8, &train.pixels)?;
+    write_bytes(&bytes, &path)?;
+    write_bytes(&int8, &trainer.run_dir.join("model-int8.bin"))?;
+    if let Some(e) = export {
+        let chosen = match weight_type {
+            WeightType::F16 => &bytes,
+            WeightType::Int8 => &int8,
+        };
+        write_bytes(chosen, e)?;
+    }
+    let f32_pred = method
+        .predict(&test.pixels, test.n)?
+        .context("the method ended without a classifier")?;
+    let f32_eval = evaluate(&f32_pred, &test.labels, k);
+    let model = crate::eval::host::parse(&bytes, "exported model")?;
+    let engine_pred = crate::eval::host::predict(&model, &test.pixels, test.n)?;
+    let engine_eval = evaluate(&engine_pred, &test.labels, k);
+    let agree = f32_pred
+        .iter()
+        .zip(&engine_pred)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / f32_pred.len().max(1) as f64;
+    let variants = compare(
+        &spec,
+        &[("f16", &bytes), ("int8", &int8)],
+        &test.pixels,
+        &test.labels,
+        test.n,
+    )?;
+    trainer.save_loss_curve()?;
+    let tiles = crate::eval::host::sample_tiles(&model, 8, cfg.seed())?;
+    crate::eval::pictures::save_grid(&trainer.run_dir.join("samples.png"), &tiles, k, 28)?;
+
+    let mut r = String::new();
+    let _ = writeln!(r, "# Training report\n");
+    let _ = writeln!(
+        r,
+        "- {}, {} training images, {} epochs, {:.1} s of training (this invocation)",
+        cfg.describe(),
+        train.n,
+        method.epochs(),
+        seconds
+    );
+    let _ = writeln!(
+        r,
+        "- model.bin: {} bytes ({:.3} MiB)",
+        bytes.len(),
+        bytes.len() as f64 / 1048576.0
+    );
+    let _ = writeln!(
+        r,
+        "- test set, f32 model (classifier argmax): {}",
+        f32_eval.summary()
+    );
+    let _ = writeln!(
+        r,
+        "- test set, engine on model.bin (f16): {}",
+        engine_eval.summary()
+    );
+    let _ = writeln!(
+        r,
+        "- engine and f32 model agree on {:.2}% of test images",
+        100.0 * agree
+    );
+    let _ = writeln!(
+        r,
+        "- training set (classifier argmax): {}",
+        train_eval.summary()
+    );
+    let _ = writeln!(
+        r,
+        "\n## Weights: f32 (the trained model), f16 (`model.bin`), int8 (`model-int8.bin`)\n\nTest set; argmax agreement with the f32 model (a plain f32 forward pass of the exported weights); generated images of {} seeds per expert compared pixel by pixel with the f32 decoders' (intensities in [0, 1]). int8 was calibrated on the first {} training images (no labels).\n\n{}",
+        32,
+        crate::export::quantize::CALIBRATION_IMAGES,
+        table(&variants)
+    );
+    let _ = writeln!(r, "\nLabels were used only after training: to score clusters and to write the cluster-to-digit map (Hungarian matching on the training set).\n");
+    let _ = writeln!(
+        r,
+        "## Confusion matrix (test set, engine)\n\n{}",
+        engine_eval.confusion_table()
+    );
+    let _ = writeln!(r, "## Files\n\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert)\n- `samples.png`: engine samples from model.bin\n- `model.bin`, `model-int8.bin`: the model with f16 and int8 weights\n- `loss.png`: step loss (blue) and epoch mean (red)\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
+    write_atomic(&trainer.run_dir.join("report.md"), r.as_bytes())?;
+    if trainer.verbose {
+        println!("test (engine, f16): {}", engine_eval.summary());
+        println!(
+            "engine agrees with the f32 model on {:.2}% of test images",
+            100.0 * agree
+        );
+        print!("{}", table(&variants));
+        println!(
+            "wrote {} ({} bytes), model-int8.bin ({} bytes){}",
+            path.display(),
+            bytes.len(),
+            int8.len(),
+            export
+                .map(|e| format!(" and {} ({})", e.display(), weight_type.name()))
+                .unwrap_or_default()
+        );
+        println!("report: {}", trainer.run_dir.join("report.md").display());
+    }
+    Ok(path)
+}
