@@ -46,7 +46,9 @@ fn fit_method_kvae_exports_a_kvae_model() {
     assert_eq!(model.header().method, engine::Method::KVae);
     assert_eq!(model.experts(), 4);
     let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
-    assert!(report.contains("engine (f16 model.bin) agrees"), "{report}");
+    assert!(report.contains("engine and f32 model agree"), "{report}");
+    assert!(dir.path().join("run/checkpoint.safetensors").exists());
+    assert!(dir.path().join("run/model-int8.bin").exists());
     assert!(dir.path().join("run/samples.png").exists());
 
     // A bad option value is a one-line error, not a panic.
