@@ -31,12 +31,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Module, Tensor};
-use candle_nn::Linear;
+use candle_core::Device;
 use criterion::Criterion;
 use engine::rng::SplitMix64;
-use engine::writer::{DenseF32, ModelSpec};
+use engine::writer::ModelSpec;
 use engine::{Activation, Model, Workspace};
+use trainer::eval::reference::ReferenceModel;
 
 /// A network as `(inputs, outputs, activation)` per layer.
 type Shape = &'static [(usize, usize, Activation)];
@@ -97,76 +97,25 @@ fn int8_bytes(config: &Config, seed: u64) -> Vec<u8> {
         .expect("writer quantizes the benchmark model")
 }
 
-/// One dense layer in candle, with its activation.
-struct CandleLayer {
-    linear: Linear,
-    activation: Activation,
-}
-
-impl CandleLayer {
-    fn new(layer: &DenseF32, dev: &Device) -> candle_core::Result<Self> {
-        let w = Tensor::from_slice(&layer.weights, (layer.outputs, layer.inputs), dev)?;
-        let b = Tensor::from_slice(&layer.bias, layer.outputs, dev)?;
-        Ok(CandleLayer {
-            linear: Linear::new(w, Some(b)),
-            activation: layer.activation,
-        })
-    }
-}
-
-impl Module for CandleLayer {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.linear.forward(xs)?;
-        match self.activation {
-            Activation::Identity => Ok(y),
-            Activation::Relu => y.relu(),
-            Activation::Sigmoid => candle_nn::ops::sigmoid(&y),
-            Activation::Tanh => y.tanh(),
-        }
-    }
-}
-
-struct CandleModel {
-    gate: Vec<CandleLayer>,
-    decoders: Vec<Vec<CandleLayer>>,
-    dev: Device,
-}
+/// The candle twin of a model file: its tensors dequantized exactly (the
+/// trainer's reference forward pass, which the cross-check tests use too).
+struct CandleModel(ReferenceModel);
 
 impl CandleModel {
-    /// The candle twin of a model file: its tensors dequantized exactly.
-    fn from_file(bytes: &[u8]) -> candle_core::Result<Self> {
-        let dev = Device::Cpu;
+    fn from_file(bytes: &[u8]) -> anyhow::Result<Self> {
         let spec = ModelSpec::from_bytes(bytes).expect("benchmark model parses");
-        let net = |layers: &[DenseF32]| -> candle_core::Result<Vec<CandleLayer>> {
-            layers.iter().map(|l| CandleLayer::new(l, &dev)).collect()
-        };
-        Ok(CandleModel {
-            gate: net(&spec.gate)?,
-            decoders: spec
-                .decoders
-                .iter()
-                .map(|d| net(d))
-                .collect::<Result<_, _>>()?,
-            dev,
-        })
+        Ok(CandleModel(ReferenceModel::from_spec(&spec, &Device::Cpu)?))
     }
 
     /// Gate probabilities for one image of intensities in [0, 1].
-    fn classify(&self, image: &[f32]) -> candle_core::Result<Vec<f32>> {
-        let mut x = Tensor::from_slice(image, (1, image.len()), &self.dev)?;
-        for layer in &self.gate {
-            x = layer.forward(&x)?;
-        }
-        candle_nn::ops::softmax_last_dim(&x)?.squeeze(0)?.to_vec1()
+    fn classify(&self, image: &[f32]) -> anyhow::Result<Vec<f32>> {
+        let mut p = self.0.gate_probabilities_f32(image, 1)?;
+        Ok(p.pop().unwrap_or_default())
     }
 
     /// Expert `k`'s decoder on one latent vector.
-    fn decode(&self, k: usize, z: &[f32]) -> candle_core::Result<Vec<f32>> {
-        let mut x = Tensor::from_slice(z, (1, z.len()), &self.dev)?;
-        for layer in &self.decoders[k] {
-            x = layer.forward(&x)?;
-        }
-        x.squeeze(0)?.to_vec1()
+    fn decode(&self, k: usize, z: &[f32]) -> anyhow::Result<Vec<f32>> {
+        self.0.decode(k, z)
     }
 }
 

@@ -71,7 +71,19 @@ impl ReferenceModel {
             );
         }
         let x: Vec<f32> = images.iter().map(|&p| p as f32 / 255.0).collect();
-        let x = Tensor::from_vec(x, (n, self.pixels), &self.device)?;
+        self.gate_probabilities_f32(&x, n)
+    }
+
+    /// The gate's softmax for `n` images of intensities in [0, 1].
+    pub fn gate_probabilities_f32(&self, images: &[f32], n: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+        if images.len() != n * self.pixels {
+            anyhow::bail!(
+                "{} values for {n} images of {} pixels",
+                images.len(),
+                self.pixels
+            );
+        }
+        let x = Tensor::from_slice(images, (n, self.pixels), &self.device)?;
         let p = candle_nn::ops::softmax(&forward(&self.gate, &x)?, D::Minus1)?;
         Ok(p.to_vec2()?)
     }
