@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use engine::{Model, Workspace};
+use trainer::eval::reference::ReferenceModel;
 use trainer::methods::mixture::{Mixture, MixtureConfig, Preset, Start};
 use trainer::train::{fit, FitOptions};
-use trainer::eval::reference::ReferenceModel;
 
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")

@@ -75,7 +75,11 @@ impl ReferenceModel {
     }
 
     /// The gate's softmax for `n` images of intensities in [0, 1].
-    pub fn gate_probabilities_f32(&self, images: &[f32], n: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    pub fn gate_probabilities_f32(
+        &self,
+        images: &[f32],
+        n: usize,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         if images.len() != n * self.pixels {
             anyhow::bail!(
                 "{} values for {n} images of {} pixels",

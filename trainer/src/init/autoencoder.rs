@@ -8,8 +8,8 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use engine::{Activation, Likelihood};
 
-use crate::nn::adam::{Adam, AdamConfig};
 use crate::data::PIXELS;
+use crate::nn::adam::{Adam, AdamConfig};
 use crate::ops;
 use crate::rng::Rng;
 
@@ -94,8 +94,6 @@ fn batch_tensor(images: &[u8], rows: &[usize], dev: &Device) -> Result<Tensor> {
     }
     Ok(Tensor::from_vec(v, (rows.len(), PIXELS), dev)?)
 }
-
-
 
 impl Autoencoder {
     /// Trains on the `n` images (row-major 28×28 bytes) for `cfg.epochs`
