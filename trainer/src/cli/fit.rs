@@ -11,7 +11,7 @@ use crate::methods::kvae::config::KVaeFitConfig;
 use crate::methods::kvae::Scorer;
 use crate::methods::mixture::{MixtureConfig, Preset, Start};
 use crate::methods::MethodName;
-use crate::nn::layers::Act;
+use crate::nn::layers::{parse_activation, Activation};
 use crate::nn::likelihood::Likelihood;
 
 /// `trainer fit` options.
@@ -52,7 +52,7 @@ pub struct FitArgs {
     /// Directory with the four MNIST IDX files (gzipped or not).
     #[arg(long, default_value = "data/mnist")]
     pub data: PathBuf,
-    /// Run directory (default: a new runs/<preset or method>-N).
+    /// Run directory (default: a new `runs/<preset or method>-N`).
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Also write the trained model to this file (atomically).
@@ -91,9 +91,9 @@ pub struct MixtureArgs {
     /// Decoder hidden widths, comma-separated.
     #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
     pub decoder_hidden: Option<Vec<usize>>,
-    /// Hidden activation.
-    #[arg(long, value_enum, conflicts_with = "resume")]
-    pub act: Option<Act>,
+    /// Hidden activation: relu, sigmoid or tanh.
+    #[arg(long, value_parser = parse_activation, conflicts_with = "resume")]
+    pub act: Option<Activation>,
     /// Pixel likelihood: `bernoulli`, or `gaussian:STD` (e.g. gaussian:0.5).
     #[arg(long, value_parser = parse_likelihood, conflicts_with = "resume")]
     pub likelihood: Option<Likelihood>,

@@ -1,7 +1,7 @@
 //! Scoring and looking at models: clustering metrics ([`metrics`]), FID
 //! ([`fid`]), exported files run through the engine on the host
 //! ([`host`]), a candle forward pass of an exported model for
-//! cross-checks ([`reference`]) and PNG grids and curves ([`pictures`]).
+//! cross-checks ([`mod@reference`]) and PNG grids and curves ([`pictures`]).
 
 pub mod fid;
 pub mod host;

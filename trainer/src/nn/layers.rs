@@ -5,51 +5,51 @@
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, Linear, VarBuilder};
-use serde::{Deserialize, Serialize};
 
 use engine::writer::DenseF32;
 
 use crate::ops::{self, input_linear, matmul_t_no_lhs_grad};
 
-/// Element-wise function after a hidden layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Act {
-    /// `max(x, 0)`
-    Relu,
-    /// `1 / (1 + exp(-x))`
-    Sigmoid,
-    /// `tanh(x)`
-    Tanh,
-}
+/// The element-wise function after a layer: the engine's own description,
+/// which a model file records, applied here in candle.
+pub use engine::Activation;
 
-impl Act {
+/// [`Activation`] on candle tensors.
+pub trait Apply {
     /// Applies the function.
-    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Act::Relu => x.relu(),
-            Act::Sigmoid => candle_nn::ops::sigmoid(x),
-            Act::Tanh => x.tanh(),
-        }
-    }
+    fn apply(self, x: &Tensor) -> Result<Tensor>;
 
     /// `self(y + bias)` with `bias` broadcast over rows: one fused pass on
     /// the CPU ([`ops::bias_act`]), candle's ops elsewhere ([`ops::cpu_path`]).
-    pub fn bias_apply(self, y: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    fn bias_apply(self, y: &Tensor, bias: &Tensor) -> Result<Tensor>;
+}
+
+impl Apply for Activation {
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Identity => Ok(x.clone()),
+            Activation::Relu => x.relu(),
+            Activation::Sigmoid => candle_nn::ops::sigmoid(x),
+            Activation::Tanh => x.tanh(),
+        }
+    }
+
+    fn bias_apply(self, y: &Tensor, bias: &Tensor) -> Result<Tensor> {
         if ops::cpu_path(y.device()) {
-            ops::bias_act(y, bias, self.engine())
+            ops::bias_act(y, bias, self)
         } else {
             self.apply(&y.broadcast_add(bias)?)
         }
     }
+}
 
-    /// The engine's name for it.
-    pub fn engine(self) -> engine::Activation {
-        match self {
-            Act::Relu => engine::Activation::Relu,
-            Act::Sigmoid => engine::Activation::Sigmoid,
-            Act::Tanh => engine::Activation::Tanh,
-        }
+/// `--act`: a hidden layer's activation by name (`relu`, `sigmoid`, `tanh`).
+pub fn parse_activation(s: &str) -> std::result::Result<Activation, String> {
+    match s {
+        "relu" => Ok(Activation::Relu),
+        "sigmoid" => Ok(Activation::Sigmoid),
+        "tanh" => Ok(Activation::Tanh),
+        other => Err(format!("expected relu, sigmoid or tanh, got {other:?}")),
     }
 }
 
@@ -68,7 +68,7 @@ pub fn dense(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Linear> {
 
 /// `act(x · Wᵀ + b)` for a [`dense`] layer. `images`: `x` is the image batch,
 /// which needs no gradient (see [`crate::ops`]).
-pub(crate) fn dense_act(l: &Linear, x: &Tensor, act: Act, images: bool) -> Result<Tensor> {
+pub(crate) fn dense_act(l: &Linear, x: &Tensor, act: Activation, images: bool) -> Result<Tensor> {
     let y = if images {
         matmul_t_no_lhs_grad(x, l.weight())?
     } else {
@@ -118,7 +118,7 @@ impl BatchedDense {
     }
 
     /// `act(x[k] · W[k] + b[k])` for every k.
-    pub fn forward_act(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         act.bias_apply(&x.matmul(&self.weight)?, &self.bias)
     }
 
@@ -140,7 +140,7 @@ impl BatchedDense {
 pub struct Gate {
     hidden: Vec<Linear>,
     out: Linear,
-    act: Act,
+    act: Activation,
 }
 
 impl Gate {
@@ -149,7 +149,7 @@ impl Gate {
         pixels: usize,
         hidden: &[usize],
         k: usize,
-        act: Act,
+        act: Activation,
         vb: VarBuilder,
     ) -> Result<Self> {
         let mut layers = Vec::new();
@@ -182,7 +182,7 @@ impl Gate {
         let mut out = self
             .hidden
             .iter()
-            .map(|l| to_dense(l, self.act.engine()))
+            .map(|l| to_dense(l, self.act))
             .collect::<Result<Vec<_>>>()?;
         out.push(to_dense(&self.out, engine::Activation::Identity)?);
         Ok(out)
@@ -195,7 +195,7 @@ impl Gate {
 #[derive(Debug, Clone)]
 pub struct BatchedMlp {
     layers: Vec<BatchedDense>,
-    act: Act,
+    act: Activation,
 }
 
 impl BatchedMlp {
@@ -205,7 +205,7 @@ impl BatchedMlp {
         inputs: usize,
         hidden: &[usize],
         outputs: usize,
-        act: Act,
+        act: Activation,
         vb: VarBuilder,
     ) -> Result<Self> {
         let mut layers = Vec::new();
@@ -254,7 +254,7 @@ impl BatchedMlp {
             .enumerate()
             .map(|(i, l)| {
                 let act = if i < last {
-                    self.act.engine()
+                    self.act
                 } else {
                     engine::Activation::Sigmoid
                 };

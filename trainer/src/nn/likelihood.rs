@@ -3,38 +3,31 @@
 //! method shares.
 
 use candle_core::{Result, Tensor, D};
-use serde::{Deserialize, Serialize};
 
-/// What a decoder output means (and how reconstruction is scored).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Likelihood {
-    /// Pixels are Bernoulli with probability sigmoid(logit): binary cross-entropy.
-    Bernoulli,
-    /// Pixels are Gaussian with mean sigmoid(logit) and this fixed std.
-    Gaussian {
-        /// Standard deviation of every pixel.
-        std: f32,
-    },
+/// What a decoder output means (and how reconstruction is scored): the
+/// engine's own description, which a model file records.
+pub use engine::Likelihood;
+
+/// How a [`Likelihood`] scores data under a decoder's output, in candle.
+pub trait Nll {
+    /// [`Nll::nll`] of `x` `[B, P]` under the logits `h · w + bias` of an
+    /// output layer (see the implementation).
+    fn nll_output(self, h: &Tensor, w: &Tensor, bias: &Tensor, x: &Tensor) -> Result<Tensor>;
+
+    /// Negative log-likelihood of `x` under decoder logits, summed over
+    /// pixels.
+    fn nll(self, logits: &Tensor, x: &Tensor) -> Result<Tensor>;
 }
 
-impl Likelihood {
-    /// The engine's description.
-    pub fn engine(self) -> engine::Likelihood {
-        match self {
-            Likelihood::Bernoulli => engine::Likelihood::Bernoulli,
-            Likelihood::Gaussian { std } => engine::Likelihood::Gaussian { std },
-        }
-    }
-
-    /// [`Likelihood::nll`] of `x` `[B, P]` under the logits `h · w + bias`
+impl Nll for Likelihood {
+    /// [`Nll::nll`] of `x` `[B, P]` under the logits `h · w + bias`
     /// of an output layer, with `h` `[K, B, H]`, `w` `[K, H, P]` and `bias`
     /// `[K, 1, P]` as [`crate::nn::layers::BatchedMlp::forward_hidden`] gives them:
     /// one fused op on the CPU ([`crate::ops::output_nll`]), candle's ops
     /// elsewhere ([`crate::ops::cpu_path`]).
-    pub fn nll_output(self, h: &Tensor, w: &Tensor, bias: &Tensor, x: &Tensor) -> Result<Tensor> {
+    fn nll_output(self, h: &Tensor, w: &Tensor, bias: &Tensor, x: &Tensor) -> Result<Tensor> {
         if crate::ops::cpu_path(h.device()) {
-            crate::ops::output_nll(h, w, bias, x, self.engine())
+            crate::ops::output_nll(h, w, bias, x, self)
         } else {
             self.nll(&h.matmul(w)?.broadcast_add(bias)?, &x.unsqueeze(0)?)
         }
@@ -42,7 +35,7 @@ impl Likelihood {
 
     /// Negative log-likelihood of `x` (`[1, B, P]` or broadcastable) under the
     /// decoder logits `[K, B, P]`, summed over pixels: `[K, B]`.
-    pub fn nll(self, logits: &Tensor, x: &Tensor) -> Result<Tensor> {
+    fn nll(self, logits: &Tensor, x: &Tensor) -> Result<Tensor> {
         match self {
             Likelihood::Bernoulli => bce_with_logits(logits, x)?.sum(D::Minus1),
             Likelihood::Gaussian { std } => {

@@ -117,7 +117,7 @@ pub fn bias_act(y: &Tensor, bias: &Tensor, act: Activation) -> Result<Tensor> {
 mod tests {
     use super::super::check::{assert_close, assert_same_gradients, both_paths, var};
     use super::*;
-    use crate::nn::layers::Act;
+    use crate::nn::layers::{Activation, Apply};
     use crate::rng::Rng;
 
     fn reference(y: &Tensor, bias: &Tensor, act: Activation) -> Tensor {
@@ -153,13 +153,13 @@ mod tests {
         }
     }
 
-    /// [`Act::bias_apply`](crate::nn::layers::Act::bias_apply) on other devices
+    /// [`Activation::bias_apply`](crate::nn::layers::Activation::bias_apply) on other devices
     /// (broadcast add, then candle's activation) against this op.
     #[test]
     fn the_device_path_matches_in_values_and_gradients() {
         let mut rng = Rng::new(12, 0);
         for (y_shape, bias_shape) in [(vec![5, 37], vec![37]), (vec![3, 4, 21], vec![3, 1, 21])] {
-            for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
+            for act in [Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
                 let y = var(&mut rng, &y_shape, 3.0);
                 let bias = var(&mut rng, &bias_shape, 1.0);
                 let (ours, theirs) =

@@ -164,7 +164,7 @@ mod device_path_tests {
     use crate::methods::mixture::loss::{expert_losses, mixture_loss};
     use crate::methods::mixture::nets::{expert_group, Arch, Networks as Mixture};
     use crate::nn::adam::{Adam, AdamConfig};
-    use crate::nn::layers::Act;
+    use crate::nn::layers::Activation;
     use crate::nn::likelihood::Likelihood;
     use crate::nn::params::Params;
     use crate::rng::Rng;
@@ -208,8 +208,8 @@ mod device_path_tests {
     #[test]
     fn a_training_step_matches_on_both_paths() {
         for (act, likelihood) in [
-            (Act::Relu, Likelihood::Bernoulli),
-            (Act::Sigmoid, Likelihood::Gaussian { std: 0.5 }),
+            (Activation::Relu, Likelihood::Bernoulli),
+            (Activation::Sigmoid, Likelihood::Gaussian { std: 0.5 }),
         ] {
             let arch = Arch {
                 experts: 5,

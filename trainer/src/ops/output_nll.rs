@@ -220,7 +220,7 @@ pub fn output_nll(
 mod tests {
     use super::super::check::{assert_close, assert_same_gradients, both_paths, values, var};
     use super::*;
-    use crate::nn::likelihood as method;
+    use crate::nn::likelihood::{self as method, Nll};
     use crate::rng::Rng;
     use candle_core::Device;
 
@@ -250,7 +250,7 @@ mod tests {
             let bias = var(&mut rng, &[k, 1, p], 1.0);
             let x = images(&mut rng, b, p);
             let (h_t, w_t, bias_t) = (h.as_tensor(), w.as_tensor(), bias.as_tensor());
-            let ours = output_nll(h_t, w_t, bias_t, &x, likelihood.engine()).unwrap();
+            let ours = output_nll(h_t, w_t, bias_t, &x, likelihood).unwrap();
             let logits = h_t.matmul(w_t).unwrap().broadcast_add(bias_t).unwrap();
             let theirs = likelihood.nll(&logits, &x.unsqueeze(0).unwrap()).unwrap();
             assert_close(&ours, &theirs, 1e-5, &format!("{likelihood:?} values"));

@@ -1,6 +1,6 @@
 //! The one training loop every method runs on ([`Trainer`]), the contract
 //! a method fulfils to plug into it ([`Method`]), `trainer fit` from a
-//! configuration or a run directory to an exported model ([`fit`]), and the
+//! configuration or a run directory to an exported model ([`fit()`]), and the
 //! end of a run: export, engine cross-check, pictures and `report.md`
 //! ([`report`]).
 

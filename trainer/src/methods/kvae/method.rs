@@ -21,7 +21,7 @@ use super::{
 use crate::data::Split;
 use crate::eval::metrics::{evaluate, Evaluation};
 use crate::nn::adam::{Adam, AdamConfig};
-use crate::nn::layers::{Act, BatchedMlp, Gate};
+use crate::nn::layers::{Activation, BatchedMlp, Gate};
 use crate::nn::params::Params;
 use crate::rng::Rng;
 use crate::train::{Data, EpochPlan, Method, RunContext, StepLoss, GRID_ROWS};
@@ -174,7 +174,7 @@ impl Method for KVae {
             points.dim,
             &c.gate_hidden,
             c.k,
-            Act::Relu,
+            Activation::Relu,
             gate_params.var_builder(&device).pp("gate"),
         )?;
         let assignment = random_split(points.n, c.k, &mut rng);

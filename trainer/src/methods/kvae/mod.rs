@@ -31,7 +31,7 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use engine::writer::ModelSpec;
 
 use crate::nn::adam::{Adam, AdamConfig};
-use crate::nn::layers::{Act, BatchedMlp, Gate};
+use crate::nn::layers::{Activation, BatchedMlp, Gate};
 use crate::nn::likelihood::bce_with_logits;
 use crate::nn::params::Params;
 use crate::rng::Rng;
@@ -347,7 +347,7 @@ pub fn discriminators(
         data,
         hidden,
         1,
-        Act::Relu,
+        Activation::Relu,
         params.var_builder(device).pp("disc"),
     )
 }
@@ -744,7 +744,7 @@ pub fn distill_gate(
         data.dim,
         hidden,
         k,
-        Act::Relu,
+        Activation::Relu,
         params.var_builder(device).pp("gate"),
     )?;
     let mut opt = adam(&params, lr);

@@ -9,7 +9,7 @@
 use candle_core::{Device, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
-use crate::nn::layers::{Act, BatchedMlp};
+use crate::nn::layers::{Activation, BatchedMlp};
 use crate::nn::likelihood::{bce_with_logits, kl_normal};
 use crate::rng::Rng;
 
@@ -103,7 +103,7 @@ impl VaeStack {
             shape.data,
             &shape.hidden,
             2 * shape.latent,
-            Act::Relu,
+            Activation::Relu,
             vb.pp("encoder"),
         )?;
         let decoder = BatchedMlp::new(
@@ -111,7 +111,7 @@ impl VaeStack {
             shape.latent,
             &reversed,
             shape.observation.outputs_per_dim() * shape.data,
-            Act::Relu,
+            Activation::Relu,
             vb.pp("decoder"),
         )?;
         Ok(VaeStack {

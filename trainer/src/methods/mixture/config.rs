@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::nets::Arch;
 use crate::init::Clustering;
-use crate::nn::layers::Act;
+use crate::nn::layers::Activation;
 use crate::nn::likelihood::Likelihood;
 
 /// A named starting configuration.
@@ -81,7 +81,7 @@ impl MixtureConfig {
                     gate_hidden: vec![128],
                     encoder_hidden: 128,
                     decoder_hidden: vec![128],
-                    act: Act::Sigmoid,
+                    act: Activation::Sigmoid,
                 },
                 likelihood: Likelihood::Gaussian { std: 0.5 },
                 start: Start::Random,
@@ -102,7 +102,7 @@ impl MixtureConfig {
                     gate_hidden: vec![256],
                     encoder_hidden: 128,
                     decoder_hidden: vec![32],
-                    act: Act::Relu,
+                    act: Activation::Relu,
                 },
                 likelihood: Likelihood::Bernoulli,
                 start: Start::Partition {

@@ -28,7 +28,7 @@ pub fn to_spec(
             height: 28,
         },
         latent: cfg.arch.latent,
-        likelihood: cfg.likelihood.engine(),
+        likelihood: cfg.likelihood,
         mixture_weights,
         label_map,
         provenance: provenance(cfg),

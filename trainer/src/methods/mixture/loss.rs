@@ -3,7 +3,7 @@
 //! assignment. Network shapes live in [`super::nets`].
 
 use super::nets::Experts;
-use crate::nn::likelihood::{kl_normal, Likelihood};
+use crate::nn::likelihood::{kl_normal, Likelihood, Nll};
 use candle_core::{Result, Tensor, D};
 
 /// Per-expert negative ELBO of a batch.

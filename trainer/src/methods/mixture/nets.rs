@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use engine::writer::DenseF32;
 
-use crate::nn::layers::{dense, dense_act, Act, BatchedDense, BatchedMlp, Gate};
+use crate::nn::layers::{dense, dense_act, Activation, BatchedDense, BatchedMlp, Gate};
 
 /// The K experts' encoders: image → (mean, variance) of q(z|x), batched.
 ///
@@ -25,7 +25,7 @@ pub struct Encoders {
     hidden: usize,
     first: Linear,
     head: BatchedDense,
-    act: Act,
+    act: Activation,
     latent: usize,
 }
 
@@ -36,7 +36,7 @@ impl Encoders {
         pixels: usize,
         hidden: usize,
         latent: usize,
-        act: Act,
+        act: Activation,
         vb: VarBuilder,
     ) -> Result<Self> {
         Ok(Encoders {
@@ -81,7 +81,7 @@ pub struct Arch {
     /// Decoder hidden widths.
     pub decoder_hidden: Vec<usize>,
     /// Hidden activation everywhere.
-    pub act: Act,
+    pub act: Activation,
 }
 
 /// Some of the K experts, stored together: the encoders' first layers are
