@@ -357,7 +357,10 @@ fn epoch_line(r: &EpochRecord, total: usize) -> String {
         .notes
         .iter()
         .filter(|(_, v)| !v.is_array())
-        .map(|(k, v)| format!("{k} {v}"))
+        .map(|(k, v)| match v.as_f64() {
+            Some(x) if !v.is_u64() && !v.is_i64() => format!("{k} {x:.4}"),
+            _ => format!("{k} {v}"),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let notes = if notes.is_empty() {
