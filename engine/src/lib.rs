@@ -55,5 +55,5 @@ pub use format::{
     Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights, FORMAT_VERSION, MAGIC,
     MAX_EXPERTS, MAX_LAYERS,
 };
-pub use model::{to_pixels, Classification, Model};
+pub use model::{to_pixels, Classification, Model, MAX_F32_IMAGE};
 pub use workspace::Workspace;
