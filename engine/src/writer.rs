@@ -220,6 +220,20 @@ fn int8_layer(
             Activation::Sigmoid => (1.0 / 255.0, TABLE_STEP, Some(table(l.activation))),
             Activation::Tanh => (1.0 / 127.0, TABLE_STEP, Some(table(l.activation))),
         };
+        // A layer whose outputs were zero (or nearly) on every calibration
+        // input, a dead ReLU say, gets so fine a grid that one accumulator
+        // unit is over 2^30 output codes, which no `i32` multiplier holds:
+        // coarsen it to 2^29 codes per unit of the row of largest scale.
+        // Only such layers change; a layer the writer wrote before keeps its
+        // bytes.
+        let largest = scales.iter().fold(0.0f64, |a, &s| a.max(s as f64)) * input_scale as f64;
+        let (output_scale, grid) = if table.is_none() && largest / grid as f64 > (1u64 << 30) as f64
+        {
+            let s = (largest / (1u64 << 29) as f64) as f32;
+            (s, s)
+        } else {
+            (output_scale, grid)
+        };
         // Real multiplier per row: one accumulator unit in grid units.
         let real: Vec<f64> = scales
             .iter()
