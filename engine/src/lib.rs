@@ -39,6 +39,7 @@ extern crate std;
 mod crc;
 mod error;
 pub mod format;
+pub mod idx;
 pub mod kernels;
 mod model;
 pub mod rng;
