@@ -39,6 +39,8 @@ extern crate std;
 mod crc;
 mod error;
 pub mod format;
+#[cfg(feature = "std")]
+pub mod host;
 pub mod idx;
 pub mod kernels;
 mod model;
