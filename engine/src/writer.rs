@@ -294,7 +294,21 @@ fn f16_layer(l: &DenseF32, data: &mut Data) -> Result<LayerDesc, Error> {
     })
 }
 
+/// The layout [`ModelSpec::to_int8_bytes`] gives layer `index` of the gate
+/// (`gate`) or of a decoder: the gate's first layer by columns, so that a
+/// blank pixel skips its column; every other layer by rows.
+fn int8_layout(gate: bool, index: usize) -> Layout {
+    if gate && index == 0 {
+        Layout::ColumnMajor
+    } else {
+        Layout::RowMajor
+    }
+}
+
 mod legacy;
+mod shape;
+
+pub use shape::{ModelShape, ShapeError, Width, MAX_TENSOR_BYTES};
 
 /// Latent draws used to calibrate the decoders (what `generate` feeds them).
 const LATENT_DRAWS: usize = 4096;
@@ -509,13 +523,8 @@ impl ModelSpec {
             let mut scale = input_scale;
             let mut out = Vec::with_capacity(layers.len());
             for (i, (l, &max)) in layers.iter().zip(maxes).enumerate() {
-                let first_gate = gate && i == 0;
                 let last_gate = gate && i + 1 == layers.len();
-                let layout = if first_gate {
-                    Layout::ColumnMajor
-                } else {
-                    Layout::RowMajor
-                };
+                let layout = int8_layout(gate, i);
                 let (desc, next) = int8_layer(l, scale, max, layout, last_gate, &mut data)?;
                 out.push(desc);
                 scale = next;
