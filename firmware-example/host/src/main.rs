@@ -14,12 +14,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use engine::idx;
 use engine::rng::SplitMix64;
 use engine::writer::{DenseF32, ModelSpec};
 use engine::{Activation, ImageShape, Likelihood, Method};
 
-/// Workspace size of the host run, wider than any model the firmware embeds.
-const HOST_WORKSPACE: usize = 4096;
+/// Workspace size of the host run: the engine's host workspace, wider than
+/// any model the firmware embeds.
+const HOST_WORKSPACE: usize = engine::host::WORKSPACE_LEN;
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -198,28 +200,25 @@ fn gunzip(path: &Path) -> Result<Vec<u8>> {
 
 /// The first `count` test digits as records of label + 784 pixels.
 fn mnist_digits(dir: &Path, count: usize) -> Result<Vec<u8>> {
-    let images = gunzip(&dir.join("t10k-images-idx3-ubyte.gz"))?;
-    let labels = gunzip(&dir.join("t10k-labels-idx1-ubyte.gz"))?;
-    let be = |b: &[u8], at: usize| {
-        b.get(at..at + 4)
-            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
-    };
-    if be(&images, 0) != Some(0x803) || be(&images, 8) != Some(28) || be(&images, 12) != Some(28) {
-        return Err("t10k-images-idx3-ubyte.gz: not an IDX file of 28x28 images".into());
-    }
-    if be(&labels, 0) != Some(0x801) {
-        return Err("t10k-labels-idx1-ubyte.gz: not an IDX label file".into());
-    }
-    let available = be(&images, 4).unwrap_or(0).min(be(&labels, 4).unwrap_or(0)) as usize;
-    if count > available || images.len() < 16 + count * 784 || labels.len() < 8 + count {
+    const IMAGES: &str = "t10k-images-idx3-ubyte.gz";
+    const LABELS: &str = "t10k-labels-idx1-ubyte.gz";
+    let image_bytes = gunzip(&dir.join(IMAGES))?;
+    let label_bytes = gunzip(&dir.join(LABELS))?;
+    let images = idx::Images::new_checked(&image_bytes[..])
+        .and_then(|images| images.check_shape(28, 28).map(|()| images))
+        .map_err(|e| format!("{IMAGES}: {e}"))?;
+    let labels =
+        idx::Labels::new_checked(&label_bytes[..]).map_err(|e| format!("{LABELS}: {e}"))?;
+    let available = images.len().min(labels.len());
+    if count > available {
         return Err(format!(
             "MNIST test set has {available} digits, {count} asked"
         ));
     }
     let mut out = Vec::with_capacity(count * 785);
-    for i in 0..count {
-        out.push(labels[8 + i]);
-        out.extend_from_slice(&images[16 + i * 784..16 + (i + 1) * 784]);
+    for (&label, image) in labels.labels().iter().zip(images.iter()).take(count) {
+        out.push(label);
+        out.extend_from_slice(image);
     }
     Ok(out)
 }
