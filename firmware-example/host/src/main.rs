@@ -15,9 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use engine::idx;
-use engine::rng::SplitMix64;
-use engine::writer::{DenseF32, ModelSpec};
-use engine::{Activation, ImageShape, Likelihood, Method};
+use engine::writer::ModelSpec;
+use engine::Activation;
 
 /// Workspace size of the host run: the engine's host workspace, wider than
 /// any model the firmware embeds.
@@ -136,58 +135,34 @@ impl firmware_common::Counter for NoCounter {
     }
 }
 
-/// A dense layer with Glorot-uniform weights and small biases from `rng`.
-fn dense(rng: &mut SplitMix64, inputs: usize, outputs: usize, activation: Activation) -> DenseF32 {
-    let limit = (6.0 / (inputs + outputs) as f32).sqrt();
-    let mut uniform = |scale: f32| (rng.next_unit() * 2.0 - 1.0) * scale;
-    DenseF32 {
-        inputs,
-        outputs,
-        activation,
-        weights: (0..inputs * outputs).map(|_| uniform(limit)).collect(),
-        bias: (0..outputs).map(|_| uniform(0.1)).collect(),
-    }
-}
-
 /// Random weights of the product's shapes (`default`: gate 784→256→10,
 /// decoders 10→32→784) or of a model small enough for a 256 KiB / 16 KiB
-/// micro:bit (`small`: K = 4, gate 784→16→4, decoders 8→16→784).
+/// micro:bit (`small`: K = 4, gate 784→16→4, decoders 8→16→784), drawn by
+/// the engine's `testing::random_spec`.
 fn random_model(shape: &str) -> Result<ModelSpec> {
     let (experts, hidden, latent, dec_hidden, seed) = match shape {
         "default" => (10, 256, 10, 32, 1),
         "small" => (4, 16, 8, 16, 2),
         other => return Err(format!("--shape: {other:?} is not default or small")),
     };
-    let mut rng = SplitMix64::new(seed);
     let pixels = 28 * 28;
-    let gate = vec![
-        dense(&mut rng, pixels, hidden, Activation::Relu),
-        dense(&mut rng, hidden, experts, Activation::Identity),
-    ];
-    let decoders = (0..experts)
-        .map(|_| {
-            vec![
-                dense(&mut rng, latent, dec_hidden, Activation::Relu),
-                dense(&mut rng, dec_hidden, pixels, Activation::Sigmoid),
-            ]
-        })
-        .collect();
-    Ok(ModelSpec {
-        method: Method::MixtureOfVaes,
-        image: ImageShape {
-            width: 28,
-            height: 28,
-        },
-        latent,
-        likelihood: Likelihood::Bernoulli,
-        mixture_weights: vec![1.0 / experts as f32; experts],
-        label_map: None,
-        provenance: format!(
-            "fw-host model --shape {shape}: random weights (SplitMix64 seed {seed}), untrained"
-        ),
-        gate,
-        decoders,
-    })
+    let mut spec = engine::testing::random_spec(
+        &[
+            (pixels, hidden, Activation::Relu),
+            (hidden, experts, Activation::Identity),
+        ],
+        &[
+            (latent, dec_hidden, Activation::Relu),
+            (dec_hidden, pixels, Activation::Sigmoid),
+        ],
+        experts,
+        seed,
+    );
+    spec.label_map = None;
+    spec.provenance = format!(
+        "fw-host model --shape {shape}: random weights (SplitMix64 seed {seed}), untrained"
+    );
+    Ok(spec)
 }
 
 fn gunzip(path: &Path) -> Result<Vec<u8>> {
