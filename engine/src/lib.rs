@@ -39,6 +39,9 @@ extern crate std;
 mod crc;
 mod error;
 pub mod format;
+#[cfg(feature = "std")]
+pub mod host;
+pub mod idx;
 pub mod kernels;
 mod model;
 pub mod rng;
@@ -55,5 +58,5 @@ pub use format::{
     Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights, FORMAT_VERSION, MAGIC,
     MAX_EXPERTS, MAX_LAYERS,
 };
-pub use model::{to_pixels, Classification, Model};
+pub use model::{to_pixels, Classification, Model, MAX_F32_IMAGE};
 pub use workspace::Workspace;

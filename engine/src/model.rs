@@ -395,33 +395,80 @@ fn quantize_latent(z: f32, scale: f32) -> i8 {
     q.clamp(-127.0, 127.0) as i8
 }
 
-/// What [`Model::workspace_len`] documents.
+/// What [`Model::workspace_len`] documents, for a parsed model.
 fn needed_workspace(repr: &ModelRepr<'_>) -> usize {
-    match repr.element_type() {
-        ElementType::F16 => repr.max_width(),
-        ElementType::Int8 => {
-            let mut need = (repr.header().latent as usize).div_ceil(2);
-            for net in core::iter::once(repr.gate()).chain(repr.decoders()) {
-                let count = net.len();
-                for (i, layer) in net.layers().enumerate() {
-                    if let LayerWeights::Int8(q) = layer.weights {
-                        if q.layout == Layout::ColumnMajor {
-                            need = need.max(layer.outputs);
-                        }
-                    }
-                    if i + 1 < count {
-                        need = need.max(layer.outputs.div_ceil(2));
-                    }
-                }
-            }
-            need
+    workspace_need(
+        repr.element_type(),
+        repr.header().latent as usize,
+        core::iter::once(repr.gate())
+            .chain(repr.decoders())
+            .map(|net| net.layers().map(|l| LayerWidths::of(&l))),
+    )
+}
+
+/// One layer as the workspace sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerWidths {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Whether an integer layer sums by columns (into `i32` slots).
+    pub column_major: bool,
+}
+
+impl LayerWidths {
+    /// A parsed layer's widths.
+    fn of(layer: &Layer<'_>) -> Self {
+        LayerWidths {
+            inputs: layer.inputs,
+            outputs: layer.outputs,
+            column_major: match layer.weights {
+                LayerWeights::Int8(q) => q.layout == Layout::ColumnMajor,
+                LayerWeights::F16 { .. } => false,
+            },
         }
     }
 }
 
+/// What [`Model::workspace_len`] documents, from the widths alone: the
+/// networks (gate first, then the decoders) of a model of `element`
+/// weights whose decoders read `latent` values. The parser
+/// ([`needed_workspace`]) and the writer's shape check
+/// (`writer::ModelShape`) both ask this one function.
+pub(crate) fn workspace_need<N, L>(element: ElementType, latent: usize, networks: N) -> usize
+where
+    N: IntoIterator<Item = L>,
+    L: IntoIterator<Item = LayerWidths>,
+{
+    let mut need = match element {
+        ElementType::F16 => 0,
+        ElementType::Int8 => latent.div_ceil(2),
+    };
+    for net in networks {
+        let mut layers = net.into_iter().peekable();
+        while let Some(layer) = layers.next() {
+            let last = layers.peek().is_none();
+            need = need.max(match element {
+                ElementType::F16 => layer.inputs.max(layer.outputs),
+                ElementType::Int8 => {
+                    let sums = if layer.column_major { layer.outputs } else { 0 };
+                    let codes = if last { 0 } else { layer.outputs.div_ceil(2) };
+                    sums.max(codes)
+                }
+            });
+        }
+    }
+    need
+}
+
 /// Largest image [`Model::classify_f32`] converts to pixels (on the stack)
-/// for an integer model.
-const MAX_F32_IMAGE: usize = 1024;
+/// for an integer model: larger images get [`Error::Capacity`] there.
+///
+/// ```
+/// assert!(engine::MAX_F32_IMAGE >= 28 * 28);
+/// ```
+pub const MAX_F32_IMAGE: usize = 1024;
 
 /// Runs an f16 network on the input already in `ws.a`; returns its output,
 /// which lies in `ws.a` or `ws.b` depending on the layer count. Widths were

@@ -220,6 +220,20 @@ fn int8_layer(
             Activation::Sigmoid => (1.0 / 255.0, TABLE_STEP, Some(table(l.activation))),
             Activation::Tanh => (1.0 / 127.0, TABLE_STEP, Some(table(l.activation))),
         };
+        // A layer whose outputs were zero (or nearly) on every calibration
+        // input, a dead ReLU say, gets so fine a grid that one accumulator
+        // unit is over 2^30 output codes, which no `i32` multiplier holds:
+        // coarsen it to 2^29 codes per unit of the row of largest scale.
+        // Only such layers change; a layer the writer wrote before keeps its
+        // bytes.
+        let largest = scales.iter().fold(0.0f64, |a, &s| a.max(s as f64)) * input_scale as f64;
+        let (output_scale, grid) = if table.is_none() && largest / grid as f64 > (1u64 << 30) as f64
+        {
+            let s = (largest / (1u64 << 29) as f64) as f32;
+            (s, s)
+        } else {
+            (output_scale, grid)
+        };
         // Real multiplier per row: one accumulator unit in grid units.
         let real: Vec<f64> = scales
             .iter()
@@ -280,7 +294,21 @@ fn f16_layer(l: &DenseF32, data: &mut Data) -> Result<LayerDesc, Error> {
     })
 }
 
+/// The layout [`ModelSpec::to_int8_bytes`] gives layer `index` of the gate
+/// (`gate`) or of a decoder: the gate's first layer by columns, so that a
+/// blank pixel skips its column; every other layer by rows.
+fn int8_layout(gate: bool, index: usize) -> Layout {
+    if gate && index == 0 {
+        Layout::ColumnMajor
+    } else {
+        Layout::RowMajor
+    }
+}
+
 mod legacy;
+mod shape;
+
+pub use shape::{ModelShape, ShapeError, Width, MAX_TENSOR_BYTES};
 
 /// Latent draws used to calibrate the decoders (what `generate` feeds them).
 const LATENT_DRAWS: usize = 4096;
@@ -495,13 +523,8 @@ impl ModelSpec {
             let mut scale = input_scale;
             let mut out = Vec::with_capacity(layers.len());
             for (i, (l, &max)) in layers.iter().zip(maxes).enumerate() {
-                let first_gate = gate && i == 0;
                 let last_gate = gate && i + 1 == layers.len();
-                let layout = if first_gate {
-                    Layout::ColumnMajor
-                } else {
-                    Layout::RowMajor
-                };
+                let layout = int8_layout(gate, i);
                 let (desc, next) = int8_layer(l, scale, max, layout, last_gate, &mut data)?;
                 out.push(desc);
                 scale = next;

@@ -1956,6 +1956,45 @@ fn int8_layouts_compute_the_same_bits() {
     }
 }
 
+/// A ReLU layer that is zero on every calibration input (a dead layer: no
+/// weights, negative biases) is written as int8 all the same, and its
+/// zeros reach the next layer: the decoder then draws sigmoid(bias).
+#[test]
+fn layers_dead_on_calibration_are_written_as_int8() {
+    let mut spec = small_spec();
+    for layer in
+        core::iter::once(&mut spec.gate[0]).chain(spec.decoders.iter_mut().map(|d| &mut d[0]))
+    {
+        layer.weights.fill(0.0);
+        layer.bias.fill(-1.0);
+    }
+    let model_bytes = int8_bytes(&spec, 4);
+    let model = Model::from_bytes(&model_bytes).unwrap();
+    let mut ws = Workspace::<784>::new();
+    // The gate's logits are its last layer's biases.
+    let c = model.classify(&mut ws, &digit()).unwrap();
+    let biases = &spec.gate[1].bias;
+    let total: f32 = biases.iter().map(|b| b.exp()).sum();
+    for (p, b) in c.probabilities.iter().zip(biases) {
+        assert!(
+            (p - b.exp() / total).abs() < 0.01,
+            "{:?} against biases {biases:?}",
+            c.probabilities
+        );
+    }
+    for k in 0..3 {
+        let image = model.generate(&mut ws, k, 1).unwrap();
+        for (o, &v) in image.iter().enumerate() {
+            let b = spec.decoders[k][1].bias[o];
+            let sigmoid = 1.0 / (1.0 + (-b).exp());
+            assert!(
+                (v - sigmoid).abs() < 0.01,
+                "expert {k} pixel {o}: {v} against {sigmoid}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Properties
 // ---------------------------------------------------------------------------

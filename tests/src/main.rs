@@ -1,7 +1,7 @@
 //! `harness`: run a `model.bin` through the no_std engine on the host.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -105,10 +105,7 @@ fn run(cli: Cli) -> Result<()> {
             let imgs = trainer::data::read_images(&images)?;
             let rows =
                 harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
-            let mut csv = harness::rows_to_csv(&rows);
-            if bits {
-                csv = with_probability_bits(&m, &imgs, &csv)?;
-            }
+            let csv = harness::rows_to_csv(&rows, bits);
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth reporting.
             let _ = out.write_all(csv.as_bytes());
@@ -122,13 +119,13 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            let images = harness::generate_images(&m, expert, count as usize, seed)?;
+            let images = engine::host::generate_images(&m, expert, count as usize, seed)?;
             let cols = (count as f64).sqrt().ceil() as usize;
             let (w, h) = (
                 m.header().image.width as usize,
                 m.header().image.height as usize,
             );
-            write_grid(&out, &images, cols, w, h)?;
+            trainer::eval::pictures::save_grid_bytes(&out, &images, cols, w, h)?;
             eprintln!(
                 "wrote {} ({count} samples of expert {expert})",
                 out.display()
@@ -173,41 +170,4 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `csv` (a header, then one line per image) with each image's probabilities'
-/// f32 bits appended.
-fn with_probability_bits(
-    m: &engine::Model<'_>,
-    imgs: &trainer::data::Images,
-    csv: &str,
-) -> Result<String> {
-    let mut ws = harness::workspace();
-    let mut lines = csv.lines();
-    let mut out = format!("{},probability_bits\n", lines.next().unwrap_or_default());
-    for (index, line) in lines.enumerate() {
-        let c = m.classify(&mut ws, imgs.image(index))?;
-        let bits: Vec<String> = c
-            .probabilities
-            .iter()
-            .map(|p| format!("{:08x}", p.to_bits()))
-            .collect();
-        out.push_str(&format!("{line},{}\n", bits.join(" ")));
-    }
-    Ok(out)
-}
-
-fn write_grid(path: &Path, images: &[Vec<u8>], cols: usize, w: usize, h: usize) -> Result<()> {
-    let rows = images.len().div_ceil(cols);
-    let pad = 2;
-    let (gw, gh) = (cols * (w + pad) + pad, rows * (h + pad) + pad);
-    let mut grid = image::GrayImage::new(gw as u32, gh as u32);
-    for (i, img) in images.iter().enumerate() {
-        let (x0, y0) = ((i % cols) * (w + pad) + pad, (i / cols) * (h + pad) + pad);
-        for (p, &v) in img.iter().enumerate() {
-            grid.put_pixel((x0 + p % w) as u32, (y0 + p / w) as u32, image::Luma([v]));
-        }
-    }
-    grid.save_with_format(path, image::ImageFormat::Png)
-        .with_context(|| format!("cannot write {}", path.display()))
 }

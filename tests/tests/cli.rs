@@ -16,6 +16,20 @@ fn tiny_model(dir: &Path) -> PathBuf {
     path
 }
 
+/// `n` 28×28 images (pixel `i` of the stack is `i · step mod 256`) and the
+/// IDX file holding them.
+fn images_file(dir: &Path, n: usize, step: usize) -> (trainer::data::Images, PathBuf) {
+    let images = trainer::data::Images {
+        n,
+        rows: 28,
+        cols: 28,
+        pixels: (0..n * 784).map(|i| (i * step % 256) as u8).collect(),
+    };
+    let idx = dir.join("images-idx3-ubyte");
+    std::fs::write(&idx, trainer::data::encode_images(&images)).unwrap();
+    (images, idx)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -60,14 +74,7 @@ fn classify_prints_one_row_per_image() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
     let n = 25;
-    let images = trainer::data::Images {
-        n,
-        rows: 28,
-        cols: 28,
-        pixels: (0..n * 784).map(|i| (i * 7 % 256) as u8).collect(),
-    };
-    let idx = dir.path().join("images-idx3-ubyte");
-    std::fs::write(&idx, trainer::data::encode_images(&images)).unwrap();
+    let (images, idx) = images_file(dir.path(), n, 7);
     let o = harness(&[
         "classify",
         "--model",
@@ -92,6 +99,60 @@ fn classify_prints_one_row_per_image() {
         assert_eq!(fields[2], c.label.unwrap().to_string());
         assert_eq!(fields[3], format!("{:.6}", c.confidence()));
     }
+}
+
+#[test]
+fn classify_bits_appends_the_probabilities_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let n = 4;
+    let (images, idx) = images_file(dir.path(), n, 11);
+    let run = |bits: bool| {
+        let mut args = vec!["classify", "--model", model.to_str().unwrap()];
+        args.extend(["--images", idx.to_str().unwrap()]);
+        if bits {
+            args.push("--bits");
+        }
+        let o = harness(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (plain, with_bits) = (run(false), run(true));
+    let lines: Vec<&str> = with_bits.lines().collect();
+    assert_eq!(lines[0], "index,cluster,label,confidence,probability_bits");
+    let bytes = std::fs::read(&model).unwrap();
+    let m = engine::Model::from_bytes(&bytes).unwrap();
+    let mut ws = engine::host::workspace();
+    for (i, (line, plain)) in lines[1..].iter().zip(plain.lines().skip(1)).enumerate() {
+        let c = m.classify(&mut ws, images.image(i)).unwrap();
+        let hex: Vec<String> = c
+            .probabilities
+            .iter()
+            .map(|p| format!("{:08x}", p.to_bits()))
+            .collect();
+        assert_eq!(*line, format!("{plain},{}", hex.join(" ")));
+    }
+}
+
+#[test]
+fn a_model_wider_than_the_host_workspace_is_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = engine::testing::random_spec(
+        &[
+            (784, 4097, engine::Activation::Relu),
+            (4097, 2, engine::Activation::Identity),
+        ],
+        &[(2, 784, engine::Activation::Sigmoid)],
+        2,
+        1,
+    );
+    let path = dir.path().join("wide.bin");
+    std::fs::write(&path, wide.to_bytes().unwrap()).unwrap();
+    let o = harness(&["inspect", "--model", path.to_str().unwrap()]);
+    assert_one_line_error(
+        &o,
+        "wide.bin: model needs a workspace of 4097 values; the engine's host workspace holds 4096",
+    );
 }
 
 #[test]

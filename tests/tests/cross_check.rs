@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use engine::{Model, Workspace};
+use engine::Model;
 use trainer::eval::reference::ReferenceModel;
 use trainer::methods::mixture::{Mixture, MixtureConfig, Preset, Start};
 use trainer::train::{fit, FitOptions};
@@ -46,7 +46,7 @@ fn cross_check(preset: Preset) {
     assert_eq!(test.n, 10_000);
 
     let probs = reference.gate_probabilities(&test.pixels, test.n).unwrap();
-    let mut ws = Box::new(Workspace::<1024>::new());
+    let mut ws = engine::host::workspace();
     let mut agree = 0;
     let mut max_prob_diff = 0.0f32;
     let mut used = vec![false; model.experts()];

@@ -14,12 +14,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use engine::rng::SplitMix64;
-use engine::writer::{DenseF32, ModelSpec};
-use engine::{Activation, ImageShape, Likelihood, Method};
+use engine::idx;
+use engine::writer::ModelSpec;
+use engine::Activation;
 
-/// Workspace size of the host run, wider than any model the firmware embeds.
-const HOST_WORKSPACE: usize = 4096;
+/// Workspace size of the host run: the engine's host workspace, wider than
+/// any model the firmware embeds.
+const HOST_WORKSPACE: usize = engine::host::WORKSPACE_LEN;
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -134,58 +135,34 @@ impl firmware_common::Counter for NoCounter {
     }
 }
 
-/// A dense layer with Glorot-uniform weights and small biases from `rng`.
-fn dense(rng: &mut SplitMix64, inputs: usize, outputs: usize, activation: Activation) -> DenseF32 {
-    let limit = (6.0 / (inputs + outputs) as f32).sqrt();
-    let mut uniform = |scale: f32| (rng.next_unit() * 2.0 - 1.0) * scale;
-    DenseF32 {
-        inputs,
-        outputs,
-        activation,
-        weights: (0..inputs * outputs).map(|_| uniform(limit)).collect(),
-        bias: (0..outputs).map(|_| uniform(0.1)).collect(),
-    }
-}
-
 /// Random weights of the product's shapes (`default`: gate 784→256→10,
 /// decoders 10→32→784) or of a model small enough for a 256 KiB / 16 KiB
-/// micro:bit (`small`: K = 4, gate 784→16→4, decoders 8→16→784).
+/// micro:bit (`small`: K = 4, gate 784→16→4, decoders 8→16→784), drawn by
+/// the engine's `testing::random_spec`.
 fn random_model(shape: &str) -> Result<ModelSpec> {
     let (experts, hidden, latent, dec_hidden, seed) = match shape {
         "default" => (10, 256, 10, 32, 1),
         "small" => (4, 16, 8, 16, 2),
         other => return Err(format!("--shape: {other:?} is not default or small")),
     };
-    let mut rng = SplitMix64::new(seed);
     let pixels = 28 * 28;
-    let gate = vec![
-        dense(&mut rng, pixels, hidden, Activation::Relu),
-        dense(&mut rng, hidden, experts, Activation::Identity),
-    ];
-    let decoders = (0..experts)
-        .map(|_| {
-            vec![
-                dense(&mut rng, latent, dec_hidden, Activation::Relu),
-                dense(&mut rng, dec_hidden, pixels, Activation::Sigmoid),
-            ]
-        })
-        .collect();
-    Ok(ModelSpec {
-        method: Method::MixtureOfVaes,
-        image: ImageShape {
-            width: 28,
-            height: 28,
-        },
-        latent,
-        likelihood: Likelihood::Bernoulli,
-        mixture_weights: vec![1.0 / experts as f32; experts],
-        label_map: None,
-        provenance: format!(
-            "fw-host model --shape {shape}: random weights (SplitMix64 seed {seed}), untrained"
-        ),
-        gate,
-        decoders,
-    })
+    let mut spec = engine::testing::random_spec(
+        &[
+            (pixels, hidden, Activation::Relu),
+            (hidden, experts, Activation::Identity),
+        ],
+        &[
+            (latent, dec_hidden, Activation::Relu),
+            (dec_hidden, pixels, Activation::Sigmoid),
+        ],
+        experts,
+        seed,
+    );
+    spec.label_map = None;
+    spec.provenance = format!(
+        "fw-host model --shape {shape}: random weights (SplitMix64 seed {seed}), untrained"
+    );
+    Ok(spec)
 }
 
 fn gunzip(path: &Path) -> Result<Vec<u8>> {
@@ -198,28 +175,25 @@ fn gunzip(path: &Path) -> Result<Vec<u8>> {
 
 /// The first `count` test digits as records of label + 784 pixels.
 fn mnist_digits(dir: &Path, count: usize) -> Result<Vec<u8>> {
-    let images = gunzip(&dir.join("t10k-images-idx3-ubyte.gz"))?;
-    let labels = gunzip(&dir.join("t10k-labels-idx1-ubyte.gz"))?;
-    let be = |b: &[u8], at: usize| {
-        b.get(at..at + 4)
-            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
-    };
-    if be(&images, 0) != Some(0x803) || be(&images, 8) != Some(28) || be(&images, 12) != Some(28) {
-        return Err("t10k-images-idx3-ubyte.gz: not an IDX file of 28x28 images".into());
-    }
-    if be(&labels, 0) != Some(0x801) {
-        return Err("t10k-labels-idx1-ubyte.gz: not an IDX label file".into());
-    }
-    let available = be(&images, 4).unwrap_or(0).min(be(&labels, 4).unwrap_or(0)) as usize;
-    if count > available || images.len() < 16 + count * 784 || labels.len() < 8 + count {
+    const IMAGES: &str = "t10k-images-idx3-ubyte.gz";
+    const LABELS: &str = "t10k-labels-idx1-ubyte.gz";
+    let image_bytes = gunzip(&dir.join(IMAGES))?;
+    let label_bytes = gunzip(&dir.join(LABELS))?;
+    let images = idx::Images::new_checked(&image_bytes[..])
+        .and_then(|images| images.check_shape(28, 28).map(|()| images))
+        .map_err(|e| format!("{IMAGES}: {e}"))?;
+    let labels =
+        idx::Labels::new_checked(&label_bytes[..]).map_err(|e| format!("{LABELS}: {e}"))?;
+    let available = images.len().min(labels.len());
+    if count > available {
         return Err(format!(
             "MNIST test set has {available} digits, {count} asked"
         ));
     }
     let mut out = Vec::with_capacity(count * 785);
-    for i in 0..count {
-        out.push(labels[8 + i]);
-        out.extend_from_slice(&images[16 + i * 784..16 + (i + 1) * 784]);
+    for (&label, image) in labels.labels().iter().zip(images.iter()).take(count) {
+        out.push(label);
+        out.extend_from_slice(image);
     }
     Ok(out)
 }

@@ -10,14 +10,18 @@ pub use split::{batch_pixels, Split};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Magic of an IDX file of unsigned bytes with 3 dimensions (images).
-pub const IMAGES_MAGIC: u32 = 0x0000_0803;
-/// Magic of an IDX file of unsigned bytes with 1 dimension (labels).
-pub const LABELS_MAGIC: u32 = 0x0000_0801;
+pub use engine::idx::{IdxError, IMAGES_MAGIC, LABELS_MAGIC};
+
 /// MNIST image side.
 pub const SIDE: usize = 28;
 /// Pixels per MNIST image.
 pub const PIXELS: usize = SIDE * SIDE;
+
+/// An MNIST image's shape as a model file records it.
+pub const IMAGE_SHAPE: engine::ImageShape = engine::ImageShape {
+    width: SIDE as u16,
+    height: SIDE as u16,
+};
 
 /// The four standard file names, without the optional `.gz`.
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -110,6 +114,14 @@ pub enum DataError {
         /// Label count.
         labels: usize,
     },
+    /// Anything else the IDX view refused.
+    #[error("{}: {detail}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A label is not a digit.
     #[error("{}: label {value} at index {index} is not a digit 0-9", .path.display())]
     BadLabel {
@@ -169,10 +181,6 @@ pub struct Mnist {
     pub test_labels: Vec<u8>,
 }
 
-fn be_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 /// Reads a whole file, decompressing it when it is gzip (by content: a file
 /// named `.gz` that is not gzip is an error, a gzip file without `.gz` is fine).
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
@@ -210,93 +218,53 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
     Ok(out)
 }
 
-/// Parses IDX image bytes (already decompressed); `path` names them in errors.
-pub fn parse_images(bytes: &[u8], path: &Path) -> Result<Images, DataError> {
-    if bytes.len() >= 4 && be_u32(bytes, 0) != IMAGES_MAGIC {
-        return Err(DataError::Magic {
-            path: path.into(),
-            found: be_u32(bytes, 0),
-            expected: IMAGES_MAGIC,
-            what: "images: unsigned bytes, 3 dimensions",
-        });
-    }
-    if bytes.len() < 16 {
-        return Err(DataError::Truncated {
-            path: path.into(),
-            expected: 16,
-            found: bytes.len(),
-        });
-    }
-    let n = be_u32(bytes, 4) as usize;
-    let rows = be_u32(bytes, 8) as usize;
-    let cols = be_u32(bytes, 12) as usize;
-    let expected = n
-        .checked_mul(rows)
-        .and_then(|v| v.checked_mul(cols))
-        .and_then(|v| v.checked_add(16))
-        .unwrap_or(usize::MAX);
-    if bytes.len() < expected {
-        return Err(DataError::Truncated {
-            path: path.into(),
+/// The [`DataError`] of an IDX view's error; `what` says what the file
+/// should hold (for a wrong magic).
+fn idx_error(e: IdxError, path: &Path, what: &'static str) -> DataError {
+    let path = path.to_path_buf();
+    match e {
+        IdxError::BadMagic { found, expected } => DataError::Magic {
+            path,
+            found,
             expected,
-            found: bytes.len(),
-        });
+            what,
+        },
+        IdxError::Truncated { needed, available } => DataError::Truncated {
+            path,
+            expected: needed,
+            found: available,
+        },
+        IdxError::TrailingBytes { extra } => DataError::TrailingBytes { path, extra },
+        IdxError::Shape { rows, cols, .. } => DataError::NotMnistShape { path, rows, cols },
+        IdxError::Label { index, value, .. } => DataError::BadLabel { path, index, value },
+        other => DataError::Invalid {
+            path,
+            detail: other.to_string(),
+        },
     }
-    if bytes.len() > expected {
-        return Err(DataError::TrailingBytes {
-            path: path.into(),
-            extra: bytes.len() - expected,
-        });
-    }
+}
+
+/// Parses IDX image bytes (already decompressed) through the engine's
+/// view ([`engine::idx::Images`]); `path` names them in errors.
+pub fn parse_images(bytes: &[u8], path: &Path) -> Result<Images, DataError> {
+    let view = engine::idx::Images::new_checked(bytes)
+        .map_err(|e| idx_error(e, path, "images: unsigned bytes, 3 dimensions"))?;
     Ok(Images {
-        n,
-        rows,
-        cols,
-        pixels: bytes[16..].to_vec(),
+        n: view.len(),
+        rows: view.rows(),
+        cols: view.cols(),
+        pixels: view.pixels().to_vec(),
     })
 }
 
-/// Parses IDX label bytes (already decompressed); `path` names them in errors.
+/// Parses IDX label bytes (already decompressed) through the engine's view
+/// ([`engine::idx::Labels`]), refusing any label that is not a digit;
+/// `path` names them in errors.
 pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
-    if bytes.len() >= 4 && be_u32(bytes, 0) != LABELS_MAGIC {
-        return Err(DataError::Magic {
-            path: path.into(),
-            found: be_u32(bytes, 0),
-            expected: LABELS_MAGIC,
-            what: "labels: unsigned bytes, 1 dimension",
-        });
-    }
-    if bytes.len() < 8 {
-        return Err(DataError::Truncated {
-            path: path.into(),
-            expected: 8,
-            found: bytes.len(),
-        });
-    }
-    let n = be_u32(bytes, 4) as usize;
-    let expected = n.saturating_add(8);
-    if bytes.len() < expected {
-        return Err(DataError::Truncated {
-            path: path.into(),
-            expected,
-            found: bytes.len(),
-        });
-    }
-    if bytes.len() > expected {
-        return Err(DataError::TrailingBytes {
-            path: path.into(),
-            extra: bytes.len() - expected,
-        });
-    }
-    let labels = bytes[8..].to_vec();
-    if let Some(index) = labels.iter().position(|&l| l > 9) {
-        return Err(DataError::BadLabel {
-            path: path.into(),
-            index,
-            value: labels[index],
-        });
-    }
-    Ok(labels)
+    let what = "labels: unsigned bytes, 1 dimension";
+    let view = engine::idx::Labels::new_checked(bytes).map_err(|e| idx_error(e, path, what))?;
+    view.check_max(9).map_err(|e| idx_error(e, path, what))?;
+    Ok(view.labels().to_vec())
 }
 
 /// Reads an IDX images file (gzipped or not).

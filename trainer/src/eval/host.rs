@@ -1,57 +1,31 @@
-//! Running an exported `model.bin` through the engine, as a device would.
+//! Exported model files run through the engine on the host, as a device
+//! would: [`engine::host`] does the work (one workspace capacity for every
+//! host tool); these wrappers name the file in errors, for `anyhow`.
 
-use anyhow::bail;
-use engine::{Model, Workspace};
+use anyhow::ensure;
+use engine::Model;
 
-/// Widest layer the host-side workspace holds.
-pub const WORKSPACE: usize = 4096;
-
-/// Parses a model file with the engine, naming `what` in errors.
+/// Parses a model file with the engine, naming `what` in errors; a model
+/// wider than the host workspace ([`engine::host::WORKSPACE_LEN`]) is refused.
 pub fn parse<'a>(bytes: &'a [u8], what: &str) -> anyhow::Result<Model<'a>> {
-    let model = Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-    if model.workspace_len() > WORKSPACE {
-        bail!(
-            "{what}: layers {} wide exceed this tool's workspace of {WORKSPACE}",
-            model.workspace_len()
-        );
-    }
-    Ok(model)
+    engine::host::parse(bytes).map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
 
 /// The engine's cluster for each of `n` images (`n * pixels` bytes).
 pub fn predict(model: &Model<'_>, pixels: &[u8], n: usize) -> anyhow::Result<Vec<usize>> {
     let p = model.pixels();
-    if pixels.len() != n * p {
-        bail!("{} bytes for {n} images of {p} pixels", pixels.len());
-    }
-    let mut ws = Box::new(Workspace::<WORKSPACE>::new());
-    pixels
-        .chunks_exact(p)
-        .map(|img| {
-            Ok(model
-                .classify(&mut ws, img)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .cluster)
-        })
-        .collect()
+    ensure!(
+        pixels.len() == n * p,
+        "{} bytes for {n} images of {p} pixels",
+        pixels.len()
+    );
+    Ok(engine::host::predict(model, pixels)?)
 }
 
 /// `rows` samples from every expert (column = expert), from seeds
 /// `seed + row * experts + expert`.
 pub fn sample_tiles(model: &Model<'_>, rows: usize, seed: u64) -> anyhow::Result<Vec<Vec<f32>>> {
-    let k = model.experts();
-    let mut ws = Box::new(Workspace::<WORKSPACE>::new());
-    let mut tiles = Vec::with_capacity(rows * k);
-    for r in 0..rows {
-        for e in 0..k {
-            let s = seed.wrapping_add((r * k + e) as u64);
-            let img = model
-                .generate(&mut ws, e, s)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            tiles.push(img.to_vec());
-        }
-    }
-    Ok(tiles)
+    Ok(engine::host::sample_tiles(model, rows, seed)?)
 }
 
 /// A human-readable description of a model file.

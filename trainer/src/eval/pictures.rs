@@ -8,22 +8,39 @@ use crate::util::write_atomic;
 
 /// Lays out `cols × rows` square tiles of `side × side` intensities in
 /// `[0, 1]` (tile `(col, row)` is `tiles[row * cols + col]`), with a 2-pixel
-/// grey gutter, and writes a PNG.
+/// grey gutter, and writes a PNG (atomically).
 pub fn save_grid(path: &Path, tiles: &[Vec<f32>], cols: usize, side: usize) -> anyhow::Result<()> {
-    let rows = tiles.len().div_ceil(cols.max(1));
+    let tiles: Vec<Vec<u8>> = tiles
+        .iter()
+        .map(|t| {
+            let mut px = vec![0u8; t.len()];
+            engine::to_pixels(t, &mut px);
+            px
+        })
+        .collect();
+    save_grid_bytes(path, &tiles, cols, side, side)
+}
+
+/// [`save_grid`] for 8-bit tiles of `width × height` pixels (what the
+/// engine's `to_pixels` and the harness's `generate` produce).
+pub fn save_grid_bytes(
+    path: &Path,
+    tiles: &[Vec<u8>],
+    cols: usize,
+    width: usize,
+    height: usize,
+) -> anyhow::Result<()> {
+    let cols = cols.max(1);
+    let rows = tiles.len().div_ceil(cols);
     let gap = 2;
-    let w = cols * (side + gap) + gap;
-    let h = rows * (side + gap) + gap;
+    let w = cols * (width + gap) + gap;
+    let h = rows * (height + gap) + gap;
     let mut img = GrayImage::from_pixel(w as u32, h as u32, Luma([96]));
     for (i, tile) in tiles.iter().enumerate() {
         let (c, r) = (i % cols, i / cols);
-        let (x0, y0) = (gap + c * (side + gap), gap + r * (side + gap));
-        let mut px = vec![0u8; side * side];
-        engine::to_pixels(tile, &mut px);
-        for y in 0..side {
-            for x in 0..side {
-                img.put_pixel((x0 + x) as u32, (y0 + y) as u32, Luma([px[y * side + x]]));
-            }
+        let (x0, y0) = (gap + c * (width + gap), gap + r * (height + gap));
+        for (p, &v) in tile.iter().take(width * height).enumerate() {
+            img.put_pixel((x0 + p % width) as u32, (y0 + p / width) as u32, Luma([v]));
         }
     }
     let mut bytes = Vec::new();

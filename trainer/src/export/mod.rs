@@ -52,43 +52,27 @@ pub fn write_bytes(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
     crate::util::write_atomic(path, bytes)
 }
 
-/// Refuses, before any training, a model the engine could not run on the
-/// host tools' workspace ([`crate::eval::host::WORKSPACE`]): too many
-/// experts, too many layers, or a layer too wide. `gate_hidden` and
+/// Refuses, before any training, a model the engine could not write or run
+/// with the host tools' workspace ([`engine::host::WORKSPACE_LEN`], the
+/// one the trainer, the harness and the firmware host tool share): too
+/// many experts, too many layers, a layer too wide, for f16 or int8
+/// weights ([`engine::writer::ModelShape::check`]). `gate_hidden` and
 /// `decoder_hidden` are the hidden widths (the gate ends in `experts`
-/// logits, a decoder in `pixels` outputs).
+/// logits, a decoder in the image's pixels).
 pub fn check_engine_shape(
-    pixels: usize,
+    image: engine::ImageShape,
     latent: usize,
     experts: usize,
     gate_hidden: &[usize],
     decoder_hidden: &[usize],
 ) -> anyhow::Result<()> {
-    use anyhow::bail;
-    if !(1..=engine::MAX_EXPERTS).contains(&experts) {
-        bail!(
-            "--experts must be 1..={} (the engine's limit), got {experts}",
-            engine::MAX_EXPERTS
-        );
+    engine::writer::ModelShape {
+        image,
+        latent,
+        experts,
+        gate_hidden: gate_hidden.to_vec(),
+        decoder_hidden: decoder_hidden.to_vec(),
     }
-    if gate_hidden.len() + 1 > engine::MAX_LAYERS || decoder_hidden.len() + 1 > engine::MAX_LAYERS {
-        bail!(
-            "the engine allows at most {} layers per network",
-            engine::MAX_LAYERS
-        );
-    }
-    let workspace = crate::eval::host::WORKSPACE;
-    let widest = gate_hidden
-        .iter()
-        .chain(decoder_hidden)
-        .chain([&latent, &pixels, &experts])
-        .copied()
-        .max()
-        .unwrap_or(0);
-    if widest > workspace {
-        bail!(
-            "a layer {widest} wide needs an engine workspace of {widest} values; the engine's host workspace holds {workspace} (use narrower layers)"
-        );
-    }
-    Ok(())
+    .check(engine::host::WORKSPACE_LEN)
+    .map_err(|e| anyhow::anyhow!("the engine cannot run this model: {e}"))
 }

@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 
 use candle_core::Device;
 use engine::writer::ModelSpec;
-use engine::Workspace;
 
 use crate::eval::metrics::{evaluate, Evaluation};
 use crate::eval::reference::ReferenceModel;
@@ -118,7 +117,7 @@ pub fn compare(
         let model = crate::eval::host::parse(bytes, name)?;
         let pred = crate::eval::host::predict(&model, pixels, n)?;
         let agree = pred.iter().zip(&f32_pred).filter(|(a, b)| a == b).count();
-        let mut ws = Box::new(Workspace::<{ crate::eval::host::WORKSPACE }>::new());
+        let mut ws = engine::host::workspace();
         let (mut sum, mut max, mut count) = (0.0f64, 0.0f64, 0usize);
         for (&(e, seed), reference) in seeds.iter().zip(&f32_images) {
             let img = model

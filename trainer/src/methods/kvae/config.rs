@@ -94,8 +94,14 @@ impl crate::train::MethodConfig for KVaeFitConfig {
             "--lr must be a positive number, got {}",
             c.lr
         );
+        anyhow::ensure!(
+            c.vae.data == crate::data::PIXELS,
+            "kVAE on MNIST needs VAEs of {} inputs, the configuration has {}",
+            crate::data::PIXELS,
+            c.vae.data
+        );
         crate::export::check_engine_shape(
-            c.vae.data,
+            crate::data::IMAGE_SHAPE,
             c.vae.latent,
             c.k,
             &c.gate_hidden,

@@ -381,10 +381,7 @@ impl Method for KVae {
             &self.vaes,
             &self.gate,
             &self.state.assignment,
-            engine::ImageShape {
-                width: 28,
-                height: 28,
-            },
+            crate::data::IMAGE_SHAPE,
             Some(label_map),
             self.provenance(),
         )

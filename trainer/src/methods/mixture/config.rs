@@ -157,8 +157,15 @@ impl MixtureConfig {
             anyhow::bail!("layer widths and --latent must be positive");
         }
         // Only what is exported meets the engine: the gate and the decoders.
+        if a.pixels != crate::data::PIXELS {
+            anyhow::bail!(
+                "the mixture on MNIST needs {} pixels, the configuration has {}",
+                crate::data::PIXELS,
+                a.pixels
+            );
+        }
         crate::export::check_engine_shape(
-            a.pixels,
+            crate::data::IMAGE_SHAPE,
             a.latent,
             a.experts,
             &a.gate_hidden,

@@ -2,7 +2,7 @@
 //! decoders, and what the file records about its making.
 
 use engine::writer::ModelSpec;
-use engine::{ImageShape, Method};
+use engine::Method;
 
 use super::config::MixtureConfig;
 use super::nets::Networks;
@@ -23,10 +23,7 @@ pub fn to_spec(
         .collect::<candle_core::Result<Vec<_>>>()?;
     Ok(ModelSpec {
         method: Method::MixtureOfVaes,
-        image: ImageShape {
-            width: 28,
-            height: 28,
-        },
+        image: crate::data::IMAGE_SHAPE,
         latent: cfg.arch.latent,
         likelihood: cfg.likelihood,
         mixture_weights,
