@@ -52,20 +52,37 @@ pub fn write_bytes(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
     crate::util::write_atomic(path, bytes)
 }
 
+/// The command-line flags that set each part of a planned model, for the
+/// hint in [`check_engine_shape`]'s message.
+#[derive(Debug, Clone, Copy)]
+pub struct ShapeFlags {
+    /// Sets the number of experts.
+    pub experts: &'static str,
+    /// Sets the latent size.
+    pub latent: &'static str,
+    /// Sets the gate's hidden widths.
+    pub gate: &'static str,
+    /// Sets the decoders' hidden widths.
+    pub decoder: &'static str,
+}
+
 /// Refuses, before any training, a model the engine could not write or run
 /// with the host tools' workspace ([`engine::host::WORKSPACE_LEN`], the
 /// one the trainer, the harness and the firmware host tool share): too
 /// many experts, too many layers, a layer too wide, for f16 or int8
 /// weights ([`engine::writer::ModelShape::check`]). `gate_hidden` and
 /// `decoder_hidden` are the hidden widths (the gate ends in `experts`
-/// logits, a decoder in the image's pixels).
+/// logits, a decoder in the image's pixels); the message names the flag
+/// to change.
 pub fn check_engine_shape(
     image: engine::ImageShape,
     latent: usize,
     experts: usize,
     gate_hidden: &[usize],
     decoder_hidden: &[usize],
+    flags: ShapeFlags,
 ) -> anyhow::Result<()> {
+    use engine::writer::{ShapeError, Width};
     engine::writer::ModelShape {
         image,
         latent,
@@ -74,5 +91,19 @@ pub fn check_engine_shape(
         decoder_hidden: decoder_hidden.to_vec(),
     }
     .check(engine::host::WORKSPACE_LEN)
-    .map_err(|e| anyhow::anyhow!("the engine cannot run this model: {e}"))
+    .map_err(|e| {
+        let flag = match &e {
+            ShapeError::Experts { .. } => flags.experts.to_string(),
+            ShapeError::Latent { .. }
+            | ShapeError::ZeroWidth {
+                width: Width::Latent,
+            } => flags.latent.to_string(),
+            ShapeError::Layers { network, .. } if network.contains("gate") => {
+                flags.gate.to_string()
+            }
+            ShapeError::Layers { .. } => flags.decoder.to_string(),
+            _ => format!("{}, {}, {}", flags.gate, flags.decoder, flags.latent),
+        };
+        anyhow::anyhow!("the engine cannot run this model: {e} (change {flag})")
+    })
 }

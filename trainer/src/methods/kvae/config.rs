@@ -62,12 +62,6 @@ impl crate::train::MethodConfig for KVaeFitConfig {
     fn validate(&self) -> anyhow::Result<()> {
         let c = &self.kvae;
         anyhow::ensure!(
-            (1..=engine::format::MAX_EXPERTS).contains(&c.k),
-            "--experts must be 1..={} (the engine's limit), got {}",
-            engine::format::MAX_EXPERTS,
-            c.k
-        );
-        anyhow::ensure!(
             (0.0..1.0).contains(&c.min_share),
             "--min-share must be in [0, 1), got {}",
             c.min_share
@@ -106,6 +100,12 @@ impl crate::train::MethodConfig for KVaeFitConfig {
             c.k,
             &c.gate_hidden,
             &c.vae.hidden,
+            crate::export::ShapeFlags {
+                experts: "--experts",
+                latent: "--latent",
+                gate: "--gate-hidden",
+                decoder: "--hidden",
+            },
         )?;
         if let Some(0) = self.limit {
             anyhow::bail!("--limit must be positive");

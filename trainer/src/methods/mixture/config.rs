@@ -170,6 +170,12 @@ impl MixtureConfig {
             a.experts,
             &a.gate_hidden,
             &a.decoder_hidden,
+            crate::export::ShapeFlags {
+                experts: "--experts",
+                latent: "--latent",
+                gate: "--gate-hidden",
+                decoder: "--decoder-hidden",
+            },
         )?;
         if self.batch == 0 {
             anyhow::bail!("--batch must be positive");
