@@ -1,23 +1,11 @@
 //! End-to-end tests of the `trainer` binary on small slices of the real MNIST.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
-}
+use std::path::Path;
+use std::process::Output;
 
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .expect("run trainer")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{data, stderr, trainer};
 
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "trainer failed: {}", stderr(o));
@@ -217,8 +205,8 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
     let run = dir.path().join("run");
     let export = dir.path().join("m.bin");
     let d = data();
-    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args([
+    common::interrupt_after_first_epoch(
+        &[
             "fit",
             "--preset",
             "blog",
@@ -239,24 +227,9 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
             run.to_str().unwrap(),
             "--export",
             export.to_str().unwrap(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !run.join("metrics.jsonl").exists() {
-        assert!(std::time::Instant::now() < deadline, "no epoch finished");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
-    assert!(run.join("checkpoint.safetensors").is_file());
+        ],
+        &run,
+    );
     assert!(!export.exists(), "an interrupted run must not export");
     let done = metrics(&run).len();
     ok(&trainer(&[

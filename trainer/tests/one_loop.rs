@@ -3,23 +3,12 @@
 //! work, checkpoints named by what tensors are, and exact resume (kVAE
 //! included).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
-}
+use std::path::Path;
+use std::process::Output;
 
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .output()
-        .expect("run trainer")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{data, stderr, trainer};
 
 /// A failure with exactly one line on stderr, which contains every `needle`.
 fn one_line_error(o: &Output, needles: &[&str]) {
@@ -193,23 +182,7 @@ fn kvae_resumes_from_a_checkpoint_to_the_same_model() {
     let o = trainer(&kvae_args(d, straight.to_str().unwrap(), &[]));
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(kvae_args(d, resumed.to_str().unwrap(), &[]))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !resumed.join("metrics.jsonl").exists() {
-        assert!(std::time::Instant::now() < deadline, "no epoch finished");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    common::interrupt_after_first_epoch(&kvae_args(d, resumed.to_str().unwrap(), &[]), &resumed);
     assert!(!resumed.join("model.bin").exists());
     let names = checkpoint_names(&resumed);
     for prefix in ["encoder.", "decoder.", "disc.", "gate.", "adam.m.disc."] {

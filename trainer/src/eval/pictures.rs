@@ -43,12 +43,7 @@ pub fn save_grid_bytes(
             img.put_pixel((x0 + p % width) as u32, (y0 + p / width) as u32, Luma([v]));
         }
     }
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )?;
-    write_atomic(path, &bytes)
+    write_png(path, image::DynamicImage::ImageLuma8(img))
 }
 
 /// Points `(x, y)` of one curve and its RGB colour.
@@ -121,6 +116,11 @@ pub fn save_curves(path: &Path, series: &[Series<'_>]) -> anyhow::Result<()> {
             prev = Some((px, py));
         }
     }
+    write_png(path, image::DynamicImage::ImageRgb8(img))
+}
+
+/// Encodes `img` as PNG and writes it atomically.
+fn write_png(path: &Path, img: image::DynamicImage) -> anyhow::Result<()> {
     let mut bytes = Vec::new();
     img.write_to(
         &mut std::io::Cursor::new(&mut bytes),

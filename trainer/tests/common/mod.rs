@@ -1,0 +1,53 @@
+//! What the trainer's end-to-end tests share: the bundled data, running the
+//! binary, and interrupting a run with Ctrl-C once an epoch has finished.
+// Each test file uses its own subset of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The bundled MNIST.
+pub fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
+}
+
+/// Runs `trainer` with `args` to the end.
+pub fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("run trainer")
+}
+
+/// The run's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Starts `trainer` with `args`, sends it SIGINT (Ctrl-C) as soon as
+/// `run/metrics.jsonl` exists (one epoch finished), and returns how it
+/// ended; asserts that it stopped with code 130, naming `--resume`.
+#[cfg(unix)]
+pub fn interrupt_after_first_epoch(args: &[&str], run: &Path) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !run.join("metrics.jsonl").exists() {
+        assert!(std::time::Instant::now() < deadline, "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
+    assert!(run.join("checkpoint.safetensors").is_file());
+    out
+}
