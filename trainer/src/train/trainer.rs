@@ -37,8 +37,8 @@ pub const STATE: &str = "state.json";
 pub struct EpochSums {
     /// Σ loss × samples.
     pub loss: f64,
-    /// Σ term × samples, by name.
-    pub terms: BTreeMap<String, f64>,
+    /// Σ term × samples, by name, in the method's order.
+    pub terms: Vec<(String, f64)>,
     /// Samples seen.
     pub samples: usize,
     /// Seconds spent stepping.
@@ -245,7 +245,10 @@ impl<M: Method> Trainer<M> {
                 let sums = &mut self.state.sums;
                 sums.loss += loss * n;
                 for (name, v) in &step.terms {
-                    *sums.terms.entry((*name).to_string()).or_default() += v * n;
+                    match sums.terms.iter_mut().find(|(k, _)| k == name) {
+                        Some((_, sum)) => *sum += v * n,
+                        None => sums.terms.push(((*name).to_string(), v * n)),
+                    }
                 }
                 sums.samples += step.samples;
                 sums.seconds += start.elapsed().as_secs_f64();
@@ -290,7 +293,7 @@ impl<M: Method> Trainer<M> {
             notes,
         };
         if self.verbose {
-            println!("{}", epoch_line(&record, self.method.epochs()));
+            println!("{}", epoch_line(&record, &sums, self.method.epochs()));
         }
         append_line(
             &self.run_dir.join("metrics.jsonl"),
@@ -341,12 +344,13 @@ impl<M: Method> Trainer<M> {
     }
 }
 
-/// The per-epoch line: phase, loss and its terms, test scores, speed.
-fn epoch_line(r: &EpochRecord, total: usize) -> String {
-    let terms = r
+/// The per-epoch line: phase, loss and its terms (in the method's order),
+/// test scores, speed, and what the method did between epochs.
+fn epoch_line(r: &EpochRecord, sums: &EpochSums, total: usize) -> String {
+    let terms = sums
         .terms
         .iter()
-        .map(|(k, v)| format!("{k} {v:.3}"))
+        .filter_map(|(k, _)| r.terms.get(k).map(|v| format!("{k} {v:.3}")))
         .collect::<Vec<_>>()
         .join(", ");
     let test = match (r.test_acc, r.test_nmi) {
