@@ -246,3 +246,34 @@ fn kvae_takes_the_device_flag() {
     ]);
     one_line_error(&o, &["--device"]);
 }
+
+#[test]
+fn a_run_directory_from_before_the_one_loop_gets_a_one_line_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    // What a trainer of 2026-12-01 left: a flat state with Adam's step
+    // count, tensors named by expert group, lowercase enum names.
+    std::fs::write(run.join("checkpoint.safetensors"), b"not read").unwrap();
+    std::fs::write(
+        run.join("state.json"),
+        br#"{"epoch":2,"step_in_epoch":0,"adam_steps":1200,"sums":{}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("config.json"),
+        br#"{"preset":"blog","arch":{"act":"sigmoid"},"likelihood":"bernoulli"}"#,
+    )
+    .unwrap();
+    let d = data();
+    let run = run.to_str().unwrap();
+    for args in [
+        vec!["fit", "--resume", run],
+        vec!["export", "--run", run, "--out", "/nonexistent/m.bin"],
+        vec!["eval", "--model", run],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--data", d.to_str().unwrap()]);
+        let o = trainer(&args);
+        one_line_error(&o, &["before 2026-12-02", "start a new run"]);
+    }
+}

@@ -131,6 +131,10 @@ pub fn fit<M: Method>(
                     dir.display()
                 );
             }
+            // A run directory from before the one loop gets its one-line
+            // hint here, before its configuration (whose names changed too)
+            // is read.
+            epochs_done(dir)?;
             let mut cfg = read_config::<M>(dir)?;
             if let Some(e) = opts.epochs {
                 set_epochs(&mut cfg, e);
