@@ -41,7 +41,8 @@ build() {
         echo "$wheels" > "$link/.pinned"
     fi
     local libcuda
-    libcuda=$(find "$link/libcuda" -name libcuda.so.1 2>/dev/null | head -n 1)
+    # (the folder does not exist before the first fetch: no error under pipefail)
+    libcuda=$(find "$link/libcuda" -name libcuda.so.1 2>/dev/null | head -n 1 || true)
     if [[ -z "$libcuda" ]]; then
         echo "fetching libcuda1 (Debian non-free) into $link/libcuda" >&2
         local apt="$link/apt"
