@@ -79,6 +79,23 @@ pub fn evaluate(pred: &[usize], labels: &[u8], k: usize) -> Evaluation {
 }
 
 impl Evaluation {
+    /// Purity (many-to-one): the share of points whose label is their
+    /// cluster's most frequent label. Unlike `acc` it lets several clusters
+    /// stand for one digit, the fair score when `k > 10`.
+    pub fn purity(&self) -> f64 {
+        let n: u64 = self.confusion.iter().flatten().sum();
+        let majority: u64 = self
+            .confusion
+            .iter()
+            .map(|row| row.iter().copied().max().unwrap_or(0))
+            .sum();
+        if n == 0 {
+            0.0
+        } else {
+            majority as f64 / n as f64
+        }
+    }
+
     /// The confusion matrix as a markdown table: one row per cluster with its
     /// size and matched digit, one column per digit.
     pub fn confusion_table(&self) -> String {
@@ -392,5 +409,17 @@ mod tests {
             "{t}"
         );
         assert!(e.summary().contains("ACC 1.0000"), "{}", e.summary());
+    }
+
+    #[test]
+    fn purity_lets_clusters_share_a_digit() {
+        // Clusters 0 and 1 are both mostly 7s, cluster 2 is split 3/1.
+        let pred = [0, 0, 0, 1, 1, 2, 2, 2, 2];
+        let labels = [7, 7, 1, 7, 7, 3, 3, 3, 5];
+        let ev = evaluate(&pred, &labels, 3);
+        assert!((ev.purity() - 7.0 / 9.0).abs() < 1e-12, "{}", ev.purity());
+        // One-to-one matching can give 7 to one cluster only.
+        assert!(ev.acc < ev.purity());
+        assert_eq!(evaluate(&[], &[], 2).purity(), 0.0);
     }
 }

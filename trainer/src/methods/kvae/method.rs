@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::KVaeFitConfig;
 use super::{
-    discriminators, members, random_split, reassign_round, vae_step, vae_steps_per_epoch, Batcher,
-    Points, VaeStack,
+    discriminator_accuracy, discriminators, members, random_split, reassign_round, vae_step,
+    vae_steps_per_epoch, Batcher, Points, Scorer, VaeStack,
 };
 use crate::data::Split;
 use crate::eval::metrics::{evaluate, Evaluation};
@@ -326,6 +326,23 @@ impl Method for KVae {
             self.state.assignment = outcome.assignment;
             self.state.batcher = Batcher::new(&members(&self.state.assignment, k));
             notes.insert("reassignment".into(), round.into());
+            if self.cfg.kvae.scorer == Scorer::Discriminator {
+                // On draws of their own, so that measuring changes no run.
+                let mut rng = Rng::new(self.cfg.kvae.seed ^ 0xACC, round as u64);
+                let acc = discriminator_accuracy(
+                    &self.disc,
+                    &self.vaes,
+                    &self.points,
+                    256,
+                    &mut rng,
+                    &self.device,
+                )?;
+                let mean = |f: fn(&(f64, f64)) -> f64| {
+                    acc.iter().map(f).sum::<f64>() / acc.len().max(1) as f64
+                };
+                notes.insert("disc_acc_real".into(), mean(|a| a.0).into());
+                notes.insert("disc_acc_fake".into(), mean(|a| a.1).into());
+            }
             if let Some(d) = outcome.disc_loss {
                 notes.insert("disc_loss".into(), d.into());
             }
@@ -335,6 +352,7 @@ impl Method for KVae {
         // Labels score the assignment for the log; they do not change it.
         let ev = evaluate(&self.state.assignment, &data.train.labels, k);
         notes.insert("train_acc".into(), ev.acc.into());
+        notes.insert("train_purity".into(), ev.purity().into());
         notes.insert("train_nmi".into(), ev.nmi.into());
         notes.insert(
             "sizes".into(),

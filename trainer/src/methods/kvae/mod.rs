@@ -479,6 +479,37 @@ pub fn reassign(
     (next, starved.iter().filter(|&&s| s).count())
 }
 
+/// The share of `n` real points (drawn uniformly from `data`) each
+/// discriminator calls real, and of `n` fresh samples of its VAE it calls
+/// generated: `(real, fake)` accuracy per discriminator. A discriminator
+/// near 100% on both says "generated" of every real point too confidently
+/// for its density ratios to rank points (the failure issue 14 describes).
+pub fn discriminator_accuracy(
+    disc: &BatchedMlp,
+    vaes: &VaeStack,
+    data: &Points,
+    n: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Vec<(f64, f64)>> {
+    let k = vaes.k();
+    let index: Vec<Vec<usize>> = (0..k)
+        .map(|_| (0..n).map(|_| rng.below(data.n)).collect())
+        .collect();
+    let real = disc.forward(&data.gather(&index, device)?)?;
+    let fake = disc.forward(&vaes.sample(n, rng, device)?)?;
+    let real: Vec<Vec<f32>> = real.squeeze(D::Minus1)?.to_vec2()?;
+    let fake: Vec<Vec<f32>> = fake.squeeze(D::Minus1)?.to_vec2()?;
+    let share = |v: &[f32], real: bool| {
+        v.iter().filter(|&&l| (l > 0.0) == real).count() as f64 / v.len().max(1) as f64
+    };
+    Ok(real
+        .iter()
+        .zip(&fake)
+        .map(|(r, f)| (share(r, true), share(f, false)))
+        .collect())
+}
+
 /// What steps (b) and (c) of a round did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reassignment {
