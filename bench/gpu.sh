@@ -64,8 +64,10 @@ build() {
     # (CUDA_TOOLKIT_ROOT_DIR/lib).
     mkdir -p "$link/lib"
     local lib
+    # libcudart: candle-kernels' MoE library (libmoe.a) is linked against it; it comes with the
+    # compiler's runtime wheel (.ci/cuda.sh, $CUDA_ROOT).
     for lib in "$libcuda" "$link"/nvidia/cu13/lib/lib{cublas,cublasLt,nvrtc}.so.13 \
-        "$link"/nvidia/cu13/lib/libcurand.so.10; do
+        "$link"/nvidia/cu13/lib/libcurand.so.10 "$CUDA_ROOT"/lib/libcudart.so.13; do
         [[ -e "$lib" ]] || { echo "bench/gpu.sh: $lib missing after the install" >&2; exit 1; }
         local base
         base=$(basename "$lib")
@@ -78,14 +80,17 @@ build() {
     echo "cuda build: $((SECONDS - start)) s" >&2
     rm -rf "$pack"
     mkdir -p "$pack"
-    # Without debug information: the GPU machine's tree travels in 64 MiB.
+    # Without debug information, gzipped: the GPU machine's tree travels in 64 MiB, and the binary
+    # is 57 MB, 33 MB of it candle-kernels' MoE/quantized fatbin (sm_90), which gzip takes to 14 MB.
+    # `run` unpacks it.
     objcopy --strip-debug "$target/release/trainer" "$pack/trainer"
     readelf -d "$pack/trainer" | awk '/NEEDED/ {gsub(/[][]/, "", $5); print $5}' > "$pack/needed.txt"
+    gzip -6 "$pack/trainer"
     local size
-    size=$(stat -c %s "$pack/trainer")
-    echo "packed $pack/trainer: $size bytes; needs $(tr '\n' ' ' < "$pack/needed.txt")"
-    if ((size > 48 * 1024 * 1024)); then
-        echo "bench/gpu.sh: the binary is over 48 MiB; the carried tree is limited to 64 MiB" >&2
+    size=$(stat -c %s "$pack/trainer.gz")
+    echo "packed $pack/trainer.gz: $size bytes; needs $(tr '\n' ' ' < "$pack/needed.txt")"
+    if ((size > 40 * 1024 * 1024)); then
+        echo "bench/gpu.sh: the packed binary is over 40 MiB; the carried tree is limited to 64 MiB" >&2
         exit 1
     fi
     echo "on the GPU machine, with $pack carried: bash bench/gpu.sh run"
@@ -169,6 +174,10 @@ run() {
         echo
         echo "device $device, trainer $trainer, $(nproc) cores, $(uname -srm)"
     } > "$summary"
+    if [[ ! -x "$trainer" && -f "$trainer.gz" ]]; then
+        # What `build` packed: unpack it once, next to the archive.
+        gunzip -k "$trainer.gz" && chmod +x "$trainer"
+    fi
     [[ -x "$trainer" ]] || { echo "bench/gpu.sh: no trainer at $trainer (bash bench/gpu.sh build, or --trainer)" >&2; exit 1; }
     if command -v nvidia-smi >/dev/null; then
         nvidia-smi | tee -a "$log"

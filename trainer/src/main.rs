@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", trainer::util::one_line(&e));
             ExitCode::from(1)
         }
     }

@@ -60,9 +60,43 @@ pub fn in_parallel<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     })
 }
 
+/// A candle error's message without the backtrace candle attaches to some
+/// of them (`Error::WithBacktrace`): errors are one line.
+pub fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string(),
+    }
+}
+
+/// An error chain as one line, `outer: inner: …`, candle's backtraces left
+/// out.
+pub fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|cause| match cause.downcast_ref::<candle_core::Error>() {
+            Some(c) => candle_message(c),
+            None => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candle_backtraces_stay_out_of_the_one_line() {
+        let e = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg("no CUDA-capable device".into())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(e.to_string().len() > 100, "candle prints the backtrace");
+        let e = anyhow::Error::from(e).context("--device cuda");
+        let line = one_line(&e);
+        assert_eq!(line, "--device cuda: no CUDA-capable device");
+    }
 
     #[test]
     fn parallel_results_come_back_in_order() {

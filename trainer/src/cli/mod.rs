@@ -106,7 +106,8 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
             if !candle_core::utils::cuda_is_available() {
                 bail!("--device cuda: this trainer was built without CUDA (rebuild with `--features cuda`)");
             }
-            Device::new_cuda(0).map_err(|e| anyhow::anyhow!("--device cuda: {e}"))
+            Device::new_cuda(0)
+                .map_err(|e| anyhow::anyhow!("--device cuda: {}", crate::util::candle_message(&e)))
         }
         other => bail!("--device must be cpu or cuda, got {other}"),
     }
