@@ -150,6 +150,30 @@ fn model_path(p: PathBuf) -> PathBuf {
     }
 }
 
+/// Exports a finished run again from its checkpoint (no training) and
+/// writes its report: `trainer export`, and `trainer eval` of a run directory.
+fn export_run(
+    run: &std::path::Path,
+    data: &std::path::Path,
+    export: Option<PathBuf>,
+    weights: crate::export::quantize::WeightType,
+    verbose: bool,
+) -> anyhow::Result<()> {
+    let opts = FitOptions {
+        data: data.to_path_buf(),
+        out: None,
+        resume: Some(run.to_path_buf()),
+        epochs: None,
+        export,
+        weights,
+        export_only: true,
+        device: Device::Cpu,
+        verbose,
+    };
+    fit_run(method_of_run(run)?, None, &opts)?;
+    Ok(())
+}
+
 fn read_model(p: PathBuf) -> anyhow::Result<(PathBuf, Vec<u8>)> {
     let p = model_path(p);
     let bytes = std::fs::read(&p).map_err(|e| match e.kind() {
@@ -200,35 +224,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     a.run.display()
                 );
             }
-            let opts = FitOptions {
-                data: a.data.clone(),
-                out: None,
-                resume: Some(a.run.clone()),
-                epochs: None,
-                export: Some(a.out.clone()),
-                weights: a.weights,
-                export_only: true,
-                device: Device::Cpu,
-                verbose: !a.quiet,
-            };
-            fit_run(method_of_run(&a.run)?, None, &opts)?;
+            export_run(&a.run, &a.data, Some(a.out.clone()), a.weights, !a.quiet)?;
         }
         Command::Eval(a) if crate::train::has_checkpoint(&a.model) => {
             // A run directory: its f32 model from the checkpoint, scored
             // beside both of its exports (model.bin, model-int8.bin, written
             // again from that checkpoint: the same bytes).
-            let opts = FitOptions {
-                data: a.data.clone(),
-                out: None,
-                resume: Some(a.model.clone()),
-                epochs: None,
-                export: None,
-                weights: Default::default(),
-                export_only: true,
-                device: Device::Cpu,
-                verbose: true,
-            };
-            fit_run(method_of_run(&a.model)?, None, &opts)?;
+            export_run(&a.model, &a.data, None, Default::default(), true)?;
         }
         Command::Eval(a) => {
             let (path, bytes) = read_model(a.model)?;

@@ -67,6 +67,8 @@ pub struct Variant {
     pub bytes: usize,
     /// Clustering of the test images.
     pub eval: Evaluation,
+    /// The cluster of each test image.
+    pub pred: Vec<usize>,
     /// Fraction of test images given the f32 model's cluster.
     pub agreement: f64,
     /// Mean absolute difference of generated pixel intensities from f32's.
@@ -109,6 +111,7 @@ pub fn compare(
         name: "f32",
         bytes: 0,
         eval: evaluate(&f32_pred, labels, k),
+        pred: f32_pred.clone(),
         agreement: 1.0,
         pixel_mean: 0.0,
         pixel_max: 0.0,
@@ -134,6 +137,7 @@ pub fn compare(
             name,
             bytes: bytes.len(),
             eval: evaluate(&pred, labels, k),
+            pred,
             agreement: agree as f64 / n.max(1) as f64,
             pixel_mean: sum / count.max(1) as f64,
             pixel_max: max,

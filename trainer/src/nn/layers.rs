@@ -177,6 +177,40 @@ impl Gate {
         self.out.forward(&h)
     }
 
+    /// The argmax of the logits of each row of `x` `[B, pixels]`: the
+    /// cluster the gate picks.
+    pub fn classify(&self, x: &Tensor) -> Result<Vec<usize>> {
+        Ok(self
+            .forward(x)?
+            .argmax(candle_core::D::Minus1)?
+            .to_vec1::<u32>()?
+            .into_iter()
+            .map(|c| c as usize)
+            .collect())
+    }
+
+    /// [`Gate::classify`] of `n` images of 8-bit pixels (`n * pixels`
+    /// bytes, scaled by 1/255 like the engine), 1,000 at a time.
+    pub fn classify_images(
+        &self,
+        pixels: &[u8],
+        n: usize,
+        device: &candle_core::Device,
+    ) -> Result<Vec<usize>> {
+        let p = crate::data::PIXELS;
+        let mut out = Vec::with_capacity(n);
+        let all: Vec<usize> = (0..n).collect();
+        for idx in all.chunks(1000) {
+            let x = Tensor::from_vec(
+                crate::data::batch_pixels(pixels, idx, 0, None),
+                (idx.len(), p),
+                device,
+            )?;
+            out.extend(self.classify(&x)?);
+        }
+        Ok(out)
+    }
+
     /// The layers for export (last one Identity: the engine applies softmax).
     pub fn export(&self) -> Result<Vec<DenseF32>> {
         let mut out = self

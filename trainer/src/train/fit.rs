@@ -178,7 +178,7 @@ pub fn fit<M: Method>(
     let mut trainer = Trainer::new(cfg, method, data, run_dir.clone(), resume)?;
     trainer.verbose = opts.verbose;
     if opts.export_only {
-        let done = epochs_done(&run_dir)?;
+        let done = trainer.state.epoch;
         let total = trainer.method.epochs();
         if done < total {
             bail!(

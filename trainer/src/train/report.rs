@@ -48,15 +48,6 @@ pub fn finish<M: Method>(
         .predict(&test.pixels, test.n)?
         .context("the method ended without a classifier")?;
     let f32_eval = evaluate(&f32_pred, &test.labels, k);
-    let model = crate::eval::host::parse(&bytes, "exported model")?;
-    let engine_pred = crate::eval::host::predict(&model, &test.pixels, test.n)?;
-    let engine_eval = evaluate(&engine_pred, &test.labels, k);
-    let agree = f32_pred
-        .iter()
-        .zip(&engine_pred)
-        .filter(|(a, b)| a == b)
-        .count() as f64
-        / f32_pred.len().max(1) as f64;
     let variants = compare(
         &spec,
         &[("f16", &bytes), ("int8", &int8)],
@@ -64,6 +55,19 @@ pub fn finish<M: Method>(
         &test.labels,
         test.n,
     )?;
+    // The engine on model.bin: `compare` ran it on the test set already.
+    let f16 = variants
+        .iter()
+        .find(|v| v.name == "f16")
+        .context("the comparison lacks the f16 file")?;
+    let engine_eval = &f16.eval;
+    let agree = f32_pred
+        .iter()
+        .zip(&f16.pred)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / f32_pred.len().max(1) as f64;
+    let model = crate::eval::host::parse(&bytes, "exported model")?;
     trainer.save_loss_curve()?;
     let tiles = crate::eval::host::sample_tiles(&model, 8, cfg.seed())?;
     crate::eval::pictures::save_grid(&trainer.run_dir.join("samples.png"), &tiles, k, 28)?;

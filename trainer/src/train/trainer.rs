@@ -19,7 +19,7 @@ use anyhow::{bail, Context};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::method::{Data, Method, MethodConfig};
+use super::method::{Data, Method};
 use crate::data::SIDE;
 use crate::eval::metrics::evaluate;
 use crate::util::{append_line, write_atomic};
@@ -336,11 +336,6 @@ impl<M: Method> Trainer<M> {
             &self.run_dir.join("loss.png"),
             &[(&trace, [150, 170, 230]), (&epochs, [200, 30, 30])],
         )
-    }
-
-    /// The configuration's seed (sample grids).
-    pub fn seed(&self) -> u64 {
-        self.cfg.seed()
     }
 }
 

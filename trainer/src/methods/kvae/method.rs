@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 use engine::writer::ModelSpec;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,6 @@ use super::{
     discriminator_accuracy, discriminators, members, random_split, reassign_round, vae_step,
     vae_steps_per_epoch, Batcher, Points, Scorer, VaeStack,
 };
-use crate::data::Split;
 use crate::eval::metrics::{evaluate, Evaluation};
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::layers::{Activation, BatchedMlp, Gate};
@@ -55,7 +54,8 @@ pub struct KVae {
     state: KVaeState,
     /// This gate epoch's order of the training points.
     gate_order: Vec<usize>,
-    gate_next: (Vec<usize>, Rng),
+    /// The gate's shuffling generator after this epoch's shuffle.
+    gate_rng_next: Rng,
 }
 
 /// kVAE's part of `state.json`.
@@ -75,13 +75,6 @@ struct KVaeState {
     gate_epochs_done: usize,
     /// Optimizer steps of the VAEs, the discriminators and the gate.
     adam_steps: [u64; 3],
-}
-
-fn points(split: &Split) -> Points {
-    Points::new(
-        split.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
-        crate::data::PIXELS,
-    )
 }
 
 impl KVae {
@@ -106,25 +99,6 @@ impl KVae {
         }
         let r = done / c.epochs_per_round + 1;
         (r <= c.rounds).then_some(r)
-    }
-
-    fn gate_predict(&self, pixels: &[u8], n: usize) -> anyhow::Result<Vec<usize>> {
-        let mut out = Vec::with_capacity(n);
-        let p = crate::data::PIXELS;
-        for chunk in pixels.chunks(2048 * p) {
-            let x: Vec<f32> = chunk.iter().map(|&v| v as f32 / 255.0).collect();
-            let rows = chunk.len() / p;
-            let x = Tensor::from_vec(x, (rows, p), &self.device)?;
-            out.extend(
-                self.gate
-                    .forward(&x)?
-                    .argmax(D::Minus1)?
-                    .to_vec1::<u32>()?
-                    .iter()
-                    .map(|&a| a as usize),
-            );
-        }
-        Ok(out)
     }
 
     fn provenance(&self) -> String {
@@ -163,7 +137,7 @@ impl Method for KVae {
     fn new(cfg: &KVaeFitConfig, data: &Data, ctx: &RunContext) -> anyhow::Result<Self> {
         let c = &cfg.kvae;
         let device = ctx.device.clone();
-        let points = points(&data.train);
+        let points = Points::from_pixels(&data.train.pixels, crate::data::PIXELS);
         let mut rng = Rng::new(c.seed, 0x4B5A);
         let vae_params = Params::new(c.seed);
         let vaes = VaeStack::new(c.k, c.vae.clone(), vae_params.var_builder(&device))?;
@@ -202,7 +176,7 @@ impl Method for KVae {
             gate_params,
             gate,
             gate_order: Vec::new(),
-            gate_next: (Vec::new(), Rng::new(0, 0)),
+            gate_rng_next: Rng::new(0, 0),
         })
     }
 
@@ -232,10 +206,9 @@ impl Method for KVae {
     fn begin_epoch(&mut self, epoch: usize, _data: &Data) -> anyhow::Result<()> {
         if self.phase(epoch) == Phase::Gate {
             let mut rng = self.state.gate_rng;
-            let mut order = self.state.gate_order_before.clone();
-            rng.shuffle(&mut order);
-            self.gate_order = order.clone();
-            self.gate_next = (order, rng);
+            self.gate_order = self.state.gate_order_before.clone();
+            rng.shuffle(&mut self.gate_order);
+            self.gate_rng_next = rng;
         }
         Ok(())
     }
@@ -298,11 +271,12 @@ impl Method for KVae {
         let k = self.cfg.kvae.k;
         let mut notes = serde_json::Map::new();
         if self.phase(epoch) == Phase::Gate {
-            let (order, rng) = std::mem::replace(&mut self.gate_next, (Vec::new(), Rng::new(0, 0)));
-            self.state.gate_order_before = order;
-            self.state.gate_rng = rng;
+            self.state.gate_order_before = std::mem::take(&mut self.gate_order);
+            self.state.gate_rng = self.gate_rng_next;
             self.state.gate_epochs_done += 1;
-            let pred = self.gate_predict(&data.train.pixels, data.train.n)?;
+            let pred = self
+                .gate
+                .classify_images(&data.train.pixels, data.train.n, &self.device)?;
             let agree = pred
                 .iter()
                 .zip(&self.state.assignment)
@@ -377,7 +351,7 @@ impl Method for KVae {
         if self.state.gate_epochs_done == 0 {
             return Ok(None);
         }
-        Ok(Some(self.gate_predict(pixels, n)?))
+        Ok(Some(self.gate.classify_images(pixels, n, &self.device)?))
     }
 
     fn sample_tiles(&self) -> anyhow::Result<Vec<Vec<f32>>> {

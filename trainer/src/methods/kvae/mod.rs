@@ -65,10 +65,12 @@ impl Points {
 
     /// Greyscale images, bytes scaled by 1/255 (the engine's convention).
     pub fn from_images(images: &crate::data::Images) -> Self {
-        Points::new(
-            images.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
-            images.pixels_per_image(),
-        )
+        Points::from_pixels(&images.pixels, images.pixels_per_image())
+    }
+
+    /// Images of `dim` 8-bit pixels one after another, scaled by 1/255.
+    pub fn from_pixels(pixels: &[u8], dim: usize) -> Self {
+        Points::new(pixels.iter().map(|&p| p as f32 / 255.0).collect(), dim)
     }
 
     /// Point `i`.
@@ -803,14 +805,7 @@ pub fn gate_predict(gate: &Gate, data: &Points, device: &Device) -> Result<Vec<u
     let mut start = 0;
     while start < data.n {
         let len = 2048.min(data.n - start);
-        let logits = gate.forward(&data.slice(start, len, device)?)?;
-        out.extend(
-            logits
-                .argmax(D::Minus1)?
-                .to_vec1::<u32>()?
-                .iter()
-                .map(|&a| a as usize),
-        );
+        out.extend(gate.classify(&data.slice(start, len, device)?)?);
         start += len;
     }
     Ok(out)

@@ -221,24 +221,11 @@ impl Method for Mixture {
     }
 
     fn predict(&self, pixels: &[u8], n: usize) -> anyhow::Result<Option<Vec<usize>>> {
-        let mut out = Vec::with_capacity(n);
-        let all: Vec<usize> = (0..n).collect();
-        for idx in all.chunks(1000) {
-            let x = Tensor::from_vec(
-                batch_pixels(pixels, idx, 0, None),
-                (idx.len(), PIXELS),
-                &self.device,
-            )?;
-            let logits = self.nets.gate.forward(&x)?;
-            out.extend(
-                logits
-                    .argmax(1)?
-                    .to_vec1::<u32>()?
-                    .into_iter()
-                    .map(|c| c as usize),
-            );
-        }
-        Ok(Some(out))
+        Ok(Some(self.nets.gate.classify_images(
+            pixels,
+            n,
+            &self.device,
+        )?))
     }
 
     fn sample_tiles(&self) -> anyhow::Result<Vec<Vec<f32>>> {
