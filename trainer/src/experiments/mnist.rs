@@ -16,7 +16,7 @@ use crate::eval::metrics::{self, Evaluation};
 use crate::eval::pictures::save_grid;
 use crate::export::{label_map, write_model};
 use crate::methods::kvae::{
-    self, KVae, KVaeConfig, Observation, Points, Scorer, VaeShape, VaeStack,
+    self, KVae, KVaeConfig, Observation, Points, Scorer, VaeNets, VaeShape, VaeStack,
 };
 use crate::rng::Rng;
 

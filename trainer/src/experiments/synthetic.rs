@@ -11,7 +11,9 @@ use candle_core::Device;
 
 use super::plot::{scatter_grid, Panel};
 use crate::eval::metrics;
-use crate::methods::kvae::{self, KVaeConfig, Observation, Points, Scorer, VaeShape, VaeStack};
+use crate::methods::kvae::{
+    self, KVaeConfig, Observation, Points, Scorer, VaeNets, VaeShape, VaeStack,
+};
 use crate::rng::Rng;
 
 /// Sizes and budgets of one run.

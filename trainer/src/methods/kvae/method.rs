@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::config::KVaeFitConfig;
 use super::{
     discriminator_accuracy, discriminators, members, random_split, reassign_round, vae_step,
-    vae_steps_per_epoch, Batcher, Points, Scorer, VaeStack,
+    vae_steps_per_epoch, Batcher, Points, Scorer, VaeNets, VaeStack,
 };
 use crate::eval::metrics::{evaluate, Evaluation};
 use crate::nn::adam::{Adam, AdamConfig};

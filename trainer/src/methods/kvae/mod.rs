@@ -35,7 +35,7 @@ use crate::nn::layers::{Activation, BatchedMlp, Gate};
 use crate::nn::likelihood::bce_with_logits;
 use crate::nn::params::Params;
 use crate::rng::Rng;
-pub use vae::{Observation, VaeShape, VaeStack};
+pub use vae::{Observation, VaeNets, VaeShape, VaeStack};
 
 /// Row-major points in host memory (images scaled to [0, 1]).
 #[derive(Debug, Clone, PartialEq)]
@@ -271,7 +271,7 @@ pub fn vae_steps_per_epoch(n: usize, k: usize, batch: usize) -> usize {
 /// with no points is masked out). Returns each VAE's negative ELBO `[K]`
 /// (detached).
 pub fn vae_step(
-    vaes: &VaeStack,
+    vaes: &dyn VaeNets,
     opt: &mut Adam,
     data: &Points,
     batcher: &mut Batcher,
@@ -287,8 +287,8 @@ pub fn vae_step(
     let index: Vec<Vec<usize>> = (0..k).map(|j| batcher.next(j, batch, rng)).collect();
     let x = data.gather(&index, device)?;
     let eps = Tensor::from_vec(
-        rng.normals(k * batch * vaes.shape.latent),
-        (k, batch, vaes.shape.latent),
+        rng.normals(k * batch * vaes.latent()),
+        (k, batch, vaes.latent()),
         device,
     )?;
     let terms = vaes.elbo_terms(&x, &eps)?;
@@ -304,7 +304,7 @@ pub fn vae_step(
 /// Returns the mean negative ELBO of each VAE over the last epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn train_vaes(
-    vaes: &VaeStack,
+    vaes: &dyn VaeNets,
     opt: &mut Adam,
     data: &Points,
     groups: &[Vec<usize>],
@@ -361,7 +361,7 @@ pub fn discriminators(
 pub fn train_discriminators(
     disc: &BatchedMlp,
     opt: &mut Adam,
-    vaes: &VaeStack,
+    vaes: &dyn VaeNets,
     data: &Points,
     steps: usize,
     batch: usize,
@@ -398,7 +398,7 @@ pub fn train_discriminators(
 pub fn scores(
     scorer: Scorer,
     disc: Option<&BatchedMlp>,
-    vaes: &VaeStack,
+    vaes: &dyn VaeNets,
     data: &Points,
     rng: &mut Rng,
     device: &Device,
@@ -488,7 +488,7 @@ pub fn reassign(
 /// for its density ratios to rank points (the failure issue 14 describes).
 pub fn discriminator_accuracy(
     disc: &BatchedMlp,
-    vaes: &VaeStack,
+    vaes: &dyn VaeNets,
     data: &Points,
     n: usize,
     rng: &mut Rng,
@@ -534,7 +534,7 @@ pub fn reassign_round(
     cfg: &KVaeConfig,
     disc: &BatchedMlp,
     disc_opt: &mut Adam,
-    vaes: &VaeStack,
+    vaes: &dyn VaeNets,
     data: &Points,
     assignment: &[usize],
     rng: &mut Rng,
@@ -839,7 +839,7 @@ impl KVae {
 /// (Bernoulli VAEs on images only), each VAE's share of `assignment` as its
 /// mixture weight.
 pub fn to_spec(
-    vaes: &VaeStack,
+    vaes: &dyn VaeNets,
     gate: &Gate,
     assignment: &[usize],
     image: engine::ImageShape,
@@ -847,17 +847,17 @@ pub fn to_spec(
     provenance: String,
 ) -> anyhow::Result<ModelSpec> {
     anyhow::ensure!(
-        vaes.shape.observation == Observation::Bernoulli,
+        vaes.observation() == Observation::Bernoulli,
         "only Bernoulli VAEs on images can be exported"
     );
     anyhow::ensure!(
-        vaes.shape.data == image.pixels(),
+        vaes.data() == image.pixels(),
         "the VAEs' data size is not the image size"
     );
     Ok(ModelSpec {
         method: engine::Method::KVae,
         image,
-        latent: vaes.shape.latent,
+        latent: vaes.latent(),
         likelihood: engine::Likelihood::Bernoulli,
         mixture_weights: shares(assignment, vaes.k())
             .iter()
@@ -867,7 +867,7 @@ pub fn to_spec(
         provenance,
         gate: gate.export()?,
         decoders: (0..vaes.k())
-            .map(|j| vaes.decoder.export(j))
+            .map(|j| vaes.export_decoder(j))
             .collect::<Result<_>>()?,
     })
 }

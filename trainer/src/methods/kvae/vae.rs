@@ -5,6 +5,11 @@
 //! stack is the K encoders and another the K decoders. Unlike the mixture's
 //! encoders, which all read the same batch, each VAE here reads its own batch
 //! `x[k]`, because kVAE trains VAE k only on the points assigned to it.
+//!
+//! [`VaeNets`] is what the algorithm needs of K VAEs (an encoder and a
+//! decoder over `[K, B, ·]` tensors); the ELBO, sampling and the
+//! importance-sampled likelihood are written once on top of it, for these
+//! dense VAEs and for the convolutional ones of [`super::conv`].
 
 use candle_core::{Device, Result, Tensor, D};
 use candle_nn::VarBuilder;
@@ -33,7 +38,8 @@ pub enum Observation {
 }
 
 impl Observation {
-    fn outputs_per_dim(self) -> usize {
+    /// Decoder outputs per data value (2 for a learned variance).
+    pub fn outputs_per_dim(self) -> usize {
         match self {
             Observation::Gaussian => 2,
             Observation::Bernoulli | Observation::FixedGaussian { .. } => 1,
@@ -121,29 +127,92 @@ impl VaeStack {
             k,
         })
     }
+}
 
-    /// Number of VAEs.
-    pub fn k(&self) -> usize {
+impl VaeNets for VaeStack {
+    fn k(&self) -> usize {
         self.k
     }
 
-    /// Mean and clamped log-variance of q(z|x) for `x: [K, B, data]`.
-    pub fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.encoder.forward(x)?;
-        let l = self.shape.latent;
-        let mu = h.narrow(D::Minus1, 0, l)?;
-        let logvar = h.narrow(D::Minus1, l, l)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
-        Ok((mu, logvar))
+    fn data(&self) -> usize {
+        self.shape.data
+    }
+
+    fn latent(&self) -> usize {
+        self.shape.latent
+    }
+
+    fn observation(&self) -> Observation {
+        self.shape.observation
+    }
+
+    fn parameters(&self) -> usize {
+        self.shape.parameters()
+    }
+
+    fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        split_posterior(&self.encoder.forward(x)?, self.shape.latent)
+    }
+
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        self.decoder.forward(z)
+    }
+
+    fn export_decoder(&self, j: usize) -> Result<Vec<engine::writer::DenseF32>> {
+        self.decoder.export(j)
+    }
+}
+
+/// Mean and clamped log-variance from an encoder's `[.., 2·latent]` output.
+pub fn split_posterior(h: &Tensor, latent: usize) -> Result<(Tensor, Tensor)> {
+    let mu = h.narrow(D::Minus1, 0, latent)?;
+    let logvar = h
+        .narrow(D::Minus1, latent, latent)?
+        .clamp(LOGVAR_MIN, LOGVAR_MAX)?;
+    Ok((mu, logvar))
+}
+
+/// K VAEs side by side: what kVAE needs of its generators. Tensors are
+/// `[K, B, ·]`: row k of the batch goes through VAE k.
+pub trait VaeNets {
+    /// Number of VAEs.
+    fn k(&self) -> usize;
+
+    /// Values per data point.
+    fn data(&self) -> usize;
+
+    /// Latent size.
+    fn latent(&self) -> usize;
+
+    /// Likelihood of a point given the decoder output.
+    fn observation(&self) -> Observation;
+
+    /// Weights and biases of one VAE (encoder and decoder).
+    fn parameters(&self) -> usize;
+
+    /// Mean and clamped log-variance of q(z|x), `[K, B, latent]` each, for
+    /// `x: [K, B, data]`.
+    fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)>;
+
+    /// Decoder outputs `[K, N, outputs]` for `z: [K, N, latent]` (Bernoulli
+    /// logits, or Gaussian means and log-variances).
+    fn decode(&self, z: &Tensor) -> Result<Tensor>;
+
+    /// VAE `j`'s decoder as dense layers for a model file, ending in a
+    /// sigmoid; decoders the engine cannot run say so.
+    fn export_decoder(&self, j: usize) -> Result<Vec<engine::writer::DenseF32>> {
+        let _ = j;
+        candle_core::bail!("these VAEs' decoders are not dense layers; the engine cannot run them")
     }
 
     /// `log p(x | z)` summed over dimensions, `[K, B]`, from the decoder
     /// output `out` and the data `x` (same leading shape).
     fn log_likelihood(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
         let half_log_2pi = 0.5 * std::f64::consts::TAU.ln();
-        match self.shape.observation {
+        match self.observation() {
             Observation::Bernoulli => bce_with_logits(out, x)?.sum(D::Minus1)?.neg(),
             Observation::Gaussian => {
-                let d = self.shape.data;
+                let d = self.data();
                 let mean = out.narrow(D::Minus1, 0, d)?;
                 let logvar = out.narrow(D::Minus1, d, d)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
                 let sq = (x - &mean)?.sqr()?;
@@ -162,10 +231,10 @@ impl VaeStack {
 
     /// Negative ELBO terms of `x: [K, B, data]` with reparametrization noise
     /// `eps: [K, B, latent]`.
-    pub fn elbo_terms(&self, x: &Tensor, eps: &Tensor) -> Result<ElboTerms> {
+    fn elbo_terms(&self, x: &Tensor, eps: &Tensor) -> Result<ElboTerms> {
         let (mu, logvar) = self.encode(x)?;
         let z = (&mu + (logvar.affine(0.5, 0.0)?.exp()? * eps)?)?;
-        let out = self.decoder.forward(&z)?;
+        let out = self.decode(&z)?;
         let reconstruction = self.log_likelihood(&out, x)?.neg()?.mean(D::Minus1)?;
         let kl = kl_normal(&mu, &logvar.exp()?)?.mean(D::Minus1)?;
         Ok(ElboTerms { reconstruction, kl })
@@ -173,15 +242,15 @@ impl VaeStack {
 
     /// `n` samples from every VAE, `[K, n, data]`: decoder means for
     /// Bernoulli observations, mean plus Gaussian noise otherwise.
-    pub fn sample(&self, n: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
-        let (k, d) = (self.k, self.shape.data);
+    fn sample(&self, n: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+        let (k, d) = (self.k(), self.data());
         let z = Tensor::from_vec(
-            rng.normals(k * n * self.shape.latent),
-            (k, n, self.shape.latent),
+            rng.normals(k * n * self.latent()),
+            (k, n, self.latent()),
             device,
         )?;
-        let out = self.decoder.forward(&z)?;
-        match self.shape.observation {
+        let out = self.decode(&z)?;
+        match self.observation() {
             Observation::Bernoulli => candle_nn::ops::sigmoid(&out),
             Observation::Gaussian => {
                 let mean = out.narrow(D::Minus1, 0, d)?;
@@ -203,15 +272,15 @@ impl VaeStack {
     /// with the encoder as proposal, `log (1/S) Σ_s p(x|z_s) p(z_s) / q(z_s|x)`
     /// with `z_s ~ q(z|x)`; it rises to `log p(x)` as `S` grows. Samples are
     /// drawn in chunks so memory stays near `K * 4096` latent codes.
-    pub fn log_likelihood_is(
+    fn log_likelihood_is(
         &self,
         x: &Tensor,
         samples: usize,
         rng: &mut Rng,
     ) -> Result<Vec<Vec<f64>>> {
-        let k = self.k;
+        let k = self.k();
         let (b, d) = x.dims2()?;
-        let l = self.shape.latent;
+        let l = self.latent();
         let xk = x.unsqueeze(0)?.broadcast_as((k, b, d))?.contiguous()?;
         let (mu, logvar) = self.encode(&xk)?;
         let std = logvar.affine(0.5, 0.0)?.exp()?;
@@ -225,7 +294,7 @@ impl VaeStack {
             let z = eps
                 .broadcast_mul(&std.unsqueeze(1)?)?
                 .broadcast_add(&mu.unsqueeze(1)?)?;
-            let out = self.decoder.forward(&z.reshape((k, s * b, l))?)?;
+            let out = self.decode(&z.reshape((k, s * b, l))?)?;
             let xs = xk
                 .unsqueeze(1)?
                 .broadcast_as((k, s, b, d))?
