@@ -21,8 +21,10 @@ fn fit_method_kvae_exports_a_kvae_model() {
             "1",
         ])
         .args([
-            "--pretrain-epochs",
-            "1",
+            "--pretrain-steps",
+            "20",
+            "--round-steps",
+            "10",
             "--disc-steps",
             "10",
             "--gate-epochs",

@@ -48,48 +48,68 @@ fn synthetic_quick_run_writes_tables_and_figures() {
 }
 
 #[test]
-fn mnist_quick_run_exports_a_model_the_engine_agrees_with() {
+fn mnist_quick_run_writes_the_fair_comparison() {
     let dir = tempfile::tempdir().unwrap();
-    let report = mnist::run(
-        dir.path(),
-        &data_dir(),
-        None,
-        &mnist::Settings::quick(),
-        1,
-        &Device::Cpu,
-    )
-    .unwrap();
-    assert!(
-        report.engine_agreement >= 0.99,
-        "engine agrees on {}",
-        report.engine_agreement
-    );
-    assert_eq!(report.fid.len(), 4);
-    for row in &report.fid {
+    let settings = mnist::Settings::quick();
+    let report = mnist::run(dir.path(), &data_dir(), &settings, 1, &Device::Cpu).unwrap();
+    // (a)-(d) and kVAE with 10 VAEs, every VAE with the same steps.
+    assert_eq!(report.generators.len(), 5);
+    let names: Vec<&str> = report.generators.iter().map(|r| &r.model[..3]).collect();
+    assert_eq!(names, ["(a)", "(b)", "(c)", "(d)", "(e)"]);
+    for row in &report.generators {
+        assert_eq!(row.steps_per_vae, settings.steps(), "{row:?}");
         // Generated digits are farther from the test set than real ones.
         assert!(
             row.fid.is_finite() && row.fid > report.real_fid,
             "{row:?} vs real {}",
             report.real_fid
         );
+        // Bernoulli likelihoods of 784 pixels: negative, and not absurd.
+        assert!(
+            row.log_likelihood < 0.0 && row.log_likelihood > 784.0 * -2.0,
+            "{row:?}"
+        );
     }
-    // Fifteen clusters of 500 test images: better than chance.
-    assert!(
-        report.kvae_clusters.nmi > 0.1,
-        "{}",
-        report.kvae_clusters.summary()
+    assert_eq!(report.generators[0].vaes, 15);
+    assert_eq!(
+        report.generators[0].parameters,
+        15 * report.generators[1].parameters
     );
-    let bytes = std::fs::read(&report.model_file).unwrap();
-    let model = engine::Model::from_bytes(&bytes).unwrap();
-    assert_eq!(model.header().method, engine::Method::KVae);
-    assert_eq!(model.experts(), 15);
+    // k-means and kVAE at K = 15, then at K = 10.
+    let ks: Vec<usize> = report
+        .clusters
+        .iter()
+        .map(|r| r.clusters.sizes.len())
+        .collect();
+    assert_eq!(ks, [15, 15, 10, 10]);
+    // k-means on 1,500 images still finds digit structure.
+    assert!(
+        report.clusters[0].clusters.nmi > 0.3,
+        "{:?}",
+        report.clusters[0]
+    );
+    // One record per round plus the pretraining, each with its purity.
+    assert_eq!(report.rounds.len(), settings.rounds + 1);
+    for r in &report.rounds[1..] {
+        let (real, fake) = r.record.disc_acc.unwrap();
+        assert!((0.0..=1.0).contains(&real) && (0.0..=1.0).contains(&fake));
+        assert!(r.train_purity > 0.1 && r.train_purity <= 1.0);
+    }
     for f in [
         "mnist.md",
         "mnist_kvae_samples.png",
+        "mnist_kvae10_samples.png",
+        "mnist_single_samples.png",
+        "mnist_ensemble_samples.png",
         "mnist_big_samples.png",
     ] {
         assert!(dir.path().join(f).metadata().unwrap().len() > 100, "{f}");
     }
+    assert!(
+        report.markdown.contains("| (a) kVAE") && report.markdown.contains("| round |"),
+        "{}",
+        report.markdown
+    );
 }
 
 #[test]

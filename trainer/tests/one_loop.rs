@@ -32,8 +32,19 @@ fn a_flag_of_another_method_is_a_one_line_error_before_any_work() {
         "fit", "--method", "kvae", "--preset", "blog", "--data", nowhere,
     ]);
     one_line_error(&o, &["--preset", "--method mixture"]);
-    let o = trainer(&["fit", "--no-prior", "--data", nowhere]);
-    one_line_error(&o, &["--no-prior", "--method kvae"]);
+    let o = trainer(&["fit", "--prior", "--data", nowhere]);
+    one_line_error(&o, &["--prior", "--method kvae"]);
+    // kVAE's pretraining is sized in steps; the mixture's epochs flag is refused.
+    let o = trainer(&[
+        "fit",
+        "--method",
+        "kvae",
+        "--pretrain-epochs",
+        "3",
+        "--data",
+        nowhere,
+    ]);
+    one_line_error(&o, &["--pretrain-epochs", "--method mixture"]);
     // Shared flags are accepted by both (and then the data is missing).
     for method in ["mixture", "kvae"] {
         let o = trainer(&["fit", "--method", method, "--seed", "4", "--data", nowhere]);
@@ -148,12 +159,12 @@ fn kvae_args<'a>(d: &'a str, run: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         "1500",
         "--batch",
         "16",
-        "--pretrain-epochs",
-        "12",
+        "--pretrain-steps",
+        "300",
         "--rounds",
         "2",
-        "--round-epochs",
-        "2",
+        "--round-steps",
+        "60",
         "--disc-steps",
         "5",
         "--gate-epochs",
@@ -212,7 +223,8 @@ fn kvae_resumes_from_a_checkpoint_to_the_same_model() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(records.len(), 12 + 2 * 2 + 2);
+    // The pretraining, two rounds, two gate epochs.
+    assert_eq!(records.len(), 1 + 2 + 2);
     let reassigned = records
         .iter()
         .filter(|r| r["notes"]["reassignment"].is_u64())

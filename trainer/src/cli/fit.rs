@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::init::Clustering;
 use crate::methods::kvae::config::KVaeFitConfig;
-use crate::methods::kvae::Scorer;
+use crate::methods::kvae::{Pretrain, Scorer};
 use crate::methods::mixture::{MixtureConfig, Preset, Start};
 use crate::methods::MethodName;
 use crate::nn::layers::{parse_activation, Activation};
@@ -33,8 +33,8 @@ pub struct FitArgs {
     /// Gate hidden widths, comma-separated (e.g. 256 or 256,64).
     #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
     pub gate_hidden: Option<Vec<usize>>,
-    /// Epochs of pretraining (mixture: on the initial partition, 0 = start
-    /// from random weights; kVAE: each VAE on its part of a random split).
+    /// Epochs of pretraining on the initial partition (mixture only; 0 =
+    /// start from random weights; kVAE's is --pretrain-steps).
     #[arg(long, conflicts_with = "resume")]
     pub pretrain_epochs: Option<usize>,
     /// Batch size (kVAE: points per VAE per step).
@@ -121,34 +121,65 @@ pub enum ScorerArg {
     Discriminator,
     /// Importance-sampled VAE likelihood (64 samples): the perfect-discriminator limit.
     Likelihood,
+    /// One K-way classifier of which VAE made a sample (trained --disc-steps per round).
+    Classifier,
 }
 
 /// Options only kVAE reads.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "kVAE options (--method kvae)")]
 pub struct KVaeArgs {
-    /// Reassignment rounds (train discriminators, reassign, train VAEs) [default: 3].
+    /// What the VAEs train on before the first reassignment [default: full].
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub pretrain: Option<PretrainArg>,
+    /// Optimizer steps of every VAE before the first reassignment [default: 1000].
+    #[arg(long, conflicts_with = "resume")]
+    pub pretrain_steps: Option<usize>,
+    /// Reassignment rounds (update discriminators, reassign, train VAEs) [default: 20].
     #[arg(long, conflicts_with = "resume")]
     pub rounds: Option<usize>,
-    /// VAE epochs after each reassignment [default: 1].
+    /// Optimizer steps of every VAE after each reassignment, whatever its
+    /// cluster's size [default: 150].
     #[arg(long, conflicts_with = "resume")]
-    pub round_epochs: Option<usize>,
-    /// Discriminator steps per round [default: 150].
+    pub round_steps: Option<usize>,
+    /// Discriminator updates per round; the discriminators persist across
+    /// rounds [default: 1].
     #[arg(long, conflicts_with = "resume")]
     pub disc_steps: Option<usize>,
+    /// Real and generated images per discriminator update (each) [default: 32].
+    #[arg(long, conflicts_with = "resume")]
+    pub disc_batch: Option<usize>,
+    /// Std of Gaussian instance noise on the discriminators' training inputs [default: 0].
+    #[arg(long, conflicts_with = "resume")]
+    pub disc_noise: Option<f64>,
+    /// Use raw density ratios, not normalised per model over the training set.
+    #[arg(long, conflicts_with = "resume")]
+    pub raw_ratios: bool,
+    /// Add log α_j (the VAE's share of points) to the scores.
+    #[arg(long, conflicts_with = "resume")]
+    pub prior: bool,
     /// Load balancing: a VAE that would keep fewer than this share of n/k
-    /// points keeps its previous points instead (0 = off) [default: 0.2].
+    /// points keeps its previous points instead [default: 0 = off].
     #[arg(long, conflicts_with = "resume")]
     pub min_share: Option<f64>,
-    /// Do not add log α_j (the VAE's share of points) to the scores.
+    /// Keep training a VAE left with no more than a batch of points.
     #[arg(long, conflicts_with = "resume")]
-    pub no_prior: bool,
+    pub train_small: bool,
     /// How points are scored for reassignment [default: discriminator].
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub scorer: Option<ScorerArg>,
     /// Epochs of gate distillation [default: 3].
     #[arg(long, conflicts_with = "resume")]
     pub gate_epochs: Option<usize>,
+}
+
+/// `--pretrain`: where kVAE's VAEs start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PretrainArg {
+    /// Every VAE on all the images, each from its own initial weights (the authors' code).
+    Full,
+    /// Each VAE on its part of a uniformly random split.
+    RandomSplit,
 }
 
 fn parse_likelihood(s: &str) -> Result<Likelihood, String> {
@@ -188,11 +219,17 @@ impl KVaeArgs {
     /// The flags given on the command line, by name.
     fn given(&self) -> Vec<&'static str> {
         let flags = [
+            ("--pretrain", self.pretrain.is_some()),
+            ("--pretrain-steps", self.pretrain_steps.is_some()),
             ("--rounds", self.rounds.is_some()),
-            ("--round-epochs", self.round_epochs.is_some()),
+            ("--round-steps", self.round_steps.is_some()),
             ("--disc-steps", self.disc_steps.is_some()),
+            ("--disc-batch", self.disc_batch.is_some()),
+            ("--disc-noise", self.disc_noise.is_some()),
+            ("--raw-ratios", self.raw_ratios),
+            ("--prior", self.prior),
             ("--min-share", self.min_share.is_some()),
-            ("--no-prior", self.no_prior),
+            ("--train-small", self.train_small),
             ("--scorer", self.scorer.is_some()),
             ("--gate-epochs", self.gate_epochs.is_some()),
         ];
@@ -211,7 +248,13 @@ impl FitArgs {
     pub fn check_flags_for(&self, method: MethodName) -> anyhow::Result<()> {
         let foreign = match method {
             MethodName::Mixture => self.kvae.given(),
-            MethodName::Kvae => self.mixture.given(),
+            MethodName::Kvae => {
+                let mut given = self.mixture.given();
+                if self.pretrain_epochs.is_some() {
+                    given.insert(0, "--pretrain-epochs");
+                }
+                given
+            }
         };
         if let Some(flag) = foreign.first() {
             let owner = match method {
@@ -337,9 +380,6 @@ impl FitArgs {
         if let Some(v) = &self.gate_hidden {
             c.gate_hidden = v.clone();
         }
-        if let Some(v) = self.pretrain_epochs {
-            c.pretrain_epochs = v;
-        }
         if let Some(v) = self.batch {
             c.batch = v;
         }
@@ -352,22 +392,44 @@ impl FitArgs {
         if let Some(v) = a.rounds {
             c.rounds = v;
         }
-        if let Some(v) = a.round_epochs {
-            c.epochs_per_round = v;
+        if let Some(v) = a.pretrain {
+            c.pretrain = match v {
+                PretrainArg::Full => Pretrain::Full,
+                PretrainArg::RandomSplit => Pretrain::RandomSplit,
+            };
+        }
+        if let Some(v) = a.pretrain_steps {
+            c.pretrain_steps = v;
+        }
+        if let Some(v) = a.round_steps {
+            c.round_steps = v;
         }
         if let Some(v) = a.disc_steps {
             c.disc_steps = v;
         }
+        if let Some(v) = a.disc_batch {
+            c.disc_batch = v;
+        }
+        if let Some(v) = a.disc_noise {
+            c.disc_noise = v;
+        }
+        if a.raw_ratios {
+            c.normalise = false;
+        }
+        if a.prior {
+            c.prior = true;
+        }
         if let Some(v) = a.min_share {
             c.min_share = v;
         }
-        if a.no_prior {
-            c.prior = false;
+        if a.train_small {
+            c.freeze_small = false;
         }
         if let Some(s) = a.scorer {
             c.scorer = match s {
                 ScorerArg::Discriminator => Scorer::Discriminator,
                 ScorerArg::Likelihood => Scorer::Likelihood { samples: 64 },
+                ScorerArg::Classifier => Scorer::Classifier,
             };
         }
         if let Some(v) = a.gate_epochs {

@@ -1,6 +1,7 @@
-//! kVAE on the one training loop: its epochs are the pretraining on a
-//! random split, then for each round the VAE epochs after a reassignment,
-//! then the gate's distillation. The reassignment (steps (b) and (c):
+//! kVAE on the one training loop: its epochs are the pretraining (one
+//! epoch of `pretrain_steps` steps per VAE), then one epoch per round (the
+//! `round_steps` VAE steps after a reassignment), then the gate's
+//! distillation. The reassignment (steps (b) and (c):
 //! discriminators, scores, moves) runs between epochs, in
 //! [`Method::end_epoch`]; everything that it and the steps draw from is
 //! saved in the checkpoint, so a run resumes exactly.
@@ -15,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::KVaeFitConfig;
 use super::{
-    discriminator_accuracy, discriminators, members, random_split, reassign_round, vae_step,
-    vae_steps_per_epoch, Batcher, Points, Scorer, VaeNets, VaeStack,
+    discriminator_accuracy, mean_accuracy, members, random_split, reassign_round, scorer_networks,
+    training_groups, vae_step, Batcher, Points, Pretrain, Scorer, VaeNets, VaeStack,
 };
 use crate::eval::metrics::{evaluate, Evaluation};
 use crate::nn::adam::{Adam, AdamConfig};
@@ -28,9 +29,9 @@ use crate::train::{Data, EpochPlan, Method, RunContext, StepLoss, GRID_ROWS};
 /// What an epoch of kVAE does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// VAE epochs on the random split.
+    /// VAE steps before the first reassignment.
     Pretrain,
-    /// VAE epochs after reassignment `r` (1-based).
+    /// VAE steps after reassignment `r` (1-based).
     Round(usize),
     /// Gate distillation from the final assignment.
     Gate,
@@ -79,44 +80,40 @@ struct KVaeState {
 
 impl KVae {
     fn phase(&self, epoch: usize) -> Phase {
-        let c = &self.cfg.kvae;
-        if epoch < c.pretrain_epochs {
-            Phase::Pretrain
-        } else if epoch < c.pretrain_epochs + c.rounds * c.epochs_per_round {
-            Phase::Round((epoch - c.pretrain_epochs) / c.epochs_per_round + 1)
-        } else {
-            Phase::Gate
+        match epoch {
+            0 => Phase::Pretrain,
+            r if r <= self.cfg.kvae.rounds => Phase::Round(r),
+            _ => Phase::Gate,
         }
     }
 
     /// The reassignment (1-based) that follows epoch `epoch`, if any: after
-    /// the pretraining and after each round's VAE epochs but the last.
+    /// the pretraining and after each round's VAE steps but the last.
     fn reassignment_after(&self, epoch: usize) -> Option<usize> {
-        let c = &self.cfg.kvae;
-        let done = (epoch + 1).checked_sub(c.pretrain_epochs)?;
-        if c.rounds == 0 || !done.is_multiple_of(c.epochs_per_round) {
-            return None;
-        }
-        let r = done / c.epochs_per_round + 1;
-        (r <= c.rounds).then_some(r)
+        (epoch < self.cfg.kvae.rounds).then_some(epoch + 1)
     }
 
     fn provenance(&self) -> String {
         let c = &self.cfg.kvae;
         format!(
-            "trainer {} kvae k={} latent={} hidden={:?} gate={:?} epochs={}+{}x{} disc_steps={} scorer={:?} prior={} min_share={} batch={} lr={} seed={} limit={}",
+            "trainer {} kvae k={} latent={} hidden={:?} gate={:?} pretrain={:?} steps={}+{}x{} disc_steps={}x{} disc_noise={} scorer={:?} normalise={} prior={} min_share={} freeze_small={} batch={} lr={} seed={} limit={}",
             env!("CARGO_PKG_VERSION"),
             c.k,
             c.vae.latent,
             c.vae.hidden,
             c.gate_hidden,
-            c.pretrain_epochs,
+            c.pretrain,
+            c.pretrain_steps,
             c.rounds,
-            c.epochs_per_round,
+            c.round_steps,
             c.disc_steps,
+            c.disc_batch,
+            c.disc_noise,
             c.scorer,
+            c.normalise,
             c.prior,
             c.min_share,
+            c.freeze_small,
             c.batch,
             c.lr,
             c.seed,
@@ -142,7 +139,14 @@ impl Method for KVae {
         let vae_params = Params::new(c.seed);
         let vaes = VaeStack::new(c.k, c.vae.clone(), vae_params.var_builder(&device))?;
         let disc_params = Params::new(c.seed ^ 0xD15C);
-        let disc = discriminators(c.k, points.dim, &c.disc_hidden, &disc_params, &device)?;
+        let disc = scorer_networks(
+            c.scorer,
+            c.k,
+            points.dim,
+            &c.disc_hidden,
+            &disc_params,
+            &device,
+        )?;
         let gate_params = Params::new(c.seed ^ 0x6A7E);
         let gate = Gate::new(
             points.dim,
@@ -152,7 +156,11 @@ impl Method for KVae {
             gate_params.var_builder(&device).pp("gate"),
         )?;
         let assignment = random_split(points.n, c.k, &mut rng);
-        let batcher = Batcher::new(&members(&assignment, c.k));
+        let batcher = Batcher::new(&training_groups(
+            &assignment,
+            c.k,
+            c.pretrain == Pretrain::Full,
+        ));
         Ok(KVae {
             vae_opt: adam(&vae_params, c.lr),
             disc_opt: adam(&disc_params, c.lr),
@@ -190,11 +198,11 @@ impl Method for KVae {
         match self.phase(epoch) {
             Phase::Pretrain => EpochPlan {
                 phase: "pretrain".into(),
-                steps: vae_steps_per_epoch(n, c.k, c.batch),
+                steps: c.pretrain_steps,
             },
             Phase::Round(r) => EpochPlan {
                 phase: format!("round {r}"),
-                steps: vae_steps_per_epoch(n, c.k, c.batch),
+                steps: c.round_steps,
             },
             Phase::Gate => EpochPlan {
                 phase: "gate".into(),
@@ -223,11 +231,12 @@ impl Method for KVae {
                     &self.points,
                     &mut self.state.batcher,
                     c.batch,
+                    c.freeze_small,
                     &mut self.state.rng,
                     &self.device,
                 )?;
                 let active = (0..c.k)
-                    .filter(|&j| !self.state.batcher.is_empty(j))
+                    .filter(|&j| self.state.batcher.trains(j, c.batch, c.freeze_small))
                     .count();
                 let loss = f64::from(per_vae.sum_all()?.to_scalar::<f32>()?) / active.max(1) as f64;
                 Ok(StepLoss {
@@ -311,11 +320,9 @@ impl Method for KVae {
                     &mut rng,
                     &self.device,
                 )?;
-                let mean = |f: fn(&(f64, f64)) -> f64| {
-                    acc.iter().map(f).sum::<f64>() / acc.len().max(1) as f64
-                };
-                notes.insert("disc_acc_real".into(), mean(|a| a.0).into());
-                notes.insert("disc_acc_fake".into(), mean(|a| a.1).into());
+                let (real, fake) = mean_accuracy(&acc);
+                notes.insert("disc_acc_real".into(), real.into());
+                notes.insert("disc_acc_fake".into(), fake.into());
             }
             if let Some(d) = outcome.disc_loss {
                 notes.insert("disc_loss".into(), d.into());

@@ -2,16 +2,26 @@
 //! models"). Each VAE learns only the points assigned to it, and points move
 //! to the generator most likely to have produced them.
 //!
-//! 1. **Pretrain**: split the training points uniformly at random into k
-//!    parts; VAE j trains on part j.
-//! 2. **Rounds**: (a) train each VAE on its points; (b) train discriminator
-//!    D_j to tell real points (all of them) from samples of VAE j; (c) move
-//!    every point x to `argmax_j log((1 − D_j(x)) / D_j(x)) + log α_j`. With
-//!    `D_j = P(real)`, `(1 − D_j)/D_j` estimates `p_gj(x)/p_d(x)`, so the
-//!    argmax picks the generator most likely to have produced x; `α_j` (the
-//!    share of points held by j, optional) makes it a posterior.
-//!    A VAE that would be left with fewer than `min_share · n / k` points
-//!    keeps the points it had (load balancing).
+//! 1. **Pretrain**: every VAE on the whole data, each from its own seed (the
+//!    authors' code), or on its part of a uniformly random split.
+//! 2. **Rounds**: (a) train each VAE on its points for a fixed number of
+//!    steps (the same for every VAE, whatever its cluster's size); (b) update
+//!    discriminator D_j, which tells real points (drawn from all the data)
+//!    from samples of VAE j; (c) move every point x to
+//!    `argmax_j s_j(x)` with `s_j(x) = log((1 − D_j(x)) / D_j(x)) = −logit_j(x)`.
+//!    `(1 − D_j)/D_j` estimates `p_gj(x)/p_d(x)`, so the argmax picks the
+//!    generator most likely to have produced x.
+//!
+//! The recipe on MNIST follows the authors' code: the discriminators persist
+//! across rounds and are deliberately undertrained (one minibatch of 32 real
+//! and 32 generated images per round; trained longer they tell generated
+//! images by their blur alone and call every real point "real"), and each
+//! model's ratios are normalised over the training set,
+//! `s_j(x) − logsumexp_i s_j(x_i)`, which lifts weaker generators so they can
+//! compete. A VAE left with no more than a batch of points is no longer
+//! trained. Optional levers, off by default: `log α_j` added to the scores,
+//! holding a VAE's points when it would fall below a share of `n / k`, and
+//! instance noise on the discriminators' inputs.
 //! 3. **Gate**: a classifier for new inputs is distilled from the final
 //!    assignment (cross-entropy); it is the gate of the exported model, whose
 //!    decoders are the k VAEs' decoders (`engine::Method::KVae`).
@@ -22,6 +32,7 @@
 //! tests in `trainer/tests/kvae_kmeans.rs` check both halves.
 
 pub mod config;
+pub mod conv;
 pub mod method;
 pub mod vae;
 
@@ -114,6 +125,29 @@ pub enum Scorer {
         /// Importance samples per point.
         samples: usize,
     },
+    /// `log C(j | x)` from one persistent K-way classifier trained to tell
+    /// which VAE made a sample (equal numbers from each): with equal
+    /// shares its Bayes optimum is `p_gj(x) / Σ_i p_gi(x)`, the posterior
+    /// over generators, without the real data's density in the ratio.
+    Classifier,
+}
+
+impl Scorer {
+    /// Whether the scorer is the per-VAE discriminators.
+    pub fn uses_discriminators(self) -> bool {
+        self == Scorer::Discriminator
+    }
+}
+
+/// Where the VAEs start before the first reassignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pretrain {
+    /// Every VAE trains on all the points, from its own initial weights
+    /// (the authors' code): the first reassignment splits the data.
+    Full,
+    /// VAE j trains on part j of a uniformly random split.
+    RandomSplit,
 }
 
 /// Everything that shapes a kVAE run.
@@ -123,24 +157,37 @@ pub struct KVaeConfig {
     pub k: usize,
     /// Shape of each VAE.
     pub vae: VaeShape,
-    /// Epochs of VAE training on the random split.
-    pub pretrain_epochs: usize,
+    /// What the VAEs train on before the first reassignment.
+    pub pretrain: Pretrain,
+    /// Optimizer steps of every VAE before the first reassignment.
+    pub pretrain_steps: usize,
     /// Reassignment rounds.
     pub rounds: usize,
-    /// VAE epochs in step (a) of each round.
-    pub epochs_per_round: usize,
+    /// Optimizer steps of every VAE in step (a) of each round, whatever the
+    /// size of its cluster.
+    pub round_steps: usize,
     /// Hidden widths of each discriminator.
     pub disc_hidden: Vec<usize>,
-    /// Discriminator steps in step (b) of each round (batch `batch` real and
-    /// `batch` generated points per discriminator and step).
+    /// Discriminator updates in step (b) of each round; the discriminators
+    /// persist from round to round.
     pub disc_steps: usize,
+    /// Real and generated points per discriminator and update (each).
+    pub disc_batch: usize,
+    /// Standard deviation of Gaussian noise added to the discriminators'
+    /// inputs in training (instance noise; 0 = off).
+    pub disc_noise: f64,
     /// How points are scored in step (c).
     pub scorer: Scorer,
+    /// Normalise each model's ratios over the training set (subtract
+    /// `logsumexp_i s_j(x_i)`), as the authors do.
+    pub normalise: bool,
     /// Add `log α_j` to the scores.
     pub prior: bool,
     /// Load balancing: a VAE that would keep fewer than `min_share · n / k`
-    /// points keeps its previous points instead.
+    /// points keeps its previous points instead (0 = off).
     pub min_share: f64,
+    /// A VAE with no more than `batch` points is no longer trained.
+    pub freeze_small: bool,
     /// Points per VAE per step.
     pub batch: usize,
     /// Adam learning rate (VAEs, discriminators and gate).
@@ -153,6 +200,13 @@ pub struct KVaeConfig {
     pub seed: u64,
 }
 
+impl KVaeConfig {
+    /// Steps of every VAE in the whole run.
+    pub fn steps_per_vae(&self) -> usize {
+        self.pretrain_steps + self.rounds * self.round_steps
+    }
+}
+
 /// What happened in one round (round 0 is the pretraining).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RoundRecord {
@@ -163,6 +217,9 @@ pub struct RoundRecord {
     /// Mean discriminator loss (real + generated cross-entropy) in the last
     /// tenth of step (b); `None` in round 0.
     pub disc_loss: Option<f64>,
+    /// The discriminators' mean accuracy on real and on generated points
+    /// after step (b) ([`mean_accuracy`]); `None` in round 0.
+    pub disc_acc: Option<(f64, f64)>,
     /// Points that changed VAE in step (c).
     pub moved: usize,
     /// VAEs whose reassignment was undone by load balancing.
@@ -178,7 +235,7 @@ pub struct Snapshot<'a> {
     /// Round just finished (0 = pretraining).
     pub round: usize,
     /// The VAEs.
-    pub vaes: &'a VaeStack,
+    pub vaes: &'a dyn VaeNets,
     /// Current VAE of each training point.
     pub assignment: &'a [usize],
 }
@@ -188,7 +245,7 @@ pub struct KVae {
     /// The configuration it was trained with.
     pub config: KVaeConfig,
     /// The k VAEs.
-    pub vaes: VaeStack,
+    pub vaes: Box<dyn VaeNets>,
     /// Their tensors (`encoder.*`, `decoder.*`).
     pub vae_params: Params,
     /// Final VAE of each training point.
@@ -240,6 +297,18 @@ impl Batcher {
         self.order.get(g).is_none_or(Vec::is_empty)
     }
 
+    /// Members of group `g`.
+    pub fn len(&self, g: usize) -> usize {
+        self.order.get(g).map_or(0, Vec::len)
+    }
+
+    /// Whether group `g` is trained: it has members, and more than `batch`
+    /// of them when `freeze_small` (the authors' balance rule).
+    pub fn trains(&self, g: usize, batch: usize, freeze_small: bool) -> bool {
+        let n = self.len(g);
+        n > 0 && !(freeze_small && n <= batch)
+    }
+
     /// `b` members of group `g` (repeating when the group is smaller); an
     /// empty group yields point 0 (its loss is masked out by the caller).
     pub fn next(&mut self, g: usize, b: usize, rng: &mut Rng) -> Vec<usize> {
@@ -261,27 +330,45 @@ impl Batcher {
     }
 }
 
-/// Steps of one VAE epoch: `ceil(n / (k · batch))` steps of `batch` points
-/// per VAE, so that the k VAEs together see about `n` points.
+/// Steps of one VAE epoch when the k VAEs together should see about `n`
+/// points: `ceil(n / (k · batch))` steps of `batch` points per VAE.
 pub fn vae_steps_per_epoch(n: usize, k: usize, batch: usize) -> usize {
     n.div_ceil(k * batch).max(1)
 }
 
+/// The groups the VAEs train on: everyone's points for every VAE (the full
+/// pretraining), or each VAE's own.
+pub fn training_groups(assignment: &[usize], k: usize, all: bool) -> Vec<Vec<usize>> {
+    if all {
+        vec![(0..assignment.len()).collect(); k]
+    } else {
+        members(assignment, k)
+    }
+}
+
 /// One optimizer step of every VAE on a batch of its own points (a VAE
-/// with no points is masked out). Returns each VAE's negative ELBO `[K]`
-/// (detached).
+/// with no points, or with no more than a batch when `freeze_small`, is
+/// masked out). Returns each VAE's negative ELBO `[K]` (detached).
+#[allow(clippy::too_many_arguments)]
 pub fn vae_step(
     vaes: &dyn VaeNets,
     opt: &mut Adam,
     data: &Points,
     batcher: &mut Batcher,
     batch: usize,
+    freeze_small: bool,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Tensor> {
     let k = vaes.k();
     let mask: Vec<f32> = (0..k)
-        .map(|j| if batcher.is_empty(j) { 0.0 } else { 1.0 })
+        .map(|j| {
+            if batcher.trains(j, batch, freeze_small) {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let mask = Tensor::from_vec(mask, k, device)?;
     let index: Vec<Vec<usize>> = (0..k).map(|j| batcher.next(j, batch, rng)).collect();
@@ -298,42 +385,104 @@ pub fn vae_step(
     Ok(per_vae.detach())
 }
 
-/// Trains VAE j on `groups[j]` for `epochs` epochs, where an epoch is
-/// `ceil(n / (k · batch))` steps of `batch` points per VAE (every VAE takes
-/// the same number of steps, so a VAE with few points sees them more often).
-/// Returns the mean negative ELBO of each VAE over the last epoch.
+/// Trains VAE j on `groups[j]` for `steps` steps of `batch` points (every
+/// VAE takes the same number of steps, so a VAE with few points sees them
+/// more often). Returns the mean negative ELBO of each VAE over the last
+/// tenth of the steps.
 #[allow(clippy::too_many_arguments)]
 pub fn train_vaes(
     vaes: &dyn VaeNets,
     opt: &mut Adam,
     data: &Points,
     groups: &[Vec<usize>],
-    epochs: usize,
+    steps: usize,
     batch: usize,
+    freeze_small: bool,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Vec<f64>> {
     let k = vaes.k();
-    let steps = vae_steps_per_epoch(data.n, k, batch);
     let mut batcher = Batcher::new(groups);
-    let mut last = vec![0.0; k];
-    for epoch in 0..epochs {
-        let mut sum = Tensor::zeros(k, DType::F32, device)?;
-        for _ in 0..steps {
-            let per_vae = vae_step(vaes, opt, data, &mut batcher, batch, rng, device)?;
-            if epoch + 1 == epochs {
-                sum = (sum + per_vae.detach())?;
-            }
-        }
-        if epoch + 1 == epochs {
-            last = sum
-                .to_vec1::<f32>()?
-                .iter()
-                .map(|&v| f64::from(v) / steps as f64)
-                .collect();
+    let tail = (steps / 10).max(1);
+    let mut sum = Tensor::zeros(k, DType::F32, device)?;
+    for step in 0..steps {
+        let per_vae = vae_step(
+            vaes,
+            opt,
+            data,
+            &mut batcher,
+            batch,
+            freeze_small,
+            rng,
+            device,
+        )?;
+        if step + tail >= steps {
+            sum = (sum + per_vae)?;
         }
     }
-    Ok(last)
+    Ok(sum
+        .to_vec1::<f32>()?
+        .iter()
+        .map(|&v| f64::from(v) / tail as f64)
+        .collect())
+}
+
+/// The networks step (b) trains for `scorer`: k discriminators, or one
+/// K-way classifier (a stack of one MLP with k outputs) for
+/// [`Scorer::Classifier`].
+pub fn scorer_networks(
+    scorer: Scorer,
+    k: usize,
+    data: usize,
+    hidden: &[usize],
+    params: &Params,
+    device: &Device,
+) -> Result<BatchedMlp> {
+    match scorer {
+        Scorer::Classifier => BatchedMlp::new(
+            1,
+            data,
+            hidden,
+            k,
+            Activation::Relu,
+            params.var_builder(device).pp("disc"),
+        ),
+        _ => discriminators(k, data, hidden, params, device),
+    }
+}
+
+/// Step (b) for [`Scorer::Classifier`]: `steps` steps of cross-entropy on
+/// `batch` fresh samples of every VAE, labelled by their VAE. Returns the
+/// mean loss over the last tenth of the steps.
+pub fn train_generator_classifier(
+    net: &BatchedMlp,
+    opt: &mut Adam,
+    vaes: &dyn VaeNets,
+    steps: usize,
+    batch: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<f64> {
+    let k = vaes.k();
+    let labels: Vec<u32> = (0..k as u32)
+        .flat_map(|j| std::iter::repeat_n(j, batch))
+        .collect();
+    let labels = Tensor::from_vec(labels, k * batch, device)?;
+    let tail = (steps / 10).max(1);
+    let mut total = 0.0;
+    for step in 0..steps {
+        let fake =
+            vaes.sample(batch, rng, device)?
+                .detach()
+                .reshape((1, k * batch, vaes.data()))?;
+        let logits = net.forward(&fake)?.squeeze(0)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
+        opt.step(&loss.backward()?)?;
+        if step + tail >= steps {
+            total += f64::from(loss.to_scalar::<f32>()?);
+        }
+    }
+    Ok(total / tail as f64)
 }
 
 /// k discriminators `data -> hidden -> 1 logit` (logit of "real").
@@ -354,9 +503,11 @@ pub fn discriminators(
     )
 }
 
-/// Step (b): `steps` steps of logistic regression, real points (all data)
-/// against fresh samples of each VAE. Returns the mean loss per
-/// discriminator over the last tenth of the steps.
+/// Step (b): `steps` steps of logistic regression, `batch` real points
+/// (drawn uniformly from all the data) against `batch` fresh samples of
+/// each VAE, with Gaussian instance noise of std `noise` on both when
+/// `noise > 0`. Returns the mean loss per discriminator over the last tenth
+/// of the steps.
 #[allow(clippy::too_many_arguments)]
 pub fn train_discriminators(
     disc: &BatchedMlp,
@@ -365,6 +516,7 @@ pub fn train_discriminators(
     data: &Points,
     steps: usize,
     batch: usize,
+    noise: f64,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<f64> {
@@ -377,8 +529,14 @@ pub fn train_discriminators(
         let index: Vec<Vec<usize>> = (0..k)
             .map(|_| (0..batch).map(|_| rng.below(data.n)).collect())
             .collect();
-        let real = data.gather(&index, device)?;
-        let fake = vaes.sample(batch, rng, device)?.detach();
+        let mut real = data.gather(&index, device)?;
+        let mut fake = vaes.sample(batch, rng, device)?.detach();
+        if noise > 0.0 {
+            let n = k * batch * data.dim;
+            let shape = (k, batch, data.dim);
+            real = (real + Tensor::from_vec(rng.normals(n), shape, device)?.affine(noise, 0.0)?)?;
+            fake = (fake + Tensor::from_vec(rng.normals(n), shape, device)?.affine(noise, 0.0)?)?;
+        }
         let loss_real = bce_with_logits(&disc.forward(&real)?, &ones)?.mean_all()?;
         let loss_fake = bce_with_logits(&disc.forward(&fake)?, &zeros)?.mean_all()?;
         // Means over K·B; scaled by K so each discriminator's own loss is a batch mean.
@@ -405,7 +563,7 @@ pub fn scores(
 ) -> Result<Vec<Vec<f32>>> {
     let k = vaes.k();
     let chunk = match scorer {
-        Scorer::Discriminator => 1024,
+        Scorer::Discriminator | Scorer::Classifier => 1024,
         Scorer::Likelihood { .. } => 256,
     };
     let mut out = vec![vec![0f32; k]; data.n];
@@ -427,6 +585,14 @@ pub fn scores(
                     }
                 }
             }
+            Scorer::Classifier => {
+                let disc = disc.expect("classifier scores need the classifier");
+                let logits = disc.forward(&x.unsqueeze(0)?)?.squeeze(0)?;
+                let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
+                for (b, row) in logp.into_iter().enumerate() {
+                    out[start + b] = row;
+                }
+            }
             Scorer::Likelihood { samples } => {
                 let ll = vaes.log_likelihood_is(&x, samples, rng)?;
                 for (j, row) in ll.iter().enumerate() {
@@ -439,6 +605,29 @@ pub fn scores(
         start += len;
     }
     Ok(out)
+}
+
+/// Subtracts from each model's column of `scores` (`[n][k]`) its
+/// log-sum-exp over the points: `s_j(x) − log Σ_i exp s_j(x_i)`, the log of
+/// the authors' `p_j(x) / Σ_i p_j(x_i)`. A generator whose ratios are small
+/// everywhere (one the discriminator finds easy to tell) is lifted, so that
+/// what decides is where each model is relatively strong.
+pub fn normalise_per_model(scores: &mut [Vec<f32>]) {
+    let k = scores.first().map_or(0, Vec::len);
+    for j in 0..k {
+        let max = scores
+            .iter()
+            .map(|s| s[j])
+            .fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            continue;
+        }
+        let sum: f64 = scores.iter().map(|s| f64::from(s[j] - max).exp()).sum();
+        let lse = f64::from(max) + sum.ln();
+        for s in scores.iter_mut() {
+            s[j] = (f64::from(s[j]) - lse) as f32;
+        }
+    }
 }
 
 /// Step (c): each point goes to its best-scoring VAE (`log α_j` added to the
@@ -512,6 +701,16 @@ pub fn discriminator_accuracy(
         .collect())
 }
 
+/// The mean over discriminators of [`discriminator_accuracy`]'s
+/// `(real, fake)` pairs.
+pub fn mean_accuracy(acc: &[(f64, f64)]) -> (f64, f64) {
+    let n = acc.len().max(1) as f64;
+    (
+        acc.iter().map(|a| a.0).sum::<f64>() / n,
+        acc.iter().map(|a| a.1).sum::<f64>() / n,
+    )
+}
+
 /// What steps (b) and (c) of a round did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reassignment {
@@ -549,13 +748,26 @@ pub fn reassign_round(
             vaes,
             data,
             cfg.disc_steps,
-            cfg.batch,
+            cfg.disc_batch,
+            cfg.disc_noise,
+            rng,
+            device,
+        )?),
+        Scorer::Classifier => Some(train_generator_classifier(
+            disc,
+            disc_opt,
+            vaes,
+            cfg.disc_steps,
+            cfg.disc_batch,
             rng,
             device,
         )?),
         Scorer::Likelihood { .. } => None,
     };
-    let s = scores(cfg.scorer, Some(disc), vaes, data, rng, device)?;
+    let mut s = scores(cfg.scorer, Some(disc), vaes, data, rng, device)?;
+    if cfg.normalise {
+        normalise_per_model(&mut s);
+    }
     let priors = cfg.prior.then(|| shares(assignment, k));
     let (next, held) = reassign(&s, assignment, priors.as_deref(), min_points);
     let moved = next.iter().zip(assignment).filter(|(a, b)| a != b).count();
@@ -581,16 +793,17 @@ fn adam(params: &Params, lr: f64) -> Adam {
     Adam::new(params.vars(), AdamConfig::with_lr(lr))
 }
 
-/// Trains k VAEs on a fixed assignment (no reassignment): the pretraining
-/// of kVAE, and on its own the "one VAE" (k = 1) and "bagging" (random
-/// split) baselines. Returns the VAEs, their tensors and the per-VAE loss.
+/// Trains k dense VAEs of shape `vae` on a fixed assignment (no
+/// reassignment), `steps` steps each: on its own, the "one VAE" (k = 1) and
+/// "ensemble" (random split) baselines. Returns the VAEs, their tensors and
+/// the per-VAE loss.
 #[allow(clippy::too_many_arguments)]
 pub fn train_fixed(
     vae: &VaeShape,
     data: &Points,
     assignment: &[usize],
     k: usize,
-    epochs: usize,
+    steps: usize,
     batch: usize,
     lr: f64,
     seed: u64,
@@ -598,47 +811,89 @@ pub fn train_fixed(
 ) -> Result<(VaeStack, Params, Vec<f64>)> {
     let params = Params::new(seed);
     let vaes = VaeStack::new(k, vae.clone(), params.var_builder(device))?;
-    let mut opt = adam(&params, lr);
-    let mut rng = Rng::new(seed, 0x7A11);
-    let loss = train_vaes(
-        &vaes,
-        &mut opt,
-        data,
-        &members(assignment, k),
-        epochs,
-        batch,
-        &mut rng,
-        device,
+    let loss = train_fixed_nets(
+        &vaes, &params, data, assignment, steps, batch, lr, seed, device,
     )?;
     Ok((vaes, params, loss))
 }
 
-/// Runs kVAE on `data`. `observe` sees the state after the pretraining and
-/// after every round (for figures); progress goes to stderr.
+/// [`train_fixed`] for VAEs of any kind, built by the caller on `params`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_fixed_nets(
+    vaes: &dyn VaeNets,
+    params: &Params,
+    data: &Points,
+    assignment: &[usize],
+    steps: usize,
+    batch: usize,
+    lr: f64,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    let mut opt = adam(params, lr);
+    let mut rng = Rng::new(seed, 0x7A11);
+    train_vaes(
+        vaes,
+        &mut opt,
+        data,
+        &members(assignment, vaes.k()),
+        steps,
+        batch,
+        false,
+        &mut rng,
+        device,
+    )
+}
+
+/// Runs kVAE with dense VAEs of `cfg.vae` on `data`. `observe` sees the
+/// state after the pretraining and after every round (for figures);
+/// progress goes to stderr.
 pub fn fit(
     data: &Points,
     cfg: &KVaeConfig,
     device: &Device,
     observe: &mut dyn FnMut(&Snapshot),
 ) -> Result<KVae> {
+    let vae_params = Params::new(cfg.seed);
+    let vaes = VaeStack::new(cfg.k, cfg.vae.clone(), vae_params.var_builder(device))?;
+    fit_nets(data, cfg, Box::new(vaes), vae_params, device, observe)
+}
+
+/// [`fit`] with VAEs of any kind (`vaes`, built by the caller on
+/// `vae_params`; `cfg.vae` is then unused).
+pub fn fit_nets(
+    data: &Points,
+    cfg: &KVaeConfig,
+    vaes: Box<dyn VaeNets>,
+    vae_params: Params,
+    device: &Device,
+    observe: &mut dyn FnMut(&Snapshot),
+) -> Result<KVae> {
     let k = cfg.k;
     let mut rng = Rng::new(cfg.seed, 0x4B5A);
-    let vae_params = Params::new(cfg.seed);
-    let vaes = VaeStack::new(k, cfg.vae.clone(), vae_params.var_builder(device))?;
     let mut vae_opt = adam(&vae_params, cfg.lr);
     let disc_params = Params::new(cfg.seed ^ 0xD15C);
-    let disc = discriminators(k, data.dim, &cfg.disc_hidden, &disc_params, device)?;
+    let disc = scorer_networks(
+        cfg.scorer,
+        k,
+        data.dim,
+        &cfg.disc_hidden,
+        &disc_params,
+        device,
+    )?;
     let mut disc_opt = adam(&disc_params, cfg.lr);
 
     let started = Instant::now();
     let mut assignment = random_split(data.n, k, &mut rng);
+    let full = cfg.pretrain == Pretrain::Full;
     let neg_elbo = train_vaes(
-        &vaes,
+        vaes.as_ref(),
         &mut vae_opt,
         data,
-        &members(&assignment, k),
-        cfg.pretrain_epochs,
+        &training_groups(&assignment, k, full),
+        cfg.pretrain_steps,
         cfg.batch,
+        cfg.freeze_small,
         &mut rng,
         device,
     )?;
@@ -646,18 +901,21 @@ pub fn fit(
         round: 0,
         neg_elbo,
         disc_loss: None,
+        disc_acc: None,
         moved: 0,
         held: 0,
-        sizes: members(&assignment, k).iter().map(Vec::len).collect(),
+        // With the full pretraining every VAE has seen every point.
+        sizes: if full {
+            vec![data.n; k]
+        } else {
+            members(&assignment, k).iter().map(Vec::len).collect()
+        },
         seconds: started.elapsed().as_secs_f64(),
     }];
-    eprintln!(
-        "kvae: pretraining on a random split: {}",
-        round_line(&history[0])
-    );
+    eprintln!("kvae: pretraining: {}", round_line(&history[0]));
     observe(&Snapshot {
         round: 0,
-        vaes: &vaes,
+        vaes: vaes.as_ref(),
         assignment: &assignment,
     });
 
@@ -669,12 +927,13 @@ pub fn fit(
             history[0].neg_elbo.clone()
         } else {
             train_vaes(
-                &vaes,
+                vaes.as_ref(),
                 &mut vae_opt,
                 data,
                 &members(&assignment, k),
-                cfg.epochs_per_round,
+                cfg.round_steps,
                 cfg.batch,
+                cfg.freeze_small,
                 &mut rng,
                 device,
             )?
@@ -686,17 +945,30 @@ pub fn fit(
             cfg,
             &disc,
             &mut disc_opt,
-            &vaes,
+            vaes.as_ref(),
             data,
             &assignment,
             &mut rng,
             device,
         )?;
         assignment = step.assignment;
+        let disc_acc = match cfg.scorer {
+            // On draws of their own, so that measuring changes no run.
+            Scorer::Discriminator => Some(mean_accuracy(&discriminator_accuracy(
+                &disc,
+                vaes.as_ref(),
+                data,
+                256,
+                &mut Rng::new(cfg.seed ^ 0xACC, round as u64),
+                device,
+            )?)),
+            Scorer::Likelihood { .. } | Scorer::Classifier => None,
+        };
         history.push(RoundRecord {
             round,
             neg_elbo,
             disc_loss: step.disc_loss,
+            disc_acc,
             moved: step.moved,
             held: step.held,
             sizes: members(&assignment, k).iter().map(Vec::len).collect(),
@@ -709,7 +981,7 @@ pub fn fit(
         );
         observe(&Snapshot {
             round,
-            vaes: &vaes,
+            vaes: vaes.as_ref(),
             assignment: &assignment,
         });
     }
@@ -748,9 +1020,16 @@ fn round_line(r: &RoundRecord) -> String {
     let mean = r.neg_elbo.iter().sum::<f64>() / r.neg_elbo.len().max(1) as f64;
     let min = r.sizes.iter().min().copied().unwrap_or(0);
     let max = r.sizes.iter().max().copied().unwrap_or(0);
-    let disc = r
+    let mut disc = r
         .disc_loss
         .map_or(String::new(), |d| format!(", discriminator loss {d:.3}"));
+    if let Some((real, fake)) = r.disc_acc {
+        disc.push_str(&format!(
+            ", discriminator accuracy {:.0}% real / {:.0}% generated",
+            100.0 * real,
+            100.0 * fake
+        ));
+    }
     format!(
         "neg-ELBO {mean:.2}{disc}, moved {} points, {} VAEs held, sizes {min}..{max}, {:.1} s",
         r.moved, r.held, r.seconds
@@ -825,7 +1104,7 @@ impl KVae {
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("kVAE was trained without a gate (gate_epochs = 0)"))?;
         to_spec(
-            &self.vaes,
+            self.vaes.as_ref(),
             gate,
             &self.assignment,
             image,
