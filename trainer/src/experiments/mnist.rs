@@ -86,10 +86,10 @@ impl Settings {
             k_digits: 10,
             latent: 8,
             small: [8, 16, 32, 64],
-            big: [16, 32, 64, 128],
-            pretrain_steps: 400,
-            rounds: 12,
-            round_steps: 50,
+            big: [32, 64, 128, 256],
+            pretrain_steps: 1000,
+            rounds: 15,
+            round_steps: 100,
             batch: 32,
             lr: 1e-3,
             gate_epochs: 3,
@@ -467,7 +467,9 @@ pub fn run(
 
     // (b) one small VAE, (c) the ensemble, (d) one big VAE: same steps.
     let n = bench.train.n;
-    let baselines: [(String, [usize; 4], usize, Vec<usize>, &str); 3] = [
+    // Name, filters, VAEs, assignment of the training images, figure tag.
+    type Baseline<'a> = (String, [usize; 4], usize, Vec<usize>, &'a str);
+    let baselines: [Baseline; 3] = [
         ("(b) one small VAE".into(), s.small, 1, vec![0; n], "single"),
         (
             format!("(c) {} small VAEs on random splits", s.k),

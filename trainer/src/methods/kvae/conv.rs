@@ -20,24 +20,35 @@
 //! channels are one matmul row:
 //!
 //! - a convolution gathers its input patches (im2col) with one
-//!   `index_select` over the flattened pixels, with a precomputed index in
-//!   which taps falling in the padding point at an all-zero row appended to
-//!   the input; the patches `[K, B·Ho·Wo, taps·Cin]` then meet the kernel
-//!   `[K, taps·Cin, Cout]` in one matmul;
+//!   `index_select` over the pixels of all K batches flattened together,
+//!   with a precomputed index in which taps falling in the padding point at
+//!   an all-zero row appended to them; the patches `[K, B·Ho·Wo, taps·Cin]`
+//!   then meet the kernel `[K, taps·Cin, Cout]` in one matmul;
 //! - a transposed convolution multiplies first, `[K, B·H·W, Cin] ×
 //!   [K, Cin, taps·Cout]`, and scatters each of the taps' contributions to
 //!   its output pixel with one `index_add` (taps landing outside the image go
 //!   to a dump row that is then dropped);
 //! - the last 3×3 convolution has a single output channel, so it too
 //!   multiplies first (`[K, B·H·W, Cin] × [K, Cin, 9]`, nine numbers a pixel
-//!   instead of an im2col of `9·Cin`) and then gathers and sums the nine
-//!   taps of each output pixel.
+//!   instead of an im2col of `9·Cin`) and then scatter-adds them to their
+//!   output pixels like a transposed convolution. (Gathering and summing the
+//!   nine instead took twice as long: candle's index ops copy row by row,
+//!   and these rows are one number.)
 //!
-//! The indices depend only on the layer and the batch size; each layer
+//! The indices depend only on the layer, K and the batch size; each layer
 //! keeps the ones it has built. `index_select` and `index_add` are each
-//! other's backward pass in candle, so gradients come for free. Compared
-//! with candle's own `conv2d` / `conv_transpose2d` run once per VAE, see the
-//! tests for the agreement and the report of the branch for the timings.
+//! other's backward pass in candle, so gradients come for free. On the CPU
+//! this runs a K = 15 training step several times faster than candle's own
+//! `conv2d` / `conv_transpose2d` called once per VAE (measured layer by
+//! layer in the ignored test `timings`).
+//!
+//! Memory: the transposed convolutions' products are `16·Cout` numbers per
+//! input pixel, and since the weights are variables every intermediate
+//! tensor stays alive as long as the decoder's output, so decoding many
+//! codes at once is heavy (about 0.3 GB per VAE per 500 codes with the small
+//! filters). [`ConvVaeStack::sample`] therefore decodes in detached chunks;
+//! the trait's importance-sampled likelihood, which decodes up to 4096
+//! codes per VAE at once, does not.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,7 +57,8 @@ use candle_core::{Device, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 use super::vae::{split_posterior, Observation, VaeNets};
-use crate::nn::layers::{Activation, Apply, BatchedDense};
+use crate::nn::layers::{Activation, Apply};
+use crate::rng::Rng;
 
 /// Side of the (square) images.
 const SIDE: usize = 28;
@@ -54,6 +66,8 @@ const SIDE: usize = 28;
 const PIXELS: usize = SIDE * SIDE;
 /// Side of the decoder's first feature map (the dense layer's output).
 const SEED_SIDE: usize = 7;
+/// Codes per VAE that [`ConvVaeStack::sample`] decodes at a time.
+const SAMPLE_CHUNK: usize = 256;
 
 /// Shape of each convolutional VAE.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -122,16 +136,21 @@ fn shifted(h: usize, k: usize, pad: usize, n: usize) -> Option<usize> {
     (h + k).checked_sub(pad).filter(|&i| i < n)
 }
 
-/// An index over a flattened batch, built from the pattern of one image
-/// and cached per batch size.
+/// An index over the rows of all K VAEs' batches flattened together
+/// (`[K·B·rows, C]`), built from the pattern of one image and cached per
+/// `(K, B)`.
 ///
-/// Entry `i` of image `b` is `b · stride + pattern[i]`, or the extra row
-/// `B · stride` (all zeros for a gather, the dump for a scatter) where the
-/// pattern has none.
+/// Entry `i` of image `b` of VAE `j` is `(j·B + b) · stride + pattern[i]`,
+/// or the extra row `K·B·stride` (all zeros for a gather, the dump for a
+/// scatter) where the pattern has none. The index runs over dimension 0,
+/// with K folded in, because candle's CPU `index_add` (the scatter, and the
+/// gather's backward pass) walks the dimensions before the indexed one
+/// innermost: over `[K, rows, C]` it would jump between the K blocks at
+/// every row, and it ran a K = 15 training step 2–3 times slower.
 struct BatchIndex {
     pattern: Vec<Option<usize>>,
     stride: usize,
-    built: Mutex<HashMap<usize, Tensor>>,
+    built: Mutex<HashMap<(usize, usize), Tensor>>,
 }
 
 impl BatchIndex {
@@ -147,20 +166,21 @@ impl BatchIndex {
         }
     }
 
-    /// The `u32` index for a batch of `b` images on `device`.
-    fn get(&self, b: usize, device: &Device) -> Result<Tensor> {
+    /// The `u32` index for K batches of `b` images on `device`.
+    fn get(&self, k: usize, b: usize, device: &Device) -> Result<Tensor> {
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = built.get(&b) {
+        if let Some(t) = built.get(&(k, b)) {
             if t.device().same_device(device) {
                 return Ok(t.clone());
             }
         }
-        let extra = b * self.stride;
+        let extra = k * b * self.stride;
         if extra + 1 > u32::MAX as usize {
-            candle_core::bail!("a batch of {b} images is too large for a u32 index");
+            candle_core::bail!("{k} batches of {b} images are too large for a u32 index");
         }
-        let mut index = Vec::with_capacity(b * self.pattern.len());
-        for image in 0..b {
+        let len = k * b * self.pattern.len();
+        let mut index = Vec::with_capacity(len);
+        for image in 0..k * b {
             let base = image * self.stride;
             index.extend(
                 self.pattern
@@ -168,20 +188,70 @@ impl BatchIndex {
                     .map(|p| p.map_or(extra, |p| base + p) as u32),
             );
         }
-        let t = Tensor::from_vec(index, b * self.pattern.len(), device)?;
+        let t = Tensor::from_vec(index, len, device)?;
         if built.len() >= Self::KEEP {
             built.clear();
         }
-        built.insert(b, t.clone());
+        built.insert((k, b), t.clone());
         Ok(t)
     }
 }
 
-/// Appends one all-zero row along dimension 1 (the padding taps' source).
-fn with_zero_row(x: &Tensor) -> Result<Tensor> {
-    let (k, _, c) = x.dims3()?;
-    let zero = Tensor::zeros((k, 1, c), x.dtype(), x.device())?;
-    Tensor::cat(&[x, &zero], 1)
+/// The rows `[K, R, C]` of all VAEs as one `[K·R + 1, C]` whose last row
+/// is zero (the padding taps' source), gathered by `index` over dimension 0
+/// into `[n, C]`.
+fn gather_rows(x: &Tensor, index: &Tensor) -> Result<Tensor> {
+    let (k, r, c) = x.dims3()?;
+    let zero = Tensor::zeros((1, c), x.dtype(), x.device())?;
+    Tensor::cat(&[&x.reshape((k * r, c))?, &zero], 0)?.index_select(index, 0)
+}
+
+/// Every tap's products `[K, rows, taps·C]` added into `[K, out_rows, C]`
+/// at the rows `index` names (over all VAEs' rows flattened together).
+fn scatter_rows(products: &Tensor, index: &Tensor, out_rows: usize, c: usize) -> Result<Tensor> {
+    let k = products.dim(0)?;
+    let products = products.reshape((products.elem_count() / c, c))?;
+    // One more row than the outputs of all VAEs: the dump of the taps that
+    // fall outside the image, dropped by the narrow.
+    Tensor::zeros((k * out_rows + 1, c), products.dtype(), products.device())?
+        .index_add(index, &products, 0)?
+        .narrow(0, 0, k * out_rows)?
+        .reshape((k, out_rows, c))
+}
+
+/// VAEs `first..first + n` of a `[K, ..]` tensor (itself when that is all).
+fn part(t: &Tensor, first: usize, n: usize) -> Result<Tensor> {
+    if first == 0 && n == t.dim(0)? {
+        Ok(t.clone())
+    } else {
+        t.narrow(0, first, n)
+    }
+}
+
+/// K dense layers like [`crate::nn::layers::BatchedDense`] (same tensors
+/// and initialization), of which a group of consecutive VAEs can run alone.
+struct Dense {
+    /// `[K, in, out]`.
+    weight: Tensor,
+    /// `[K, 1, out]`.
+    bias: Tensor,
+}
+
+impl Dense {
+    fn new(k: usize, inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Self> {
+        let init = default_init(inputs);
+        Ok(Dense {
+            weight: vb.get_with_hints((k, inputs, outputs), "weight", init)?,
+            bias: vb.get_with_hints((k, 1, outputs), "bias", init)?,
+        })
+    }
+
+    /// `act(x · W + b)` for `x: [n, B, in]`, run by VAEs `first..first + n`.
+    fn forward(&self, x: &Tensor, first: usize, act: Activation) -> Result<Tensor> {
+        let n = x.dim(0)?;
+        let y = x.matmul(&part(&self.weight, first, n)?)?;
+        act.bias_apply(&y, &part(&self.bias, first, n)?)
+    }
 }
 
 /// How a convolution meets its kernel.
@@ -190,9 +260,10 @@ enum ConvPlan {
     /// Gather input patches, then one matmul: kernel `[K, taps·Cin, Cout]`.
     /// Best when the output has fewer pixels than the input (stride 2).
     Im2col,
-    /// One matmul to every tap's contribution, then gather and sum them:
-    /// kernel `[K, Cin, taps·Cout]`. Best when `Cout` is much smaller than
-    /// `Cin` (the last layer: one channel).
+    /// One matmul to every tap's contribution, then scatter-add them to
+    /// their output pixels (stride 1 only): kernel `[K, Cin, taps·Cout]`.
+    /// Best when `Cout` is much smaller than `Cin` (the last layer: one
+    /// channel).
     MatmulFirst,
 }
 
@@ -253,30 +324,43 @@ impl BatchedConv2d {
         let cout = bias.dim(D::Minus1)?;
         let taps = kernel * kernel;
         let out_side = conv_side(side, kernel, stride, pad);
-        // For every output pixel and tap (tap-major within a pixel): the
-        // input pixel read, as a row of the input (im2col) or of the
-        // per-tap products (matmul first).
-        let mut pattern = Vec::with_capacity(out_side * out_side * taps);
-        for oh in 0..out_side {
-            for ow in 0..out_side {
-                for kh in 0..kernel {
-                    for kw in 0..kernel {
-                        let ih = shifted(oh * stride, kh, pad, side);
-                        let iw = shifted(ow * stride, kw, pad, side);
-                        pattern.push(ih.zip(iw).map(|(ih, iw)| {
-                            let pixel = ih * side + iw;
-                            match plan {
-                                ConvPlan::Im2col => pixel,
-                                ConvPlan::MatmulFirst => pixel * taps + kh * kernel + kw,
+        let mut pattern = Vec::with_capacity(side * side * taps);
+        let stride_rows = match plan {
+            ConvPlan::Im2col => {
+                // For every output pixel and tap (tap-major within a
+                // pixel): the input pixel read.
+                for oh in 0..out_side {
+                    for ow in 0..out_side {
+                        for kh in 0..kernel {
+                            for kw in 0..kernel {
+                                let ih = shifted(oh * stride, kh, pad, side);
+                                let iw = shifted(ow * stride, kw, pad, side);
+                                pattern.push(ih.zip(iw).map(|(ih, iw)| ih * side + iw));
                             }
-                        }));
+                        }
                     }
                 }
+                side * side
             }
-        }
-        let stride_rows = match plan {
-            ConvPlan::Im2col => side * side,
-            ConvPlan::MatmulFirst => side * side * taps,
+            ConvPlan::MatmulFirst => {
+                if stride != 1 {
+                    candle_core::bail!("products-first convolutions have stride 1, not {stride}");
+                }
+                // For every input pixel and tap: the output pixel that
+                // reads it (`ih = oh + kh - pad`).
+                let back = |i: usize, k: usize| (i + pad).checked_sub(k).filter(|&o| o < out_side);
+                for ih in 0..side {
+                    for iw in 0..side {
+                        for kh in 0..kernel {
+                            for kw in 0..kernel {
+                                let o = back(ih, kh).zip(back(iw, kw));
+                                pattern.push(o.map(|(oh, ow)| oh * out_side + ow));
+                            }
+                        }
+                    }
+                }
+                out_side * out_side
+            }
         };
         Ok(BatchedConv2d {
             weight,
@@ -291,29 +375,24 @@ impl BatchedConv2d {
         })
     }
 
-    /// `act(conv(x) + bias)` for `x: [K, B·side², Cin]`.
-    fn forward(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+    /// `act(conv(x) + bias)` for `x: [n, B·side², Cin]`, run by VAEs
+    /// `first..first + n`.
+    fn forward(&self, x: &Tensor, first: usize, act: Activation) -> Result<Tensor> {
         let (k, rows, _) = x.dims3()?;
+        let weight = part(&self.weight, first, k)?;
         let b = rows / (self.side * self.side);
         let taps = self.kernel * self.kernel;
         let out_rows = b * self.out_side * self.out_side;
-        let index = self.index.get(b, x.device())?;
+        let index = self.index.get(k, b, x.device())?;
         let y = match self.plan {
-            ConvPlan::Im2col => with_zero_row(x)?
-                .index_select(&index, 1)?
+            ConvPlan::Im2col => gather_rows(x, &index)?
                 .reshape((k, out_rows, taps * self.cin))?
-                .matmul(&self.weight)?,
+                .matmul(&weight)?,
             ConvPlan::MatmulFirst => {
-                let products = x
-                    .matmul(&self.weight)?
-                    .reshape((k, rows * taps, self.cout))?;
-                with_zero_row(&products)?
-                    .index_select(&index, 1)?
-                    .reshape((k, out_rows, taps, self.cout))?
-                    .sum(2)?
+                scatter_rows(&x.matmul(&weight)?, &index, out_rows, self.cout)?
             }
         };
-        act.bias_apply(&y, &self.bias)
+        act.bias_apply(&y, &part(&self.bias, first, k)?)
     }
 }
 
@@ -325,7 +404,6 @@ struct BatchedConvTranspose2d {
     weight: Tensor,
     bias: Tensor,
     cout: usize,
-    kernel: usize,
     side: usize,
     out_side: usize,
     index: BatchIndex,
@@ -382,29 +460,22 @@ impl BatchedConvTranspose2d {
             weight,
             bias,
             cout,
-            kernel,
             side,
             out_side,
             index: BatchIndex::new(pattern, out_side * out_side),
         })
     }
 
-    /// `act(conv_transpose(x) + bias)` for `x: [K, B·side², Cin]`.
-    fn forward(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+    /// `act(conv_transpose(x) + bias)` for `x: [n, B·side², Cin]`, run by
+    /// VAEs `first..first + n`.
+    fn forward(&self, x: &Tensor, first: usize, act: Activation) -> Result<Tensor> {
         let (k, rows, _) = x.dims3()?;
+        let weight = part(&self.weight, first, k)?;
         let b = rows / (self.side * self.side);
-        let taps = self.kernel * self.kernel;
         let out_rows = b * self.out_side * self.out_side;
-        let index = self.index.get(b, x.device())?;
-        let products = x
-            .matmul(&self.weight)?
-            .reshape((k, rows * taps, self.cout))?;
-        // One more row than the output: the dump of the taps that fall
-        // outside the image, dropped by the narrow.
-        let y = Tensor::zeros((k, out_rows + 1, self.cout), x.dtype(), x.device())?
-            .index_add(&index, &products, 1)?
-            .narrow(1, 0, out_rows)?;
-        act.bias_apply(&y, &self.bias)
+        let index = self.index.get(k, b, x.device())?;
+        let y = scatter_rows(&x.matmul(&weight)?, &index, out_rows, self.cout)?;
+        act.bias_apply(&y, &part(&self.bias, first, k)?)
     }
 }
 
@@ -414,11 +485,13 @@ pub struct ConvVaeStack {
     /// The shape of every VAE.
     pub shape: ConvShape,
     encoder: [BatchedConv2d; 4],
-    posterior: BatchedDense,
-    seed: BatchedDense,
+    posterior: Dense,
+    seed: Dense,
     decoder: [BatchedConvTranspose2d; 2],
     output: BatchedConv2d,
     k: usize,
+    /// VAEs run together; see [`ConvVaeStack::with_group`].
+    group: usize,
 }
 
 impl ConvVaeStack {
@@ -446,8 +519,8 @@ impl ConvVaeStack {
             conv(2, f1, f2, 7)?,
             conv(3, f2, f3, 3)?,
         ];
-        let posterior = BatchedDense::new(k, f3, 2 * shape.latent, enc.pp("posterior"))?;
-        let seed = BatchedDense::new(k, shape.latent, SEED_SIDE * SEED_SIDE * f3, dec.pp("seed"))?;
+        let posterior = Dense::new(k, f3, 2 * shape.latent, enc.pp("posterior"))?;
+        let seed = Dense::new(k, shape.latent, SEED_SIDE * SEED_SIDE * f3, dec.pp("seed"))?;
         let decoder = [
             BatchedConvTranspose2d::new(k, f3, f2, 4, 2, 1, SEED_SIDE, dec.pp("deconv0"))?,
             BatchedConvTranspose2d::new(k, f2, f1, 4, 2, 1, 2 * SEED_SIDE, dec.pp("deconv1"))?,
@@ -471,7 +544,36 @@ impl ConvVaeStack {
             decoder,
             output,
             k,
+            group: if vb.device().is_cpu() { 1 } else { k },
         })
+    }
+
+    /// Runs the VAEs `group` at a time (each group still one batched matmul
+    /// per layer). The default is one at a time on the CPU, where a K = 15
+    /// training step (B = 32, small filters, one thread as the trainer
+    /// binary runs) took 210–250 ms that way against 580–650 ms with all 15
+    /// at once (one VAE's tensors stay in cache), and all K at once
+    /// elsewhere (a GPU wants few, large kernels).
+    pub fn with_group(mut self, group: usize) -> Self {
+        self.group = group.max(1);
+        self
+    }
+
+    /// `f(first, n)` for groups of at most `self.group` consecutive VAEs,
+    /// concatenated over dimension 0.
+    fn by_groups(&self, k: usize, f: impl Fn(usize, usize) -> Result<Tensor>) -> Result<Tensor> {
+        if k != self.k {
+            candle_core::bail!("{k} batches for {} VAEs", self.k);
+        }
+        let group = self.group.clamp(1, k.max(1));
+        if group >= k {
+            return f(0, k);
+        }
+        let parts = (0..k)
+            .step_by(group)
+            .map(|first| f(first, group.min(k - first)))
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts, 0)
     }
 }
 
@@ -501,30 +603,52 @@ impl VaeNets for ConvVaeStack {
         if d != PIXELS {
             candle_core::bail!("convolutional VAEs read 28×28 images, not {d} values");
         }
-        let mut h = x.reshape((k, b * PIXELS, 1))?;
-        for layer in &self.encoder {
-            h = layer.forward(&h, Activation::Relu)?;
-        }
-        // The last convolution leaves one pixel per image.
-        let h = h.reshape((k, b, self.shape.filters[3]))?;
-        split_posterior(&self.posterior.forward(&h)?, self.shape.latent)
+        let h = self.by_groups(k, |first, n| {
+            let mut h = x.narrow(0, first, n)?.reshape((n, b * PIXELS, 1))?;
+            for layer in &self.encoder {
+                h = layer.forward(&h, first, Activation::Relu)?;
+            }
+            // The last convolution leaves one pixel per image.
+            let h = h.reshape((n, b, self.shape.filters[3]))?;
+            self.posterior.forward(&h, first, Activation::Identity)
+        })?;
+        split_posterior(&h, self.shape.latent)
     }
 
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        let (k, n, _) = z.dims3()?;
+        let (k, b, _) = z.dims3()?;
         let f3 = self.shape.filters[3];
-        // The dense layer's outputs are read pixel-major, channels last.
-        let mut h = self.seed.forward_act(z, Activation::Relu)?.reshape((
-            k,
-            n * SEED_SIDE * SEED_SIDE,
-            f3,
-        ))?;
-        for layer in &self.decoder {
-            h = layer.forward(&h, Activation::Relu)?;
-        }
-        self.output
-            .forward(&h, Activation::Identity)?
-            .reshape((k, n, PIXELS))
+        self.by_groups(k, |first, n| {
+            // The dense layer's outputs are read pixel-major, channels last.
+            let mut h = self
+                .seed
+                .forward(&z.narrow(0, first, n)?, first, Activation::Relu)?
+                .reshape((n, b * SEED_SIDE * SEED_SIDE, f3))?;
+            for layer in &self.decoder {
+                h = layer.forward(&h, first, Activation::Relu)?;
+            }
+            self.output
+                .forward(&h, first, Activation::Identity)?
+                .reshape((n, b, PIXELS))
+        })
+    }
+
+    /// The trait's sampling (the same draws), decoded `SAMPLE_CHUNK` codes
+    /// at a time and detached: the weights are variables, so a decoded
+    /// batch keeps every intermediate tensor for a backward pass that
+    /// sampling never takes, about 0.3 GB per VAE for 500 codes with the
+    /// small filters.
+    fn sample(&self, n: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+        let (k, l) = (self.k, self.shape.latent);
+        let z = Tensor::from_vec(rng.normals(k * n * l), (k, n, l), device)?;
+        let parts = (0..n)
+            .step_by(SAMPLE_CHUNK)
+            .map(|first| {
+                let m = SAMPLE_CHUNK.min(n - first);
+                Ok(self.decode(&z.narrow(1, first, m)?)?.detach())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        candle_nn::ops::sigmoid(&Tensor::cat(&parts, 1)?)
     }
 }
 
@@ -609,7 +733,8 @@ mod tests {
         pad: usize,
     ) -> Tensor {
         let (k, _, cin) = x.dims3().unwrap();
-        let (cout, kernel) = (layer.cout, layer.kernel);
+        let cout = layer.cout;
+        let kernel = ((layer.weight.dim(2).unwrap() / cout) as f64).sqrt() as usize;
         let outputs = (0..k)
             .map(|j| {
                 let w = layer
@@ -664,7 +789,9 @@ mod tests {
                 side,
             )
             .unwrap();
-            let ours = layer.forward(x.as_tensor(), Activation::Identity).unwrap();
+            let ours = layer
+                .forward(x.as_tensor(), 0, Activation::Identity)
+                .unwrap();
             let theirs = reference_conv(&layer, x.as_tensor(), stride, pad);
             let what = format!("{plan:?} {cin}→{cout} side {side}");
             assert_close(&ours, &theirs, 1e-5, &what);
@@ -684,7 +811,9 @@ mod tests {
                 side,
             )
             .unwrap();
-            let ours = layer.forward(x.as_tensor(), Activation::Identity).unwrap();
+            let ours = layer
+                .forward(x.as_tensor(), 0, Activation::Identity)
+                .unwrap();
             let theirs = reference_conv_transpose(&layer, x.as_tensor(), 2, 1);
             let what = format!("transposed {cin}→{cout} side {side}");
             assert_close(&ours, &theirs, 1e-5, &what);
@@ -726,6 +855,19 @@ mod tests {
             assert_eq!(logvar.dims(), &[k, 5, shape.latent]);
             let z = normals(&mut rng, &[k, 7, shape.latent]);
             assert_eq!(vaes.decode(&z).unwrap().dims(), &[k, 7, PIXELS]);
+            // The same VAEs run all at once (the GPU default) and two at a
+            // time compute the same (the default on the CPU is one at a time).
+            let out = vaes.decode(&z).unwrap();
+            for group in [k, 2] {
+                let again = ConvVaeStack::new(k, shape.clone(), params.var_builder(&device))
+                    .unwrap()
+                    .with_group(group);
+                assert_eq!(params.count(), k * vaes.parameters(), "no new tensors");
+                assert_close(&again.decode(&z).unwrap(), &out, 1e-5, "decode by groups");
+                let (mu2, logvar2) = again.encode(&x).unwrap();
+                assert_close(&mu2, &mu, 1e-5, "means by groups");
+                assert_close(&logvar2, &logvar, 1e-5, "log-variances by groups");
+            }
         }
         // The paper's small network, counted by hand.
         let small = ConvShape::small(8).parameters();
@@ -734,6 +876,22 @@ mod tests {
         let decoder =
             (8 * 49 * 64 + 49 * 64) + (16 * 64 * 32 + 32) + (16 * 32 * 16 + 16) + (9 * 16 + 1);
         assert_eq!(small, encoder + decoder);
+    }
+
+    #[test]
+    fn sampling_decodes_the_trait_draws_in_chunks() {
+        let device = Device::Cpu;
+        let (k, n, latent) = (2, SAMPLE_CHUNK + 44, 3);
+        let params = Params::new(2);
+        let shape = ConvShape {
+            filters: [2, 3, 4, 5],
+            latent,
+        };
+        let vaes = ConvVaeStack::new(k, shape, params.var_builder(&device)).unwrap();
+        let sample = vaes.sample(n, &mut Rng::new(9, 0), &device).unwrap();
+        let z = normals(&mut Rng::new(9, 0), &[k, n, latent]);
+        let expected = candle_nn::ops::sigmoid(&vaes.decode(&z).unwrap()).unwrap();
+        assert_close(&sample, &expected, 1e-6, "samples");
     }
 
     /// Eight 28×28 binary images per VAE: bars and boxes at a few places.
@@ -773,7 +931,7 @@ mod tests {
         let mut rng = Rng::new(7, 1);
         let mut losses = Vec::new();
         let start = Instant::now();
-        for _ in 0..300 {
+        for _ in 0..200 {
             let eps = normals(&mut rng, &[k, b, 4]);
             let terms = vaes.elbo_terms(&x, &eps).unwrap();
             let per_vae = (terms.reconstruction + terms.kl).unwrap();
@@ -790,29 +948,61 @@ mod tests {
             eprintln!("VAE {j}: negative ELBO {first:.1} -> {last:.1}");
             assert!(last < 0.7 * first, "VAE {j}: {first} -> {last}");
         }
-        eprintln!("300 steps in {:.2?}", start.elapsed());
+        eprintln!("200 steps in {:.2?}", start.elapsed());
     }
 
-    /// Median of `runs` timings of `f` after two warm-up runs.
-    fn median_time(runs: usize, mut f: impl FnMut()) -> std::time::Duration {
+    /// CPU time of the whole process (all threads): with
+    /// `RAYON_NUM_THREADS=1` this is the work done, whatever else the
+    /// machine runs at the same time.
+    fn cpu_time() -> std::time::Duration {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+        std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    }
+
+    /// Wall and process CPU time of `f`, each the median of `runs` after
+    /// two warm-up runs.
+    fn median_time(runs: usize, mut f: impl FnMut()) -> Timing {
         f();
         f();
-        let mut times: Vec<_> = (0..runs)
+        let (mut wall, mut cpu): (Vec<_>, Vec<_>) = (0..runs)
             .map(|_| {
-                let t = Instant::now();
+                let (t, c) = (Instant::now(), cpu_time());
                 f();
-                t.elapsed()
+                (t.elapsed(), cpu_time() - c)
             })
-            .collect();
-        times.sort();
-        times[runs / 2]
+            .unzip();
+        wall.sort();
+        cpu.sort();
+        Timing {
+            wall: wall[runs / 2],
+            cpu: cpu[runs / 2],
+        }
+    }
+
+    /// What [`median_time`] measures.
+    struct Timing {
+        wall: std::time::Duration,
+        cpu: std::time::Duration,
+    }
+
+    impl std::fmt::Display for Timing {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "wall {:.1?} cpu {:.1?}", self.wall, self.cpu)
+        }
     }
 
     /// One optimizer step like `vae_step`: ELBO, backward, Adam.
-    fn step_time(k: usize, b: usize, shape: ConvShape) -> std::time::Duration {
+    fn step_time(k: usize, b: usize, shape: ConvShape, group: usize) -> Timing {
         let device = Device::Cpu;
         let params = Params::new(1);
-        let vaes = ConvVaeStack::new(k, shape, params.var_builder(&device)).unwrap();
+        let vaes = ConvVaeStack::new(k, shape, params.var_builder(&device))
+            .unwrap()
+            .with_group(group);
         let mut opt = Adam::new(params.vars(), AdamConfig::with_lr(1e-3));
         let mut rng = Rng::new(2, 0);
         let x = Tensor::from_vec(
@@ -844,7 +1034,7 @@ mod tests {
         cin: usize,
         cout: usize,
         side: usize,
-    ) -> (std::time::Duration, std::time::Duration) {
+    ) -> (Timing, Timing) {
         let mut rng = Rng::new(4, 0);
         let x = var(&mut rng, &[k, b * side * side, cin], 1.0);
         let bias = var(&mut rng, &[k, 1, cout], 0.1);
@@ -864,7 +1054,7 @@ mod tests {
             )
             .unwrap();
             let ours = median_time(10, || {
-                run(layer.forward(x.as_tensor(), Activation::Relu).unwrap())
+                run(layer.forward(x.as_tensor(), 0, Activation::Relu).unwrap())
             });
             let theirs = median_time(10, || {
                 run(reference_conv_transpose(&layer, x.as_tensor(), 2, 1)
@@ -886,7 +1076,7 @@ mod tests {
             )
             .unwrap();
             let ours = median_time(10, || {
-                run(layer.forward(x.as_tensor(), Activation::Relu).unwrap())
+                run(layer.forward(x.as_tensor(), 0, Activation::Relu).unwrap())
             });
             let theirs = median_time(10, || {
                 run(reference_conv(&layer, x.as_tensor(), 2, 1).relu().unwrap())
@@ -895,28 +1085,39 @@ mod tests {
         }
     }
 
-    /// Timings for the report: `cargo test --release -p trainer --lib
-    /// conv::tests::timings -- --ignored --nocapture`.
+    /// Timings for the report: `RAYON_NUM_THREADS=1 CANDLE_NUM_THREADS=1
+    /// cargo test --release -p trainer --lib conv::tests::timings --
+    /// --ignored --nocapture` (one thread, as `main` sets them; the CPU
+    /// times are the work done whatever else the machine runs).
     #[test]
     #[ignore]
     fn timings() {
-        for (k, b, shape, name) in [
-            (15, 32, ConvShape::small(16), "small"),
-            (1, 32, ConvShape::small(16), "small"),
-            (1, 32, ConvShape::big(16), "big"),
+        for (k, b, shape, name, group) in [
+            (15, 32, ConvShape::small(16), "small", 1),
+            (15, 32, ConvShape::small(16), "small", 15),
+            (1, 32, ConvShape::small(16), "small", 1),
+            (1, 32, ConvShape::big(16), "big", 1),
         ] {
-            eprintln!("step K={k} B={b} {name}: {:.2?}", step_time(k, b, shape));
+            let t = step_time(k, b, shape, group);
+            eprintln!("step K={k} B={b} {name}, {group} VAE(s) at a time: {t}");
         }
         let device = Device::Cpu;
-        let params = Params::new(1);
-        let vaes =
-            ConvVaeStack::new(15, ConvShape::small(16), params.var_builder(&device)).unwrap();
-        let mut rng = Rng::new(3, 0);
-        let decode = median_time(10, || {
-            let z = normals(&mut rng, &[15, 500, 16]);
-            vaes.decode(&z).unwrap();
-        });
-        eprintln!("decode K=15 N=500 small: {decode:.2?}");
+        for group in [1, 15] {
+            let params = Params::new(1);
+            let vaes = ConvVaeStack::new(15, ConvShape::small(16), params.var_builder(&device))
+                .unwrap()
+                .with_group(group);
+            let mut rng = Rng::new(3, 0);
+            let decode = median_time(10, || {
+                let z = normals(&mut rng, &[15, 500, 16]);
+                vaes.decode(&z).unwrap();
+            });
+            eprintln!("decode K=15 N=500 small, {group} VAE(s) at a time: {decode}");
+            let sample = median_time(10, || {
+                vaes.sample(500, &mut rng, &device).unwrap();
+            });
+            eprintln!("sample K=15 N=500 small, {group} VAE(s) at a time: {sample}");
+        }
         for (transposed, cin, cout, side) in [
             (false, 1, 8, 28),
             (false, 8, 16, 14),
@@ -926,7 +1127,7 @@ mod tests {
             let (ours, theirs) = layer_times(15, 32, transposed, cin, cout, side);
             let kind = if transposed { "transposed" } else { "conv" };
             eprintln!(
-                "layer K=15 B=32 {kind} {cin}→{cout} side {side}: batched {ours:.2?}, candle per VAE {theirs:.2?}"
+                "layer K=15 B=32 {kind} {cin}→{cout} side {side}: batched {ours}, candle per VAE {theirs}"
             );
         }
     }
