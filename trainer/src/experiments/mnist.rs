@@ -73,8 +73,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The full experiment (the README's table; about 40 minutes on two
-    /// cores).
+    /// The full experiment (the README's tables; 27.5 minutes measured on
+    /// this 2-core machine, one thread).
     pub fn full() -> Self {
         Settings {
             train: 60_000,
