@@ -1,13 +1,14 @@
 //! `trainer fit --method kvae` end to end on a few hundred images, then the
 //! exported file through `trainer inspect`.
 
+use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn fit_method_kvae_exports_a_kvae_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
-    let export = dir.path().join("kvae.bin");
+/// `trainer fit --method kvae` with 4 VAEs, one round and short budgets on
+/// `limit` images, plus `extra`, into `run`; panics with its stderr when it
+/// fails.
+fn fit_small_kvae(limit: &str, run: &Path, extra: &[&str]) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
     let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args([
             "fit",
@@ -16,32 +17,40 @@ fn fit_method_kvae_exports_a_kvae_model() {
             "--experts",
             "4",
             "--limit",
-            "400",
-            "--rounds",
-            "1",
+            limit,
         ])
         .args([
+            "--rounds",
+            "1",
             "--pretrain-steps",
             "20",
             "--round-steps",
             "10",
-            "--disc-steps",
-            "10",
-            "--gate-epochs",
-            "1",
         ])
-        .arg("--data")
+        .args(["--gate-epochs", "1", "--quiet", "--data"])
         .arg(&data)
         .arg("--out")
-        .arg(dir.path().join("run"))
-        .arg("--export")
-        .arg(&export)
+        .arg(run)
+        .args(extra)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fit_method_kvae_exports_a_kvae_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
+    let export = dir.path().join("kvae.bin");
+    let run = dir.path().join("run");
+    fit_small_kvae(
+        "400",
+        &run,
+        &["--disc-steps", "10", "--export", export.to_str().unwrap()],
     );
     let bytes = std::fs::read(&export).unwrap();
     let model = engine::Model::from_bytes(&bytes).unwrap();
@@ -74,4 +83,20 @@ fn fit_method_kvae_exports_a_kvae_model() {
         err.contains("--min-share") && err.lines().count() == 1,
         "{err}"
     );
+}
+
+#[test]
+fn kvae_can_start_from_the_label_free_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    fit_small_kvae("600", &run, &["--pretrain", "partition"]);
+    // The partition is cached where the mixture caches it, one part per VAE.
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("partition.json")).unwrap())
+            .unwrap();
+    assert_eq!(p["k"], 4);
+    assert_eq!(p["assignment"].as_array().unwrap().len(), 600);
+    // The run records its start, so a resume takes the same one.
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(config.contains("\"pretrain\": \"partition\""), "{config}");
 }

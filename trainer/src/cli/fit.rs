@@ -180,6 +180,8 @@ pub enum PretrainArg {
     Full,
     /// Each VAE on its part of a uniformly random split.
     RandomSplit,
+    /// Each VAE on its part of the mixture's label-free partition (beyond the paper).
+    Partition,
 }
 
 fn parse_likelihood(s: &str) -> Result<Likelihood, String> {
@@ -396,6 +398,7 @@ impl FitArgs {
             c.pretrain = match v {
                 PretrainArg::Full => Pretrain::Full,
                 PretrainArg::RandomSplit => Pretrain::RandomSplit,
+                PretrainArg::Partition => Pretrain::Partition,
             };
         }
         if let Some(v) = a.pretrain_steps {

@@ -15,6 +15,7 @@
 //! Measured quality and time on MNIST: see `README.md` in this folder.
 
 pub mod autoencoder;
+pub mod cache;
 pub mod eigen;
 pub mod kmeans;
 pub mod knn;

@@ -155,7 +155,20 @@ impl Method for KVae {
             Activation::Relu,
             gate_params.var_builder(&device).pp("gate"),
         )?;
-        let assignment = random_split(points.n, c.k, &mut rng);
+        let assignment = if c.pretrain == Pretrain::Partition {
+            // The mixture's default start (`--preset default`).
+            let pcfg = crate::init::PartitionConfig {
+                k: c.k,
+                seed: c.seed,
+                ae_epochs: 20,
+                max_points: 20_000,
+                clustering: crate::init::Clustering::Umap,
+                ..Default::default()
+            };
+            crate::init::cache::cached_partition(&pcfg, &data.train, &ctx.run_dir, ctx.verbose)?
+        } else {
+            random_split(points.n, c.k, &mut rng)
+        };
         let batcher = Batcher::new(&training_groups(
             &assignment,
             c.k,

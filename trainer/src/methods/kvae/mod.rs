@@ -148,6 +148,11 @@ pub enum Pretrain {
     Full,
     /// VAE j trains on part j of a uniformly random split.
     RandomSplit,
+    /// VAE j trains on part j of the mixture's label-free partition
+    /// (autoencoder codes clustered by UMAP, [`crate::init`]): beyond the
+    /// paper, which starts at random. `trainer fit` only (it caches the
+    /// partition in the run directory).
+    Partition,
 }
 
 /// Everything that shapes a kVAE run.
@@ -883,6 +888,9 @@ pub fn fit_nets(
     )?;
     let mut disc_opt = adam(&disc_params, cfg.lr);
 
+    if cfg.pretrain == Pretrain::Partition {
+        candle_core::bail!("kVAE's partition start runs in `trainer fit` only");
+    }
     let started = Instant::now();
     let mut assignment = random_split(data.n, k, &mut rng);
     let full = cfg.pretrain == Pretrain::Full;
