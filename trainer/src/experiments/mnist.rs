@@ -305,14 +305,13 @@ impl Bench<'_> {
         grid(&self.out.join(figure), &columns)?;
         let fid = fid::fid(&self.classifier, &self.real, &samples, self.device)?;
         let n = s.ll_points.min(self.test.n);
-        let points = Points::new(self.test.x[..n * 784].to_vec(), 784);
         // Chunks of a few points: a conv decoder's activations for K VAEs ×
         // samples × points must fit in memory.
         let mut ll = Vec::with_capacity(n);
         let mut start = 0;
         while start < n {
             let len = 8.min(n - start);
-            let chunk = Points::new(points.x[start * 784..(start + len) * 784].to_vec(), 784);
+            let chunk = Points::new(self.test.x[start * 784..(start + len) * 784].to_vec(), 784);
             let (l, _) = mixture_log_likelihood(
                 vaes,
                 weights,

@@ -443,17 +443,18 @@ pub fn scorer_networks(
     params: &Params,
     device: &Device,
 ) -> Result<BatchedMlp> {
-    match scorer {
-        Scorer::Classifier => BatchedMlp::new(
-            1,
-            data,
-            hidden,
-            k,
-            Activation::Relu,
-            params.var_builder(device).pp("disc"),
-        ),
-        _ => discriminators(k, data, hidden, params, device),
-    }
+    let (stack, outputs) = match scorer {
+        Scorer::Classifier => (1, k),
+        Scorer::Discriminator | Scorer::Likelihood { .. } => (k, 1),
+    };
+    BatchedMlp::new(
+        stack,
+        data,
+        hidden,
+        outputs,
+        Activation::Relu,
+        params.var_builder(device).pp("disc"),
+    )
 }
 
 /// Step (b) for [`Scorer::Classifier`]: `steps` steps of cross-entropy on
@@ -498,14 +499,7 @@ pub fn discriminators(
     params: &Params,
     device: &Device,
 ) -> Result<BatchedMlp> {
-    BatchedMlp::new(
-        k,
-        data,
-        hidden,
-        1,
-        Activation::Relu,
-        params.var_builder(device).pp("disc"),
-    )
+    scorer_networks(Scorer::Discriminator, k, data, hidden, params, device)
 }
 
 /// Step (b): `steps` steps of logistic regression, `batch` real points
