@@ -21,6 +21,23 @@ pub fn parse_model<'a>(bytes: &'a [u8], path: &Path) -> Result<Model<'a>> {
     engine::host::parse(bytes).with_context(|| format!("{}", path.display()))
 }
 
+/// The images at `path` in any form [`trainer::data`] reads, for `model`:
+/// of its size, their polarity settled by `invert` (the decision goes to
+/// stderr); a directory of MNIST's files gives its `part`.
+pub fn read_images(
+    path: &Path,
+    part: trainer::data::Part,
+    size: Option<(usize, usize)>,
+    invert: trainer::data::Invert,
+    model: &Model<'_>,
+) -> Result<trainer::data::Images> {
+    let opts = trainer::data::ReadOptions { labels: None, size };
+    let (set, polarity) =
+        trainer::data::read_for_model(path, part, &opts, invert, model.header().image)?;
+    eprintln!("{}; polarity: {polarity}", set.describe());
+    Ok(set.images)
+}
+
 /// One classified image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {

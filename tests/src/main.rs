@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use trainer::data::Part;
 
 /// Run a model file through the engine exactly as a microcontroller would.
 #[derive(Parser)]
@@ -17,15 +18,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Classify every image of an IDX file; prints CSV `index,cluster,label,confidence`
+    /// Classify every image of a set; prints CSV `index,cluster,label,confidence`
     /// (`label` is the model's label for the cluster, empty without a label map).
     Classify {
         /// Model file written by `trainer fit --export`.
         #[arg(long)]
         model: PathBuf,
-        /// IDX image file, gzipped or not (e.g. data/mnist/t10k-images-idx3-ubyte.gz).
-        #[arg(long)]
+        /// The images, of the model's size: one image file (PNG, JPEG, BMP,
+        /// PGM/PPM); a folder of them, searched recursively, in path order;
+        /// an IDX images file of any name, gzipped or not (e.g.
+        /// data/mnist/t10k-images-idx3-ubyte.gz); a directory of MNIST's
+        /// files (its t10k images); a .csv, one image per row (pixels
+        /// 0-255, optional header and `label` column); a .npy of uint8 or
+        /// float 0-1, N x H x W or N x (H*W).
+        #[arg(long, value_name = "PATH")]
         images: PathBuf,
+        /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
+        #[arg(long, value_name = "WxH", value_parser = trainer::data::parse_size)]
+        size: Option<(usize, usize)>,
+        /// Polarity: models want light ink on dark paper, as MNIST; `auto`
+        /// inverts a set whose border pixels are mostly light (scans, photos).
+        #[arg(long, value_enum, default_value = "auto")]
+        invert: trainer::data::Invert,
         /// Add a column `probability_bits`: the K probabilities' f32 bits in hex,
         /// space-separated (for bit-for-bit comparisons, e.g. with the web page).
         #[arg(long)]
@@ -67,9 +81,17 @@ enum Command {
         /// f16 model file.
         #[arg(long)]
         model: PathBuf,
-        /// IDX images to calibrate on (the first 10,000), e.g. data/mnist/train-images-idx3-ubyte.gz.
-        #[arg(long)]
+        /// Images to calibrate on (the first 10,000), of the model's size, in
+        /// any form `classify --images` reads (a directory of MNIST's files
+        /// gives its training images), e.g. data/mnist/train-images-idx3-ubyte.gz.
+        #[arg(long, value_name = "PATH")]
         images: PathBuf,
+        /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
+        #[arg(long, value_name = "WxH", value_parser = trainer::data::parse_size)]
+        size: Option<(usize, usize)>,
+        /// Polarity, as for `classify`.
+        #[arg(long, value_enum, default_value = "auto")]
+        invert: trainer::data::Invert,
         /// Output file (written atomically).
         #[arg(long)]
         out: PathBuf,
@@ -98,11 +120,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Classify {
             model,
             images,
+            size,
+            invert,
             bits,
         } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            let imgs = trainer::data::read_images(&images)?;
+            let imgs = harness::read_images(&images, Part::Test, size, invert, &m)?;
             let rows =
                 harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
             let csv = harness::rows_to_csv(&rows, bits);
@@ -146,7 +170,13 @@ fn run(cli: Cli) -> Result<()> {
                 new.len()
             );
         }
-        Command::Quantize { model, images, out } => {
+        Command::Quantize {
+            model,
+            images,
+            size,
+            invert,
+            out,
+        } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
             if m.element_type() != engine::ElementType::F16 {
@@ -154,7 +184,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let spec = engine::writer::ModelSpec::from_bytes(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-            let imgs = trainer::data::read_images(&images)?;
+            let imgs = harness::read_images(&images, Part::Train, size, invert, &m)?;
             let new = trainer::export::quantize::encode(
                 &spec,
                 trainer::export::quantize::WeightType::Int8,

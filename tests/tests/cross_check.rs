@@ -22,7 +22,10 @@ fn trained_model(dir: &std::path::Path, preset: Preset) -> Vec<u8> {
     cfg.seed = 3;
     let export = dir.join("model.bin");
     let opts = FitOptions {
-        data: data_dir(),
+        data: Some(trainer::train::DataOptions {
+            data: data_dir(),
+            ..Default::default()
+        }),
         out: Some(dir.join("run")),
         resume: None,
         epochs: None,

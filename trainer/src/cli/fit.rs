@@ -49,9 +49,8 @@ pub struct FitArgs {
     /// Train on the first N training images only.
     #[arg(long, conflicts_with = "resume")]
     pub limit: Option<usize>,
-    /// Directory with the four MNIST IDX files (gzipped or not).
-    #[arg(long, default_value = "data/mnist")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Run directory (default: a new `runs/<preset or method>-N`).
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
@@ -76,6 +75,66 @@ pub struct FitArgs {
     pub mixture: MixtureArgs,
     #[command(flatten)]
     pub kvae: KVaeArgs,
+}
+
+/// The images to train on: any image set (`trainer fit --help` lists them).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Data")]
+pub struct DataArgs {
+    /// The training images [default: data/mnist, or a resumed run's]:
+    /// a directory of MNIST's IDX files (train-images-idx3-ubyte[.gz] and
+    /// the rest); one IDX images file of any name (labels beside it by the
+    /// -images- -> -labels- naming, or --labels); a folder of PNG, JPEG,
+    /// BMP or PGM/PPM images, searched recursively (sub-folder names are
+    /// labels when every image sits in one); a .csv with one image per row
+    /// (pixels 0-255, optional header, optional first `label` column); a
+    /// .npy of uint8 (0-255) or float32/float64 (0-1), N x H x W or
+    /// N x (H*W). Labels are never used in training, only to score.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// A separate test set, in any of the same forms [default: MNIST's t10k
+    /// files in a directory of MNIST's files, else --test-fraction of --data].
+    #[arg(long, value_name = "PATH")]
+    pub test: Option<PathBuf>,
+    /// Labels for an IDX or .npy images file (an IDX labels file or a 1-D .npy).
+    #[arg(long, value_name = "PATH")]
+    pub labels: Option<PathBuf>,
+    /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
+    #[arg(long, value_name = "WxH", value_parser = crate::data::parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// Polarity: the model wants light ink on dark paper, as MNIST; `auto`
+    /// inverts a set whose border pixels are mostly light (scans, most PNGs).
+    #[arg(long, value_enum)]
+    pub invert: Option<crate::data::Invert>,
+    /// Share of --data held out (the same images every run) to score the
+    /// model when there is no separate test set.
+    #[arg(long, value_name = "FRACTION")]
+    pub test_fraction: Option<f64>,
+}
+
+impl DataArgs {
+    /// The data options these flags describe; `None` when no data flag was
+    /// given (a resumed run then reads what it read before).
+    pub fn options(&self) -> Option<crate::train::DataOptions> {
+        let given = self.data.is_some()
+            || self.test.is_some()
+            || self.labels.is_some()
+            || self.size.is_some()
+            || self.invert.is_some()
+            || self.test_fraction.is_some();
+        if !given {
+            return None;
+        }
+        let d = crate::train::DataOptions::default();
+        Some(crate::train::DataOptions {
+            data: self.data.clone().unwrap_or(d.data),
+            test: self.test.clone(),
+            labels: self.labels.clone(),
+            size: self.size,
+            invert: self.invert.unwrap_or(d.invert),
+            test_fraction: self.test_fraction.unwrap_or(d.test_fraction),
+        })
+    }
 }
 
 /// Options only the mixture reads.

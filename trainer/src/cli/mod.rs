@@ -52,9 +52,20 @@ pub struct EvalArgs {
     /// A model.bin, or a run directory (then f32, f16 and int8 side by side).
     #[arg(long)]
     pub model: PathBuf,
-    /// Directory with the MNIST test files.
-    #[arg(long, default_value = "data/mnist")]
-    pub data: PathBuf,
+    /// The images to score on, in any form `trainer fit --data` reads (a
+    /// directory of MNIST's files gives its t10k test set) [default:
+    /// data/mnist; for a run directory, the run's own test set].
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Labels for an IDX or .npy images file.
+    #[arg(long, value_name = "PATH")]
+    pub labels: Option<PathBuf>,
+    /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
+    #[arg(long, value_name = "WxH", value_parser = crate::data::parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// Polarity (see `trainer fit --help`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub invert: crate::data::Invert,
 }
 
 #[derive(Args)]
@@ -84,9 +95,10 @@ pub struct ExportArgs {
     /// Element type of the weights.
     #[arg(long, value_enum, default_value = "f16")]
     pub weights: crate::export::quantize::WeightType,
-    /// Directory with the four MNIST IDX files (calibration and scoring).
-    #[arg(long, default_value = "data/mnist")]
-    pub data: PathBuf,
+    /// The images for calibration and scoring, as `trainer fit --data`
+    /// [default: the run's own, from its data.json].
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
     /// No per-step output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -154,13 +166,25 @@ fn model_path(p: PathBuf) -> PathBuf {
 /// writes its report: `trainer export`, and `trainer eval` of a run directory.
 fn export_run(
     run: &std::path::Path,
-    data: &std::path::Path,
+    data: Option<&std::path::Path>,
     export: Option<PathBuf>,
     weights: crate::export::quantize::WeightType,
     verbose: bool,
 ) -> anyhow::Result<()> {
+    // Another set for the run's own: read as the run read its own.
+    let data = data.map(|d| {
+        let own = crate::train::DataOptions::of_run(run)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        crate::train::DataOptions {
+            data: d.to_path_buf(),
+            test: None,
+            ..own
+        }
+    });
     let opts = FitOptions {
-        data: data.to_path_buf(),
+        data,
         out: None,
         resume: Some(run.to_path_buf()),
         epochs: None,
@@ -197,7 +221,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             a.check_flags_for(method)?;
             let opts = FitOptions {
-                data: a.data.clone(),
+                data: a.data.options(),
                 out: a.out.clone(),
                 resume: a.resume.clone(),
                 epochs: a.mixture.epochs,
@@ -224,43 +248,54 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     a.run.display()
                 );
             }
-            export_run(&a.run, &a.data, Some(a.out.clone()), a.weights, !a.quiet)?;
+            export_run(
+                &a.run,
+                a.data.as_deref(),
+                Some(a.out.clone()),
+                a.weights,
+                !a.quiet,
+            )?;
         }
         Command::Eval(a) if crate::train::has_checkpoint(&a.model) => {
             // A run directory: its f32 model from the checkpoint, scored
             // beside both of its exports (model.bin, model-int8.bin, written
             // again from that checkpoint: the same bytes).
-            export_run(&a.model, &a.data, None, Default::default(), true)?;
+            export_run(&a.model, a.data.as_deref(), None, Default::default(), true)?;
         }
         Command::Eval(a) => {
             let (path, bytes) = read_model(a.model)?;
             let what = path.display().to_string();
             let model = crate::eval::host::parse(&bytes, &what)?;
-            let dir = &a.data;
-            if !dir.is_dir() {
-                bail!("{}: data directory not found", dir.display());
-            }
-            let images =
-                crate::data::read_images(crate::data::find(dir, crate::data::TEST_IMAGES)?)?;
-            let labels =
-                crate::data::read_labels(crate::data::find(dir, crate::data::TEST_LABELS)?)?;
-            if images.n != labels.len() {
-                bail!("test set: {} images but {} labels", images.n, labels.len());
-            }
-            if images.pixels_per_image() != model.pixels() {
-                bail!(
-                    "{what}: model expects {} pixels, images have {}",
-                    model.pixels(),
-                    images.pixels_per_image()
-                );
-            }
+            let data = a.data.unwrap_or_else(|| PathBuf::from("data/mnist"));
+            let read = crate::data::ReadOptions {
+                labels: a.labels,
+                size: a.size,
+            };
+            let (set, polarity) = crate::data::read_for_model(
+                &data,
+                crate::data::Part::Test,
+                &read,
+                a.invert,
+                model.header().image,
+            )?;
+            let images = &set.images;
             let pred = crate::eval::host::predict(&model, &images.pixels, images.n)?;
-            let ev = crate::eval::metrics::evaluate(&pred, &labels, model.experts());
             println!(
                 "{what} on {} test images (engine, {} weights)",
                 images.n,
                 model.element_type().name()
             );
+            println!("{}; polarity: {polarity}", set.describe());
+            let Some(labels) = set.labels.map(|l| l.values) else {
+                let mut sizes = vec![0usize; model.experts()];
+                for &c in &pred {
+                    sizes[c] += 1;
+                }
+                println!("cluster sizes {sizes:?}");
+                println!("no labels: nothing to score (give a labelled set, or --labels)");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let ev = crate::eval::metrics::evaluate(&pred, &labels, model.experts());
             println!("{}", ev.summary());
             println!("cluster sizes {:?}", ev.sizes);
             if let Some(map) = &model.header().label_map {
@@ -279,13 +314,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sample(a) => {
             let (path, bytes) = read_model(a.model)?;
             let model = crate::eval::host::parse(&bytes, &path.display().to_string())?;
-            let side = model.header().image.width as usize;
-            if side * side != model.pixels() {
-                bail!("{}: images are not square", path.display());
-            }
+            let image = model.header().image;
             let tiles = crate::eval::host::sample_tiles(&model, a.per_expert as usize, a.seed)?;
-            crate::eval::pictures::save_grid(&a.out, &tiles, model.experts(), side)
-                .with_context(|| format!("{}", a.out.display()))?;
+            crate::eval::pictures::save_grid(
+                &a.out,
+                &tiles,
+                model.experts(),
+                image.width as usize,
+                image.height as usize,
+            )
+            .with_context(|| format!("{}", a.out.display()))?;
             println!(
                 "wrote {} ({} experts x {} samples)",
                 a.out.display(),

@@ -1,13 +1,34 @@
-//! MNIST in IDX format, gzipped or not, with one-line errors that name the file.
+//! Image sets as the trainer and the harness read them: one [`Dataset`]
+//! type, one reader per format, each with one-line errors that name the
+//! file (and the row and column of a CSV).
 //!
-//! An IDX file is a big-endian header (magic `0x0000_08DD` where `DD` is the
-//! number of dimensions, then one `u32` per dimension) followed by the raw
-//! unsigned bytes. Images have 3 dimensions (count, rows, columns), labels 1.
+//! | what `PATH` is | reader | labels |
+//! |---|---|---|
+//! | a directory holding MNIST's IDX files (`train-images-idx3-ubyte[.gz]`…) | [`idx`] | the `-labels-` files |
+//! | one IDX images file, any name, gzipped or not | [`idx`] | `--labels`, or the file named `-images-` → `-labels-` beside it |
+//! | a folder of images (PNG, JPEG, BMP, PGM/PPM), searched recursively | [`folder`] | the sub-folder names, when every image sits in one |
+//! | one image file | [`folder`] | none |
+//! | a `.csv` file, one image per row | [`csv`] | a first column headed `label` (or one cell more than a square) |
+//! | a `.npy` file, `uint8` or `float32`/`float64`, N×H×W or N×(H·W) | [`npy`] | `--labels` (a second `.npy`) |
+//!
+//! Every image of a set has the same size, which the set's [`Images`] carry
+//! and the model file records. Labels are only ever used to score.
 
+pub mod csv;
+pub mod fixtures;
+pub mod folder;
+pub mod idx;
+pub mod npy;
+pub mod polarity;
 mod split;
-pub use split::{batch_pixels, Split};
 
-use std::io::Read;
+pub use idx::{
+    encode_images, encode_labels, find, parse_images, parse_labels, read_images, read_labels,
+    read_maybe_gzip, Mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+};
+pub use polarity::Invert;
+pub use split::{batch_pixels, holdout, Split};
+
 use std::path::{Path, PathBuf};
 
 pub use engine::idx::{IdxError, IMAGES_MAGIC, LABELS_MAGIC};
@@ -23,21 +44,13 @@ pub const IMAGE_SHAPE: engine::ImageShape = engine::ImageShape {
     height: SIDE as u16,
 };
 
-/// The four standard file names, without the optional `.gz`.
-pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
-/// Training labels file name.
-pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
-/// Test images file name.
-pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
-/// Test labels file name.
-pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
-
-/// Everything that can be wrong with a data directory or file.
+/// Everything that can be wrong with a data directory or file. Each
+/// displays as one line that starts with the file's path.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The data directory does not exist.
-    #[error("{}: data directory not found", .0.display())]
-    MissingDir(PathBuf),
+    /// The data path does not exist.
+    #[error("{}: not found", .0.display())]
+    MissingPath(PathBuf),
     /// A required file is absent (neither plain nor `.gz`).
     #[error("{}: missing {name} (or {name}.gz)", .dir.display())]
     MissingFile {
@@ -92,15 +105,37 @@ pub enum DataError {
         /// How many bytes too many.
         extra: usize,
     },
-    /// Images are not 28×28.
-    #[error("{}: images are {rows}x{cols}, expected 28x28", .path.display())]
-    NotMnistShape {
-        /// The file.
+    /// An image differs in size from the set's first.
+    #[error("{}: image is {width}x{height}, but {} is {first_width}x{first_height} (every image of a set must have one size)", .path.display(), .first.display())]
+    MixedSizes {
+        /// The first image of another size (in the set's order).
         path: PathBuf,
-        /// Rows per image.
-        rows: usize,
-        /// Columns per image.
-        cols: usize,
+        /// Its width.
+        width: usize,
+        /// Its height.
+        height: usize,
+        /// The set's first image.
+        first: PathBuf,
+        /// Its width.
+        first_width: usize,
+        /// Its height.
+        first_height: usize,
+    },
+    /// Images of another size than the model's or the training set's.
+    #[error("{}: images are {width}x{height}, expected {expected_width}x{expected_height} ({why})", .path.display())]
+    WrongSize {
+        /// The set.
+        path: PathBuf,
+        /// Its width.
+        width: usize,
+        /// Its height.
+        height: usize,
+        /// Width expected.
+        expected_width: usize,
+        /// Height expected.
+        expected_height: usize,
+        /// Whose size it must match.
+        why: String,
     },
     /// Image and label files disagree on the count.
     #[error("{} has {images} images but {} has {labels} labels", .images_path.display(), .labels_path.display())]
@@ -114,7 +149,27 @@ pub enum DataError {
         /// Label count.
         labels: usize,
     },
-    /// Anything else the IDX view refused.
+    /// A set without a single image.
+    #[error("{}: no images{hint}", .path.display())]
+    Empty {
+        /// The set.
+        path: PathBuf,
+        /// What was looked for.
+        hint: String,
+    },
+    /// A CSV cell that is not a pixel, or a row of another length.
+    #[error("{}: row {row}, column {column}: {detail}", .path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        row: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Anything else a reader refused.
     #[error("{}: {detail}", .path.display())]
     Invalid {
         /// The file.
@@ -122,26 +177,27 @@ pub enum DataError {
         /// What is wrong.
         detail: String,
     },
-    /// A label is not a digit.
-    #[error("{}: label {value} at index {index} is not a digit 0-9", .path.display())]
-    BadLabel {
-        /// The file.
-        path: PathBuf,
-        /// Position.
-        index: usize,
-        /// Value found.
-        value: u8,
-    },
 }
 
-/// A stack of greyscale images, row-major, one byte per pixel.
+impl DataError {
+    /// [`DataError::Invalid`] for `path`.
+    pub fn invalid(path: &Path, detail: impl Into<String>) -> DataError {
+        DataError::Invalid {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A stack of greyscale images, row-major, one byte per pixel (0 = paper,
+/// 255 = ink once the set's polarity is settled, as in MNIST).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Images {
     /// Number of images.
     pub n: usize,
-    /// Rows per image.
+    /// Rows per image (the height).
     pub rows: usize,
-    /// Columns per image.
+    /// Columns per image (the width).
     pub cols: usize,
     /// `n * rows * cols` bytes.
     pub pixels: Vec<u8>,
@@ -166,379 +222,388 @@ impl Images {
             self.pixels.truncate(n * self.pixels_per_image());
         }
     }
-}
 
-/// MNIST: training and test images with their labels.
-#[derive(Debug, Clone)]
-pub struct Mnist {
-    /// 60,000 training images (fewer with a limit).
-    pub train_images: Images,
-    /// Their labels (used only for evaluation and the label map).
-    pub train_labels: Vec<u8>,
-    /// 10,000 test images.
-    pub test_images: Images,
-    /// Their labels.
-    pub test_labels: Vec<u8>,
-}
-
-/// Reads a whole file, decompressing it when it is gzip (by content: a file
-/// named `.gz` that is not gzip is an error, a gzip file without `.gz` is fine).
-pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            DataError::Io {
-                path: path.into(),
-                source: std::io::Error::new(source.kind(), "file not found"),
-            }
-        } else {
-            DataError::Io {
-                path: path.into(),
-                source,
-            }
+    /// The images' shape as a model file records it, or an error naming
+    /// `path` when a side does not fit the format's 16 bits.
+    pub fn shape(&self, path: &Path) -> Result<engine::ImageShape, DataError> {
+        match (u16::try_from(self.cols), u16::try_from(self.rows)) {
+            (Ok(width), Ok(height)) => Ok(engine::ImageShape { width, height }),
+            _ => Err(DataError::invalid(
+                path,
+                format!("images of {}x{} are too large", self.cols, self.rows),
+            )),
         }
-    })?;
-    let is_gzip = raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b;
-    let named_gz = path.extension().is_some_and(|e| e == "gz");
-    if !is_gzip {
-        if named_gz {
-            return Err(DataError::Gzip {
-                path: path.into(),
-                detail: "missing gzip magic 1f 8b".into(),
+    }
+}
+
+/// Labels of a set, used only to score clusters and to name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    /// One class index per image.
+    pub values: Vec<u8>,
+    /// The name of each class index, when the classes have names that are
+    /// not their numbers (a folder of images in sub-folders `cat/`, `dog/`:
+    /// the names sorted, the index into them the value).
+    pub names: Option<Vec<String>>,
+}
+
+impl Labels {
+    /// Labels that are their own names (digits, IDX or CSV labels).
+    pub fn numbers(values: Vec<u8>) -> Labels {
+        Labels {
+            values,
+            names: None,
+        }
+    }
+
+    /// What class `value` is called.
+    pub fn name(&self, value: u8) -> String {
+        match &self.names {
+            Some(names) => names
+                .get(value as usize)
+                .cloned()
+                .unwrap_or_else(|| value.to_string()),
+            None => value.to_string(),
+        }
+    }
+}
+
+/// One image set as read from one `PATH`.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The images.
+    pub images: Images,
+    /// Their labels, when the source has them.
+    pub labels: Option<Labels>,
+    /// What was read, for messages and the report (a path).
+    pub source: PathBuf,
+}
+
+impl Dataset {
+    /// Keeps only the first `n` images (and labels).
+    pub fn truncate(&mut self, n: usize) {
+        self.images.truncate(n);
+        if let Some(l) = &mut self.labels {
+            l.values.truncate(self.images.n);
+        }
+    }
+
+    /// The set's image shape (see [`Images::shape`]).
+    pub fn shape(&self) -> Result<engine::ImageShape, DataError> {
+        self.images.shape(&self.source)
+    }
+
+    /// One line: count, size, labels, source.
+    pub fn describe(&self) -> String {
+        let labels = match &self.labels {
+            None => "unlabelled".to_string(),
+            Some(l) => {
+                let classes = l.values.iter().copied().max().map_or(0, |m| m as usize + 1);
+                match &l.names {
+                    Some(names) => {
+                        format!("labelled, {} classes ({})", names.len(), names.join(" "))
+                    }
+                    None => format!("labelled, classes 0-{}", classes.saturating_sub(1)),
+                }
+            }
+        };
+        format!(
+            "{}: {} images of {}x{}, {labels}",
+            self.source.display(),
+            self.images.n,
+            self.images.cols,
+            self.images.rows
+        )
+    }
+}
+
+/// How to read a `PATH` beyond what the path itself says.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// A labels file (IDX or `.npy`) for an IDX or `.npy` images file.
+    pub labels: Option<PathBuf>,
+    /// `--size WxH`: the image size of a CSV or an N×(H·W) `.npy` whose
+    /// rows are not square.
+    pub size: Option<(usize, usize)>,
+}
+
+/// Which half of a directory of MNIST's four files a single-set reader
+/// takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// `train-images-idx3-ubyte` (and its labels).
+    Train,
+    /// `t10k-images-idx3-ubyte` (and its labels).
+    Test,
+}
+
+/// The image file extensions a folder reader decodes (lower case).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "pgm", "ppm", "pnm", "pbm"];
+
+/// What kind of source `path` is, from the file system and its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A directory holding MNIST's four IDX files (or at least its images).
+    MnistDir,
+    /// A folder of image files.
+    ImageFolder,
+    /// One image file.
+    ImageFile,
+    /// A `.csv` file.
+    Csv,
+    /// A `.npy` file.
+    Npy,
+    /// An IDX images file (anything else).
+    Idx,
+}
+
+impl Format {
+    /// Detects the format of `path` (which must exist).
+    pub fn of(path: &Path) -> Result<Format, DataError> {
+        if !path.exists() {
+            return Err(DataError::MissingPath(path.into()));
+        }
+        if path.is_dir() {
+            let mnist = [TRAIN_IMAGES, TEST_IMAGES]
+                .iter()
+                .any(|name| find(path, name).is_ok());
+            return Ok(if mnist {
+                Format::MnistDir
+            } else {
+                Format::ImageFolder
             });
         }
-        return Ok(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    flate2::read::MultiGzDecoder::new(&raw[..])
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::Gzip {
-            path: path.into(),
-            detail: e.to_string(),
-        })?;
-    Ok(out)
-}
-
-/// The [`DataError`] of an IDX view's error; `what` says what the file
-/// should hold (for a wrong magic).
-fn idx_error(e: IdxError, path: &Path, what: &'static str) -> DataError {
-    let path = path.to_path_buf();
-    match e {
-        IdxError::BadMagic { found, expected } => DataError::Magic {
-            path,
-            found,
-            expected,
-            what,
-        },
-        IdxError::Truncated { needed, available } => DataError::Truncated {
-            path,
-            expected: needed,
-            found: available,
-        },
-        IdxError::TrailingBytes { extra } => DataError::TrailingBytes { path, extra },
-        IdxError::Shape { rows, cols, .. } => DataError::NotMnistShape { path, rows, cols },
-        IdxError::Label { index, value, .. } => DataError::BadLabel { path, index, value },
-        other => DataError::Invalid {
-            path,
-            detail: other.to_string(),
-        },
-    }
-}
-
-/// Parses IDX image bytes (already decompressed) through the engine's
-/// view ([`engine::idx::Images`]); `path` names them in errors.
-pub fn parse_images(bytes: &[u8], path: &Path) -> Result<Images, DataError> {
-    let view = engine::idx::Images::new_checked(bytes)
-        .map_err(|e| idx_error(e, path, "images: unsigned bytes, 3 dimensions"))?;
-    Ok(Images {
-        n: view.len(),
-        rows: view.rows(),
-        cols: view.cols(),
-        pixels: view.pixels().to_vec(),
-    })
-}
-
-/// Parses IDX label bytes (already decompressed) through the engine's view
-/// ([`engine::idx::Labels`]), refusing any label that is not a digit;
-/// `path` names them in errors.
-pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
-    let what = "labels: unsigned bytes, 1 dimension";
-    let view = engine::idx::Labels::new_checked(bytes).map_err(|e| idx_error(e, path, what))?;
-    view.check_max(9).map_err(|e| idx_error(e, path, what))?;
-    Ok(view.labels().to_vec())
-}
-
-/// Reads an IDX images file (gzipped or not).
-pub fn read_images(path: impl AsRef<Path>) -> Result<Images, DataError> {
-    let path = path.as_ref();
-    parse_images(&read_maybe_gzip(path)?, path)
-}
-
-/// Reads an IDX labels file (gzipped or not).
-pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<u8>, DataError> {
-    let path = path.as_ref();
-    parse_labels(&read_maybe_gzip(path)?, path)
-}
-
-/// Finds `name` or `name.gz` in `dir` (the uncompressed file wins).
-pub fn find(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
-    let plain = dir.join(name);
-    if plain.is_file() {
-        return Ok(plain);
-    }
-    let gz = dir.join(format!("{name}.gz"));
-    if gz.is_file() {
-        return Ok(gz);
-    }
-    Err(DataError::MissingFile {
-        dir: dir.into(),
-        name,
-    })
-}
-
-fn load_pair(
-    dir: &Path,
-    images: &'static str,
-    labels: &'static str,
-) -> Result<(Images, Vec<u8>), DataError> {
-    let images_path = find(dir, images)?;
-    let labels_path = find(dir, labels)?;
-    let imgs = read_images(&images_path)?;
-    if imgs.rows != SIDE || imgs.cols != SIDE {
-        return Err(DataError::NotMnistShape {
-            path: images_path,
-            rows: imgs.rows,
-            cols: imgs.cols,
-        });
-    }
-    let labs = read_labels(&labels_path)?;
-    if labs.len() != imgs.n {
-        return Err(DataError::CountMismatch {
-            images_path,
-            images: imgs.n,
-            labels_path,
-            labels: labs.len(),
-        });
-    }
-    Ok((imgs, labs))
-}
-
-impl Mnist {
-    /// Loads the four standard files from `dir`.
-    pub fn load(dir: impl AsRef<Path>) -> Result<Mnist, DataError> {
-        let dir = dir.as_ref();
-        if !dir.is_dir() {
-            return Err(DataError::MissingDir(dir.into()));
-        }
-        let (train_images, train_labels) = load_pair(dir, TRAIN_IMAGES, TRAIN_LABELS)?;
-        let (test_images, test_labels) = load_pair(dir, TEST_IMAGES, TEST_LABELS)?;
-        Ok(Mnist {
-            train_images,
-            train_labels,
-            test_images,
-            test_labels,
+        let ext = extension(path);
+        Ok(match ext.as_str() {
+            "csv" => Format::Csv,
+            "npy" => Format::Npy,
+            e if IMAGE_EXTENSIONS.contains(&e) => Format::ImageFile,
+            _ => Format::Idx,
         })
     }
-
-    /// Keeps only the first `n` training images (and labels).
-    pub fn limit_train(&mut self, n: usize) {
-        self.train_images.truncate(n);
-        self.train_labels.truncate(self.train_images.n);
-    }
 }
 
-/// Encodes images as IDX bytes (used by tests and to write small data sets).
-pub fn encode_images(images: &Images) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + images.pixels.len());
-    for v in [
-        IMAGES_MAGIC,
-        images.n as u32,
-        images.rows as u32,
-        images.cols as u32,
-    ] {
-        out.extend_from_slice(&v.to_be_bytes());
+/// The bytes of a file that must not be empty, with the path in any error.
+pub(crate) fn read_nonempty(path: &Path) -> Result<Vec<u8>, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
+    if bytes.is_empty() {
+        return Err(DataError::invalid(path, "empty file (0 bytes)"));
     }
-    out.extend_from_slice(&images.pixels);
-    out
+    Ok(bytes)
 }
 
-/// Encodes labels as IDX bytes.
-pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + labels.len());
-    out.extend_from_slice(&LABELS_MAGIC.to_be_bytes());
-    out.extend_from_slice(&(labels.len() as u32).to_be_bytes());
-    out.extend_from_slice(labels);
-    out
+/// The lower-case extension of `path` ("" without one).
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Reads one image set from `path`, whatever its format (see the module's
+/// table); a directory of MNIST's files gives its `part`.
+pub fn read_set(path: &Path, part: Part, opts: &ReadOptions) -> Result<Dataset, DataError> {
+    let set = match Format::of(path)? {
+        Format::MnistDir => {
+            let (images, labels) = match part {
+                Part::Train => (TRAIN_IMAGES, TRAIN_LABELS),
+                Part::Test => (TEST_IMAGES, TEST_LABELS),
+            };
+            idx::read_pair(path, images, labels)?
+        }
+        Format::ImageFolder => folder::read_folder(path)?,
+        Format::ImageFile => folder::read_file(path)?,
+        Format::Csv => csv::read(path, opts.size)?,
+        Format::Npy => npy::read(path, opts.size)?,
+        Format::Idx => idx::read_file(path)?,
+    };
+    let set = attach_labels(set, opts)?;
+    if set.images.n == 0 {
+        return Err(DataError::Empty {
+            path: path.into(),
+            hint: String::new(),
+        });
+    }
+    Ok(set)
+}
+
+/// Replaces `set`'s labels by those of `opts.labels` (IDX or `.npy`),
+/// checking the count; with no labels file, `set` as it is (an IDX file's
+/// neighbour `-labels-` file was found by its reader).
+fn attach_labels(mut set: Dataset, opts: &ReadOptions) -> Result<Dataset, DataError> {
+    let Some(path) = &opts.labels else {
+        return Ok(set);
+    };
+    let values = if extension(path) == "npy" {
+        npy::read_labels(path)?
+    } else {
+        read_labels(path)?
+    };
+    if values.len() != set.images.n {
+        return Err(DataError::CountMismatch {
+            images_path: set.source.clone(),
+            images: set.images.n,
+            labels_path: path.clone(),
+            labels: values.len(),
+        });
+    }
+    set.labels = Some(Labels::numbers(values));
+    Ok(set)
+}
+
+/// A training set and, when the source has one, its test set.
+#[derive(Debug, Clone)]
+pub struct Sets {
+    /// What to train on.
+    pub train: Dataset,
+    /// A separate test set (MNIST's `t10k` files, or `--test PATH`).
+    pub test: Option<Dataset>,
+}
+
+/// Reads what `trainer fit --data PATH [--test PATH]` names: a directory of
+/// MNIST's files gives its training set and, when its `t10k` images are
+/// there, its test set; anything else its one set; `test` a separate test
+/// set (of the same image size).
+pub fn read_sets(path: &Path, test: Option<&Path>, opts: &ReadOptions) -> Result<Sets, DataError> {
+    if Format::of(path)? == Format::MnistDir && test.is_none() {
+        // MNIST's layout: the training files, and the t10k files as the
+        // test set when they are there. Labels files are optional.
+        let train = idx::read_pair(path, TRAIN_IMAGES, TRAIN_LABELS)?;
+        let test = match find(path, TEST_IMAGES) {
+            Ok(_) => Some(idx::read_pair(path, TEST_IMAGES, TEST_LABELS)?),
+            Err(_) => None,
+        };
+        if let Some(t) = &test {
+            check_same_size(t, &train)?;
+        }
+        return Ok(Sets { train, test });
+    }
+    let train = read_set(path, Part::Train, opts)?;
+    let test = match test {
+        Some(t) => {
+            // The labels file belongs to the training set.
+            let opts = ReadOptions {
+                labels: None,
+                ..opts.clone()
+            };
+            let set = read_set(t, Part::Test, &opts)?;
+            check_same_size(&set, &train)?;
+            Some(set)
+        }
+        None => None,
+    };
+    Ok(Sets { train, test })
+}
+
+/// Reads one set for a model of `shape` (`harness classify`, `trainer
+/// eval`): the set as [`read_set`] reads it, its polarity settled by
+/// `invert`, refused with a one-line error when its images are not the
+/// model's size. Returns the set and the sentence saying what `invert` did.
+pub fn read_for_model(
+    path: &Path,
+    part: Part,
+    opts: &ReadOptions,
+    invert: Invert,
+    shape: engine::ImageShape,
+) -> Result<(Dataset, String), DataError> {
+    let mut set = read_set(path, part, opts)?;
+    let (w, h) = (shape.width as usize, shape.height as usize);
+    if (set.images.cols, set.images.rows) != (w, h) {
+        return Err(DataError::WrongSize {
+            path: path.into(),
+            width: set.images.cols,
+            height: set.images.rows,
+            expected_width: w,
+            expected_height: h,
+            why: "the model's image size".into(),
+        });
+    }
+    let (inverted, why) = invert.decide(&set.images);
+    if inverted {
+        polarity::invert(&mut set.images);
+    }
+    Ok((set, why))
+}
+
+/// Refuses a test set whose images are not the training set's size.
+fn check_same_size(test: &Dataset, train: &Dataset) -> Result<(), DataError> {
+    if (test.images.rows, test.images.cols) != (train.images.rows, train.images.cols) {
+        return Err(DataError::WrongSize {
+            path: test.source.clone(),
+            width: test.images.cols,
+            height: test.images.rows,
+            expected_width: train.images.cols,
+            expected_height: train.images.rows,
+            why: format!("the training images {}", train.source.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Parses `--size WxH` (e.g. `28x28`, `8x8`).
+pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WxH (e.g. 28x28), got {s:?}"))?;
+    let w: usize = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad width in {s:?}"))?;
+    let h: usize = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad height in {s:?}"))?;
+    if w == 0 || h == 0 || w > 4096 || h > 4096 {
+        return Err(format!("sides must be 1 to 4096, got {s:?}"));
+    }
+    Ok((w, h))
+}
+
+/// The side of a square of `pixels`, if it is one.
+pub(crate) fn square_side(pixels: usize) -> Option<usize> {
+    let s = (pixels as f64).sqrt().round() as usize;
+    (s > 0 && s * s == pixels).then_some(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
-    const TWO_2X3: [u8; 28] = [
-        0, 0, 8, 3, // magic
-        0, 0, 0, 2, // n
-        0, 0, 0, 2, // rows
-        0, 0, 0, 3, // cols
-        1, 2, 3, 4, 5, 6, // image 0
-        7, 8, 9, 10, 11, 12, // image 1
-    ];
-    const THREE_LABELS: [u8; 11] = [0, 0, 8, 1, 0, 0, 0, 3, 7, 0, 9];
-
-    fn p() -> &'static Path {
-        Path::new("x")
+    #[test]
+    fn sizes_parse_and_squares_are_found() {
+        assert_eq!(parse_size("28x28"), Ok((28, 28)));
+        assert_eq!(parse_size("8X6"), Ok((8, 6)));
+        assert!(parse_size("28").is_err());
+        assert!(parse_size("0x3").is_err());
+        assert!(parse_size("ax3").unwrap_err().contains("bad width"));
+        assert_eq!(square_side(784), Some(28));
+        assert_eq!(square_side(64), Some(8));
+        assert_eq!(square_side(785), None);
+        assert_eq!(square_side(0), None);
     }
 
     #[test]
-    fn parses_literal_images_and_labels() {
-        let imgs = parse_images(&TWO_2X3, p()).unwrap();
-        assert_eq!((imgs.n, imgs.rows, imgs.cols), (2, 2, 3));
-        assert_eq!(imgs.image(1), &[7, 8, 9, 10, 11, 12]);
-        assert_eq!(parse_labels(&THREE_LABELS, p()).unwrap(), vec![7, 0, 9]);
-    }
-
-    #[test]
-    fn rejects_truncated_trailing_and_magic() {
-        let e = parse_images(&TWO_2X3[..27], p()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::Truncated {
-                    expected: 28,
-                    found: 27,
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        let e = parse_images(&TWO_2X3[..10], p()).unwrap_err();
-        assert!(
-            matches!(e, DataError::Truncated { expected: 16, .. }),
-            "{e}"
-        );
-        let mut long = TWO_2X3.to_vec();
-        long.push(0);
-        assert!(matches!(
-            parse_images(&long, p()).unwrap_err(),
-            DataError::TrailingBytes { extra: 1, .. }
-        ));
-        let e = parse_images(&THREE_LABELS, p()).unwrap_err();
-        assert!(matches!(e, DataError::Magic { found: 0x801, .. }), "{e}");
-        assert!(e.to_string().contains("wrong IDX magic 0x00000801"), "{e}");
-        let e = parse_labels(&TWO_2X3, p()).unwrap_err();
-        assert!(matches!(e, DataError::Magic { found: 0x803, .. }));
-        let mut bad = THREE_LABELS;
-        bad[9] = 10;
-        assert!(matches!(
-            parse_labels(&bad, p()).unwrap_err(),
-            DataError::BadLabel {
-                index: 1,
-                value: 10,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn huge_announced_count_is_truncation_not_overflow() {
-        let mut b = TWO_2X3;
-        b[4..8].copy_from_slice(&[0xff; 4]);
-        b[8..12].copy_from_slice(&[0xff; 4]);
-        assert!(matches!(
-            parse_images(&b, p()).unwrap_err(),
-            DataError::Truncated { .. }
-        ));
-    }
-
-    fn gz(bytes: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(bytes).unwrap();
-        e.finish().unwrap()
-    }
-
-    #[test]
-    fn reads_gzip_by_content_and_rejects_fake_gz() {
+    fn formats_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a.gz");
-        std::fs::write(&a, gz(&THREE_LABELS)).unwrap();
-        assert_eq!(read_labels(&a).unwrap(), vec![7, 0, 9]);
-        let b = dir.path().join("b");
-        std::fs::write(&b, gz(&THREE_LABELS)).unwrap();
-        assert_eq!(read_labels(&b).unwrap(), vec![7, 0, 9]);
-        let c = dir.path().join("c.gz");
-        std::fs::write(&c, THREE_LABELS).unwrap();
-        let e = read_labels(&c).unwrap_err();
-        assert!(matches!(e, DataError::Gzip { .. }), "{e}");
-        let mut broken = gz(&TWO_2X3);
-        broken.truncate(broken.len() - 12);
-        std::fs::write(&c, broken).unwrap();
-        assert!(matches!(
-            read_images(&c).unwrap_err(),
-            DataError::Gzip { .. }
-        ));
-        let e = read_images(dir.path().join("none")).unwrap_err();
-        assert!(
-            e.to_string().contains("none: cannot read: file not found"),
-            "{e}"
-        );
-    }
-
-    fn write_set(dir: &Path, n_train: usize, n_labels: usize, side: usize) {
-        let img = |n| Images {
-            n,
-            rows: side,
-            cols: side,
-            pixels: vec![3; n * side * side],
-        };
-        std::fs::write(dir.join(TRAIN_IMAGES), encode_images(&img(n_train))).unwrap();
-        std::fs::write(
-            dir.join(format!("{TRAIN_LABELS}.gz")),
-            gz(&encode_labels(&vec![1; n_labels])),
-        )
-        .unwrap();
-        std::fs::write(dir.join(TEST_IMAGES), encode_images(&img(2))).unwrap();
-        std::fs::write(dir.join(TEST_LABELS), encode_labels(&[4, 5])).unwrap();
-    }
-
-    #[test]
-    fn loads_a_directory_and_checks_it() {
-        let dir = tempfile::tempdir().unwrap();
-        write_set(dir.path(), 3, 3, 28);
-        let mut m = Mnist::load(dir.path()).unwrap();
-        assert_eq!(m.train_images.n, 3);
-        assert_eq!(m.test_labels, vec![4, 5]);
-        m.limit_train(2);
-        assert_eq!((m.train_images.n, m.train_labels.len()), (2, 2));
-        assert_eq!(m.train_images.pixels.len(), 2 * PIXELS);
-
-        write_set(dir.path(), 3, 4, 28);
-        let e = Mnist::load(dir.path()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::CountMismatch {
-                    images: 3,
-                    labels: 4,
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        write_set(dir.path(), 3, 3, 27);
-        let e = Mnist::load(dir.path()).unwrap_err();
-        assert!(
-            e.to_string().ends_with("images are 27x27, expected 28x28"),
-            "{e}"
-        );
-        std::fs::remove_file(dir.path().join(TEST_LABELS)).unwrap();
-        write_set(dir.path(), 3, 3, 28);
-        std::fs::remove_file(dir.path().join(TEST_LABELS)).unwrap();
-        let e = Mnist::load(dir.path()).unwrap_err();
-        assert!(
-            e.to_string().contains("missing t10k-labels-idx1-ubyte"),
-            "{e}"
-        );
-        let e = Mnist::load(dir.path().join("nope")).unwrap_err();
-        assert!(matches!(e, DataError::MissingDir(_)));
+        let p = dir.path();
+        assert_eq!(Format::of(p).unwrap(), Format::ImageFolder);
+        for (name, f) in [
+            ("a.CSV", Format::Csv),
+            ("a.npy", Format::Npy),
+            ("a.png", Format::ImageFile),
+            ("a.jpeg", Format::ImageFile),
+            ("a-idx3-ubyte.gz", Format::Idx),
+            ("images", Format::Idx),
+        ] {
+            std::fs::write(p.join(name), b"").unwrap();
+            assert_eq!(Format::of(&p.join(name)).unwrap(), f, "{name}");
+        }
+        std::fs::write(p.join(TEST_IMAGES), b"").unwrap();
+        assert_eq!(Format::of(p).unwrap(), Format::MnistDir);
+        let e = Format::of(&p.join("nope")).unwrap_err();
+        assert!(e.to_string().ends_with("nope: not found"), "{e}");
     }
 }

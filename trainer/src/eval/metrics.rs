@@ -1,12 +1,13 @@
-//! Clustering metrics against the digit labels: ACC (Hungarian one-to-one
-//! matching), NMI (arithmetic-mean normalization, as scikit-learn's default)
-//! and ARI, plus the confusion matrix of clusters against digits.
+//! Clustering metrics against class labels (MNIST's digits, or any set's
+//! classes 0..C): ACC (Hungarian one-to-one matching), NMI (arithmetic-mean
+//! normalization, as scikit-learn's default) and ARI, plus the confusion
+//! matrix of clusters against classes (C = the largest label + 1).
 //!
 //! Labels are used here for evaluation only, never for training.
 
 use std::fmt::Write as _;
 
-/// Number of label classes (digits 0–9).
+/// Number of MNIST's label classes (digits 0–9).
 pub const DIGITS: usize = 10;
 
 /// How well a partition into `k` clusters agrees with the digit labels.
@@ -22,20 +23,19 @@ pub struct Evaluation {
     /// The one-to-one matching behind `acc`: the digit each cluster stands
     /// for, or `None` for clusters left without a digit (only when `k > 10`).
     pub cluster_to_label: Vec<Option<u8>>,
-    /// `confusion[c][d]`: points in cluster `c` whose label is digit `d`
-    /// (`k` rows, 10 columns).
+    /// `confusion[c][d]`: points in cluster `c` whose label is class `d`
+    /// (`k` rows, one column per class 0..C).
     pub confusion: Vec<Vec<u64>>,
     /// Number of points in each cluster (`k` entries).
     pub sizes: Vec<usize>,
 }
 
 /// Scores the cluster assignment `pred` (values in `0..k`) against `labels`
-/// (digits 0–9).
+/// (classes `0..C`, C the largest label + 1: 10 for MNIST's digits).
 ///
 /// # Panics
-/// If the slices differ in length, a prediction is `>= k`, or a label is `>= 10`:
-/// these are programming errors, not data errors (the data loader validates
-/// labels).
+/// If the slices differ in length or a prediction is `>= k`: programming
+/// errors, not data errors.
 pub fn evaluate(pred: &[usize], labels: &[u8], k: usize) -> Evaluation {
     assert_eq!(
         pred.len(),
@@ -44,10 +44,10 @@ pub fn evaluate(pred: &[usize], labels: &[u8], k: usize) -> Evaluation {
         pred.len(),
         labels.len()
     );
-    let mut confusion = vec![vec![0u64; DIGITS]; k];
+    let classes = labels.iter().copied().max().map_or(1, |m| m as usize + 1);
+    let mut confusion = vec![vec![0u64; classes]; k];
     for (&p, &l) in pred.iter().zip(labels) {
         assert!(p < k, "evaluate: cluster {p} out of range for k = {k}");
-        assert!((l as usize) < DIGITS, "evaluate: label {l} is not a digit");
         confusion[p][l as usize] += 1;
     }
     let sizes: Vec<usize> = confusion
@@ -96,15 +96,20 @@ impl Evaluation {
         }
     }
 
+    /// Number of label classes (columns of the confusion matrix).
+    pub fn classes(&self) -> usize {
+        self.confusion.first().map_or(0, Vec::len)
+    }
+
     /// The confusion matrix as a markdown table: one row per cluster with its
-    /// size and matched digit, one column per digit.
+    /// size and matched label, one column per label.
     pub fn confusion_table(&self) -> String {
-        let mut s = String::from("| cluster | digit | size |");
-        for d in 0..DIGITS {
+        let mut s = String::from("| cluster | label | size |");
+        for d in 0..self.classes() {
             let _ = write!(s, " {d} |");
         }
         s.push_str("\n|---:|---:|---:|");
-        s.push_str(&"---:|".repeat(DIGITS));
+        s.push_str(&"---:|".repeat(self.classes()));
         s.push('\n');
         for (c, row) in self.confusion.iter().enumerate() {
             let digit = match self.cluster_to_label[c] {
@@ -135,11 +140,12 @@ impl Evaluation {
     }
 }
 
-/// The cluster→digit matching maximizing the matched count, by the Hungarian
-/// method on the confusion matrix padded to a square of side `max(k, 10)`.
+/// The cluster→label matching maximizing the matched count, by the Hungarian
+/// method on the confusion matrix padded to a square of side `max(k, C)`.
 fn best_matching(confusion: &[Vec<u64>]) -> Vec<Option<u8>> {
     let k = confusion.len();
-    let side = k.max(DIGITS);
+    let classes = confusion.first().map_or(0, Vec::len);
+    let side = k.max(classes);
     let max = confusion.iter().flatten().copied().max().unwrap_or(0) as i64;
     // Minimize `max - count`; padding cells cost `max` (a count of zero).
     let mut cost = vec![vec![max; side]; side];
@@ -152,7 +158,7 @@ fn best_matching(confusion: &[Vec<u64>]) -> Vec<Option<u8>> {
     (0..k)
         .map(|c| {
             let d = col_of_row[c];
-            (d < DIGITS).then_some(d as u8)
+            (d < classes).then_some(d as u8)
         })
         .collect()
 }
@@ -238,7 +244,8 @@ fn entropy(counts: impl Iterator<Item = u64>, n: f64) -> f64 {
 
 fn marginals(confusion: &[Vec<u64>]) -> (Vec<u64>, Vec<u64>, u64) {
     let rows: Vec<u64> = confusion.iter().map(|r| r.iter().sum()).collect();
-    let cols: Vec<u64> = (0..DIGITS)
+    let classes = confusion.first().map_or(0, Vec::len);
+    let cols: Vec<u64> = (0..classes)
         .map(|d| confusion.iter().map(|r| r[d]).sum())
         .collect();
     let n = rows.iter().sum();

@@ -9,7 +9,13 @@ use crate::util::write_atomic;
 /// Lays out `cols × rows` square tiles of `side × side` intensities in
 /// `[0, 1]` (tile `(col, row)` is `tiles[row * cols + col]`), with a 2-pixel
 /// grey gutter, and writes a PNG (atomically).
-pub fn save_grid(path: &Path, tiles: &[Vec<f32>], cols: usize, side: usize) -> anyhow::Result<()> {
+pub fn save_grid(
+    path: &Path,
+    tiles: &[Vec<f32>],
+    cols: usize,
+    width: usize,
+    height: usize,
+) -> anyhow::Result<()> {
     let tiles: Vec<Vec<u8>> = tiles
         .iter()
         .map(|t| {
@@ -18,11 +24,14 @@ pub fn save_grid(path: &Path, tiles: &[Vec<f32>], cols: usize, side: usize) -> a
             px
         })
         .collect();
-    save_grid_bytes(path, &tiles, cols, side, side)
+    save_grid_bytes(path, &tiles, cols, width, height)
 }
 
 /// [`save_grid`] for 8-bit tiles of `width × height` pixels (what the
-/// engine's `to_pixels` and the harness's `generate` produce).
+/// engine's `to_pixels` and the harness's `generate` produce). Tiles smaller
+/// than MNIST's 28 pixels are drawn at an integer scale that brings their
+/// longer side to at least 28 (an 8×8 tile becomes 32×32), so that a small
+/// image set's samples can be seen.
 pub fn save_grid_bytes(
     path: &Path,
     tiles: &[Vec<u8>],
@@ -33,14 +42,21 @@ pub fn save_grid_bytes(
     let cols = cols.max(1);
     let rows = tiles.len().div_ceil(cols);
     let gap = 2;
-    let w = cols * (width + gap) + gap;
-    let h = rows * (height + gap) + gap;
+    let scale = 28usize.div_ceil(width.max(height).max(1)).max(1);
+    let (tw, th) = (width * scale, height * scale);
+    let w = cols * (tw + gap) + gap;
+    let h = rows * (th + gap) + gap;
     let mut img = GrayImage::from_pixel(w as u32, h as u32, Luma([96]));
     for (i, tile) in tiles.iter().enumerate() {
         let (c, r) = (i % cols, i / cols);
-        let (x0, y0) = (gap + c * (width + gap), gap + r * (height + gap));
+        let (x0, y0) = (gap + c * (tw + gap), gap + r * (th + gap));
         for (p, &v) in tile.iter().take(width * height).enumerate() {
-            img.put_pixel((x0 + p % width) as u32, (y0 + p / width) as u32, Luma([v]));
+            let (x, y) = (x0 + (p % width) * scale, y0 + (p / width) * scale);
+            for dy in 0..scale {
+                for dx in 0..scale {
+                    img.put_pixel((x + dx) as u32, (y + dy) as u32, Luma([v]));
+                }
+            }
         }
     }
     write_png(path, image::DynamicImage::ImageLuma8(img))

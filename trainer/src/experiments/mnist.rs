@@ -275,7 +275,7 @@ fn grid(path: &Path, columns: &[Vec<Vec<f32>>]) -> anyhow::Result<()> {
             tiles.push(c.get(r).cloned().unwrap_or_else(|| vec![0.0; 784]));
         }
     }
-    save_grid(path, &tiles, columns.len().max(1), 28)
+    save_grid(path, &tiles, columns.len().max(1), 28, 28)
 }
 
 /// What the experiment shares between models.

@@ -8,7 +8,6 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use engine::{Activation, Likelihood};
 
-use crate::data::PIXELS;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::ops;
 use crate::rng::Rng;
@@ -76,28 +75,32 @@ impl Dense {
 
 /// A trained autoencoder; only the encoder matters once trained.
 pub struct Autoencoder {
+    /// Pixels per input image.
+    pixels: usize,
     encoder: Vec<Dense>,
     decoder: Vec<Dense>,
     code: usize,
     device: Device,
 }
 
-/// Image bytes of rows `rows` as an `len × 784` tensor scaled to `[0, 1]`.
-fn batch_tensor(images: &[u8], rows: &[usize], dev: &Device) -> Result<Tensor> {
-    let mut v = Vec::with_capacity(rows.len() * PIXELS);
+/// Image bytes of rows `rows` (`pixels` each) as a `len × pixels` tensor
+/// scaled to `[0, 1]`.
+fn batch_tensor(images: &[u8], pixels: usize, rows: &[usize], dev: &Device) -> Result<Tensor> {
+    let mut v = Vec::with_capacity(rows.len() * pixels);
     for &r in rows {
         v.extend(
-            images[r * PIXELS..(r + 1) * PIXELS]
+            images[r * pixels..(r + 1) * pixels]
                 .iter()
                 .map(|&p| p as f32 / 255.0),
         );
     }
-    Ok(Tensor::from_vec(v, (rows.len(), PIXELS), dev)?)
+    Ok(Tensor::from_vec(v, (rows.len(), pixels), dev)?)
 }
 
 impl Autoencoder {
-    /// Trains on the `n` images (row-major 28×28 bytes) for `cfg.epochs`
-    /// passes, reporting the mean loss of each epoch through `progress`.
+    /// Trains on the `n` images (row-major bytes, any one size: `images`
+    /// holds `n` of them) for `cfg.epochs` passes, reporting the mean loss
+    /// of each epoch through `progress`.
     pub fn train(
         images: &[u8],
         n: usize,
@@ -106,16 +109,17 @@ impl Autoencoder {
         progress: &dyn Fn(&str),
     ) -> Result<Self> {
         ensure!(
-            images.len() == n * PIXELS,
-            "autoencoder: {} bytes for {n} images",
-            images.len()
-        );
-        ensure!(
             n > 0 && cfg.batch > 0 && cfg.code > 0,
             "autoencoder: empty data or zero size"
         );
+        ensure!(
+            !images.is_empty() && images.len().is_multiple_of(n),
+            "autoencoder: {} bytes for {n} images",
+            images.len()
+        );
+        let pixels = images.len() / n;
         let dev = Device::Cpu;
-        let mut widths = vec![PIXELS];
+        let mut widths = vec![pixels];
         widths.extend(&cfg.hidden);
         widths.push(cfg.code);
         let mut init = rng.fork(1);
@@ -129,6 +133,7 @@ impl Autoencoder {
             .map(|w| Dense::new(w[1], w[0], &mut init, &dev))
             .collect::<Result<Vec<_>>>()?;
         let ae = Self {
+            pixels,
             encoder,
             decoder,
             code: cfg.code,
@@ -166,7 +171,7 @@ impl Autoencoder {
                 // matmuls gain nothing from a second thread at these sizes.
                 let batch = rows.len() as f64;
                 let half = |rows: &[usize]| -> Result<(candle_core::backprop::GradStore, f64)> {
-                    let x = batch_tensor(images, rows, &ae.device)?;
+                    let x = batch_tensor(images, pixels, rows, &ae.device)?;
                     let loss = (ae.nll(&x)?.sum_all()? / batch)?;
                     Ok((ops::backward(&loss)?, loss.to_scalar::<f32>()? as f64))
                 };
@@ -238,14 +243,14 @@ impl Autoencoder {
     /// The codes of the `n` images, row-major `n × code_dim()`.
     pub fn encode(&self, images: &[u8], n: usize) -> Result<Vec<f32>> {
         ensure!(
-            images.len() == n * PIXELS,
+            images.len() == n * self.pixels,
             "autoencoder: {} bytes for {n} images",
             images.len()
         );
         let mut out = Vec::with_capacity(n * self.code);
         let rows: Vec<usize> = (0..n).collect();
         for chunk in rows.chunks(2048) {
-            let x = batch_tensor(images, chunk, &self.device)?;
+            let x = batch_tensor(images, self.pixels, chunk, &self.device)?;
             let z = self.encode_tensor(&x)?.to_dtype(DType::F32)?;
             out.extend(z.flatten_all()?.to_vec1::<f32>()?);
         }
@@ -255,14 +260,14 @@ impl Autoencoder {
     /// Mean Bernoulli reconstruction loss (nats per image) on the `n` images.
     pub fn reconstruction_loss(&self, images: &[u8], n: usize) -> Result<f64> {
         ensure!(
-            images.len() == n * PIXELS && n > 0,
+            images.len() == n * self.pixels && n > 0,
             "autoencoder: {} bytes for {n} images",
             images.len()
         );
         let rows: Vec<usize> = (0..n).collect();
         let mut total = 0.0;
         for chunk in rows.chunks(2048) {
-            let x = batch_tensor(images, chunk, &self.device)?;
+            let x = batch_tensor(images, self.pixels, chunk, &self.device)?;
             total += self.nll(&x)?.sum_all()?.to_scalar::<f32>()? as f64;
         }
         Ok(total / n as f64)

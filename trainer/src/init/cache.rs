@@ -56,11 +56,22 @@ pub fn cached_partition(
         bail!("the initial partition returned a malformed assignment");
     }
     if verbose {
-        let ev = evaluate(&p.assignment, &train.labels, p.k);
+        let scores = match &train.labels {
+            Some(labels) => format!(
+                "training-set {}",
+                evaluate(&p.assignment, labels, p.k).summary()
+            ),
+            None => format!("sizes {:?} (no labels to score it)", {
+                let mut sizes = vec![0usize; p.k];
+                for &c in &p.assignment {
+                    sizes[c] += 1;
+                }
+                sizes
+            }),
+        };
         println!(
-            "initial partition: {:.1} s, training-set {}",
-            start.elapsed().as_secs_f64(),
-            ev.summary()
+            "initial partition: {:.1} s, {scores}",
+            start.elapsed().as_secs_f64()
         );
     }
     let file = PartitionFile {

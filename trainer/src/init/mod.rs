@@ -156,7 +156,7 @@ pub fn size_entropy(assignment: &[usize], k: usize) -> f64 {
         .sum()
 }
 
-/// Partitions the `n` images (`n × 784` bytes, row-major 28×28) into `cfg.k`
+/// Partitions the `n` images (row-major bytes of any one size) into `cfg.k`
 /// parts without labels; `progress` receives one line per stage.
 pub fn initial_partition(
     images: &[u8],
@@ -165,8 +165,8 @@ pub fn initial_partition(
     progress: &dyn Fn(&str),
 ) -> Result<Partition> {
     ensure!(
-        images.len() == n * PIXELS,
-        "partition: {} bytes is not {n} images of 28×28",
+        n > 0 && images.len().is_multiple_of(n),
+        "partition: {} bytes is not {n} images",
         images.len()
     );
     ensure!(

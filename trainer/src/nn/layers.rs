@@ -197,12 +197,12 @@ impl Gate {
         n: usize,
         device: &candle_core::Device,
     ) -> Result<Vec<usize>> {
-        let p = crate::data::PIXELS;
+        let p = pixels.len() / n.max(1);
         let mut out = Vec::with_capacity(n);
         let all: Vec<usize> = (0..n).collect();
         for idx in all.chunks(1000) {
             let x = Tensor::from_vec(
-                crate::data::batch_pixels(pixels, idx, 0, None),
+                crate::data::batch_pixels(pixels, (p, 1), idx, 0, None),
                 (idx.len(), p),
                 device,
             )?;

@@ -10,14 +10,84 @@ use candle_core::Device;
 
 use super::method::{Data, Method, MethodConfig, RunContext};
 use super::trainer::{epochs_done, has_checkpoint, Outcome, Trainer};
-use crate::data::{Mnist, Split};
+use crate::data::{holdout, Invert, ReadOptions, Split};
 use crate::util::write_atomic;
+
+/// Where a run's images come from and how they are read: `trainer fit`'s
+/// data flags, saved in the run directory as `data.json` so that a resumed
+/// or re-exported run reads the same images without being told again.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DataOptions {
+    /// `--data`: any image set (see [`crate::data`]).
+    pub data: PathBuf,
+    /// `--test`: a separate test set.
+    #[serde(default)]
+    pub test: Option<PathBuf>,
+    /// `--labels`: labels for an IDX or `.npy` images file.
+    #[serde(default)]
+    pub labels: Option<PathBuf>,
+    /// `--size WxH` of a CSV or 2-D `.npy`.
+    #[serde(default)]
+    pub size: Option<(usize, usize)>,
+    /// `--invert`.
+    #[serde(default)]
+    pub invert: Invert,
+    /// `--test-fraction`: held out for scoring when there is no test set.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+}
+
+fn default_test_fraction() -> f64 {
+    0.1
+}
+
+impl Default for DataOptions {
+    fn default() -> Self {
+        DataOptions {
+            data: PathBuf::from("data/mnist"),
+            test: None,
+            labels: None,
+            size: None,
+            invert: Invert::Auto,
+            test_fraction: default_test_fraction(),
+        }
+    }
+}
+
+impl DataOptions {
+    /// The run directory's `data.json`, if it has one.
+    pub fn of_run(dir: &Path) -> anyhow::Result<Option<DataOptions>> {
+        let path = dir.join("data.json");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("{}: not a data description", path.display()))
+    }
+
+    fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        write_atomic(
+            &dir.join("data.json"),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )
+    }
+
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            labels: self.labels.clone(),
+            size: self.size,
+        }
+    }
+}
 
 /// Options of a fit that are not part of the model's definition.
 #[derive(Debug, Clone)]
 pub struct FitOptions {
-    /// MNIST directory.
-    pub data: PathBuf,
+    /// The images (`None`: the resumed run's `data.json`, else MNIST).
+    pub data: Option<DataOptions>,
     /// Run directory (None: a fresh `runs/<name>-N`).
     pub out: Option<PathBuf>,
     /// Continue the run in this directory.
@@ -92,26 +162,79 @@ fn fresh_run_dir(name: &str) -> PathBuf {
         .expect("an unused run directory name")
 }
 
-/// The training and test images, the training set cut to `limit`.
-pub fn load_data(dir: &Path, limit: Option<usize>) -> anyhow::Result<Data> {
-    let mut mnist = Mnist::load(dir)?;
+/// The training and test images `opts` name, polarity settled, the
+/// training set cut to `limit`; `log` receives what was read and decided.
+pub fn load_data(
+    opts: &DataOptions,
+    limit: Option<usize>,
+    log: &dyn Fn(&str),
+) -> anyhow::Result<Data> {
+    if !(opts.test_fraction > 0.0 && opts.test_fraction < 1.0) {
+        bail!(
+            "--test-fraction must be between 0 and 1 (exclusive), got {}",
+            opts.test_fraction
+        );
+    }
+    let sets = crate::data::read_sets(&opts.data, opts.test.as_deref(), &opts.read_options())?;
+    let mut train = sets.train;
+    let image = train.shape()?;
+    log(&train.describe());
+    let (inverted, why) = opts.invert.decide(&train.images);
+    log(&format!("polarity: {why}"));
+    let mut test = sets.test;
+    if inverted {
+        crate::data::polarity::invert(&mut train.images);
+        if let Some(t) = &mut test {
+            crate::data::polarity::invert(&mut t.images);
+        }
+    }
+    let class_names = train.labels.as_ref().and_then(|l| l.names.clone());
+    let to_split = |set: crate::data::Dataset| Split {
+        n: set.images.n,
+        pixels: set.images.pixels,
+        labels: set.labels.map(|l| l.values),
+    };
+    let train_source = train.source.display().to_string();
+    let (mut train, test, test_source) = match test {
+        Some(t) => {
+            log(&t.describe());
+            let source = t.source.display().to_string();
+            (to_split(train), to_split(t), source)
+        }
+        None => {
+            if train.images.n < 2 {
+                bail!(
+                    "{}: one image cannot be split into training and test images",
+                    train.source.display()
+                );
+            }
+            let all = to_split(train);
+            let (tr, te) = holdout(&all, opts.test_fraction);
+            let source = format!(
+                "{} images held out of {train_source} (--test-fraction {})",
+                te.n, opts.test_fraction
+            );
+            log(&format!("test set: {source}"));
+            (tr, te, source)
+        }
+    };
     if let Some(n) = limit {
         if n == 0 {
             bail!("--limit must be positive");
         }
-        mnist.limit_train(n);
+        train.n = train.n.min(n);
+        train.pixels.truncate(train.n * image.pixels());
+        if let Some(l) = &mut train.labels {
+            l.truncate(train.n);
+        }
     }
     Ok(Data {
-        train: Split {
-            n: mnist.train_images.n,
-            pixels: mnist.train_images.pixels,
-            labels: mnist.train_labels,
-        },
-        test: Split {
-            n: mnist.test_images.n,
-            pixels: mnist.test_images.pixels,
-            labels: mnist.test_labels,
-        },
+        train,
+        test,
+        image,
+        class_names,
+        train_source,
+        test_source,
     })
 }
 
@@ -156,11 +279,46 @@ pub fn fit<M: Method>(
             (cfg, dir, false)
         }
     };
+    let data_opts = match (&opts.data, resume) {
+        (Some(d), _) => d.clone(),
+        (None, true) => DataOptions::of_run(&run_dir)?.unwrap_or_default(),
+        (None, false) => DataOptions::default(),
+    };
+    let verbose = opts.verbose;
+    let data = load_data(&data_opts, cfg.limit(), &|line| {
+        if verbose {
+            println!("{line}");
+        }
+    })?;
+    let mut cfg = cfg;
+    if resume {
+        if cfg.image() != data.image {
+            bail!(
+                "{}: the run was trained on {}x{} images, {} holds {}x{}",
+                run_dir.display(),
+                cfg.image().width,
+                cfg.image().height,
+                data_opts.data.display(),
+                data.image.width,
+                data.image.height
+            );
+        }
+    } else {
+        cfg.set_image(data.image);
+    }
     cfg.validate()?;
-    let data = load_data(&opts.data, cfg.limit())?;
+    if data.train.n < cfg.experts() {
+        bail!(
+            "{}: {} training images for {} experts (each expert needs images to learn from: lower --experts)",
+            data_opts.data.display(),
+            data.train.n,
+            cfg.experts()
+        );
+    }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("{}: cannot create", run_dir.display()))?;
     write_config::<M>(&run_dir, &cfg)?;
+    data_opts.save(&run_dir)?;
     if opts.verbose {
         println!(
             "run directory {} | {} training images | {}",

@@ -15,7 +15,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::data::Split;
-use crate::eval::metrics::Evaluation;
 
 /// The training and test images (labels only for evaluation).
 pub struct Data {
@@ -23,6 +22,33 @@ pub struct Data {
     pub train: Split,
     /// Test images.
     pub test: Split,
+    /// Every image's shape.
+    pub image: engine::ImageShape,
+    /// Names of the label classes, when they are not their numbers (a
+    /// folder of images in named sub-folders).
+    pub class_names: Option<Vec<String>>,
+    /// What the training set is, for the report (`data/mnist/train-images…`).
+    pub train_source: String,
+    /// What the test set is (`…t10k-images…`, `--test PATH`, or the
+    /// held-out fraction of the training data).
+    pub test_source: String,
+}
+
+impl Data {
+    /// Whether both sets have labels, so that clusters can be scored.
+    pub fn labelled(&self) -> bool {
+        self.train.labels.is_some() && self.test.labels.is_some()
+    }
+
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.image.pixels()
+    }
+
+    /// `(width, height)` of every image.
+    pub fn size(&self) -> (usize, usize) {
+        (self.image.width as usize, self.image.height as usize)
+    }
 }
 
 /// Where and how a run happens, for a method that prepares files of its own
@@ -64,6 +90,13 @@ pub trait MethodConfig: Clone + Serialize + DeserializeOwned + std::fmt::Debug {
     fn validate(&self) -> anyhow::Result<()>;
     /// Train on the first N training images only.
     fn limit(&self) -> Option<usize>;
+    /// The images' shape the configuration was made for (from the data).
+    fn image(&self) -> engine::ImageShape;
+    /// Sets the images' shape (and every layer width that follows from it)
+    /// to the training data's, before [`validate`](Self::validate).
+    fn set_image(&mut self, image: engine::ImageShape);
+    /// Number of experts (clusters) the configuration asks for.
+    fn experts(&self) -> usize;
     /// Seed of every random draw.
     fn seed(&self) -> u64;
     /// Base name of a fresh run directory (`runs/<name>-N`).
@@ -112,7 +145,7 @@ pub trait Method: Sized {
     /// Trainable parameters.
     fn parameters(&self) -> usize;
 
-    /// The cluster of each of `n` images (`n * 784` bytes) with the f32
+    /// The cluster of each of `n` images (`n * pixels` bytes) with the f32
     /// model; `None` while the method has no classifier yet.
     fn predict(&self, pixels: &[u8], n: usize) -> anyhow::Result<Option<Vec<usize>>>;
 
@@ -120,9 +153,10 @@ pub trait Method: Sized {
     /// column per expert, intensities in [0, 1].
     fn sample_tiles(&self) -> anyhow::Result<Vec<Vec<f32>>>;
 
-    /// The model for the engine. `train` scores the classifier on the
-    /// training images (labels used only to name clusters).
-    fn to_spec(&self, train: &Evaluation, label_map: Vec<u8>) -> anyhow::Result<ModelSpec>;
+    /// The model for the engine. `sizes` counts the training images the
+    /// classifier puts in each cluster; `label_map` names clusters (from
+    /// labels, after training; `None` for an unlabelled set).
+    fn to_spec(&self, sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec>;
 
     /// Tensors (weights and optimizer moments, named by what they are) and
     /// the rest of the state, for `checkpoint.safetensors` and `state.json`.

@@ -9,7 +9,7 @@ pub mod method;
 pub mod report;
 pub mod trainer;
 
-pub use fit::{fit, FitOptions, FitResult};
+pub use fit::{fit, DataOptions, FitOptions, FitResult};
 pub use method::{Data, EpochPlan, Method, MethodConfig, RunContext, StepLoss};
 pub use trainer::{
     epochs_done, has_checkpoint, EpochRecord, LoopState, Outcome, Trainer, CHECKPOINT, GRID_ROWS,

@@ -24,14 +24,17 @@ pub fn finish<M: Method>(
 ) -> anyhow::Result<PathBuf> {
     let cfg = &trainer.cfg;
     let method = &trainer.method;
+    let data = &trainer.data;
     let k = method.experts();
-    let (train, test) = (&trainer.data.train, &trainer.data.test);
+    let (train, test) = (&data.train, &data.test);
+    let (width, height) = data.size();
     // Labels are used from here on only: to name clusters and to score.
     let train_pred = method
         .predict(&train.pixels, train.n)?
         .context("the method ended without a classifier")?;
-    let train_eval = evaluate(&train_pred, &train.labels, k);
-    let spec = method.to_spec(&train_eval, label_map(&train_eval))?;
+    let train_sizes = cluster_sizes(&train_pred, k);
+    let train_eval = train.labels.as_ref().map(|l| evaluate(&train_pred, l, k));
+    let spec = method.to_spec(&train_sizes, train_eval.as_ref().map(label_map))?;
     let path = trainer.run_dir.join("model.bin");
     let bytes = encode(&spec, WeightType::F16, &[])?;
     let int8 = encode(&spec, WeightType::Int8, &train.pixels)?;
@@ -47,12 +50,13 @@ pub fn finish<M: Method>(
     let f32_pred = method
         .predict(&test.pixels, test.n)?
         .context("the method ended without a classifier")?;
-    let f32_eval = evaluate(&f32_pred, &test.labels, k);
+    let test_labels = test.labels.as_deref();
+    let f32_eval = test_labels.map(|l| evaluate(&f32_pred, l, k));
     let variants = compare(
         &spec,
         &[("f16", &bytes), ("int8", &int8)],
         &test.pixels,
-        &test.labels,
+        test_labels,
         test.n,
     )?;
     // The engine on model.bin: `compare` ran it on the test set already.
@@ -60,7 +64,7 @@ pub fn finish<M: Method>(
         .iter()
         .find(|v| v.name == "f16")
         .context("the comparison lacks the f16 file")?;
-    let engine_eval = &f16.eval;
+    let engine_eval = f16.eval.as_ref();
     let agree = f32_pred
         .iter()
         .zip(&f16.pred)
@@ -70,18 +74,30 @@ pub fn finish<M: Method>(
     let model = crate::eval::host::parse(&bytes, "exported model")?;
     trainer.save_loss_curve()?;
     let tiles = crate::eval::host::sample_tiles(&model, 8, cfg.seed())?;
-    crate::eval::pictures::save_grid(&trainer.run_dir.join("samples.png"), &tiles, k, 28)?;
+    crate::eval::pictures::save_grid(
+        &trainer.run_dir.join("samples.png"),
+        &tiles,
+        k,
+        width,
+        height,
+    )?;
 
+    let no_labels = "no labels: clusters cannot be scored (give a labelled set to score them)";
+    let score = |e: Option<&crate::eval::metrics::Evaluation>| {
+        e.map_or_else(|| no_labels.to_string(), |e| e.summary())
+    };
     let mut r = String::new();
     let _ = writeln!(r, "# Training report\n");
     let _ = writeln!(
         r,
-        "- {}, {} training images, {} epochs, {:.1} s of training (this invocation)",
+        "- {}, {} training images of {width}x{height}, {} epochs, {:.1} s of training (this invocation)",
         cfg.describe(),
         train.n,
         method.epochs(),
         seconds
     );
+    let _ = writeln!(r, "- training images: {}", data.train_source);
+    let _ = writeln!(r, "- test images ({}): {}", test.n, data.test_source);
     let _ = writeln!(
         r,
         "- model.bin: {} bytes ({:.3} MiB)",
@@ -91,12 +107,12 @@ pub fn finish<M: Method>(
     let _ = writeln!(
         r,
         "- test set, f32 model (classifier argmax): {}",
-        f32_eval.summary()
+        score(f32_eval.as_ref())
     );
     let _ = writeln!(
         r,
         "- test set, engine on model.bin (f16): {}",
-        engine_eval.summary()
+        score(engine_eval)
     );
     let _ = writeln!(
         r,
@@ -106,8 +122,19 @@ pub fn finish<M: Method>(
     let _ = writeln!(
         r,
         "- training set (classifier argmax): {}",
-        train_eval.summary()
+        score(train_eval.as_ref())
     );
+    let _ = writeln!(
+        r,
+        "\n## Cluster sizes (training set, f32 classifier)\n\n| cluster | images | share |\n|---:|---:|---:|"
+    );
+    for (c, &size) in train_sizes.iter().enumerate() {
+        let _ = writeln!(
+            r,
+            "| {c} | {size} | {:.1}% |",
+            100.0 * size as f64 / train.n.max(1) as f64
+        );
+    }
     let _ = writeln!(
         r,
         "\n## Weights: f32 (the trained model), f16 (`model.bin`), int8 (`model-int8.bin`)\n\nTest set; argmax agreement with the f32 model (a plain f32 forward pass of the exported weights); generated images of {} seeds per expert compared pixel by pixel with the f32 decoders' (intensities in [0, 1]). int8 was calibrated on the first {} training images (no labels).\n\n{}",
@@ -115,16 +142,35 @@ pub fn finish<M: Method>(
         crate::export::quantize::CALIBRATION_IMAGES,
         table(&variants)
     );
-    let _ = writeln!(r, "\nLabels were used only after training: to score clusters and to write the cluster-to-digit map (Hungarian matching on the training set).\n");
-    let _ = writeln!(
-        r,
-        "## Confusion matrix (test set, engine)\n\n{}",
-        engine_eval.confusion_table()
-    );
-    let _ = writeln!(r, "## Files\n\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert)\n- `samples.png`: engine samples from model.bin\n- `model.bin`, `model-int8.bin`: the model with f16 and int8 weights\n- `loss.png`: step loss (blue) and epoch mean (red)\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
+    match (&train_eval, engine_eval) {
+        (Some(_), Some(engine_eval)) => {
+            let _ = writeln!(r, "\nLabels were used only after training: to score clusters and to write the cluster-to-label map (Hungarian matching on the training set).\n");
+            if let Some(names) = &data.class_names {
+                let _ = writeln!(
+                    r,
+                    "Label classes (sub-folder names): {}\n",
+                    names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| format!("{i} = {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let _ = writeln!(
+                r,
+                "## Confusion matrix (test set, engine)\n\n{}",
+                engine_eval.confusion_table()
+            );
+        }
+        _ => {
+            let _ = writeln!(r, "\nThe training or the test images have no labels: nothing is scored and model.bin has no label map (`harness classify` prints an empty `label`). The cluster sizes, the sample grids and the loss curve describe the model.\n");
+        }
+    }
+    let _ = writeln!(r, "## Files\n\n- `config.json`, `data.json`: the run's configuration and what it read\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert)\n- `samples.png`: engine samples from model.bin\n- `model.bin`, `model-int8.bin`: the model with f16 and int8 weights\n- `loss.png`: step loss (blue) and epoch mean (red)\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
     write_atomic(&trainer.run_dir.join("report.md"), r.as_bytes())?;
     if trainer.verbose {
-        println!("test (engine, f16): {}", engine_eval.summary());
+        println!("test (engine, f16): {}", score(engine_eval));
         println!(
             "engine agrees with the f32 model on {:.2}% of test images",
             100.0 * agree
@@ -142,4 +188,15 @@ pub fn finish<M: Method>(
         println!("report: {}", trainer.run_dir.join("report.md").display());
     }
     Ok(path)
+}
+
+/// Images per cluster.
+fn cluster_sizes(pred: &[usize], k: usize) -> Vec<usize> {
+    let mut sizes = vec![0; k];
+    for &c in pred {
+        if let Some(s) = sizes.get_mut(c) {
+            *s += 1;
+        }
+    }
+    sizes
 }

@@ -20,7 +20,6 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::method::{Data, Method};
-use crate::data::SIDE;
 use crate::eval::metrics::evaluate;
 use crate::util::{append_line, write_atomic};
 
@@ -278,7 +277,8 @@ impl<M: Method> Trainer<M> {
         let ev = self
             .method
             .predict(&test.pixels, test.n)?
-            .map(|pred| evaluate(&pred, &test.labels, self.method.experts()));
+            .zip(test.labels.as_ref())
+            .map(|(pred, labels)| evaluate(&pred, labels, self.method.experts()));
         let record = EpochRecord {
             epoch: epoch + 1,
             phase: phase.to_string(),
@@ -307,7 +307,8 @@ impl<M: Method> Trainer<M> {
                 .join(format!("epoch-{:03}.png", record.epoch)),
             &tiles,
             self.method.experts(),
-            SIDE,
+            self.data.image.width as usize,
+            self.data.image.height as usize,
         )?;
         self.state
             .epoch_losses

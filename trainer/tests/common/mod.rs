@@ -25,6 +25,19 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that a run failed with exit `code` and one line on stderr,
+/// `error: …` holding every needle, without a panic or a backtrace.
+pub fn assert_one_line_error(o: &Output, code: i32, needles: &[&str]) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    let e = stderr(o);
+    assert_eq!(e.trim_end().lines().count(), 1, "not one line: {e:?}");
+    assert!(e.starts_with("error: "), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "{e:?} lacks {n:?}");
+    }
+    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+}
+
 /// Starts `trainer` with `args`, sends it SIGINT (Ctrl-C) as soon as
 /// `run/metrics.jsonl` exists (one epoch finished), and returns how it
 /// ended; asserts that it stopped with code 130, naming `--resume`.

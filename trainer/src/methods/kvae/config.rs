@@ -1,4 +1,5 @@
-//! kVAE's configuration as `trainer fit --method kvae` runs it on MNIST
+//! kVAE's configuration as `trainer fit --method kvae` runs it (on MNIST
+//! by default, on any image set's size)
 //! (`config.json`), and its defaults.
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,14 @@ pub struct KVaeFitConfig {
     pub kvae: KVaeConfig,
     /// Train on the first N training images only.
     pub limit: Option<usize>,
+    /// The images' shape, from the training data (`kvae.vae.data` is its
+    /// area); configurations from before other sizes were read are MNIST's.
+    #[serde(default = "mnist_shape")]
+    pub image: engine::ImageShape,
+}
+
+fn mnist_shape() -> engine::ImageShape {
+    crate::data::IMAGE_SHAPE
 }
 
 impl Default for KVaeFitConfig {
@@ -54,6 +63,7 @@ impl Default for KVaeFitConfig {
                 seed: 1,
             },
             limit: None,
+            image: mnist_shape(),
         }
     }
 }
@@ -102,13 +112,14 @@ impl crate::train::MethodConfig for KVaeFitConfig {
             c.lr
         );
         anyhow::ensure!(
-            c.vae.data == crate::data::PIXELS,
-            "kVAE on MNIST needs VAEs of {} inputs, the configuration has {}",
-            crate::data::PIXELS,
-            c.vae.data
+            c.vae.data == self.image.pixels(),
+            "the configuration's VAEs have {} inputs, its images {}x{}",
+            c.vae.data,
+            self.image.width,
+            self.image.height
         );
         crate::export::check_engine_shape(
-            crate::data::IMAGE_SHAPE,
+            self.image,
             c.vae.latent,
             c.k,
             &c.gate_hidden,
@@ -128,6 +139,19 @@ impl crate::train::MethodConfig for KVaeFitConfig {
 
     fn limit(&self) -> Option<usize> {
         self.limit
+    }
+
+    fn image(&self) -> engine::ImageShape {
+        self.image
+    }
+
+    fn set_image(&mut self, image: engine::ImageShape) {
+        self.image = image;
+        self.kvae.vae.data = image.pixels();
+    }
+
+    fn experts(&self) -> usize {
+        self.kvae.k
     }
 
     fn seed(&self) -> u64 {

@@ -19,7 +19,7 @@ use super::{
     discriminator_accuracy, mean_accuracy, members, random_split, reassign_round, scorer_networks,
     training_groups, vae_step, Batcher, Points, Pretrain, Scorer, VaeNets, VaeStack,
 };
-use crate::eval::metrics::{evaluate, Evaluation};
+use crate::eval::metrics::evaluate;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::layers::{Activation, BatchedMlp, Gate};
 use crate::nn::params::Params;
@@ -134,7 +134,7 @@ impl Method for KVae {
     fn new(cfg: &KVaeFitConfig, data: &Data, ctx: &RunContext) -> anyhow::Result<Self> {
         let c = &cfg.kvae;
         let device = ctx.device.clone();
-        let points = Points::from_pixels(&data.train.pixels, crate::data::PIXELS);
+        let points = Points::from_pixels(&data.train.pixels, data.pixels());
         let mut rng = Rng::new(c.seed, 0x4B5A);
         let vae_params = Params::new(c.seed);
         let vaes = VaeStack::new(c.k, c.vae.clone(), vae_params.var_builder(&device))?;
@@ -344,10 +344,12 @@ impl Method for KVae {
             notes.insert("held".into(), outcome.held.into());
         }
         // Labels score the assignment for the log; they do not change it.
-        let ev = evaluate(&self.state.assignment, &data.train.labels, k);
-        notes.insert("train_acc".into(), ev.acc.into());
-        notes.insert("train_purity".into(), ev.purity().into());
-        notes.insert("train_nmi".into(), ev.nmi.into());
+        if let Some(labels) = &data.train.labels {
+            let ev = evaluate(&self.state.assignment, labels, k);
+            notes.insert("train_acc".into(), ev.acc.into());
+            notes.insert("train_purity".into(), ev.purity().into());
+            notes.insert("train_nmi".into(), ev.nmi.into());
+        }
         notes.insert(
             "sizes".into(),
             members(&self.state.assignment, k)
@@ -388,13 +390,13 @@ impl Method for KVae {
         Ok(tiles)
     }
 
-    fn to_spec(&self, _train: &Evaluation, label_map: Vec<u8>) -> anyhow::Result<ModelSpec> {
+    fn to_spec(&self, _sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec> {
         super::to_spec(
             &self.vaes,
             &self.gate,
             &self.state.assignment,
-            crate::data::IMAGE_SHAPE,
-            Some(label_map),
+            self.cfg.image,
+            label_map,
             self.provenance(),
         )
     }

@@ -66,6 +66,14 @@ pub struct MixtureConfig {
     pub limit: Option<usize>,
     /// Random shift of the gate's input, in pixels (0 = none).
     pub shift: usize,
+    /// The images' shape, from the training data (`arch.pixels` is its
+    /// area); configurations from before other sizes were read are MNIST's.
+    #[serde(default = "mnist_shape")]
+    pub image: engine::ImageShape,
+}
+
+fn mnist_shape() -> engine::ImageShape {
+    crate::data::IMAGE_SHAPE
 }
 
 impl MixtureConfig {
@@ -92,6 +100,7 @@ impl MixtureConfig {
                 seed: 0,
                 limit: None,
                 shift: 0,
+                image: mnist_shape(),
             },
             Preset::Default => MixtureConfig {
                 preset: p,
@@ -122,6 +131,7 @@ impl MixtureConfig {
                 seed: 1,
                 limit: None,
                 shift: 2,
+                image: mnist_shape(),
             },
         }
     }
@@ -157,15 +167,16 @@ impl MixtureConfig {
             anyhow::bail!("layer widths and --latent must be positive");
         }
         // Only what is exported meets the engine: the gate and the decoders.
-        if a.pixels != crate::data::PIXELS {
+        if a.pixels != self.image.pixels() {
             anyhow::bail!(
-                "the mixture on MNIST needs {} pixels, the configuration has {}",
-                crate::data::PIXELS,
-                a.pixels
+                "the configuration's {} pixels are not its {}x{} images",
+                a.pixels,
+                self.image.width,
+                self.image.height
             );
         }
         crate::export::check_engine_shape(
-            crate::data::IMAGE_SHAPE,
+            self.image,
             a.latent,
             a.experts,
             &a.gate_hidden,
@@ -208,6 +219,19 @@ impl crate::train::MethodConfig for MixtureConfig {
 
     fn limit(&self) -> Option<usize> {
         self.limit
+    }
+
+    fn image(&self) -> engine::ImageShape {
+        self.image
+    }
+
+    fn set_image(&mut self, image: engine::ImageShape) {
+        self.image = image;
+        self.arch.pixels = image.pixels();
+    }
+
+    fn experts(&self) -> usize {
+        self.arch.experts
     }
 
     fn seed(&self) -> u64 {

@@ -23,7 +23,7 @@ pub fn to_spec(
         .collect::<candle_core::Result<Vec<_>>>()?;
     Ok(ModelSpec {
         method: Method::MixtureOfVaes,
-        image: crate::data::IMAGE_SHAPE,
+        image: cfg.image,
         latent: cfg.arch.latent,
         likelihood: cfg.likelihood,
         mixture_weights,

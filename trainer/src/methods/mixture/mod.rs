@@ -28,8 +28,7 @@ use candle_core::{Device, Tensor};
 use engine::writer::ModelSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{batch_pixels, PIXELS};
-use crate::eval::metrics::Evaluation;
+use crate::data::batch_pixels;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::params::Params;
 use crate::rng::Rng;
@@ -144,20 +143,26 @@ impl Method for Mixture {
         let b = self.batch_size(train.n);
         let pretraining = epoch < self.cfg.pretrain_epochs();
         let idx = &self.order[step * b..(step + 1) * b];
+        let size = (
+            self.cfg.image.width as usize,
+            self.cfg.image.height as usize,
+        );
+        let pixels = self.cfg.arch.pixels;
         let x = Tensor::from_vec(
-            batch_pixels(&train.pixels, idx, 0, None),
-            (b, PIXELS),
+            batch_pixels(&train.pixels, size, idx, 0, None),
+            (b, pixels),
             &self.device,
         )?;
         let xg = if self.cfg.shift > 0 {
             Tensor::from_vec(
                 batch_pixels(
                     &train.pixels,
+                    size,
                     idx,
                     self.cfg.shift,
                     Some(&mut self.noise_rng),
                 ),
-                (b, PIXELS),
+                (b, pixels),
                 &self.device,
             )?
         } else {
@@ -247,10 +252,10 @@ impl Method for Mixture {
         Ok(tiles)
     }
 
-    fn to_spec(&self, train: &Evaluation, label_map: Vec<u8>) -> anyhow::Result<ModelSpec> {
-        let n = train.sizes.iter().sum::<usize>().max(1) as f32;
-        let weights: Vec<f32> = train.sizes.iter().map(|&s| s as f32 / n).collect();
-        export::to_spec(&self.nets, &self.cfg, weights, Some(label_map))
+    fn to_spec(&self, sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec> {
+        let n = sizes.iter().sum::<usize>().max(1) as f32;
+        let weights: Vec<f32> = sizes.iter().map(|&s| s as f32 / n).collect();
+        export::to_spec(&self.nets, &self.cfg, weights, label_map)
     }
 
     fn checkpoint(&self) -> anyhow::Result<(HashMap<String, Tensor>, serde_json::Value)> {
