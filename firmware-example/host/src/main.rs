@@ -400,3 +400,81 @@ fn table(paths: &[String]) -> Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two 28×28 "digits" (a bar and a box) framed MNIST-style into `w × h`,
+    /// as `fw-host digits --model` writes them.
+    fn framed_digits(w: usize, h: usize) -> Vec<u8> {
+        let mut digits = Vec::new();
+        for (label, x0, x1) in [(1u8, 13, 15), (0, 8, 20)] {
+            let mut img = [0u8; 784];
+            for y in 4..24 {
+                for x in x0..x1 {
+                    img[y * 28 + x] = 255;
+                }
+            }
+            let mut framed = vec![0u8; w * h];
+            assert_eq!(
+                engine::frame::mnist(&img, 28, 28, &mut framed, w, h),
+                Ok(true)
+            );
+            digits.push(label);
+            digits.extend_from_slice(&framed);
+        }
+        digits
+    }
+
+    #[test]
+    fn digits8_models_run_the_boot_sequence_on_8x8_digits() {
+        let spec = random_model("digits8").unwrap();
+        let int8 = spec
+            .to_int8_bytes(&spec.calibrate(&calibration_images(&spec), 1))
+            .unwrap();
+        for bytes in [spec.to_bytes().unwrap(), int8] {
+            let model = engine::Model::from_bytes(&bytes).unwrap();
+            let image = model.header().image;
+            assert_eq!((image.width, image.height, model.pixels()), (8, 8, 64));
+            assert!(model.header().label_map.is_some());
+            let mut text = String::new();
+            let digits = framed_digits(8, 8);
+            firmware_common::run::<HOST_WORKSPACE, _, _>(
+                &mut text,
+                &mut NoCounter,
+                &bytes,
+                &digits,
+            )
+            .unwrap();
+            assert_eq!(text.lines().filter(|l| l.starts_with("digit ")).count(), 2);
+            let art: Vec<&str> = text.lines().filter(|l| l.starts_with("    ")).collect();
+            assert_eq!(art.len(), 8 * model.experts(), "{text}");
+            assert!(art.iter().all(|l| l.chars().count() == 4 + 8));
+            // MNIST's own 28×28 records: refused in one line.
+            let err = firmware_common::run::<HOST_WORKSPACE, _, _>(
+                &mut String::new(),
+                &mut NoCounter,
+                &bytes,
+                &[0u8; 785],
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "digits: 785 bytes are not whole records of 65 bytes (label + the model's image)"
+            );
+            assert!(traffic(&bytes, &digits).is_ok());
+            assert!(traffic(&bytes, &[0u8; 785]).is_err());
+        }
+    }
+
+    #[test]
+    fn the_product_shapes_are_still_28x28_without_label_map() {
+        for shape in ["default", "small"] {
+            let spec = random_model(shape).unwrap();
+            assert_eq!((spec.image.width, spec.image.height), (28, 28));
+            assert!(spec.label_map.is_none());
+        }
+        assert!(random_model("huge").unwrap_err().contains("digits8"));
+    }
+}
