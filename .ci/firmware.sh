@@ -55,6 +55,9 @@ step "host tool and firmware-common tests"
 if ! (cd "$FW/common" && cargo test --locked --quiet --release >"$OUT/common-tests.log" 2>&1); then
   fail "firmware-common unit tests (see $OUT/common-tests.log)"
 fi
+if ! (cd "$FW/host" && cargo test --locked --quiet --release >"$OUT/host-tests.log" 2>&1); then
+  fail "fw-host unit tests (see $OUT/host-tests.log)"
+fi
 (cd "$FW/host" && cargo build --locked --quiet --release)
 HOST=$CARGO_TARGET_DIR/release/fw-host
 for m in "${!MODELS[@]}"; do

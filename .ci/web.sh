@@ -36,12 +36,15 @@ model=firmware-example/models/default.bin
 other=firmware-example/models/small.bin
 # The bundled int8 model goes through the same checks.
 also=(--also firmware-example/models/default-int8.bin)
+# Models of 8x8 images (random weights, fw-host model --shape digits8): the
+# page takes its shape from the model.
+eight=(--eight firmware-example/models/tiny8x8.bin --eight firmware-example/models/tiny8x8-int8.bin)
 
 step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \
     --server target/release/web-serve \
     --harness target/release/harness \
-    --model "$model" --other "$other" "${also[@]}" \
+    --model "$model" --other "$other" "${also[@]}" "${eight[@]}" \
     --host target/web/release/examples/host_timing \
     --host target/web/simd/release/examples/host_timing \
     --screenshot target/web/screenshot.png

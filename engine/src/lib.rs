@@ -39,6 +39,7 @@ extern crate std;
 mod crc;
 mod error;
 pub mod format;
+pub mod frame;
 #[cfg(feature = "std")]
 pub mod host;
 pub mod idx;

@@ -4,7 +4,8 @@
 //! its public inference API (`Model::from_bytes`, `header`, `experts`,
 //! `latent`, `pixels`, `workspace_len`, `classify`, `generate`, `decode`,
 //! `Workspace`, `Error`'s `Display`; for the header text also `parameters`,
-//! `element_type`, `ram_bytes`). The page (`www/app.js`) exchanges data
+//! `element_type`, `ram_bytes`), and `engine::frame::mnist` to turn the pad's
+//! drawing into the model's input image. The page (`www/app.js`) exchanges data
 //! through buffers in the wasm memory: an export returns a buffer's address,
 //! JavaScript reads or fills it, another export does the work. Nothing here is
 //! `unsafe`: addresses are taken from `Vec`s that live in the state.
@@ -16,8 +17,6 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
 
 use engine::{Model, Workspace};
-
-pub mod mnist;
 
 /// Values per workspace buffer: wider than any model the trainer writes
 /// (the harness uses 1,024); a model needing more is refused with a message.
@@ -213,18 +212,27 @@ pub extern "C" fn drawing(width: usize, height: usize) -> *mut u8 {
     })
 }
 
-/// Turns the drawing into the model's input image ([`mnist::normalize`]).
-/// Returns 1 if the drawing has ink, 0 if it is empty, -1 without a model.
+/// Turns the drawing into the model's input image, MNIST-style, at the
+/// model's image shape (`engine::frame::mnist`). Returns 1 if the drawing
+/// has ink, 0 if it is empty, -1 without a model or for a drawing larger
+/// than its buffer or than the engine's limit (message in the text buffer).
 #[no_mangle]
 pub extern "C" fn preprocess(width: usize, height: usize) -> i32 {
     with(|s| {
         let Some(model) = &s.model else { return -1 };
-        let h = model.header();
-        let (w, hh) = (h.image.width as usize, h.image.height as usize);
-        if s.drawing.len() < width * height {
+        let image = model.header().image;
+        let Some(ink) = width.checked_mul(height).and_then(|n| s.drawing.get(..n)) else {
+            s.text = format!("no drawing of {width}x{height} pixels");
             return -1;
+        };
+        let (w, h) = (image.width as usize, image.height as usize);
+        match engine::frame::mnist(ink, width, height, &mut s.pixels, w, h) {
+            Ok(has_ink) => i32::from(has_ink),
+            Err(e) => {
+                s.text = e.to_string();
+                -1
+            }
         }
-        mnist::normalize(&s.drawing, width, height, &mut s.pixels, w, hh) as i32
     })
 }
 
@@ -365,6 +373,20 @@ mod tests {
         let k = model.experts();
         assert!(info.contains(&format!("\"experts\":{k},")), "{info}");
         let mut ws = Box::new(Workspace::<WIDTH>::new());
+        // The pad's input path: a drawing framed into the model's shape.
+        drawing(10, 10);
+        with(|s| s.drawing[55] = 255);
+        assert_eq!(preprocess(10, 10), 1);
+        let shape = model.header().image;
+        let mut framed = vec![0u8; model.pixels()];
+        let d = with(|s| s.drawing.clone());
+        let (w, h) = (shape.width as usize, shape.height as usize);
+        assert_eq!(
+            engine::frame::mnist(&d, 10, 10, &mut framed, w, h),
+            Ok(true)
+        );
+        assert_eq!(with(|s| s.pixels.clone()), framed);
+        assert_eq!(preprocess(11, 10), -1, "larger than the drawing buffer");
         let image: Vec<u8> = (0..model.pixels()).map(|i| (i * 7) as u8).collect();
         set_pixels(&image);
         let c = model.classify(&mut *ws, &image).unwrap();

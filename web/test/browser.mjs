@@ -2,7 +2,8 @@
 // pipe (--remote-debugging-pipe): Node's standard library only, no npm.
 //
 //   node web/test/browser.mjs --server target/release/web-serve --harness target/release/harness \
-//     [--model M] [--other M2] [--also M3]... [--images IDX.gz] [--wasm W] [--host BIN]... [--screenshot PNG] [--chromium PATH]
+//     [--model M] [--other M2] [--also M3]... [--eight M8]... [--images IDX.gz] [--wasm W] [--host BIN]...
+//     [--screenshot PNG] [--chromium PATH]
 //
 // Checks: the page loads the model and shows its header; the first 100 MNIST
 // test images, drawn on the pad and run through the pad's own input path,
@@ -13,15 +14,21 @@
 // generate gives the native bits; a dropped truncated model shows the
 // engine's error and keeps the page working; a model opened with the file
 // picker replaces the default; each --also model (e.g. int8), opened with the
-// file picker, passes the MNIST and generate checks too; the wasm is at most 150 KiB. It times
-// classify and generate in the browser and natively and prints both.
+// file picker, passes the MNIST and generate checks too; each --eight model
+// (8×8 images, like scikit-learn's digits), opened with the file picker,
+// sizes the page's canvases from its shape, classifies 8×8 images with the
+// bits `harness classify --bits` gives (IDX files of 8×8 images written
+// here), frames a drawn digit into an 8×8 preview, labels the gate's bars
+// by its label map and generates the native bits; the answer's text never
+// moves the layout; the wasm is at most 150 KiB. It times classify and
+// generate in the browser and natively and prints both.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-const args = { host: [], also: [] };
+const args = { host: [], also: [], eight: [] };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
   if (Array.isArray(args[key])) args[key].push(process.argv[i + 1]);
@@ -59,17 +66,18 @@ process.on('exit', () => {
 // The first N test images, and IDX files for the harness.
 const idx = zlib.gunzipSync(fs.readFileSync(imagesGz));
 const images = Array.from({ length: N }, (_, i) => idx.subarray(16 + 784 * i, 16 + 784 * (i + 1)));
-function writeIdx(file, list) {
+// IDX images: big-endian magic 0x00000803, count, rows, columns, then bytes.
+function writeIdx(file, list, rows = 28, cols = 28) {
   const head = Buffer.alloc(16);
   head.writeUInt32BE(0x803, 0);
   head.writeUInt32BE(list.length, 4);
-  head.writeUInt32BE(28, 8);
-  head.writeUInt32BE(28, 12);
+  head.writeUInt32BE(rows, 8);
+  head.writeUInt32BE(cols, 12);
   fs.writeFileSync(file, Buffer.concat([head, ...list.map((a) => Buffer.from(a))]));
 }
-function harnessClassify(list, modelPath = model) {
+function harnessClassify(list, modelPath = model, rows = 28, cols = 28) {
   const file = path.join(tmp, `in-${Math.random()}.idx`);
-  writeIdx(file, list);
+  writeIdx(file, list, rows, cols);
   const out = execFileSync(at(args.harness), ['classify', '--model', modelPath, '--images', file, '--bits']);
   return out.toString().trim().split('\n').slice(1).map((line) => {
     const [, cluster, , , bits] = line.split(',');
@@ -154,12 +162,20 @@ check('header shown as harness inspect shows it', /format version \d+, \d+ bytes
 check('no error shown at start', await ev('document.getElementById("error").hidden'));
 console.log(`  (page ready in ${Date.now() - t0} ms)`);
 
-// What the page shows: the verdict's cluster, the bars' f32 bits, the preview.
-const shown = `({
-  cluster: Number(document.getElementById('verdict').dataset.cluster),
-  bits: [...document.querySelectorAll('.bar')].map((b) => b.dataset.bits),
-  preview: [...document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data].filter((_, i) => i % 4 === 0),
-})`;
+// What the page shows: the verdict's cluster, the bars' f32 bits, the
+// preview (at the model's shape), where the latent section starts (which
+// the answer's text must not move).
+const shown = `(() => {
+  const p = document.getElementById('preview');
+  return {
+    cluster: Number(document.getElementById('verdict').dataset.cluster),
+    bits: [...document.querySelectorAll('.bar')].map((b) => b.dataset.bits),
+    preview: [...p.getContext('2d').getImageData(0, 0, p.width, p.height).data].filter((_, i) => i % 4 === 0),
+    shape: [p.width, p.height],
+    latentX: document.getElementById('latent').getBoundingClientRect().left,
+  };
+})()`;
+const latentXs = new Set();
 
 // 1. The first 100 MNIST test images, drawn on the pad, against the harness;
 // generate against native; timings.
@@ -167,6 +183,7 @@ async function mnistCheck(modelPath, name) {
   const pageRows = [];
   for (const img of images) {
     pageRows.push(await ev(`(moe.drawImage(${JSON.stringify(Array.from(img))}), ${shown})`));
+    latentXs.add(pageRows.at(-1).latentX);
   }
   const unchanged = pageRows.filter((r, i) => r.preview.every((v, j) => v === images[i][j])).length;
   check(`${name}: MNIST images drawn on the pad come out of the preprocessing unchanged`, unchanged === N, `${unchanged}/${N}`);
@@ -183,13 +200,13 @@ async function mnistCheck(modelPath, name) {
   check(`${name}: ${N} MNIST images: cluster and every probability's f32 bits as harness classify`, sameBits === N, `${sameBits}/${N}`);
 }
 const timings = [];
-async function timeAndGenerate(modelPath, name) {
-  // On the pad's image (MNIST test image 99).
+async function timeAndGenerate(modelPath, name, image = images[N - 1]) {
+  // On the pad's image (MNIST test image 99, or the last 8×8 image drawn).
   const load = os.loadavg()[0];
   const web = await ev(`moe.bench(${CALLS})`);
-  fs.writeFileSync(path.join(tmp, 'image.raw'), images[N - 1]);
+  fs.writeFileSync(path.join(tmp, 'image.raw'), image);
   const native = args.host.map((bin) => JSON.parse(execFileSync(at(bin), [modelPath, path.join(tmp, 'image.raw'), String(CALLS)]).toString()));
-  timings.push({ name, load, web, native });
+  timings.push({ name, load, web, native, what: image === images[N - 1] ? 'MNIST test image 99' : 'the last 8×8 image drawn' });
   const hash = await ev('moe.generateHash()');
   check(`${name}: generate gives the native bits (every expert, seeds 0-3)`, native.length > 0 && native.every((n) => n.generate_fnv === hash), `${hash} vs ${native.map((n) => n.generate_fnv).join(', ')}`);
 }
@@ -215,7 +232,7 @@ for (const [name, parts] of Object.entries(strokes)) {
   for (const p of parts) await stroke(p);
   const r = await ev(shown);
   const ink = r.preview.reduce((a, b) => a + b, 0);
-  const text = await ev('document.getElementById("verdict").textContent');
+  const text = await ev('document.getElementById("verdict").textContent.replace(/\\n/g, ", ")');
   check(`${name} drawn with the pointer: classified, non-empty preview`, r.cluster >= 0 && ink > 0 && r.bits.every(Boolean), `${text}; preview ink ${ink}`);
   strokeRows.push(r);
 }
@@ -223,7 +240,7 @@ const strokeHarness = harnessClassify(strokeRows.map((r) => r.preview));
 check('strokes: probability bits as harness classify on their previews', strokeRows.every((r, i) => r.cluster === strokeHarness[i].cluster && r.bits.join() === strokeHarness[i].bits.join()));
 
 // 3. Experts: the sliders redraw the decoder's output.
-const decoded = 'Array.from(document.getElementById("decoded").getContext("2d").getImageData(0, 0, 28, 28).data).join()';
+const decoded = '(() => { const d = document.getElementById("decoded"); return Array.from(d.getContext("2d").getImageData(0, 0, d.width, d.height).data).join(); })()';
 const before = await ev(decoded);
 await ev('(() => { const s = document.getElementById("z0"); s.value = 2.5; s.dispatchEvent(new Event("input")); return true; })()');
 check('a latent slider redraws the decoder output', (await ev(decoded)) !== before);
@@ -241,7 +258,7 @@ check('a dropped truncated model shows the engine\'s one-line error', error.star
 await clear();
 await stroke(line([140, 40], [140, 240]));
 const after = await ev(shown);
-check('after the bad file the page still classifies with the previous model', after.cluster >= 0 && after.bits.length === experts, await ev('document.getElementById("verdict").textContent'));
+check('after the bad file the page still classifies with the previous model', after.cluster >= 0 && after.bits.length === experts, await ev('document.getElementById("verdict").textContent.replace(/\\n/g, ", ")'));
 async function pick(file) {
   const { root: doc } = await send('DOM.getDocument');
   const { nodeId } = await send('DOM.querySelector', { nodeId: doc.nodeId, selector: '#file' });
@@ -261,14 +278,112 @@ for (const extra of args.also.map(at)) {
   await timeAndGenerate(extra, name);
 }
 
-// 5. Size.
+// 5. Models of 8×8 images (--eight), opened with the file picker.
+// A small seeded generator (after mulberry32), so that every run draws the same images.
+function prng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+// 8×8 images the MNIST framing leaves unchanged, as MNIST's own are at 28×28:
+// the ink's box is 6 pixels (20/28 of 8, rounded up) on its longer side and
+// its centre of mass lies within 0.45 of pixel 4 both ways.
+function framed8(count, random) {
+  const out = [];
+  while (out.length < count) {
+    const tall = random() < 0.5;
+    const other = 1 + Math.floor(random() * 6);
+    const [bw, bh] = tall ? [other, 6] : [6, other];
+    const box = Array.from({ length: bw * bh }, () => 1 + Math.floor(random() * 255));
+    let [sum, sx, sy] = [0, 0, 0];
+    box.forEach((v, i) => { sum += v; sx += (i % bw) * v; sy += Math.floor(i / bw) * v; });
+    const [x0, y0] = [Math.round(4 - sx / sum), Math.round(4 - sy / sum)];
+    if (Math.abs(4 - sx / sum - x0) > 0.45 || Math.abs(4 - sy / sum - y0) > 0.45) continue;
+    if (x0 < 0 || y0 < 0 || x0 + bw > 8 || y0 + bh > 8) continue;
+    const img = new Uint8Array(64);
+    box.forEach((v, i) => { img[(y0 + Math.floor(i / bw)) * 8 + x0 + (i % bw)] = v; });
+    out.push(img);
+  }
+  return out;
+}
+for (const eight of args.eight.map(at)) {
+  const name = path.basename(eight);
+  if (!(await pick(eight))) {
+    check(`${name}: opened with the file picker`, false, await ev('document.getElementById("error").textContent'));
+    continue;
+  }
+  const text8 = await ev('document.getElementById("inspect").textContent');
+  const shape8 = await ev(`(() => {
+    const p = document.getElementById('preview').getBoundingClientRect();
+    const s = document.querySelector('.expert canvas');
+    return { preview: [document.getElementById('preview').width, document.getElementById('preview').height, p.width, p.height],
+      decoded: [document.getElementById('decoded').width, document.getElementById('decoded').height],
+      sample: [s.width, s.height], caption: document.getElementById('shape').textContent };
+  })()`);
+  check(`${name}: header says 8×8; preview, decoded and sample canvases are 8×8, the preview shown 112 px wide`,
+    text8.includes('image 8x8') && shape8.preview.join() === '8,8,112,112' && shape8.decoded.join() === '8,8'
+      && shape8.sample.join() === '8,8' && shape8.caption === '8×8', JSON.stringify(shape8));
+  // The gate's bars named by cluster and, with a label map, by digit.
+  const labels8 = (await ev('document.getElementById("inspect").textContent')).match(/label map \(cluster -> digit\) \[([^\]]*)\]/);
+  const names = await ev('[...document.querySelectorAll(".bar")].map((b) => [b.querySelector(".name").textContent, b.title])');
+  const want = labels8 ? labels8[1].split(', ').map((d, k) => [`${k}${d}`, `cluster ${k} → digit ${d}`]) : names.map((_, k) => [`${k}`, `cluster ${k}`]);
+  check(`${name}: each gate bar named by its cluster${labels8 ? ' and its digit' : ''}`,
+    names.length === want.length && names.every(([n, t], k) => n === want[k][0] && t.startsWith(want[k][1])), JSON.stringify(names.slice(0, 3)));
+
+  // 8×8 images the framing leaves unchanged: the page's bits are the
+  // harness's on the images themselves.
+  const random = prng(8);
+  const still = framed8(40, random);
+  const rows8 = [];
+  for (const img of still) {
+    rows8.push(await ev(`(moe.drawImage(${JSON.stringify(Array.from(img))}), ${shown})`));
+    latentXs.add(rows8.at(-1).latentX);
+  }
+  const unchanged8 = rows8.filter((r, i) => r.shape.join() === '8,8' && r.preview.every((v, j) => v === still[i][j])).length;
+  check(`${name}: 8×8 images framed like MNIST come out of the pad's framing unchanged`, unchanged8 === still.length, `${unchanged8}/${still.length}`);
+  const onImages = harnessClassify(still, eight, 8, 8);
+  const same8 = rows8.filter((r, i) => r.cluster === onImages[i].cluster && r.bits.join() === onImages[i].bits.join()).length;
+  check(`${name}: ${still.length} 8×8 images: cluster and every probability's f32 bits as harness classify`, same8 === still.length, `${same8}/${still.length}`);
+  // Arbitrary 8×8 images (the framing moves them): bits as the harness's on
+  // the page's 8×8 previews.
+  const loose = Array.from({ length: 20 }, () => Uint8Array.from({ length: 64 }, () => (random() < 0.6 ? 0 : Math.floor(random() * 256))));
+  const looseRows = [];
+  for (const img of loose) looseRows.push(await ev(`(moe.drawImage(${JSON.stringify(Array.from(img))}), ${shown})`));
+  const onLoose = harnessClassify(looseRows.map((r) => r.preview), eight, 8, 8);
+  const sameLoose = looseRows.filter((r, i) => r.preview.length === 64 && r.cluster === onLoose[i].cluster && r.bits.join() === onLoose[i].bits.join()).length;
+  check(`${name}: 20 arbitrary 8×8 images: bits as harness classify on their 8×8 previews`, sameLoose === loose.length, `${sameLoose}/${loose.length}`);
+  // A seven drawn with the pointer, framed into 8×8.
+  await clear();
+  for (const p of strokes['a seven']) await stroke(p);
+  const seven = await ev(shown);
+  const sevenInk = seven.preview.reduce((a, b) => a + b, 0);
+  const onSeven = harnessClassify([seven.preview], eight, 8, 8)[0];
+  check(`${name}: a seven drawn with the pointer: an 8×8 preview with ink, classified with the harness's bits`,
+    seven.shape.join() === '8,8' && sevenInk > 0 && seven.cluster === onSeven.cluster && seven.bits.join() === onSeven.bits.join(),
+    `${await ev('document.getElementById("verdict").textContent.replace(/\\n/g, ", ")')}; preview ink ${sevenInk}`);
+  const before8 = await ev(decoded);
+  await ev('(() => { const s = document.getElementById("z0"); s.value = 2.5; s.dispatchEvent(new Event("input")); return true; })()');
+  check(`${name}: a latent slider redraws the 8×8 decoder output`, (await ev(decoded)) !== before8);
+  if (args.screenshot) {
+    const png = Buffer.from((await send('Page.captureScreenshot', { format: 'png' })).data, 'base64');
+    fs.writeFileSync(at(args.screenshot.replace(/\.png$/, `-${path.basename(eight, '.bin')}.png`)), png);
+  }
+  await ev(`moe.drawImage(${JSON.stringify(Array.from(still.at(-1)))})`);
+  await timeAndGenerate(eight, name, still.at(-1));
+}
+check('the answer\'s text never moves the layout (the latent section stays put)', latentXs.size === 1, [...latentXs].join(', '));
+
+// 6. Size.
 const wasmBytes = fs.statSync(wasmPath).size;
 check('web.wasm is at most 150 KiB', wasmBytes <= 150 * 1024, `${wasmBytes} bytes = ${(wasmBytes / 1024).toFixed(1)} KiB`);
 
 if (args.screenshot) fs.copyFileSync(path.join(tmp, 'screenshot.png'), at(args.screenshot));
 const f = (v) => (v === undefined ? '–' : v.toFixed(2)).padStart(12);
-for (const { name, load, web, native } of timings) {
-  console.log(`\n${name}: µs per call (best of 5 rounds of ${CALLS} calls; MNIST test image 99; load average ${load.toFixed(2)}):`);
+for (const { name, load, web, native, what } of timings) {
+  console.log(`\n${name}: µs per call (best of 5 rounds of ${CALLS} calls; ${what}; load average ${load.toFixed(2)}):`);
   console.log(`${''.padEnd(26)}${'browser'.padStart(12)}${native.map((n) => `native ${n.kernels}`.padStart(22)).join('')}`);
   console.log(`${'classify'.padEnd(26)}${f(web.classify_us)}${native.map((n) => f(n.classify_us).padStart(22)).join('')}`);
   console.log(`${'generate'.padEnd(26)}${f(web.generate_us)}${native.map((n) => f(n.generate_us).padStart(22)).join('')}`);

@@ -1,6 +1,8 @@
 // The page: plain JavaScript over web.wasm's raw exports (web/src/lib.rs).
-// A drawing goes pad → ink bytes → wasm preprocess (MNIST-style 28×28) →
-// classify; experts' samples and the latent sliders call generate / decode.
+// A drawing goes pad → ink bytes → wasm preprocess (engine::frame::mnist:
+// MNIST-style, at the model's image shape, e.g. 28×28 or 8×8) → classify;
+// experts' samples and the latent sliders call generate / decode. Every
+// image canvas takes the model's shape, shown scaled up (pixelated).
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -33,10 +35,26 @@ function loadModel(data, name) {
   info = JSON.parse(text());
   showError('');
   $('inspect').textContent = `${name}\n${info.inspect}`;
+  $('shape').textContent = `${info.width}×${info.height}`;
+  $('bars-legend').textContent = info.labels
+    ? 'under each bar: its cluster, then the digit the label map gives it'
+    : 'under each bar: its cluster (this model has no label map)';
+  fit($('preview'), 112);
+  fit($('decoded'), 112);
   explored = -1;
   buildExperts();
   update();
   return true;
+}
+
+// Shows a canvas of the model's image shape `box` CSS pixels on its longer
+// side, keeping the aspect (scaled up pixelated: an 8×8 image stays visible).
+function fit(canvas, box) {
+  canvas.width = info.width;
+  canvas.height = info.height;
+  const k = box / Math.max(info.width, info.height);
+  canvas.style.width = `${Math.round(info.width * k)}px`;
+  canvas.style.height = `${Math.round(info.height * k)}px`;
 }
 
 // Paints `values` (0..1 floats or 0..255 bytes) into a canvas of the model's size.
@@ -79,8 +97,9 @@ function update() {
     const bits = new Uint32Array(wasm.memory.buffer, wasm.probabilities_ptr(), info.experts);
     const label = wasm.label();
     const digit = label >= 0 ? `digit ${label}` : 'no label map';
+    // Fixed width (style.css) and tabular figures: the text does not move the layout.
     $('verdict').textContent =
-      `cluster ${chosen} → ${digit}, confidence ${(100 * probs[chosen]).toFixed(1)}%`;
+      `cluster ${chosen} → ${digit}\nconfidence ${(100 * probs[chosen]).toFixed(1)}%`;
     $('verdict').dataset.cluster = chosen;
     $('verdict').dataset.label = label;
     showBars(Array.from(probs), Array.from(bits));
@@ -102,10 +121,19 @@ function showBars(probs, bits) {
     bar.style.height = `${(100 * p).toFixed(2)}%`;
     if (probs) {
       bar.dataset.bits = bits[k].toString(16).padStart(8, '0');
-      bar.title = `cluster ${k}: p = ${p}`;
     }
+    // Bars stay in cluster order (data-bits follow the probabilities); each
+    // is named by its cluster and, with a label map, the digit it stands for.
     const name = document.createElement('span');
-    name.textContent = info.labels ? info.labels[k] : k;
+    name.className = 'name';
+    name.textContent = k;
+    if (info.labels) {
+      const d = document.createElement('b');
+      d.textContent = info.labels[k];
+      name.append(document.createElement('br'), d);
+    }
+    bar.title = info.labels ? `cluster ${k} → digit ${info.labels[k]}` : `cluster ${k}`;
+    if (probs) bar.title += `: p = ${p}`;
     bar.append(name);
     bars.append(bar);
   }
@@ -119,7 +147,11 @@ function buildExperts() {
     el.className = 'expert';
     el.title = `expert ${k}: click to explore its latent space`;
     el.append(info.labels ? `${k} → ${info.labels[k]}` : `${k}`);
-    for (let s = 0; s < SAMPLES; s++) el.append(document.createElement('canvas'));
+    for (let s = 0; s < SAMPLES; s++) {
+      const canvas = document.createElement('canvas');
+      fit(canvas, 42);
+      el.append(canvas);
+    }
     el.addEventListener('click', () => explore(k));
     row.append(el);
   }
@@ -215,14 +247,16 @@ $('random').addEventListener('click', () => setLatent(() => gaussian().toFixed(2
 // For the browser test (web/test/browser.mjs) and the curious.
 window.moe = {
   ready: false,
-  // Draws a width×height grey image (0..255, ink bright) on the pad, scaled
-  // up by nearest neighbour, as if drawn, and runs the pad's input path.
+  // Draws a grey image of the model's shape (0..255, ink bright) on the pad,
+  // scaled up by nearest neighbour (by 10 for 28×28, 35 for 8×8), as if
+  // drawn, and runs the pad's input path.
   drawImage(pixels) {
-    const f = pad.width / info.width;
+    const fx = pad.width / info.width;
+    const fy = pad.height / info.height;
     const img = ctx.createImageData(pad.width, pad.height);
     for (let y = 0; y < pad.height; y++) {
       for (let x = 0; x < pad.width; x++) {
-        const v = pixels[Math.floor(y / f) * info.width + Math.floor(x / f)];
+        const v = pixels[Math.floor(y / fy) * info.width + Math.floor(x / fx)];
         img.data.set([v, v, v, 255], 4 * (y * pad.width + x));
       }
     }

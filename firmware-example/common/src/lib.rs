@@ -1,7 +1,8 @@
 //! The boot sequence every firmware target runs, written once.
 //!
 //! [`run`] classifies the embedded MNIST digits, prints one generated sample
-//! per expert as 28×28 ASCII art and reports what each step cost on the
+//! per expert as ASCII art of the model's image shape (28×28 for the
+//! bundled models) and reports what each step cost on the
 //! target's [`Counter`]. The output is line-oriented so that a script can
 //! compare targets with the host: everything left of ` | ` on `digit` and
 //! `sample` lines, and the art, must be identical on every target; what is
@@ -34,8 +35,15 @@ pub static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.bin"))
 #[cfg(feature = "embed")]
 pub static DIGITS: &[u8] = include_bytes!("../data/digits.bin");
 
-/// Bytes per record of [`DIGITS`].
+/// Bytes per record of [`DIGITS`] (28×28 MNIST digits). [`run`] takes
+/// records of `1 + model.pixels()` bytes: [`digit_record`].
 pub const DIGIT_RECORD: usize = 1 + 784;
+
+/// Bytes per digit record for `model`: a label byte, then one image of the
+/// model's shape.
+pub fn digit_record(model: &Model<'_>) -> usize {
+    1 + model.pixels()
+}
 
 /// Expert `k`'s sample is generated with seed `SAMPLE_SEED + k`.
 pub const SAMPLE_SEED: u64 = 0x5EED_0000;
@@ -74,6 +82,13 @@ pub enum Failure {
     Engine(engine::Error),
     /// The output sink failed.
     Output,
+    /// The digits are not whole records of the model's image shape.
+    Digits {
+        /// Bytes of digits.
+        len: usize,
+        /// Bytes per record: 1 + the model's pixels.
+        record: usize,
+    },
 }
 
 impl From<engine::Error> for Failure {
@@ -93,6 +108,10 @@ impl fmt::Display for Failure {
         match self {
             Failure::Engine(e) => write!(f, "{e}"),
             Failure::Output => f.write_str("output failed"),
+            Failure::Digits { len, record } => write!(
+                f,
+                "digits: {len} bytes are not whole records of {record} bytes (label + the model's image)"
+            ),
         }
     }
 }
@@ -159,7 +178,8 @@ fn shade(pixel: u8) -> char {
 }
 
 /// The boot sequence: describe the model, classify every digit of `digits`
-/// (records of [`DIGIT_RECORD`] bytes), generate one sample per expert.
+/// (records of [`digit_record`] bytes: a label, then an image of the model's
+/// shape), generate one sample per expert.
 ///
 /// `N` is the workspace size: any `N` of at least the model's widest layer
 /// gives the same results (firmware passes [`WORKSPACE_LEN`]).
@@ -219,10 +239,17 @@ fn infer<const N: usize, W: Write, C: Counter>(
     model: &Model<'_>,
     digits: &[u8],
 ) -> Result<Costs, Failure> {
+    let record = digit_record(model);
+    if !digits.len().is_multiple_of(record) {
+        return Err(Failure::Digits {
+            len: digits.len(),
+            record,
+        });
+    }
     let mut ws = Workspace::<N>::new();
     let mut costs = Costs::default();
     let mut correct = 0;
-    for (i, record) in digits.chunks_exact(DIGIT_RECORD).enumerate() {
+    for (i, record) in digits.chunks_exact(record).enumerate() {
         let (truth, pixels) = (record[0], &record[1..]);
         let start = counter.now();
         let c = model.classify(&mut ws, pixels)?;
@@ -371,8 +398,25 @@ mod tests {
             costs.digits as usize
         );
         let art_rows = text.lines().filter(|l| l.starts_with("    ")).count();
-        assert_eq!(art_rows, 28 * model.experts());
+        let rows = model.header().image.height as usize;
+        assert_eq!(art_rows, rows * model.experts());
         assert!(text.contains("| 7 steps = 7.000 ms"), "{text}");
+    }
+
+    #[test]
+    fn digits_of_another_shape_are_refused_in_one_line() {
+        let mut text = String::new();
+        let digits = &DIGITS[..DIGITS.len() - 1];
+        let err = run::<WORKSPACE_LEN, _, _>(&mut text, &mut Steps(0), MODEL, digits).unwrap_err();
+        let record = 1 + Model::from_bytes(MODEL).unwrap().pixels();
+        assert_eq!(
+            err,
+            Failure::Digits {
+                len: digits.len(),
+                record
+            }
+        );
+        assert!(!err.to_string().contains('\n'));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `fw-host`: the host side of the firmware example.
 //!
 //! ```text
-//! fw-host model  --shape default|small --out FILE   deterministic random-weight model of the real shapes
-//! fw-host digits --mnist DIR --count N --out FILE   first N MNIST test digits (label byte + 784 pixels each)
+//! fw-host model  --shape default|small|digits8 [--weights f16|int8] --out FILE
+//!                                                  deterministic random-weight model (digits8: 8×8 images)
+//! fw-host digits --mnist DIR --count N [--model FILE] --out FILE
+//!                                                  first N MNIST test digits (label byte + pixels each),
+//!                                                  framed into the model's image shape (default 28×28)
 //! fw-host expect --model FILE --digits FILE        the boot sequence run on the host: the reference output
 //! fw-host size   --elf FILE --model FILE            flash (code, model) and static RAM of a firmware ELF
 //! fw-host table  RESULT...                          the cost table (markdown) from per-target result files
@@ -43,9 +46,13 @@ fn dispatch(args: &[String]) -> Result<()> {
         "model" => {
             let shape = flag(rest, "--shape")?;
             let out = PathBuf::from(flag(rest, "--out")?);
-            let bytes = random_model(&shape)?
-                .to_bytes()
-                .map_err(|e| e.to_string())?;
+            let spec = random_model(&shape)?;
+            let bytes = match optional_flag(rest, "--weights").as_deref() {
+                None | Some("f16") => spec.to_bytes(),
+                Some("int8") => spec.to_int8_bytes(&spec.calibrate(&calibration_images(&spec), 1)),
+                Some(other) => return Err(format!("--weights: {other:?} is not f16 or int8")),
+            }
+            .map_err(|e| e.to_string())?;
             std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
             println!("wrote {} ({} bytes)", out.display(), bytes.len());
             Ok(())
@@ -56,7 +63,17 @@ fn dispatch(args: &[String]) -> Result<()> {
                 .parse()
                 .map_err(|_| "--count: not a number")?;
             let out = PathBuf::from(flag(rest, "--out")?);
-            let bytes = mnist_digits(&dir, count)?;
+            let shape = match optional_flag(rest, "--model") {
+                None => (28, 28),
+                Some(path) => {
+                    let bytes = read(Path::new(&path))?;
+                    let model =
+                        engine::Model::from_bytes(&bytes).map_err(|e| format!("{path}: {e}"))?;
+                    let image = model.header().image;
+                    (image.width as usize, image.height as usize)
+                }
+            };
+            let bytes = mnist_digits(&dir, count, shape)?;
             std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
             println!("wrote {} ({count} digits)", out.display());
             Ok(())
@@ -108,6 +125,10 @@ fn dispatch(args: &[String]) -> Result<()> {
     }
 }
 
+fn optional_flag(args: &[String], name: &str) -> Option<String> {
+    flag(args, name).ok()
+}
+
 fn flag(args: &[String], name: &str) -> Result<String> {
     args.iter()
         .position(|a| a == name)
@@ -136,16 +157,23 @@ impl firmware_common::Counter for NoCounter {
 }
 
 /// Random weights of the product's shapes (`default`: gate 784→256→10,
-/// decoders 10→32→784) or of a model small enough for a 256 KiB / 16 KiB
-/// micro:bit (`small`: K = 4, gate 784→16→4, decoders 8→16→784), drawn by
-/// the engine's `testing::random_spec`.
+/// decoders 10→32→784), of a model small enough for a 256 KiB / 16 KiB
+/// micro:bit (`small`: K = 4, gate 784→16→4, decoders 8→16→784), or of 8×8
+/// images like scikit-learn's digits (`digits8`: gate 64→32→10, decoders
+/// 10→32→64, with a label map), drawn by the engine's
+/// `testing::random_spec`.
 fn random_model(shape: &str) -> Result<ModelSpec> {
-    let (experts, hidden, latent, dec_hidden, seed) = match shape {
-        "default" => (10, 256, 10, 32, 1),
-        "small" => (4, 16, 8, 16, 2),
-        other => return Err(format!("--shape: {other:?} is not default or small")),
+    let (side, experts, hidden, latent, dec_hidden, seed) = match shape {
+        "default" => (28, 10, 256, 10, 32, 1),
+        "small" => (28, 4, 16, 8, 16, 2),
+        "digits8" => (8, 10, 32, 10, 32, 3),
+        other => {
+            return Err(format!(
+                "--shape: {other:?} is not default, small or digits8"
+            ))
+        }
     };
-    let pixels = 28 * 28;
+    let pixels = side * side;
     let mut spec = engine::testing::random_spec(
         &[
             (pixels, hidden, Activation::Relu),
@@ -158,11 +186,39 @@ fn random_model(shape: &str) -> Result<ModelSpec> {
         experts,
         seed,
     );
-    spec.label_map = None;
+    spec.image = engine::ImageShape {
+        width: side as u16,
+        height: side as u16,
+    };
+    if side == 28 {
+        spec.label_map = None;
+    } else {
+        // A label map that is not the identity, as a trained model's is:
+        // cluster k stands for digit 3k mod 10.
+        spec.label_map = Some((0..experts).map(|k| (3 * k % 10) as u8).collect());
+    }
     spec.provenance = format!(
         "fw-host model --shape {shape}: random weights (SplitMix64 seed {seed}), untrained"
     );
     Ok(spec)
+}
+
+/// Images for an int8 model's calibration, without a data set: 256 images
+/// of the model's shape, a third of their pixels inked with random grey
+/// levels (SplitMix64, seed 7), so that the gate's scales cover inputs
+/// from blank to dense.
+fn calibration_images(spec: &ModelSpec) -> Vec<u8> {
+    let mut rng = engine::rng::SplitMix64::new(7);
+    (0..256 * spec.image.pixels())
+        .map(|_| {
+            let r = rng.next_u64();
+            if r.is_multiple_of(3) {
+                (r >> 8) as u8
+            } else {
+                0
+            }
+        })
+        .collect()
 }
 
 fn gunzip(path: &Path) -> Result<Vec<u8>> {
@@ -173,8 +229,10 @@ fn gunzip(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The first `count` test digits as records of label + 784 pixels.
-fn mnist_digits(dir: &Path, count: usize) -> Result<Vec<u8>> {
+/// The first `count` test digits as records of a label and `width × height`
+/// pixels: MNIST's own 28×28 images, or each framed MNIST-style into
+/// another shape (`engine::frame::mnist`).
+fn mnist_digits(dir: &Path, count: usize, (width, height): (usize, usize)) -> Result<Vec<u8>> {
     const IMAGES: &str = "t10k-images-idx3-ubyte.gz";
     const LABELS: &str = "t10k-labels-idx1-ubyte.gz";
     let image_bytes = gunzip(&dir.join(IMAGES))?;
@@ -190,10 +248,18 @@ fn mnist_digits(dir: &Path, count: usize) -> Result<Vec<u8>> {
             "MNIST test set has {available} digits, {count} asked"
         ));
     }
-    let mut out = Vec::with_capacity(count * 785);
+    let pixels = width * height;
+    let mut out = Vec::with_capacity(count * (1 + pixels));
     for (&label, image) in labels.labels().iter().zip(images.iter()).take(count) {
         out.push(label);
-        out.extend_from_slice(image);
+        if (width, height) == (28, 28) {
+            out.extend_from_slice(image);
+        } else {
+            let mut framed = vec![0u8; pixels];
+            engine::frame::mnist(image, 28, 28, &mut framed, width, height)
+                .map_err(|e| format!("{width}x{height}: {e}"))?;
+            out.extend_from_slice(&framed);
+        }
     }
     Ok(out)
 }
@@ -251,12 +317,20 @@ fn kib(bytes: &str) -> String {
 /// gate's tensors; a column-major layer only the columns of non-zero
 /// inputs), and what streaming them through the RP2040's XIP cache would
 /// add if every 8-byte line missed (56–112 cycles a miss, datasheet §2.5.3).
-fn traffic(model: &[u8], digits: &[u8]) -> std::result::Result<String, engine::Error> {
-    let model = engine::Model::from_bytes(model)?;
+fn traffic(model: &[u8], digits: &[u8]) -> Result<String> {
+    let model = engine::Model::from_bytes(model).map_err(|e| e.to_string())?;
+    let record = firmware_common::digit_record(&model);
+    if !digits.len().is_multiple_of(record) {
+        return Err(firmware_common::Failure::Digits {
+            len: digits.len(),
+            record,
+        }
+        .to_string());
+    }
     let mut lines = String::new();
     let mut total = 0usize;
     let mut n = 0usize;
-    for record in digits.chunks_exact(firmware_common::DIGIT_RECORD) {
+    for record in digits.chunks_exact(record) {
         let pixels = &record[1..];
         let mut read = 0usize;
         let mut nonzero = pixels.iter().filter(|&&p| p != 0).count();
@@ -325,4 +399,82 @@ fn table(paths: &[String]) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two 28×28 "digits" (a bar and a box) framed MNIST-style into `w × h`,
+    /// as `fw-host digits --model` writes them.
+    fn framed_digits(w: usize, h: usize) -> Vec<u8> {
+        let mut digits = Vec::new();
+        for (label, x0, x1) in [(1u8, 13, 15), (0, 8, 20)] {
+            let mut img = [0u8; 784];
+            for y in 4..24 {
+                for x in x0..x1 {
+                    img[y * 28 + x] = 255;
+                }
+            }
+            let mut framed = vec![0u8; w * h];
+            assert_eq!(
+                engine::frame::mnist(&img, 28, 28, &mut framed, w, h),
+                Ok(true)
+            );
+            digits.push(label);
+            digits.extend_from_slice(&framed);
+        }
+        digits
+    }
+
+    #[test]
+    fn digits8_models_run_the_boot_sequence_on_8x8_digits() {
+        let spec = random_model("digits8").unwrap();
+        let int8 = spec
+            .to_int8_bytes(&spec.calibrate(&calibration_images(&spec), 1))
+            .unwrap();
+        for bytes in [spec.to_bytes().unwrap(), int8] {
+            let model = engine::Model::from_bytes(&bytes).unwrap();
+            let image = model.header().image;
+            assert_eq!((image.width, image.height, model.pixels()), (8, 8, 64));
+            assert!(model.header().label_map.is_some());
+            let mut text = String::new();
+            let digits = framed_digits(8, 8);
+            firmware_common::run::<HOST_WORKSPACE, _, _>(
+                &mut text,
+                &mut NoCounter,
+                &bytes,
+                &digits,
+            )
+            .unwrap();
+            assert_eq!(text.lines().filter(|l| l.starts_with("digit ")).count(), 2);
+            let art: Vec<&str> = text.lines().filter(|l| l.starts_with("    ")).collect();
+            assert_eq!(art.len(), 8 * model.experts(), "{text}");
+            assert!(art.iter().all(|l| l.chars().count() == 4 + 8));
+            // MNIST's own 28×28 records: refused in one line.
+            let err = firmware_common::run::<HOST_WORKSPACE, _, _>(
+                &mut String::new(),
+                &mut NoCounter,
+                &bytes,
+                &[0u8; 785],
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "digits: 785 bytes are not whole records of 65 bytes (label + the model's image)"
+            );
+            assert!(traffic(&bytes, &digits).is_ok());
+            assert!(traffic(&bytes, &[0u8; 785]).is_err());
+        }
+    }
+
+    #[test]
+    fn the_product_shapes_are_still_28x28_without_label_map() {
+        for shape in ["default", "small"] {
+            let spec = random_model(shape).unwrap();
+            assert_eq!((spec.image.width, spec.image.height), (28, 28));
+            assert!(spec.label_map.is_none());
+        }
+        assert!(random_model("huge").unwrap_err().contains("digits8"));
+    }
 }
