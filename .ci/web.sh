@@ -36,9 +36,11 @@ model=firmware-example/models/default.bin
 other=firmware-example/models/small.bin
 # The bundled int8 model goes through the same checks.
 also=(--also firmware-example/models/default-int8.bin)
-# Models of 8x8 images (random weights, fw-host model --shape digits8): the
-# page takes its shape from the model.
-eight=(--eight firmware-example/models/tiny8x8.bin --eight firmware-example/models/tiny8x8-int8.bin)
+# Models of 8x8 images: the page takes its shape from the model. The
+# trained ones (scikit-learn's digits, README "Your own images") and the
+# random-weight ones (fw-host model --shape digits8).
+eight=(--eight firmware-example/models/digits8x8.bin --eight firmware-example/models/digits8x8-int8.bin
+    --eight firmware-example/models/tiny8x8.bin)
 
 step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \

@@ -21,21 +21,70 @@ pub fn parse_model<'a>(bytes: &'a [u8], path: &Path) -> Result<Model<'a>> {
     engine::host::parse(bytes).with_context(|| format!("{}", path.display()))
 }
 
+/// How `classify --frame` prepares images of any size for a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Frame {
+    /// Use the images as they are (they must be the model's size).
+    None,
+    /// MNIST's framing ([`engine::frame::mnist`], the page's and the
+    /// firmware's): the ink's box scaled into 20/28 of each side, its
+    /// centre of mass at the centre. Pixels below [`PAPER`] (after the
+    /// polarity is settled) count as paper, so that the grey of scanned or
+    /// photographed paper does not widen the ink's box.
+    Mnist,
+}
+
+/// The darkest level `--frame mnist` still takes for paper (1/8 of full ink).
+pub const PAPER: u8 = 31;
+
 /// The images at `path` in any form [`trainer::data`] reads, for `model`:
-/// of its size, their polarity settled by `invert` (the decision goes to
-/// stderr); a directory of MNIST's files gives its `part`.
+/// their polarity settled by `invert` (the decision goes to stderr), then
+/// framed to the model's size by `frame`, or refused in one line when they
+/// are not its size; a directory of MNIST's files gives its `part`.
 pub fn read_images(
     path: &Path,
     part: trainer::data::Part,
     size: Option<(usize, usize)>,
     invert: trainer::data::Invert,
+    frame: Frame,
     model: &Model<'_>,
 ) -> Result<trainer::data::Images> {
     let opts = trainer::data::ReadOptions { labels: None, size };
-    let (set, polarity) =
-        trainer::data::read_for_model(path, part, &opts, invert, model.header().image)?;
-    eprintln!("{}; polarity: {polarity}", set.describe());
-    Ok(set.images)
+    let shape = model.header().image;
+    if frame == Frame::None {
+        let (set, polarity) = trainer::data::read_for_model(path, part, &opts, invert, shape)?;
+        eprintln!("{}; polarity: {polarity}", set.describe());
+        return Ok(set.images);
+    }
+    let mut set = trainer::data::read_set(path, part, &opts)?;
+    let (inverted, polarity) = invert.decide(&set.images);
+    if inverted {
+        trainer::data::polarity::invert(&mut set.images);
+    }
+    eprintln!(
+        "{}; polarity: {polarity}; framed MNIST-style into {}x{}",
+        set.describe(),
+        shape.width,
+        shape.height
+    );
+    let (w, h) = (shape.width as usize, shape.height as usize);
+    let mut framed = vec![0u8; set.images.n * w * h];
+    for (i, out) in framed.chunks_exact_mut(w * h).enumerate() {
+        let ink: Vec<u8> = set
+            .images
+            .image(i)
+            .iter()
+            .map(|&v| if v <= PAPER { 0 } else { v })
+            .collect();
+        engine::frame::mnist(&ink, set.images.cols, set.images.rows, out, w, h)
+            .map_err(|e| anyhow::anyhow!("{}: image {i}: {e}", path.display()))?;
+    }
+    Ok(trainer::data::Images {
+        n: set.images.n,
+        rows: h,
+        cols: w,
+        pixels: framed,
+    })
 }
 
 /// One classified image.

@@ -40,6 +40,12 @@ enum Command {
         /// inverts a set whose border pixels are mostly light (scans, photos).
         #[arg(long, value_enum, default_value = "auto")]
         invert: trainer::data::Invert,
+        /// `mnist`: frame images of any size the way MNIST's digits were
+        /// (ink's box into 20/28 of each side, centre of mass at the centre;
+        /// pixels below 1/8 of full ink are paper), as the web page and the
+        /// firmware do; for photos or scans of single digits.
+        #[arg(long, value_enum, default_value = "none")]
+        frame: harness::Frame,
         /// Add a column `probability_bits`: the K probabilities' f32 bits in hex,
         /// space-separated (for bit-for-bit comparisons, e.g. with the web page).
         #[arg(long)]
@@ -122,11 +128,12 @@ fn run(cli: Cli) -> Result<()> {
             images,
             size,
             invert,
+            frame,
             bits,
         } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            let imgs = harness::read_images(&images, Part::Test, size, invert, &m)?;
+            let imgs = harness::read_images(&images, Part::Test, size, invert, frame, &m)?;
             let rows =
                 harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
             let csv = harness::rows_to_csv(&rows, bits);
@@ -184,7 +191,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             let spec = engine::writer::ModelSpec::from_bytes(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-            let imgs = harness::read_images(&images, Part::Train, size, invert, &m)?;
+            let imgs =
+                harness::read_images(&images, Part::Train, size, invert, harness::Frame::None, &m)?;
             let new = trainer::export::quantize::encode(
                 &spec,
                 trainer::export::quantize::WeightType::Int8,

@@ -176,3 +176,74 @@ fn a_png_folder_and_a_csv_train_export_and_classify() {
         "{err}"
     );
 }
+
+/// `--frame mnist`: MNIST test digits drawn three times larger, off centre,
+/// dark on grey-white paper (as a scan), are framed back into 28×28 digits
+/// and given the clusters of the digits classified directly (the faint
+/// pixels under 1/8 of full ink become paper, so the bits may differ).
+#[test]
+fn frame_mnist_turns_scans_back_into_the_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = root.join("firmware-example/models/default.bin");
+    let mut digits =
+        trainer::data::read_images(root.join("data/mnist/t10k-images-idx3-ubyte.gz")).unwrap();
+    digits.truncate(20);
+    let idx = dir.path().join("digits-idx3-ubyte");
+    std::fs::write(&idx, trainer::data::encode_images(&digits)).unwrap();
+    for i in 0..digits.n {
+        let (w, h, scale, x0, y0) = (110usize, 92usize, 3usize, 5 + i, 2 * i % 7);
+        let mut scan = vec![240u8; w * h];
+        for (p, &v) in digits.image(i).iter().enumerate() {
+            for d in 0..scale * scale {
+                let (x, y) = (
+                    x0 + (p % 28) * scale + d % scale,
+                    y0 + (p / 28) * scale + d / scale,
+                );
+                scan[y * w + x] = (255 - v).min(240);
+            }
+        }
+        let path = dir.path().join("scans").join(format!("{i:02}.png"));
+        fixtures::write_png(&path, w as u32, h as u32, &scan).unwrap();
+    }
+    let run = |images: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "classify",
+            "--model",
+            model.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--bits",
+        ];
+        args.extend_from_slice(extra);
+        let o = harness(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let clusters = |csv: String| -> Vec<String> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .collect()
+    };
+    let direct = clusters(run(&idx, &[]));
+    let framed = clusters(run(&dir.path().join("scans"), &["--frame", "mnist"]));
+    assert_eq!(framed.len(), 20);
+    let same = framed.iter().zip(&direct).filter(|(a, b)| a == b).count();
+    eprintln!("--frame mnist: {same} of 20 scans in their digit's cluster");
+    assert!(same >= 19, "{framed:?} vs {direct:?}");
+    // Without framing, 100x90 scans are not the model's size: one line.
+    let o = harness(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        dir.path().join("scans").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("images are 110x92, expected 28x28 (the model's image size)"),
+        "{err}"
+    );
+}

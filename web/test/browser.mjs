@@ -78,7 +78,8 @@ function writeIdx(file, list, rows = 28, cols = 28) {
 function harnessClassify(list, modelPath = model, rows = 28, cols = 28) {
   const file = path.join(tmp, `in-${Math.random()}.idx`);
   writeIdx(file, list, rows, cols);
-  const out = execFileSync(at(args.harness), ['classify', '--model', modelPath, '--images', file, '--bits']);
+  // The page's own bytes as they are: no polarity guess (--invert no).
+  const out = execFileSync(at(args.harness), ['classify', '--model', modelPath, '--images', file, '--bits', '--invert', 'no']);
   return out.toString().trim().split('\n').slice(1).map((line) => {
     const [, cluster, , , bits] = line.split(',');
     return { cluster: Number(cluster), bits: bits.split(' ') };

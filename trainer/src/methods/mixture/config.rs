@@ -66,6 +66,14 @@ pub struct MixtureConfig {
     pub limit: Option<usize>,
     /// Random shift of the gate's input, in pixels (0 = none).
     pub shift: usize,
+    /// Fewest optimizer steps in an epoch: a set smaller than
+    /// `min_epoch_steps × batch` images is passed over several times per
+    /// epoch (each pass freshly shuffled), so that the schedule's epochs
+    /// mean the same training on 1,800 images as on MNIST's 60,000 (600
+    /// steps at batch 100). 0: an epoch is one pass (configurations from
+    /// before this field).
+    #[serde(default)]
+    pub min_epoch_steps: usize,
     /// The images' shape, from the training data (`arch.pixels` is its
     /// area); configurations from before other sizes were read are MNIST's.
     #[serde(default = "mnist_shape")]
@@ -100,6 +108,8 @@ impl MixtureConfig {
                 seed: 0,
                 limit: None,
                 shift: 0,
+                // The published method's epochs are passes over the data.
+                min_epoch_steps: 0,
                 image: mnist_shape(),
             },
             Preset::Default => MixtureConfig {
@@ -131,6 +141,8 @@ impl MixtureConfig {
                 seed: 1,
                 limit: None,
                 shift: 2,
+                // One MNIST epoch: the same on MNIST, more passes on a small set.
+                min_epoch_steps: 600,
                 image: mnist_shape(),
             },
         }

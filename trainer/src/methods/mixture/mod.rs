@@ -78,6 +78,13 @@ impl Mixture {
     fn batch_size(&self, n: usize) -> usize {
         self.cfg.batch.min(n).max(1)
     }
+
+    /// One pass over `n` images, or `min_epoch_steps` if that is more.
+    fn steps_per_epoch(&self, n: usize) -> usize {
+        (n / self.batch_size(n))
+            .max(self.cfg.min_epoch_steps)
+            .max(1)
+    }
 }
 
 impl Method for Mixture {
@@ -125,14 +132,22 @@ impl Method for Mixture {
                 "mixture"
             }
             .into(),
-            steps: (n / self.batch_size(n)).max(1),
+            steps: self.steps_per_epoch(n),
         }
     }
 
     fn begin_epoch(&mut self, _epoch: usize, data: &Data) -> anyhow::Result<()> {
         let mut shuffle = self.epoch_rng;
-        self.order = (0..data.train.n).collect();
-        shuffle.shuffle(&mut self.order);
+        let n = data.train.n;
+        let needed = self.steps_per_epoch(n) * self.batch_size(n);
+        // As many freshly shuffled passes as the epoch's steps need (one
+        // on MNIST).
+        self.order = Vec::with_capacity(needed.max(n));
+        while self.order.len() < needed.max(1) {
+            let mut pass: Vec<usize> = (0..n).collect();
+            shuffle.shuffle(&mut pass);
+            self.order.extend(pass);
+        }
         self.next_epoch_rng = shuffle;
         Ok(())
     }
