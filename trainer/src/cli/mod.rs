@@ -45,6 +45,24 @@ pub enum Command {
     Export(ExportArgs),
     /// Run an experiment (kvae-synthetic, kvae-mnist): tables and figures into a run directory.
     Experiment(crate::experiments::ExperimentArgs),
+    /// Read an image set as `fit --data` reads it and describe it: count,
+    /// size, labels, the polarity decision, the time it took.
+    Data(DataArgs),
+}
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// The image set, in any form `trainer fit --data` reads (see `trainer fit --help`).
+    pub path: PathBuf,
+    /// Labels for an IDX or .npy images file.
+    #[arg(long, value_name = "PATH")]
+    pub labels: Option<PathBuf>,
+    /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
+    #[arg(long, value_name = "WxH", value_parser = crate::data::parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// Polarity (see `trainer fit --help`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub invert: crate::data::Invert,
 }
 
 #[derive(Args)]
@@ -329,6 +347,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 a.out.display(),
                 model.experts(),
                 a.per_expert
+            );
+        }
+        Command::Data(a) => {
+            let started = std::time::Instant::now();
+            let read = crate::data::ReadOptions {
+                labels: a.labels,
+                size: a.size,
+            };
+            let set = crate::data::read_set(&a.path, crate::data::Part::Train, &read)?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!("{}", set.describe());
+            println!("polarity: {}", a.invert.decide(&set.images).1);
+            if let Some(labels) = &set.labels {
+                let mut counts = std::collections::BTreeMap::new();
+                for &v in &labels.values {
+                    *counts.entry(v).or_insert(0usize) += 1;
+                }
+                let list: Vec<String> = counts
+                    .iter()
+                    .map(|(v, n)| format!("{}: {n}", labels.name(*v)))
+                    .collect();
+                println!("images per label: {}", list.join(", "));
+            }
+            println!(
+                "read in {seconds:.3} s ({:.0} images/s, {} MB of pixels)",
+                set.images.n as f64 / seconds.max(1e-9),
+                set.images.pixels.len() / 1_000_000
             );
         }
         Command::Inspect(a) => {

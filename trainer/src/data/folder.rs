@@ -125,31 +125,40 @@ pub fn read_folder(root: &Path) -> Result<Dataset, DataError> {
             ),
         });
     }
-    let decoded: Vec<Result<Grey, DataError>> = files.par_iter().map(|f| decode(f)).collect();
-    let mut pixels = Vec::new();
-    let mut first: Option<(usize, usize)> = None;
-    for (path, d) in files.iter().zip(decoded) {
-        let (grey, w, h) = d?;
-        match first {
-            None => {
-                first = Some((w, h));
-                pixels.reserve_exact(files.len() * w * h);
-            }
-            Some((fw, fh)) if (fw, fh) != (w, h) => {
-                return Err(DataError::MixedSizes {
-                    path: path.clone(),
-                    width: w,
-                    height: h,
-                    first: files[0].clone(),
-                    first_width: fw,
-                    first_height: fh,
-                })
-            }
-            Some(_) => {}
-        }
-        pixels.extend_from_slice(&grey);
+    // The first image sets the size; the rest are decoded in parallel
+    // straight into their place in one buffer (peak memory: the images
+    // once, plus one image per thread).
+    let (first, cols, rows) = decode(&files[0])?;
+    let size = cols * rows;
+    let mut pixels = vec![0u8; files.len() * size];
+    pixels[..size].copy_from_slice(&first);
+    // Every failure, by index, so that the first in path order is reported.
+    let failures: Vec<(usize, DataError)> = pixels
+        .par_chunks_mut(size.max(1))
+        .zip(files.par_iter())
+        .enumerate()
+        .skip(1)
+        .filter_map(|(i, (out, path))| {
+            let result = decode(path).and_then(|(grey, w, h)| {
+                if (w, h) != (cols, rows) {
+                    return Err(DataError::MixedSizes {
+                        path: path.clone(),
+                        width: w,
+                        height: h,
+                        first: files[0].clone(),
+                        first_width: cols,
+                        first_height: rows,
+                    });
+                }
+                out.copy_from_slice(&grey);
+                Ok(())
+            });
+            result.err().map(|e| (i, e))
+        })
+        .collect();
+    if let Some((_, e)) = failures.into_iter().min_by_key(|(i, _)| *i) {
+        return Err(e);
     }
-    let (cols, rows) = first.unwrap_or((0, 0));
     Ok(Dataset {
         images: Images {
             n: files.len(),
