@@ -49,8 +49,6 @@ pub struct FitArgs {
     /// Train on the first N training images only.
     #[arg(long, conflicts_with = "resume")]
     pub limit: Option<usize>,
-    #[command(flatten)]
-    pub data: DataArgs,
     /// Run directory (default: a new `runs/<preset or method>-N`).
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
@@ -71,6 +69,8 @@ pub struct FitArgs {
     /// No progress bars or per-epoch lines.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
     #[command(flatten)]
     pub mixture: MixtureArgs,
     #[command(flatten)]

@@ -336,7 +336,9 @@ mod tests {
         assert!((e.ari - 0.3125).abs() < 1e-12, "{}", e.ari);
         assert!(close(e.acc, 0.75), "{}", e.acc);
         assert_eq!(e.cluster_to_label, vec![Some(3), Some(5), Some(7)]);
-        assert_eq!(e.confusion[2], vec![0, 0, 0, 1, 0, 0, 0, 3, 0, 0]);
+        // Classes 0..=7: the largest label + 1.
+        assert_eq!(e.confusion[2], vec![0, 0, 0, 1, 0, 0, 0, 3]);
+        assert_eq!(e.classes(), 8);
         assert_eq!(e.sizes, vec![4, 4, 4]);
     }
 

@@ -480,7 +480,9 @@ mod tests {
     #[test]
     fn rejects_wrong_sizes() {
         let cfg = PartitionConfig::default();
+        let err = initial_partition(&[0u8; 100], 3, &cfg, &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("not 3 images"), "{err}");
         let err = initial_partition(&[0u8; 100], 1, &cfg, &|_| {}).unwrap_err();
-        assert!(err.to_string().contains("not 1 images"), "{err}");
+        assert!(err.to_string().contains("1 images for 10 parts"), "{err}");
     }
 }
