@@ -36,6 +36,10 @@ for t in "${FULL_TARGETS[@]}"; do
   for m in "${FULL_MODELS[@]}"; do PAIRS+=("$t:$m"); done
 done
 PAIRS+=(microbit:small-int8 microbit:small)
+# A model of another image size on the two boards' instruction sets: the
+# 8x8 model trained on scikit-learn's digits, with MNIST test digits framed
+# into 8x8 (fw-host digits --model).
+PAIRS+=(rp2040:digits8-int8 riscv32-virt:digits8-int8)
 
 OUT=${FW_OUT:-$ROOT/target/firmware}
 export CARGO_TARGET_DIR=${FW_TARGET_DIR:-$OUT/cargo}
@@ -60,8 +64,13 @@ if ! (cd "$FW/host" && cargo test --locked --quiet --release >"$OUT/host-tests.l
 fi
 (cd "$FW/host" && cargo build --locked --quiet --release)
 HOST=$CARGO_TARGET_DIR/release/fw-host
+MODELS[digits8-int8]=$(realpath "$FW/models/digits8x8-int8.bin")
+declare -A DIGITS=()
+for m in "${!MODELS[@]}"; do DIGITS[$m]=$FW/common/data/digits.bin; done
+DIGITS[digits8-int8]=$OUT/digits8x8.bin
+"$HOST" digits --mnist "$ROOT/data/mnist" --count 8 --model "${MODELS[digits8-int8]}" --out "${DIGITS[digits8-int8]}" >/dev/null
 for m in "${!MODELS[@]}"; do
-  "$HOST" expect --model "${MODELS[$m]}" --digits "$FW/common/data/digits.bin" >"$OUT/host-$m.log"
+  "$HOST" expect --model "${MODELS[$m]}" --digits "${DIGITS[$m]}" >"$OUT/host-$m.log"
 done
 
 # target_spec TARGET: how to build and run it, and its row labels.
@@ -100,8 +109,8 @@ target_spec() {
   esac
 }
 
-# Result lines: everything left of " | " on digit/sample lines, and the art.
-results() { tr -d '\r' <"$1" | grep -E '^(digit|sample) |^    ' | sed 's/ | .*//'; }
+# Result lines: everything left of " | " on digit/frame/sample lines, and the art.
+results() { tr -d '\r' <"$1" | grep -E '^(digit|frame|sample) |^    ' | sed 's/ | .*//'; }
 cost() { tr -d '\r' <"$1" | sed -n "s/^cost $2 mean | \([0-9]*\) .*/\1/p"; }
 parse_cost() { tr -d '\r' <"$1" | sed -n "s/^cost parse | \([0-9]*\) .*/\1/p"; }
 stack() { tr -d '\r' <"$1" | sed -n 's/^stack high-water \([0-9]*\) bytes.*/\1/p'; }
@@ -122,7 +131,7 @@ check() { # name log host-log
     head -5 "$OUT/$name.diff"
     return
   fi
-  step "$name: $(results "$log" | grep -c '^digit') digits and $(results "$log" | grep -c '^sample') samples identical to the host, bit for bit"
+  step "$name: $(results "$log" | grep -c '^digit') digits, $(results "$log" | grep -c '^frame') MNIST framings ($(results "$log" | grep -c '^frame .* unchanged$') unchanged) and $(results "$log" | grep -c '^sample') samples identical to the host, bit for bit"
 }
 
 # RP2040 budgets: image <= 1.5 MiB of the Pico's 2 MiB, RAM <= 64 KiB.
@@ -150,7 +159,7 @@ pair() {
   local file=${MODELS[$model]}
   target_spec "$target"
   start=$SECONDS
-  (cd "$FW/$dir" && MODEL_BIN=$file cargo build --locked --quiet --release --target "$triple" "${cargo_args[@]}")
+  (cd "$FW/$dir" && MODEL_BIN=$file DIGITS_BIN=${DIGITS[$model]} cargo build --locked --quiet --release --target "$triple" "${cargo_args[@]}")
   local elf=$OUT/elf/$name
   cp "$CARGO_TARGET_DIR/$triple/release/$bin" "$elf"
   step "$name built in $((SECONDS - start)) s"

@@ -1,24 +1,31 @@
 //! Embeds the model named by `MODEL_BIN` (default: `../models/default-int8.bin`)
 //! and checks, at build time, that the engine can run it: it must parse, and
-//! the workspace is sized from its widest layer.
+//! the workspace is sized from its widest layer. Embeds the digits named by
+//! `DIGITS_BIN` (default: `data/digits.bin`, 8 MNIST test digits of 28×28;
+//! for a model of another image size, `fw-host digits --model` writes them
+//! framed into its shape), and refuses digits of another shape than the
+//! model's.
 
 use std::path::PathBuf;
 use std::{env, fs};
+
+/// The file named by the environment variable `var` (else `default`,
+/// relative to this crate), its path and bytes; rebuilds when either changes.
+fn input(var: &str, default: &str) -> (PathBuf, Vec<u8>) {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets this"));
+    println!("cargo:rerun-if-env-changed={var}");
+    let path = env::var_os(var).map_or_else(|| manifest.join(default), PathBuf::from);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let bytes =
+        fs::read(&path).unwrap_or_else(|e| panic!("{var}: cannot read {}: {e}", path.display()));
+    (path, bytes)
+}
 
 fn main() {
     if env::var_os("CARGO_FEATURE_EMBED").is_none() {
         return;
     }
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets this"));
-    println!("cargo:rerun-if-env-changed=MODEL_BIN");
-    let path = match env::var_os("MODEL_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => manifest.join("../models/default-int8.bin"),
-    };
-    println!("cargo:rerun-if-changed={}", path.display());
-    let bytes = fs::read(&path).unwrap_or_else(|e| {
-        panic!("MODEL_BIN: cannot read {}: {e}", path.display());
-    });
+    let (path, bytes) = input("MODEL_BIN", "../models/default-int8.bin");
     let model = engine::Model::from_bytes(&bytes).unwrap_or_else(|e| {
         panic!("MODEL_BIN: {} is not a usable model: {e}", path.display());
     });
@@ -38,5 +45,16 @@ fn main() {
         ),
     )
     .expect("write OUT_DIR/capacity.rs");
-    println!("cargo:rerun-if-changed=data/digits.bin");
+    let (digits_path, digits) = input("DIGITS_BIN", "data/digits.bin");
+    let record = 1 + model.pixels();
+    if digits.is_empty() || !digits.len().is_multiple_of(record) {
+        panic!(
+            "DIGITS_BIN: {} is {} bytes, not records of {record} (a label and the model's {}x{} pixels: write them with `fw-host digits --model`)",
+            digits_path.display(),
+            digits.len(),
+            model.header().image.width,
+            model.header().image.height
+        );
+    }
+    fs::write(out.join("digits.bin"), &digits).expect("write OUT_DIR/digits.bin");
 }

@@ -1,12 +1,14 @@
 //! The boot sequence every firmware target runs, written once.
 //!
-//! [`run`] classifies the embedded MNIST digits, prints one generated sample
-//! per expert as ASCII art of the model's image shape (28×28 for the
-//! bundled models) and reports what each step cost on the
-//! target's [`Counter`]. The output is line-oriented so that a script can
-//! compare targets with the host: everything left of ` | ` on `digit` and
-//! `sample` lines, and the art, must be identical on every target; what is
-//! right of it is cost.
+//! [`run`] classifies the embedded MNIST digits, frames each of them the
+//! way MNIST was made (`engine::frame::mnist`, what the web page and
+//! `harness classify --frame mnist` run; an MNIST digit comes back
+//! unchanged), prints one generated sample per expert as ASCII art of the
+//! model's image shape (28×28 for the bundled models) and reports what each
+//! step cost on the target's [`Counter`]. The output is line-oriented so
+//! that a script can compare targets with the host: everything left of
+//! ` | ` on `digit`, `frame` and `sample` lines, and the art, must be
+//! identical on every target; what is right of it is cost.
 //!
 //! The model is embedded at build time from the file named by the `MODEL_BIN`
 //! environment variable (default `firmware-example/models/default-int8.bin`); the
@@ -33,7 +35,7 @@ pub static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.bin"))
 /// Embedded MNIST test digits: records of one label byte then 784 pixels
 /// (the first images of the MNIST test set, written by `fw-host digits`).
 #[cfg(feature = "embed")]
-pub static DIGITS: &[u8] = include_bytes!("../data/digits.bin");
+pub static DIGITS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin"));
 
 /// Bytes per record of [`DIGITS`] (28×28 MNIST digits). [`run`] takes
 /// records of `1 + model.pixels()` bytes: [`digit_record`].
@@ -69,6 +71,8 @@ pub struct Costs {
     pub digits: u32,
     /// Counts spent classifying them, in total.
     pub classify: u64,
+    /// Counts spent framing the digits MNIST-style, in total.
+    pub frame: u64,
     /// Images generated.
     pub samples: u32,
     /// Counts spent generating them, in total.
@@ -82,6 +86,8 @@ pub enum Failure {
     Engine(engine::Error),
     /// The output sink failed.
     Output,
+    /// The framing refused a digit.
+    Frame(engine::frame::FrameError),
     /// The digits are not whole records of the model's image shape.
     Digits {
         /// Bytes of digits.
@@ -107,6 +113,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Engine(e) => write!(f, "{e}"),
+            Failure::Frame(e) => write!(f, "frame: {e}"),
             Failure::Output => f.write_str("output failed"),
             Failure::Digits { len, record } => write!(
                 f,
@@ -215,6 +222,11 @@ pub fn run<const N: usize, W: Write, C: Counter>(
         write_cost(out, counter, costs.classify / costs.digits as u64)?;
         out.write_char('\n')?;
     }
+    if costs.digits > 0 {
+        write!(out, "cost frame mean")?;
+        write_cost(out, counter, costs.frame / costs.digits as u64)?;
+        out.write_char('\n')?;
+    }
     if costs.samples > 0 {
         write!(out, "cost generate mean")?;
         write_cost(out, counter, costs.generate / costs.samples as u64)?;
@@ -285,6 +297,7 @@ fn infer<const N: usize, W: Write, C: Counter>(
             costs.digits
         )?;
     }
+    frame_digits(out, counter, &mut costs, model, digits, record)?;
     let width = model.header().image.width as usize;
     for k in 0..model.experts() {
         let seed = SAMPLE_SEED + k as u64;
@@ -299,14 +312,8 @@ fn infer<const N: usize, W: Write, C: Counter>(
             }
             // Integer models produce pixels: no f32 image buffer at all.
             ElementType::Int8 => {
-                let mut image = [0u8; 784];
-                let image = image
-                    .get_mut(..model.pixels())
-                    .ok_or(engine::Error::Capacity {
-                        what: "pixels of a generated image",
-                        needed: model.pixels(),
-                        max: 784,
-                    })?;
+                let mut buffer = [0u8; MAX_PIXELS];
+                let image = pixels_of(&mut buffer, model, "pixels of a generated image")?;
                 let start = counter.now();
                 model.generate_pixels(&mut ws, k, seed, image)?;
                 let spent = counter.now().wrapping_sub(start);
@@ -316,6 +323,64 @@ fn infer<const N: usize, W: Write, C: Counter>(
         }
     }
     Ok(costs)
+}
+
+/// The most pixels an image of the boot sequence's own buffers holds (an
+/// MNIST digit's 784).
+const MAX_PIXELS: usize = 784;
+
+/// The first [`Model::pixels`] bytes of `buffer`, or the engine's capacity
+/// error naming `what` for a model of larger images.
+fn pixels_of<'b>(
+    buffer: &'b mut [u8; MAX_PIXELS],
+    model: &Model<'_>,
+    what: &'static str,
+) -> Result<&'b mut [u8], engine::Error> {
+    buffer
+        .get_mut(..model.pixels())
+        .ok_or(engine::Error::Capacity {
+            what,
+            needed: model.pixels(),
+            max: MAX_PIXELS,
+        })
+}
+
+/// Frames every digit MNIST-style into the model's shape
+/// (`engine::frame::mnist`) and prints a `frame` line each: the framed
+/// bytes' fingerprint and whether they equal the digit, then the cost.
+#[inline(never)]
+fn frame_digits<W: Write, C: Counter>(
+    out: &mut W,
+    counter: &mut C,
+    costs: &mut Costs,
+    model: &Model<'_>,
+    digits: &[u8],
+    record: usize,
+) -> Result<(), Failure> {
+    let image = model.header().image;
+    let (w, h) = (image.width as usize, image.height as usize);
+    let mut buffer = [0u8; MAX_PIXELS];
+    let framed = pixels_of(&mut buffer, model, "pixels of a framed digit")?;
+    for (i, record) in digits.chunks_exact(record).enumerate() {
+        let pixels = &record[1..];
+        let start = counter.now();
+        engine::frame::mnist(pixels, w, h, framed, w, h).map_err(Failure::Frame)?;
+        let spent = counter.now().wrapping_sub(start);
+        costs.frame += spent;
+        let same = if *framed == *pixels {
+            "unchanged"
+        } else {
+            "changed"
+        };
+        write!(
+            out,
+            "frame {i} fnv1a {:016x} {same}",
+            fingerprint_bytes(framed)
+        )?;
+        write_cost(out, counter, spent)?;
+        out.write_char('\n')?;
+    }
+    Ok(())
 }
 
 /// Counts one generated sample and prints its line: fingerprint, then cost.
