@@ -198,3 +198,66 @@ fn an_unlabelled_folder_trains_without_scores() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&again).unwrap(), bytes);
 }
+
+#[test]
+fn npy_with_labels_and_a_separate_csv_test_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let n = 60;
+    let pixels: Vec<u8> = (0..n).flat_map(|i| fixtures::toy(i).1).collect();
+    let kinds: Vec<u8> = (0..n).map(|i| fixtures::toy(i).0).collect();
+    let images = root.join("x.npy");
+    trainer::data::npy::write::<u8>(&images, &[n as u64, 64], &pixels).unwrap();
+    let labels = root.join("y.npy");
+    trainer::data::npy::write::<u8>(&labels, &[n as u64], &kinds).unwrap();
+    // The test set: 30 more toy images as a headerless CSV, label first.
+    let csv: String = (n..n + 30)
+        .map(|i| {
+            let (kind, px) = fixtures::toy(i);
+            let cells: Vec<String> = px.iter().map(|v| v.to_string()).collect();
+            format!("{kind},{}\n", cells.join(","))
+        })
+        .collect();
+    let test = root.join("test.csv");
+    std::fs::write(&test, csv).unwrap();
+    let run = root.join("run");
+    let o = fit(
+        &images,
+        &run,
+        &[
+            "--labels",
+            labels.to_str().unwrap(),
+            "--test",
+            test.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("60 training images of 8x8"), "{report}");
+    assert!(
+        report.contains(&format!("test images (30): {}", test.display())),
+        "{report}"
+    );
+    assert!(
+        report.contains("Confusion matrix (test set, engine)"),
+        "{report}"
+    );
+    let bytes = std::fs::read(run.join("model.bin")).unwrap();
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.header().label_map.as_ref().map(|m| m.len()), Some(3));
+    // trainer eval scores the model on the CSV, inverting it as the run did.
+    let out = trainer(&[
+        "eval",
+        "--model",
+        run.join("model.bin").to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("on 30 test images") && text.contains("ACC "),
+        "{text}"
+    );
+    assert!(text.contains("polarity: inverted"), "{text}");
+}
