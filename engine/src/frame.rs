@@ -242,7 +242,9 @@ fn bounding_box(ink: &[u8], width: usize) -> Option<BoundingBox> {
         y0 = y0.min(y);
         y1 = y;
     }
-    (y0 != usize::MAX).then_some(BoundingBox {
+    // `then`, not `then_some`: the box's sides are computed only when there
+    // is ink (with none, `x1 - x0` would overflow).
+    (y0 != usize::MAX).then(|| BoundingBox {
         x: x0,
         y: y0,
         w: x1 - x0 + 1,
@@ -853,6 +855,16 @@ mod tests {
             let out_len = prop_oneof![4 => Just(ow * oh), 1 => 0usize..64];
             (ink, Just(w), Just(h), out_len, Just(ow), Just(oh))
         })
+    }
+
+    /// Found by the `frame` fuzz target (in a debug build, whose overflow
+    /// checks caught the box of an empty drawing being computed anyway).
+    #[test]
+    fn a_drawing_without_rows_or_columns_is_empty() {
+        let mut out = vec![7u8; 63 * 8];
+        assert_eq!(mnist(&[], 1, 0, &mut out, 63, 8), Ok(false));
+        assert!(out.iter().all(|&v| v == 0));
+        assert_eq!(mnist(&[], 0, 5, &mut out, 63, 8), Ok(false));
     }
 
     /// Strokes on pads of many sizes (down- and up-scaling, odd ratios),
