@@ -243,15 +243,12 @@ impl<const N: usize> Server<N> {
             Ok(n) => Ok(n),
             Err(e) => {
                 let failure = match e {
-                    Error::BufferTooSmall => Failure::new(Status::Oversize)
-                        .with(
-                            clamp(out.len()),
-                            clamp(wire_len(FRAME_OVERHEAD + answer.payload_len())),
-                        )
-                        .text("answer larger than the send buffer"),
-                    _ => {
-                        Failure::new(Status::Internal).text("the handler's answer does not encode")
-                    }
+                    Error::BufferTooSmall => Failure::new(Status::Oversize).with(
+                        clamp(out.len()),
+                        clamp(wire_len(FRAME_OVERHEAD + answer.payload_len())),
+                    ),
+                    // No text: the fallback must fit where the answer did not.
+                    _ => Failure::new(Status::Internal),
                 };
                 let body = Body::Failed {
                     request: kind,

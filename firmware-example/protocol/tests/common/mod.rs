@@ -19,7 +19,12 @@ pub struct Fake {
 
 impl Fake {
     pub fn new() -> Self {
-        Fake { clock: 0, image: [0; PIXELS], shutdowns: 0, test_build: false }
+        Fake {
+            clock: 0,
+            image: [0; PIXELS],
+            shutdowns: 0,
+            test_build: false,
+        }
     }
 }
 
@@ -32,7 +37,11 @@ pub fn expected_classify(pixels: &[u8]) -> ClassifyAnswer<'static> {
         .collect();
     ClassifyAnswer {
         cluster,
-        label: if cluster == 0 { None } else { Some(9 - cluster) },
+        label: if cluster == 0 {
+            None
+        } else {
+            Some(9 - cluster)
+        },
         confidence: 1.0f32.to_bits(),
         probabilities,
         extensions: Extensions::EMPTY,
@@ -75,7 +84,12 @@ impl Handler for Fake {
         assert_eq!(pixels.len(), PIXELS);
         Ok(expected_classify(pixels))
     }
-    fn generate(&mut self, expert: u8, seed: u64, _: Extensions<'_>) -> Result<(), Failure<'static>> {
+    fn generate(
+        &mut self,
+        expert: u8,
+        seed: u64,
+        _: Extensions<'_>,
+    ) -> Result<(), Failure<'static>> {
         assert!(u16::from(expert) < EXPERTS);
         if seed == u64::MAX {
             return Err(Failure::new(Status::Busy));
@@ -87,7 +101,12 @@ impl Handler for Fake {
         &self.image
     }
     fn selftest(&mut self) -> Result<SelftestAnswer<'static>, Failure<'static>> {
-        Ok(SelftestAnswer { passed: true, checks: 3, failures: 0, text: "ok" })
+        Ok(SelftestAnswer {
+            passed: true,
+            checks: 3,
+            failures: 0,
+            text: "ok",
+        })
     }
     fn stack(&mut self) -> (u32, u32) {
         (4568, 262136)
