@@ -1,7 +1,8 @@
 //! Arbitrary bytes as a request's kind and payload, in a frame made valid
 //! (COBS, length, CRC), so that mutations reach the payload decoders and the
 //! server's checks instead of dying at the CRC: nothing panics, what parses
-//! round-trips, and the server answers every such frame once, validly.
+//! round-trips, and the server answers every such frame once, validly
+//! (but for oversize frames of another version, which get no answer).
 #![no_main]
 
 use device_protocol::*;
@@ -31,7 +32,8 @@ fuzz_target!(|data: &[u8]| {
     let m = cobs::encode(&frame[..n], &mut wire[1..]).expect("room for the encoding");
     wire.truncate(m + 2);
 
-    let mut server = Server::<{ request_capacity(12) }>::new();
+    const N: usize = request_capacity(12);
+    let mut server = Server::<N>::new();
     let mut out = [0u8; MIN_ANSWER_BUFFER];
     let mut sent = Vec::new();
     server.receive(&wire, &mut Fake::default(), &mut out, |b| {
@@ -47,9 +49,13 @@ fuzz_target!(|data: &[u8]| {
             answers += 1;
         }
     }
+    // Exactly one, except for a frame too large for the server's buffer
+    // with another version's byte: its header is not trusted (PROTOCOL.md,
+    // Resynchronisation), so it gets none.
+    let expected = if n > N && version != VERSION { 0 } else { 1 };
     assert_eq!(
         answers,
-        1,
+        expected,
         "kind {kind:#04x}, {} payload bytes",
         payload.len()
     );
