@@ -26,16 +26,13 @@ pub fn parse_model<'a>(bytes: &'a [u8], path: &Path) -> Result<Model<'a>> {
 pub enum Frame {
     /// Use the images as they are (they must be the model's size).
     None,
-    /// MNIST's framing ([`engine::frame::mnist`], the page's and the
-    /// firmware's): the ink's box scaled into 20/28 of each side, its
-    /// centre of mass at the centre. Pixels below [`PAPER`] (after the
-    /// polarity is settled) count as paper, so that the grey of scanned or
-    /// photographed paper does not widen the ink's box.
+    /// MNIST's framing into the model's size ([`trainer::data::framing`]:
+    /// [`engine::frame::mnist`], the page's and the firmware's), each
+    /// image's polarity settled on its own and pixels under 1/8 of full ink
+    /// taken for paper, so that the grey of scanned or photographed paper
+    /// does not widen the ink's box.
     Mnist,
 }
-
-/// The darkest level `--frame mnist` still takes for paper (1/8 of full ink).
-pub const PAPER: u8 = 31;
 
 /// The images at `path` in any form [`trainer::data`] reads, for `model`:
 /// their polarity settled by `invert` (the decision goes to stderr), then
@@ -49,42 +46,20 @@ pub fn read_images(
     frame: Frame,
     model: &Model<'_>,
 ) -> Result<trainer::data::Images> {
-    let opts = trainer::data::ReadOptions { labels: None, size };
-    let shape = model.header().image;
-    if frame == Frame::None {
-        let (set, polarity) = trainer::data::read_for_model(path, part, &opts, invert, shape)?;
-        eprintln!("{}; polarity: {polarity}", set.describe());
-        return Ok(set.images);
-    }
-    let mut set = trainer::data::read_set(path, part, &opts)?;
-    let (inverted, polarity) = invert.decide(&set.images);
-    if inverted {
-        trainer::data::polarity::invert(&mut set.images);
-    }
-    eprintln!(
-        "{}; polarity: {polarity}; framed MNIST-style into {}x{}",
-        set.describe(),
-        shape.width,
-        shape.height
-    );
-    let (w, h) = (shape.width as usize, shape.height as usize);
-    let mut framed = vec![0u8; set.images.n * w * h];
-    for (i, out) in framed.chunks_exact_mut(w * h).enumerate() {
-        let ink: Vec<u8> = set
-            .images
-            .image(i)
-            .iter()
-            .map(|&v| if v <= PAPER { 0 } else { v })
-            .collect();
-        engine::frame::mnist(&ink, set.images.cols, set.images.rows, out, w, h)
-            .map_err(|e| anyhow::anyhow!("{}: image {i}: {e}", path.display()))?;
-    }
-    Ok(trainer::data::Images {
-        n: set.images.n,
-        rows: h,
-        cols: w,
-        pixels: framed,
-    })
+    let image = model.header().image;
+    let framing = (frame == Frame::Mnist).then_some(trainer::data::framing::Framing {
+        width: image.width as usize,
+        height: image.height as usize,
+        invert,
+    });
+    let opts = trainer::data::ReadOptions {
+        labels: None,
+        size,
+        frame: framing,
+    };
+    let (set, polarity) = trainer::data::read_for_model(path, part, &opts, invert, image)?;
+    eprintln!("{}; polarity: {polarity}", set.describe());
+    Ok(set.images)
 }
 
 /// One classified image.

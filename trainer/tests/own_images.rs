@@ -261,3 +261,57 @@ fn npy_with_labels_and_a_separate_csv_test_set() {
     );
     assert!(text.contains("polarity: inverted"), "{text}");
 }
+
+/// `--frame mnist`: scans of single digits of different sizes and
+/// polarities (MNIST test digits drawn 2 or 3 times larger on pages of
+/// their own size, half dark on light) are framed into 28×28 and trained on.
+#[test]
+fn scans_of_any_size_are_framed_and_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut digits =
+        trainer::data::read_images(common::data().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let labels =
+        trainer::data::read_labels(common::data().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    digits.truncate(60);
+    for (i, &label) in labels.iter().enumerate().take(digits.n) {
+        let scale = 2 + i % 2;
+        let (w, h) = (28 * scale + 7 + i % 5, 28 * scale + 3);
+        let light = i % 2 == 0;
+        let mut page = vec![if light { 235u8 } else { 20 }; w * h];
+        for (p, &v) in digits.image(i).iter().enumerate() {
+            for d in 0..scale * scale {
+                let (x, y) = (
+                    3 + (p % 28) * scale + d % scale,
+                    1 + (p / 28) * scale + d / scale,
+                );
+                if v > 0 {
+                    page[y * w + x] = if light { (255 - v).min(235) } else { v.max(20) };
+                }
+            }
+        }
+        let path = dir
+            .path()
+            .join("scans")
+            .join(label.to_string())
+            .join(format!("{i:02}.png"));
+        png(&path, w as u32, h as u32, &page);
+    }
+    let run = dir.path().join("run");
+    let o = fit(&dir.path().join("scans"), &run, &["--frame", "mnist"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("54 training images of 28x28"), "{report}");
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("data.json")).unwrap()).unwrap();
+    assert_eq!(data["frame"], serde_json::json!([28, 28]));
+    let bytes = std::fs::read(run.join("model.bin")).unwrap();
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.pixels(), 784);
+    // Without --frame, the same folder is refused: its pages differ in size.
+    let o = fit(&dir.path().join("scans"), &dir.path().join("run2"), &[]);
+    assert_one_line_error(
+        &o,
+        1,
+        &["image is", "every image of a set must have one size"],
+    );
+}

@@ -110,6 +110,25 @@ pub struct DataArgs {
     /// model when there is no separate test set.
     #[arg(long, value_name = "FRACTION")]
     pub test_fraction: Option<f64>,
+    /// `mnist`: frame every image the way MNIST's digits were (the ink's box
+    /// into 20/28 of each side, centre of mass at the centre; engine::frame,
+    /// as the page and the firmware), each image's polarity settled on its
+    /// own and pixels under 1/8 of full ink taken for paper: for folders of
+    /// scans or photos of single digits, of any sizes.
+    #[arg(long, value_enum)]
+    pub frame: Option<FrameArg>,
+    /// With --frame mnist: the size to frame into [default: 28x28].
+    #[arg(long, value_name = "WxH", value_parser = crate::data::parse_size, requires = "frame")]
+    pub frame_size: Option<(usize, usize)>,
+}
+
+/// `--frame`: how images of any size are made one size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FrameArg {
+    /// As they are (every image of a set must have one size).
+    None,
+    /// MNIST-style framing (see --frame).
+    Mnist,
 }
 
 impl DataArgs {
@@ -121,7 +140,8 @@ impl DataArgs {
             || self.labels.is_some()
             || self.size.is_some()
             || self.invert.is_some()
-            || self.test_fraction.is_some();
+            || self.test_fraction.is_some()
+            || self.frame.is_some();
         if !given {
             return None;
         }
@@ -133,6 +153,10 @@ impl DataArgs {
             size: self.size,
             invert: self.invert.unwrap_or(d.invert),
             test_fraction: self.test_fraction.unwrap_or(d.test_fraction),
+            frame: match self.frame {
+                Some(FrameArg::Mnist) => Some(self.frame_size.unwrap_or((28, 28))),
+                _ => None,
+            },
         })
     }
 }

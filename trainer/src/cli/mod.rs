@@ -288,6 +288,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let read = crate::data::ReadOptions {
                 labels: a.labels,
                 size: a.size,
+                frame: None,
             };
             let (set, polarity) = crate::data::read_for_model(
                 &data,
@@ -354,6 +355,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let read = crate::data::ReadOptions {
                 labels: a.labels,
                 size: a.size,
+                frame: None,
             };
             let set = crate::data::read_set(&a.path, crate::data::Part::Train, &read)?;
             let seconds = started.elapsed().as_secs_f64();

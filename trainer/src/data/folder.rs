@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::framing::Framing;
 use super::{extension, read_nonempty, DataError, Dataset, Images, Labels, IMAGE_EXTENSIONS};
 
 /// Every image file below `root`, sorted by path; an error for a file that
@@ -113,8 +114,9 @@ fn folder_labels(root: &Path, files: &[PathBuf]) -> Option<Labels> {
     })
 }
 
-/// Reads every image below `root` (see the module's rules).
-pub fn read_folder(root: &Path) -> Result<Dataset, DataError> {
+/// Reads every image below `root` (see the module's rules); with `frame`,
+/// every image (of any size) framed MNIST-style into the framing's size.
+pub fn read_folder(root: &Path, frame: Option<Framing>) -> Result<Dataset, DataError> {
     let files = image_files(root)?;
     if files.is_empty() {
         return Err(DataError::Empty {
@@ -128,10 +130,24 @@ pub fn read_folder(root: &Path) -> Result<Dataset, DataError> {
     // The first image sets the size; the rest are decoded in parallel
     // straight into their place in one buffer (peak memory: the images
     // once, plus one image per thread).
-    let (first, cols, rows) = decode(&files[0])?;
+    let (first, first_cols, first_rows) = decode(&files[0])?;
+    let (cols, rows) = match frame {
+        Some(f) => (f.width, f.height),
+        None => (first_cols, first_rows),
+    };
     let size = cols * rows;
     let mut pixels = vec![0u8; files.len() * size];
-    pixels[..size].copy_from_slice(&first);
+    match frame {
+        Some(f) => f.frame(
+            &first,
+            first_cols,
+            first_rows,
+            &mut pixels[..size],
+            &files[0],
+            0,
+        )?,
+        None => pixels[..size].copy_from_slice(&first),
+    }
     // Every failure, by index, so that the first in path order is reported.
     let failures: Vec<(usize, DataError)> = pixels
         .par_chunks_mut(size.max(1))
@@ -140,6 +156,9 @@ pub fn read_folder(root: &Path) -> Result<Dataset, DataError> {
         .skip(1)
         .filter_map(|(i, (out, path))| {
             let result = decode(path).and_then(|(grey, w, h)| {
+                if let Some(f) = frame {
+                    return f.frame(&grey, w, h, out, path, i);
+                }
                 if (w, h) != (cols, rows) {
                     return Err(DataError::MixedSizes {
                         path: path.clone(),
@@ -205,7 +224,7 @@ mod tests {
         png(&r.join("7/a.png"), 3, 2, |_, y| 10 + y as u8);
         png(&r.join("1/z.png"), 3, 2, |_, _| 200);
         std::fs::write(r.join("1/.DS_Store"), b"junk").unwrap();
-        let set = read_folder(r).unwrap();
+        let set = read_folder(r, None).unwrap();
         assert_eq!((set.images.n, set.images.cols, set.images.rows), (3, 3, 2));
         assert_eq!(set.labels.unwrap().values, vec![1, 7, 7]);
         assert_eq!(set.images.image(0), &[200; 6]);
@@ -219,11 +238,11 @@ mod tests {
         let r = dir.path();
         png(&r.join("dog/a.png"), 2, 2, |_, _| 0);
         png(&r.join("cat/b.png"), 2, 2, |_, _| 0);
-        let l = read_folder(r).unwrap().labels.unwrap();
+        let l = read_folder(r, None).unwrap().labels.unwrap();
         assert_eq!(l.values, vec![0, 1]);
         assert_eq!(l.name(1), "dog");
         png(&r.join("loose.png"), 2, 2, |_, _| 0);
-        assert_eq!(read_folder(r).unwrap().labels, None);
+        assert_eq!(read_folder(r, None).unwrap().labels, None);
     }
 
     #[test]
@@ -252,26 +271,34 @@ mod tests {
     fn bad_folders_are_one_line_errors_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        let e = read_folder(r).unwrap_err().to_string();
+        let e = read_folder(r, None).unwrap_err().to_string();
         assert!(e.contains("no images found"), "{e}");
         png(&r.join("a.png"), 2, 2, |_, _| 0);
         png(&r.join("b.png"), 3, 2, |_, _| 0);
-        let e = read_folder(r).unwrap_err().to_string();
+        let e = read_folder(r, None).unwrap_err().to_string();
         assert!(
             e.contains("b.png: image is 3x2, but") && e.contains("a.png is 2x2"),
             "{e}"
         );
+        // Framed, images of any sizes make one set.
+        let framing = Framing {
+            width: 4,
+            height: 4,
+            invert: crate::data::Invert::No,
+        };
+        let set = read_folder(r, Some(framing)).unwrap();
+        assert_eq!((set.images.n, set.images.cols, set.images.rows), (2, 4, 4));
         std::fs::remove_file(r.join("b.png")).unwrap();
         std::fs::write(r.join("notes.txt"), b"hello").unwrap();
-        let e = read_folder(r).unwrap_err().to_string();
+        let e = read_folder(r, None).unwrap_err().to_string();
         assert!(e.contains("notes.txt: not an image file"), "{e}");
         std::fs::remove_file(r.join("notes.txt")).unwrap();
         std::fs::write(r.join("zero.png"), b"").unwrap();
-        let e = read_folder(r).unwrap_err().to_string();
+        let e = read_folder(r, None).unwrap_err().to_string();
         assert!(e.contains("zero.png: empty file (0 bytes)"), "{e}");
         let full = std::fs::read(r.join("a.png")).unwrap();
         std::fs::write(r.join("zero.png"), &full[..full.len() / 2]).unwrap();
-        let e = read_folder(r).unwrap_err().to_string();
+        let e = read_folder(r, None).unwrap_err().to_string();
         assert!(e.contains("zero.png: not a readable image"), "{e}");
         assert!(!e.contains('\n'), "{e}");
     }

@@ -17,6 +17,7 @@
 pub mod csv;
 pub mod fixtures;
 pub mod folder;
+pub mod framing;
 pub mod idx;
 pub mod npy;
 pub mod polarity;
@@ -325,6 +326,10 @@ pub struct ReadOptions {
     /// `--size WxH`: the image size of a CSV or an N×(H·W) `.npy` whose
     /// rows are not square.
     pub size: Option<(usize, usize)>,
+    /// `--frame mnist`: every image framed MNIST-style into one size (then
+    /// a folder's images may have any sizes), its polarity settled on its
+    /// own first ([`framing`]).
+    pub frame: Option<framing::Framing>,
 }
 
 /// Which half of a directory of MNIST's four files a single-set reader
@@ -414,13 +419,16 @@ pub fn read_set(path: &Path, part: Part, opts: &ReadOptions) -> Result<Dataset, 
             };
             idx::read_pair(path, images, labels)?
         }
-        Format::ImageFolder => folder::read_folder(path)?,
+        Format::ImageFolder => folder::read_folder(path, opts.frame)?,
         Format::ImageFile => folder::read_file(path)?,
         Format::Csv => csv::read(path, opts.size)?,
         Format::Npy => npy::read(path, opts.size)?,
         Format::Idx => idx::read_file(path)?,
     };
-    let set = attach_labels(set, opts)?;
+    let mut set = attach_labels(set, opts)?;
+    if let (Some(f), false) = (opts.frame, Format::of(path)? == Format::ImageFolder) {
+        set.images = f.frame_set(&set.images, path)?;
+    }
     if set.images.n == 0 {
         return Err(DataError::Empty {
             path: path.into(),
@@ -509,8 +517,22 @@ pub fn read_for_model(
     invert: Invert,
     shape: engine::ImageShape,
 ) -> Result<(Dataset, String), DataError> {
-    let mut set = read_set(path, part, opts)?;
     let (w, h) = (shape.width as usize, shape.height as usize);
+    // Framing makes every image the model's size, each image's polarity
+    // settled on its own.
+    let opts = &ReadOptions {
+        frame: opts.frame.map(|_| framing::Framing {
+            width: w,
+            height: h,
+            invert,
+        }),
+        ..opts.clone()
+    };
+    let mut set = read_set(path, part, opts)?;
+    if opts.frame.is_some() {
+        let why = format!("settled image by image, then framed MNIST-style into {w}x{h}");
+        return Ok((set, why));
+    }
     if (set.images.cols, set.images.rows) != (w, h) {
         return Err(DataError::WrongSize {
             path: path.into(),

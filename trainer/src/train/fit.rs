@@ -35,6 +35,10 @@ pub struct DataOptions {
     /// `--test-fraction`: held out for scoring when there is no test set.
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
+    /// `--frame mnist` (`--frame-size WxH`): every image framed
+    /// MNIST-style into this size, its polarity settled image by image.
+    #[serde(default)]
+    pub frame: Option<(usize, usize)>,
 }
 
 fn default_test_fraction() -> f64 {
@@ -50,6 +54,7 @@ impl Default for DataOptions {
             size: None,
             invert: Invert::Auto,
             test_fraction: default_test_fraction(),
+            frame: None,
         }
     }
 }
@@ -79,6 +84,13 @@ impl DataOptions {
         ReadOptions {
             labels: self.labels.clone(),
             size: self.size,
+            frame: self
+                .frame
+                .map(|(width, height)| crate::data::framing::Framing {
+                    width,
+                    height,
+                    invert: self.invert,
+                }),
         }
     }
 }
@@ -179,7 +191,18 @@ pub fn load_data(
     let mut train = sets.train;
     let image = train.shape()?;
     log(&train.describe());
-    let (inverted, why) = opts.invert.decide(&train.images);
+    let (inverted, why) = match opts.frame {
+        // Framing settled each image's polarity already.
+        Some((w, h)) => (
+            false,
+            format!(
+                "settled image by image (--invert {:?}), then framed MNIST-style into {w}x{h}",
+                opts.invert
+            )
+            .to_lowercase(),
+        ),
+        None => opts.invert.decide(&train.images),
+    };
     log(&format!("polarity: {why}"));
     let mut test = sets.test;
     if inverted {
