@@ -260,3 +260,87 @@ fn refusals_and_link_failures_are_one_line() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("8x8"), "{}", stderr(&o));
 }
+
+/// `--port` on a pseudo-terminal: the serial path (termios, the reader
+/// thread, its read timeouts) with `fw-host serve` bridged to the pty's
+/// master side, as a board sits behind /dev/ttyACM0.
+#[cfg(unix)]
+#[test]
+fn a_device_on_a_pseudo_terminal_answers_through_port() {
+    use serialport::SerialPort as _;
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let Some(fw) = fw_host() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let images = first_mnist_images(dir.path(), 100);
+    let model = root().join(MODELS[0]);
+    let (master, slave) = serialport::TTYPort::pair().expect("a pseudo-terminal pair");
+    let port = slave.name().expect("the pty's name");
+    let mut child = Command::new(&fw)
+        .args(["serve", "--banner", "--model", model.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut to_device, mut from_device) =
+        (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let mut master_in = master.try_clone_native().unwrap();
+    let mut master_out = master;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let host_to_device = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while !stopping.load(Ordering::Relaxed) {
+            match master_in.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if to_device.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                // EIO while no one has the terminal open: wait for the harness.
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+    });
+    let device_to_host = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from_device.read(&mut buf) {
+            if n == 0 || master_out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+
+    let o = harness(&["device", "--port", &port, "info"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("firmware fw-host"));
+    let images = images.to_str().unwrap();
+    let on_port = harness(&[
+        "device", "--port", &port, "classify", "--images", images, "--bits",
+    ]);
+    assert!(on_port.status.success(), "{}", stderr(&on_port));
+    let host = harness(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        images,
+        "--bits",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&on_port.stdout),
+        String::from_utf8_lossy(&host.stdout)
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    host_to_device.join().unwrap();
+    // The device's input is closed: it ends, and its output with it.
+    assert!(child.wait().unwrap().success());
+    device_to_host.join().unwrap();
+    drop(slave);
+}
