@@ -10,6 +10,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use engine::Model;
 
+pub mod device;
+
 /// Reads a model file into memory, with the path in any error.
 pub fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))
@@ -46,7 +48,19 @@ pub fn read_images(
     frame: Frame,
     model: &Model<'_>,
 ) -> Result<trainer::data::Images> {
-    let image = model.header().image;
+    read_images_for(path, part, size, invert, frame, model.header().image)
+}
+
+/// [`read_images`] for a model known only by its image shape (a device's,
+/// from its `info` answer).
+pub fn read_images_for(
+    path: &Path,
+    part: trainer::data::Part,
+    size: Option<(usize, usize)>,
+    invert: trainer::data::Invert,
+    frame: Frame,
+    image: engine::ImageShape,
+) -> Result<trainer::data::Images> {
     let framing = (frame == Frame::Mnist).then_some(trainer::data::framing::Framing {
         width: image.width as usize,
         height: image.height as usize,

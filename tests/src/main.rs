@@ -108,6 +108,70 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
     },
+    /// Talk to a device running the model: a board on a serial port
+    /// (`--port`), or a device program on a pipe (`--spawn "fw-host serve
+    /// --model M"`), in the protocol of firmware-example/PROTOCOL.md. Its
+    /// `classify` and `generate` print and write what `harness classify`
+    /// and `harness generate` do, computed by the device.
+    #[command(after_help = "Examples:\n  \
+        harness device --port /dev/ttyACM0 info\n  \
+        harness device --spawn \"fw-host serve --model firmware-example/models/default-int8.bin\" \
+        classify --images data/mnist/t10k-images-idx3-ubyte.gz --bits\n  \
+        harness device --port /dev/ttyUSB0 --timeout-ms 2000 bench --count 50\n")]
+    Device {
+        #[command(flatten)]
+        link: harness::device::LinkArgs,
+        #[command(subcommand)]
+        action: DeviceAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceAction {
+    /// The device's firmware, protocol version and model summary.
+    Info,
+    /// Classify every image on the device; prints the CSV `harness classify`
+    /// prints (the same bits: the device runs the same engine).
+    Classify {
+        /// The images, in any form `harness classify --images` reads.
+        #[arg(long, value_name = "PATH")]
+        images: PathBuf,
+        /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
+        #[arg(long, value_name = "WxH", value_parser = trainer::data::parse_size)]
+        size: Option<(usize, usize)>,
+        /// Polarity, as for `harness classify`.
+        #[arg(long, value_enum, default_value = "auto")]
+        invert: trainer::data::Invert,
+        /// Framing, as for `harness classify` (done here, on the host).
+        #[arg(long, value_enum, default_value = "none")]
+        frame: harness::Frame,
+        /// Add the column `probability_bits` (the device's f32 bits), as
+        /// `harness classify --bits` does.
+        #[arg(long)]
+        bits: bool,
+    },
+    /// Generate samples of one expert on the device and write the PNG grid
+    /// `harness generate` writes (sample i uses seed S+i).
+    Generate {
+        /// Expert index, 0-based.
+        #[arg(long)]
+        expert: u8,
+        /// Number of samples.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        count: u32,
+        /// Seed of the first sample.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output PNG file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Round trip and device-side cost of each kind of request: a table.
+    Bench {
+        /// Requests of each kind.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -205,6 +269,96 @@ fn run(cli: Cli) -> Result<()> {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
             print!("{}", trainer::eval::host::describe(&m, bytes.len()));
+        }
+        Command::Device { link, action } => device(&link, action)?,
+    }
+    Ok(())
+}
+
+fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> {
+    use device_protocol::{Body, ClassifyRequest, Extensions, GenerateRequest, Request};
+    let mut dev = harness::device::Device::open(link)?;
+    let info = dev.info()?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    match action {
+        DeviceAction::Info => print!("{}", info.describe()),
+        DeviceAction::Classify {
+            images,
+            size,
+            invert,
+            frame,
+            bits,
+        } => {
+            let imgs =
+                harness::read_images_for(&images, Part::Test, size, invert, frame, info.shape())?;
+            if imgs.pixels_per_image() != w * h {
+                anyhow::bail!(
+                    "{}: images are {}x{}, the device's model takes {w}x{h}",
+                    images.display(),
+                    imgs.cols,
+                    imgs.rows
+                );
+            }
+            let mut rows = Vec::with_capacity(imgs.n);
+            let start = std::time::Instant::now();
+            for index in 0..imgs.n {
+                let request = Request::Classify(ClassifyRequest {
+                    width: info.width,
+                    height: info.height,
+                    pixels: imgs.image(index),
+                });
+                let (row, _) = dev.request(&request, |a| match &a.body {
+                    Body::Classify(c) => Ok(harness::Row {
+                        index,
+                        cluster: c.cluster.into(),
+                        label: c.label,
+                        confidence: c.confidence_f32(),
+                        probabilities: c.probabilities_f32().collect(),
+                    }),
+                    other => anyhow::bail!("classify answered with {other:?}"),
+                })?;
+                rows.push(row);
+            }
+            eprintln!(
+                "{} images classified by {} in {:.2} s",
+                imgs.n,
+                dev.name(),
+                start.elapsed().as_secs_f64()
+            );
+            let csv = harness::rows_to_csv(&rows, bits);
+            let _ = std::io::stdout().lock().write_all(csv.as_bytes());
+        }
+        DeviceAction::Generate {
+            expert,
+            count,
+            seed,
+            out,
+        } => {
+            let mut images = Vec::with_capacity(count as usize);
+            for i in 0..count {
+                let request = Request::Generate(GenerateRequest {
+                    expert,
+                    seed: seed.wrapping_add(i.into()),
+                    extensions: Extensions::EMPTY,
+                });
+                let (pixels, _) = dev.request(&request, |a| match &a.body {
+                    Body::Generate(g) if g.pixels.len() == w * h => Ok(g.pixels.to_vec()),
+                    other => anyhow::bail!("generate answered with {other:?}"),
+                })?;
+                images.push(pixels);
+            }
+            let cols = (count as f64).sqrt().ceil() as usize;
+            trainer::eval::pictures::save_grid_bytes(&out, &images, cols, w, h)?;
+            eprintln!(
+                "wrote {} ({count} samples of expert {expert}, generated by {})",
+                out.display(),
+                dev.name()
+            );
+        }
+        DeviceAction::Bench { count } => {
+            let image: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+            let table = harness::device::bench(&mut dev, count, &image, &info)?;
+            print!("{table}");
         }
     }
     Ok(())

@@ -13,6 +13,10 @@
 //! The model is embedded at build time from the file named by the `MODEL_BIN`
 //! environment variable (default `firmware-example/models/default-int8.bin`); the
 //! build fails with a one-line message if the engine cannot run it.
+//!
+//! [`device::Device`] answers the host protocol (`../PROTOCOL.md`) over the
+//! same model: the board side of `harness device`, which `fw-host serve`
+//! runs on the host.
 #![cfg_attr(not(test), no_std)]
 
 use core::fmt::{self, Write};
@@ -20,6 +24,7 @@ use core::fmt::{self, Write};
 use engine::{ElementType, Model, Workspace};
 pub use line::LineBuffer;
 
+pub mod device;
 mod line;
 pub mod stack;
 #[cfg(feature = "cortex-m")]

@@ -10,6 +10,9 @@
 //! fw-host size   --elf FILE --model FILE            flash (code, model) and static RAM of a firmware ELF
 //! fw-host table  RESULT...                          the cost table (markdown) from per-target result files
 //! fw-host traffic --model FILE --digits FILE       model bytes one classification reads, and the XIP-miss estimate
+//! fw-host serve  --model FILE [--digits FILE] [--firmware NAME] [--banner]
+//!                                                  a device on stdin/stdout: the host protocol (../PROTOCOL.md),
+//!                                                  binary frames, firmware_common::device::Device over the model
 //! ```
 
 use std::collections::BTreeMap;
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
 fn dispatch(args: &[String]) -> Result<()> {
     let (command, rest) = args
         .split_first()
-        .ok_or("missing command (model, digits, expect, size, table)")?;
+        .ok_or("missing command (model, digits, expect, size, table, traffic, serve)")?;
     match command.as_str() {
         "model" => {
             let shape = flag(rest, "--shape")?;
@@ -121,6 +124,19 @@ fn dispatch(args: &[String]) -> Result<()> {
             );
             Ok(())
         }
+        "serve" => {
+            let path = PathBuf::from(flag(rest, "--model")?);
+            let bytes = read(&path)?;
+            let digits = match optional_flag(rest, "--digits") {
+                Some(d) => Some(read(Path::new(&d))?),
+                None => None,
+            };
+            let firmware = optional_flag(rest, "--firmware")
+                .unwrap_or_else(|| format!("fw-host {} serve", env!("CARGO_PKG_VERSION")));
+            let banner = rest.iter().any(|a| a == "--banner");
+            serve(&bytes, digits.as_deref(), &firmware, banner)
+                .map_err(|e| format!("{}: {e}", path.display()))
+        }
         other => Err(format!("unknown command {other:?}")),
     }
 }
@@ -153,6 +169,98 @@ impl firmware_common::Counter for NoCounter {
     }
     fn now(&mut self) -> u64 {
         0
+    }
+}
+
+/// The 8 MNIST test digits the firmware embeds (28×28 records): what
+/// `serve`'s selftest classifies when no `--digits` are given.
+static EMBEDDED_DIGITS: &[u8] = include_bytes!("../../common/data/digits.bin");
+
+/// Microseconds since the device started: the host's counter for `serve`
+/// (the protocol's unit `3`, as the ESP32-C3's SYSTIMER).
+struct Microseconds(std::time::Instant);
+
+impl firmware_common::Counter for Microseconds {
+    fn unit(&self) -> &'static str {
+        "us"
+    }
+    fn hz(&self) -> Option<u32> {
+        Some(1_000_000)
+    }
+    fn now(&mut self) -> u64 {
+        u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Requests the host device accepts: any model the engine runs on the host.
+const SERVE_REQUEST: usize = device_protocol::request_capacity(device_protocol::MAX_PIXELS);
+
+/// `fw-host serve`: the device side of the protocol on stdin (requests)
+/// and stdout (answers, binary frames), the same `firmware_common::device`
+/// handler a board runs. Stdout carries nothing but the frames, after an
+/// optional one-line banner (which a host's reader skips, as it skips a
+/// board's boot text). Ends on end of input, or after answering `shutdown`
+/// (honoured here, as on the emulators' test builds).
+fn serve(bytes: &[u8], digits: Option<&[u8]>, firmware: &str, banner: bool) -> Result<()> {
+    use std::io::Write;
+    let model = engine::host::parse(bytes).map_err(|e| e.to_string())?;
+    let record = firmware_common::digit_record(&model);
+    let digits = match digits {
+        Some(d) if !d.len().is_multiple_of(record) => {
+            return Err(firmware_common::Failure::Digits {
+                len: d.len(),
+                record,
+            }
+            .to_string())
+        }
+        Some(d) => d,
+        None if EMBEDDED_DIGITS.len().is_multiple_of(record) => EMBEDDED_DIGITS,
+        None => &[],
+    };
+    let mut ws = Box::new(engine::Workspace::<HOST_WORKSPACE>::new());
+    let mut image = vec![0u8; model.pixels()];
+    let summary = format!(
+        "fw-host serve: {} experts, {}x{}, {} weights, {} bytes; protocol version {}",
+        model.experts(),
+        model.header().image.width,
+        model.header().image.height,
+        model.element_type().name(),
+        bytes.len(),
+        device_protocol::VERSION
+    );
+    let clock = Microseconds(std::time::Instant::now());
+    let mut device =
+        firmware_common::device::Device::new(bytes, model, &mut ws, &mut image, clock, firmware)
+            .map_err(|e| e.to_string())?
+            .with_digits(digits)
+            .allow_shutdown(true);
+    let mut server = device_protocol::Server::<SERVE_REQUEST>::new();
+    let mut out = vec![0u8; device_protocol::wire_len(device_protocol::MAX_FRAME)];
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    let write_err = |e: std::io::Error| format!("stdout: {e}");
+    if banner {
+        writeln!(stdout, "{summary}").map_err(write_err)?;
+        stdout.flush().map_err(write_err)?;
+    }
+    let mut stdin = std::io::stdin().lock();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = match stdin.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("stdin: {e}")),
+        };
+        for &b in &buffer[..n] {
+            if let Some(len) = server.push(b, &mut device, &mut out) {
+                stdout.write_all(&out[..len]).map_err(write_err)?;
+                stdout.flush().map_err(write_err)?;
+                if device.shutdown_requested() {
+                    return Ok(());
+                }
+            }
+        }
     }
 }
 
