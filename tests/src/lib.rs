@@ -36,24 +36,13 @@ pub enum Frame {
     Mnist,
 }
 
-/// The images at `path` in any form [`trainer::data`] reads, for `model`:
-/// their polarity settled by `invert` (the decision goes to stderr), then
-/// framed to the model's size by `frame`, or refused in one line when they
-/// are not its size; a directory of MNIST's files gives its `part`.
+/// The images at `path` in any form [`trainer::data`] reads, for a model
+/// of images of `image` (a model file's, or a device's from its `info`
+/// answer): their polarity settled by `invert` (the decision goes to
+/// stderr), then framed to the model's size by `frame`, or refused in one
+/// line when they are not its size; a directory of MNIST's files gives its
+/// `part`.
 pub fn read_images(
-    path: &Path,
-    part: trainer::data::Part,
-    size: Option<(usize, usize)>,
-    invert: trainer::data::Invert,
-    frame: Frame,
-    model: &Model<'_>,
-) -> Result<trainer::data::Images> {
-    read_images_for(path, part, size, invert, frame, model.header().image)
-}
-
-/// [`read_images`] for a model known only by its image shape (a device's,
-/// from its `info` answer).
-pub fn read_images_for(
     path: &Path,
     part: trainer::data::Part,
     size: Option<(usize, usize)>,

@@ -24,28 +24,8 @@ enum Command {
         /// Model file written by `trainer fit --export`.
         #[arg(long)]
         model: PathBuf,
-        /// The images, of the model's size: one image file (PNG, JPEG, BMP,
-        /// PGM/PPM); a folder of them, searched recursively, in path order;
-        /// an IDX images file of any name, gzipped or not (e.g.
-        /// data/mnist/t10k-images-idx3-ubyte.gz); a directory of MNIST's
-        /// files (its t10k images); a .csv, one image per row (pixels
-        /// 0-255, optional header and `label` column); a .npy of uint8 or
-        /// float 0-1, N x H x W or N x (H*W).
-        #[arg(long, value_name = "PATH")]
-        images: PathBuf,
-        /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
-        #[arg(long, value_name = "WxH", value_parser = trainer::data::parse_size)]
-        size: Option<(usize, usize)>,
-        /// Polarity: models want light ink on dark paper, as MNIST; `auto`
-        /// inverts a set whose border pixels are mostly light (scans, photos).
-        #[arg(long, value_enum, default_value = "auto")]
-        invert: trainer::data::Invert,
-        /// `mnist`: frame images of any size the way MNIST's digits were
-        /// (ink's box into 20/28 of each side, centre of mass at the centre;
-        /// pixels below 1/8 of full ink are paper), as the web page and the
-        /// firmware do; for photos or scans of single digits.
-        #[arg(long, value_enum, default_value = "none")]
-        frame: harness::Frame,
+        #[command(flatten)]
+        input: ImagesArgs,
         /// Add a column `probability_bits`: the K probabilities' f32 bits in hex,
         /// space-separated (for bit-for-bit comparisons, e.g. with the web page).
         #[arg(long)]
@@ -126,6 +106,47 @@ enum Command {
     },
 }
 
+/// The images `classify` and `device classify` read, and how.
+#[derive(clap::Args)]
+struct ImagesArgs {
+    /// The images, of the model's size: one image file (PNG, JPEG, BMP,
+    /// PGM/PPM); a folder of them, searched recursively, in path order;
+    /// an IDX images file of any name, gzipped or not (e.g.
+    /// data/mnist/t10k-images-idx3-ubyte.gz); a directory of MNIST's
+    /// files (its t10k images); a .csv, one image per row (pixels
+    /// 0-255, optional header and `label` column); a .npy of uint8 or
+    /// float 0-1, N x H x W or N x (H*W).
+    #[arg(long, value_name = "PATH")]
+    images: PathBuf,
+    /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
+    #[arg(long, value_name = "WxH", value_parser = trainer::data::parse_size)]
+    size: Option<(usize, usize)>,
+    /// Polarity: models want light ink on dark paper, as MNIST; `auto`
+    /// inverts a set whose border pixels are mostly light (scans, photos).
+    #[arg(long, value_enum, default_value = "auto")]
+    invert: trainer::data::Invert,
+    /// `mnist`: frame images of any size the way MNIST's digits were
+    /// (ink's box into 20/28 of each side, centre of mass at the centre;
+    /// pixels below 1/8 of full ink are paper), as the web page and the
+    /// firmware do; for photos or scans of single digits.
+    #[arg(long, value_enum, default_value = "none")]
+    frame: harness::Frame,
+}
+
+impl ImagesArgs {
+    /// The images, for a model of `shape` (framing on the host when asked).
+    fn read(&self, shape: engine::ImageShape) -> Result<trainer::data::Images> {
+        harness::read_images(
+            &self.images,
+            Part::Test,
+            self.size,
+            self.invert,
+            self.frame,
+            shape,
+        )
+    }
+}
+
 #[derive(Subcommand)]
 enum DeviceAction {
     /// The device's firmware, protocol version and model summary.
@@ -133,18 +154,8 @@ enum DeviceAction {
     /// Classify every image on the device; prints the CSV `harness classify`
     /// prints (the same bits: the device runs the same engine).
     Classify {
-        /// The images, in any form `harness classify --images` reads.
-        #[arg(long, value_name = "PATH")]
-        images: PathBuf,
-        /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
-        #[arg(long, value_name = "WxH", value_parser = trainer::data::parse_size)]
-        size: Option<(usize, usize)>,
-        /// Polarity, as for `harness classify`.
-        #[arg(long, value_enum, default_value = "auto")]
-        invert: trainer::data::Invert,
-        /// Framing, as for `harness classify` (done here, on the host).
-        #[arg(long, value_enum, default_value = "none")]
-        frame: harness::Frame,
+        #[command(flatten)]
+        input: ImagesArgs,
         /// Add the column `probability_bits` (the device's f32 bits), as
         /// `harness classify --bits` does.
         #[arg(long)]
@@ -187,19 +198,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Classify {
-            model,
-            images,
-            size,
-            invert,
-            frame,
-            bits,
-        } => {
+        Command::Classify { model, input, bits } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            let imgs = harness::read_images(&images, Part::Test, size, invert, frame, &m)?;
-            let rows =
-                harness::classify_all(&m, &imgs).with_context(|| images.display().to_string())?;
+            let imgs = input.read(m.header().image)?;
+            let rows = harness::classify_all(&m, &imgs)
+                .with_context(|| input.images.display().to_string())?;
             let csv = harness::rows_to_csv(&rows, bits);
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth reporting.
@@ -255,8 +259,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             let spec = engine::writer::ModelSpec::from_bytes(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-            let imgs =
-                harness::read_images(&images, Part::Train, size, invert, harness::Frame::None, &m)?;
+            let imgs = harness::read_images(
+                &images,
+                Part::Train,
+                size,
+                invert,
+                harness::Frame::None,
+                m.header().image,
+            )?;
             let new = trainer::export::quantize::encode(
                 &spec,
                 trainer::export::quantize::WeightType::Int8,
@@ -282,19 +292,12 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
     let (w, h) = (info.width as usize, info.height as usize);
     match action {
         DeviceAction::Info => print!("{}", info.describe()),
-        DeviceAction::Classify {
-            images,
-            size,
-            invert,
-            frame,
-            bits,
-        } => {
-            let imgs =
-                harness::read_images_for(&images, Part::Test, size, invert, frame, info.shape())?;
+        DeviceAction::Classify { input, bits } => {
+            let imgs = input.read(info.shape())?;
             if imgs.pixels_per_image() != w * h {
                 anyhow::bail!(
                     "{}: images are {}x{}, the device's model takes {w}x{h}",
-                    images.display(),
+                    input.images.display(),
                     imgs.cols,
                     imgs.rows
                 );

@@ -50,10 +50,9 @@ pub enum Command {
     Data(DataArgs),
 }
 
+/// How `trainer eval` and `trainer data` read an image set beyond its path.
 #[derive(Args)]
-pub struct DataArgs {
-    /// The image set, in any form `trainer fit --data` reads (see `trainer fit --help`).
-    pub path: PathBuf,
+pub struct ReadArgs {
     /// Labels for an IDX or .npy images file.
     #[arg(long, value_name = "PATH")]
     pub labels: Option<PathBuf>,
@@ -63,6 +62,25 @@ pub struct DataArgs {
     /// Polarity (see `trainer fit --help`).
     #[arg(long, value_enum, default_value = "auto")]
     pub invert: crate::data::Invert,
+}
+
+impl ReadArgs {
+    /// The reader's options (no framing).
+    pub fn options(&self) -> crate::data::ReadOptions {
+        crate::data::ReadOptions {
+            labels: self.labels.clone(),
+            size: self.size,
+            frame: None,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// The image set, in any form `trainer fit --data` reads (see `trainer fit --help`).
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Args)]
@@ -75,15 +93,8 @@ pub struct EvalArgs {
     /// data/mnist; for a run directory, the run's own test set].
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
-    /// Labels for an IDX or .npy images file.
-    #[arg(long, value_name = "PATH")]
-    pub labels: Option<PathBuf>,
-    /// Image size of a CSV or an N x (H*W) .npy whose rows are not square.
-    #[arg(long, value_name = "WxH", value_parser = crate::data::parse_size)]
-    pub size: Option<(usize, usize)>,
-    /// Polarity (see `trainer fit --help`).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub invert: crate::data::Invert,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Args)]
@@ -285,16 +296,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let what = path.display().to_string();
             let model = crate::eval::host::parse(&bytes, &what)?;
             let data = a.data.unwrap_or_else(|| PathBuf::from("data/mnist"));
-            let read = crate::data::ReadOptions {
-                labels: a.labels,
-                size: a.size,
-                frame: None,
-            };
+            let read = a.read.options();
             let (set, polarity) = crate::data::read_for_model(
                 &data,
                 crate::data::Part::Test,
                 &read,
-                a.invert,
+                a.read.invert,
                 model.header().image,
             )?;
             let images = &set.images;
@@ -352,15 +359,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Data(a) => {
             let started = std::time::Instant::now();
-            let read = crate::data::ReadOptions {
-                labels: a.labels,
-                size: a.size,
-                frame: None,
-            };
+            let read = a.read.options();
             let set = crate::data::read_set(&a.path, crate::data::Part::Train, &read)?;
             let seconds = started.elapsed().as_secs_f64();
             println!("{}", set.describe());
-            println!("polarity: {}", a.invert.decide(&set.images).1);
+            println!("polarity: {}", a.read.invert.decide(&set.images).1);
             if let Some(labels) = &set.labels {
                 let mut counts = std::collections::BTreeMap::new();
                 for &v in &labels.values {

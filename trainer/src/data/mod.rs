@@ -411,7 +411,8 @@ pub(crate) fn extension(path: &Path) -> String {
 /// Reads one image set from `path`, whatever its format (see the module's
 /// table); a directory of MNIST's files gives its `part`.
 pub fn read_set(path: &Path, part: Part, opts: &ReadOptions) -> Result<Dataset, DataError> {
-    let set = match Format::of(path)? {
+    let format = Format::of(path)?;
+    let set = match format {
         Format::MnistDir => {
             let (images, labels) = match part {
                 Part::Train => (TRAIN_IMAGES, TRAIN_LABELS),
@@ -426,7 +427,9 @@ pub fn read_set(path: &Path, part: Part, opts: &ReadOptions) -> Result<Dataset, 
         Format::Idx => idx::read_file(path)?,
     };
     let mut set = attach_labels(set, opts)?;
-    if let (Some(f), false) = (opts.frame, Format::of(path)? == Format::ImageFolder) {
+    // A folder's reader frames each image as it decodes it (its images may
+    // differ in size); every other set has one size and is framed here.
+    if let (Some(f), false) = (opts.frame, format == Format::ImageFolder) {
         set.images = f.frame_set(&set.images, path)?;
     }
     if set.images.n == 0 {

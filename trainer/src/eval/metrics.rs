@@ -7,9 +7,6 @@
 
 use std::fmt::Write as _;
 
-/// Number of MNIST's label classes (digits 0–9).
-pub const DIGITS: usize = 10;
-
 /// How well a partition into `k` clusters agrees with the digit labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
