@@ -41,7 +41,13 @@ fn main() {
         out.join("capacity.rs"),
         format!(
             "/// Slots per workspace buffer: what the embedded model needs (f16: its widest layer, at least 784).\n\
-             pub const WORKSPACE_LEN: usize = {workspace};\n"
+             pub const WORKSPACE_LEN: usize = {workspace};\n\
+             /// Pixels of the embedded model's images.\n\
+             pub const PIXELS: usize = {pixels};\n\
+             /// Experts of the embedded model.\n\
+             pub const EXPERTS: usize = {experts};\n",
+            pixels = model.pixels(),
+            experts = model.experts(),
         ),
     )
     .expect("write OUT_DIR/capacity.rs");

@@ -66,6 +66,7 @@ pub struct Device<'a, C: Counter, const N: usize> {
     digits: &'a [u8],
     allow_shutdown: bool,
     shutdown: bool,
+    stack: Option<core::ops::Range<usize>>,
 }
 
 impl<'a, C: Counter, const N: usize> Device<'a, C, N> {
@@ -112,6 +113,7 @@ impl<'a, C: Counter, const N: usize> Device<'a, C, N> {
             digits: &[],
             allow_shutdown: false,
             shutdown: false,
+            stack: None,
         })
     }
 
@@ -127,6 +129,16 @@ impl<'a, C: Counter, const N: usize> Device<'a, C, N> {
     /// every other build answers them [`Status::Unsupported`]).
     pub fn allow_shutdown(mut self, allow: bool) -> Self {
         self.allow_shutdown = allow;
+        self
+    }
+
+    /// Report `stack`'s high-water mark in `stats` ([`crate::stack`]).
+    ///
+    /// # Safety
+    /// `stack` must be readable memory for as long as the device lives: the
+    /// stack region [`crate::stack::paint`] painted.
+    pub unsafe fn with_stack(mut self, stack: core::ops::Range<usize>) -> Self {
+        self.stack = Some(stack);
         self
     }
 
@@ -215,6 +227,18 @@ impl<C: Counter, const N: usize> Handler for Device<'_, C, N> {
 
     fn now(&mut self) -> u64 {
         self.counter.now()
+    }
+
+    fn stack(&mut self) -> (u32, u32) {
+        let Some(stack) = self.stack.clone() else {
+            return (0, 0);
+        };
+        // SAFETY: `with_stack`'s contract: the range is the painted stack,
+        // readable memory.
+        let used = unsafe { crate::stack::high_water(stack.start, stack.end) };
+        let size = stack.end.saturating_sub(stack.start);
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        (clamp(used), clamp(size))
     }
 
     fn info(&self) -> InfoAnswer<'_> {
@@ -643,5 +667,35 @@ mod tests {
         let name = "é".repeat(200);
         assert_eq!(truncate(&name, 255).len(), 254);
         assert_eq!(truncate("fw", 255), "fw");
+    }
+
+    #[test]
+    fn stats_report_the_painted_stack_and_the_whole_request() {
+        // A painted "stack" of 64 words whose top 10 words were used.
+        let mut stack = [crate::stack::PAINT; 64];
+        stack[54..].fill(0);
+        let range = stack.as_ptr() as usize..stack.as_ptr() as usize + 256;
+        let bytes = crate::MODEL;
+        let model = Model::from_bytes(bytes).unwrap();
+        let (mut ws, mut image) = (Workspace::<SLOTS>::new(), [0u8; 784]);
+        let device = Device::new(bytes, model, &mut ws, &mut image, Steps(0), "test").unwrap();
+        // SAFETY: `stack` outlives the device and is readable.
+        let mut device = unsafe { device.with_stack(range) };
+        let mut server = Server::new();
+        let pixels = [0u8; 784];
+        let request = Request::Classify(ClassifyRequest {
+            width: 28,
+            height: 28,
+            pixels: &pixels,
+        });
+        ask(&mut server, &mut device, 1, &request);
+        let frames = ask(&mut server, &mut device, 2, &Request::Stats);
+        let Body::Stats(s) = answer(&frames[0]).body else {
+            panic!("not stats")
+        };
+        assert_eq!((s.stack_used, s.stack_size), (40, 256));
+        assert_eq!((s.last_kind, s.last_cycles), (0x02, 3));
+        // receive's two reads around the chunk, the work's two: 3 apart each.
+        assert_eq!(s.last_total, 9);
     }
 }

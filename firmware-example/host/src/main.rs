@@ -252,14 +252,17 @@ fn serve(bytes: &[u8], digits: Option<&[u8]>, firmware: &str, banner: bool) -> R
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("stdin: {e}")),
         };
-        for &b in &buffer[..n] {
-            if let Some(len) = server.push(b, &mut device, &mut out) {
-                stdout.write_all(&out[..len]).map_err(write_err)?;
-                stdout.flush().map_err(write_err)?;
-                if device.shutdown_requested() {
-                    return Ok(());
-                }
+        // `receive` (not byte by byte) so that `stats` reports each
+        // request's whole cost, as on the boards.
+        let mut sent = Ok(());
+        server.receive(&buffer[..n], &mut device, &mut out, |answer| {
+            if sent.is_ok() {
+                sent = stdout.write_all(answer).and_then(|()| stdout.flush());
             }
+        });
+        sent.map_err(write_err)?;
+        if device.shutdown_requested() {
+            return Ok(());
         }
     }
 }

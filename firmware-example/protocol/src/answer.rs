@@ -131,6 +131,13 @@ pub struct StatsAnswer {
     pub requests: u32,
     /// Frames rejected since boot (COBS, length, CRC, oversize).
     pub rejected: u32,
+    /// Revision 1: the device-side cost of the last request as a whole, in
+    /// the same unit: from the call of [`crate::Server::receive`] that got
+    /// its first byte to its answer encoded, the frame's decoding, checks
+    /// and the answer's encoding included, the transport's waiting and
+    /// sending not (0: not measured, or a revision-0 device).
+    /// `last_total - last_cycles` is the protocol's overhead.
+    pub last_total: u64,
 }
 
 /// What a refused request gets: the status and two numbers whose meaning the
@@ -342,6 +349,8 @@ impl<'a> Answer<'a> {
                     stack_size: c.u32()?,
                     requests: c.u32()?,
                     rejected: c.u32()?,
+                    // Revision 1; absent from a revision-0 device's answer.
+                    last_total: if c.rest().is_empty() { 0 } else { c.u64()? },
                 }),
                 Some(Kind::Shutdown) => Body::Shutdown,
             }
@@ -356,7 +365,7 @@ impl<'a> Answer<'a> {
             Body::Classify(c) => 7 + 4 * c.probabilities.len() + c.extensions.as_bytes().len(),
             Body::Generate(g) => 4 + g.pixels.len(),
             Body::Selftest(s) => 6 + s.text.len(),
-            Body::Stats(_) => 25,
+            Body::Stats(_) => 33,
             Body::Shutdown => 0,
             Body::Failed { failure, .. } => 10 + failure.text.len(),
         }
@@ -408,6 +417,7 @@ impl<'a> Answer<'a> {
                 w.u32(s.stack_size)?;
                 w.u32(s.requests)?;
                 w.u32(s.rejected)?;
+                w.u64(s.last_total)?;
             }
             Body::Shutdown => {}
             Body::Failed { request, failure } => {

@@ -74,7 +74,7 @@ pub const VERSION: u8 = 1;
 /// Additions within [`VERSION`] that this crate knows (new kinds, fields
 /// appended to a payload, extension tags, status codes); a device reports
 /// its own in `info`. Readers ignore what they do not know.
-pub const REVISION: u8 = 0;
+pub const REVISION: u8 = 1;
 
 /// Bytes of a frame's header: version, id, kind, length.
 pub const HEADER_LEN: usize = 6;

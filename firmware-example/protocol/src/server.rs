@@ -115,6 +115,10 @@ struct Counters {
     requests: u32,
     rejected: u32,
     dropped: u32,
+    /// Cost of the last answered request as a whole (`receive` only).
+    last_total: u64,
+    /// Counts spent in `receive` since the last answer.
+    pending: u64,
 }
 
 /// What a request came to, before the answer borrows from the handler.
@@ -147,6 +151,8 @@ impl<const N: usize> Server<N> {
                 requests: 0,
                 rejected: 0,
                 dropped: 0,
+                last_total: 0,
+                pending: 0,
             },
         }
     }
@@ -171,6 +177,13 @@ impl<const N: usize> Server<N> {
     /// bytes (written in `out`, which should hold [`crate::wire_len`] of
     /// [`crate::answer_capacity`] for the model: never less than
     /// [`crate::MIN_ANSWER_BUFFER`] bytes).
+    ///
+    /// Also measures each request as a whole (`stats`'s `last_total`): the
+    /// handler's counts spent in `receive` from the previous answer to this
+    /// one's encoding, `send` excluded. A transport that calls `receive`
+    /// with each chunk it reads thus measures the frame's decoding, the
+    /// work and the answer's encoding, and not its own waiting; two counter
+    /// reads per chunk and per answer are the measurement's own cost.
     pub fn receive<H: Handler>(
         &mut self,
         bytes: &[u8],
@@ -178,10 +191,29 @@ impl<const N: usize> Server<N> {
         out: &mut [u8],
         mut send: impl FnMut(&[u8]),
     ) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut since = handler.now();
+        // Whether bytes after the last answer (a frame's start) were taken.
+        let mut started = false;
         for &b in bytes {
-            if let Some(n) = self.push(b, handler, out) {
-                send(&out[..n]);
+            match self.push(b, handler, out) {
+                None => started = true,
+                Some(n) => {
+                    let spent = handler.now().wrapping_sub(since);
+                    let counters = &mut self.counters;
+                    counters.last_total = counters.pending.wrapping_add(spent);
+                    counters.pending = 0;
+                    send(&out[..n]);
+                    since = handler.now();
+                    started = false;
+                }
             }
+        }
+        if started {
+            let spent = handler.now().wrapping_sub(since);
+            self.counters.pending = self.counters.pending.wrapping_add(spent);
         }
     }
 
@@ -295,6 +327,7 @@ fn dispatch<H: Handler>(request: &Request<'_>, handler: &mut H, counters: &Count
                 stack_size,
                 requests: counters.requests,
                 rejected: counters.rejected,
+                last_total: counters.last_total,
             }))
         }
         Request::Shutdown => handler.shutdown().map(|()| Body::Shutdown),

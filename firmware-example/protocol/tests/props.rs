@@ -108,7 +108,7 @@ proptest! {
             3 => Body::Selftest(SelftestAnswer { passed: a & 1 == 1, checks: small, failures: b as u16, text: &text }),
             4 => Body::Stats(StatsAnswer {
                 last_kind: a as u8, last_cycles: cycles ^ 1, stack_used: a, stack_size: b,
-                requests: a ^ b, rejected: b.rotate_left(3),
+                requests: a ^ b, rejected: b.rotate_left(3), last_total: cycles.rotate_left(7),
             }),
             5 => Body::Shutdown,
             _ => Body::Failed {

@@ -93,6 +93,10 @@ fn every_kind_is_answered() {
     };
     assert_eq!(s.last_kind, 0x04);
     assert_eq!(s.last_cycles, 100);
+    // The selftest as a whole: `receive`'s two counter reads around the
+    // chunk, the handler's two around the work (the fake's counter steps by
+    // 100 a read); nothing of the chunk before it.
+    assert_eq!(s.last_total, 300);
     assert_eq!(
         (s.stack_used, s.stack_size, s.requests, s.rejected),
         (4568, 262_136, 5, 0)
