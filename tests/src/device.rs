@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use device_protocol::{
-    answer_kind, encode_request, parse_answer, wire_len, Answer, Body, CounterUnit, Error, Failure,
-    Frame, FrameReader, InfoAnswer, Request, Status, MAX_FRAME, VERSION,
+    answer_kind, encode_request, parse_answer, wire_len, Answer, Body, ClassifyAnswer,
+    ClassifyRequest, CounterUnit, Error, Failure, Frame, FrameReader, InfoAnswer, Request,
+    StatsAnswer, Status, MAX_FRAME, VERSION,
 };
 
 /// How to reach the device.
@@ -301,6 +302,24 @@ impl Device {
         Ok((read(&a)?, round_trip))
     }
 
+    /// Sends `bytes` as they are (no frame): line noise for [`soak`].
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        let written = match &mut self.writer {
+            Some(w) => w.write_all(bytes).and_then(|()| w.flush()),
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        };
+        written.map_err(|e| anyhow!("{}: cannot send: {e}", self.name))
+    }
+
+    /// The device's `stats`.
+    pub fn stats(&mut self) -> Result<StatsAnswer> {
+        let (stats, _) = self.request(&Request::Stats, |a| match &a.body {
+            Body::Stats(s) => Ok((*s, a.unit)),
+            other => bail!("stats answered with {other:?}"),
+        })?;
+        Ok(stats.0)
+    }
+
     /// The device's `info`, owned.
     pub fn info(&mut self) -> Result<DeviceInfo> {
         let (info, _) = self.request(&Request::Info, |a| match &a.body {
@@ -499,12 +518,16 @@ pub fn unit_name(unit: CounterUnit) -> &'static str {
 
 /// Round trips and device-side costs of `count` requests of each kind
 /// (classify sends `image`, generate draws expert `k mod K` with seed `k`),
-/// as a markdown table.
+/// as a markdown table. After each request a `stats` asks the device what
+/// the request cost as a whole (revision 1's `last_total`: the frame's
+/// decoding, the work, the answer's encoding), so the table shows the
+/// protocol's own share beside the work.
 pub fn bench(dev: &mut Device, count: u32, image: &[u8], info: &DeviceInfo) -> Result<String> {
-    use device_protocol::{ClassifyRequest, Extensions, GenerateRequest};
+    use device_protocol::{Extensions, GenerateRequest};
     let mut out = format!(
         "{}: {:?} weights, {}x{}, {} experts\n\n\
-         | request | n | round trip mean | min | max | device-side mean |\n|---|---:|---:|---:|---:|---:|\n",
+         | request | n | round trip mean | min | max | device work mean | whole request mean | protocol overhead |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
         dev.name(),
         info.element_type,
         info.width,
@@ -513,7 +536,7 @@ pub fn bench(dev: &mut Device, count: u32, image: &[u8], info: &DeviceInfo) -> R
     );
     for kind in ["info", "classify", "generate", "stats"] {
         let mut trips = Vec::with_capacity(count as usize);
-        let (mut device_total, mut unit) = (0u64, CounterUnit::None);
+        let (mut work, mut whole, mut unit) = (0u64, 0u64, CounterUnit::None);
         for i in 0..count {
             let request = match kind {
                 "info" => Request::Info,
@@ -530,7 +553,9 @@ pub fn bench(dev: &mut Device, count: u32, image: &[u8], info: &DeviceInfo) -> R
                 _ => Request::Stats,
             };
             let ((cycles, u), trip) = dev.request(&request, |a| Ok((a.cycles, a.unit)))?;
-            device_total = device_total.saturating_add(cycles);
+            let stats = dev.stats()?;
+            work = work.saturating_add(cycles);
+            whole = whole.saturating_add(stats.last_total);
             unit = u;
             trips.push(trip.as_secs_f64() * 1e3);
         }
@@ -538,14 +563,198 @@ pub fn bench(dev: &mut Device, count: u32, image: &[u8], info: &DeviceInfo) -> R
         let mean = trips.iter().sum::<f64>() / n;
         let min = trips.iter().copied().fold(f64::INFINITY, f64::min);
         let max = trips.iter().copied().fold(0.0, f64::max);
-        let device = if unit == CounterUnit::None {
-            "not measured".to_string()
+        let (device, total, overhead) = if unit == CounterUnit::None {
+            let none = "not measured".to_string();
+            (none.clone(), none.clone(), none)
+        } else if whole == 0 {
+            let u = unit_name(unit);
+            (
+                format!("{:.1} {u}", work as f64 / n),
+                "not measured".into(),
+                "not measured".into(),
+            )
         } else {
-            format!("{:.1} {}", device_total as f64 / n, unit_name(unit))
+            let u = unit_name(unit);
+            let extra = whole.saturating_sub(work) as f64 / n;
+            let share = if work == 0 {
+                String::new()
+            } else {
+                format!(" ({:.1}% of the work)", 100.0 * extra / (work as f64 / n))
+            };
+            (
+                format!("{:.1} {u}", work as f64 / n),
+                format!("{:.1} {u}", whole as f64 / n),
+                format!("{extra:.1} {u}{share}"),
+            )
         };
         out += &format!(
-            "| {kind} | {count} | {mean:.3} ms | {min:.3} ms | {max:.3} ms | {device} |\n"
+            "| {kind} | {count} | {mean:.3} ms | {min:.3} ms | {max:.3} ms | {device} | {total} | {overhead} |\n"
         );
     }
     Ok(out)
+}
+
+/// What `harness device stats` prints.
+pub fn describe_stats(s: &StatsAnswer) -> String {
+    let measured = |n: u64| {
+        if n == 0 {
+            "not measured".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    let stack = if s.stack_size == 0 {
+        "not measured".to_string()
+    } else {
+        format!("{} bytes of {}", s.stack_used, s.stack_size)
+    };
+    format!(
+        "last request {} ({:#04x}): work {}, whole request {}\n\
+         stack high-water {stack}\nframes received {}, rejected {}\n",
+        kind_name(s.last_kind),
+        s.last_kind,
+        measured(s.last_cycles),
+        measured(s.last_total),
+        s.requests,
+        s.rejected
+    )
+}
+
+/// SplitMix64: the soak's damage, reproducible from its seed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// [`soak`]'s figures.
+#[derive(Debug, Clone)]
+pub struct SoakReport {
+    /// Damaged bytes sent.
+    pub damage_bytes: usize,
+    /// Of which random bytes, cut frames, corrupted frames (pieces).
+    pub pieces: [usize; 3],
+    /// Valid requests sent between them, each answered correctly.
+    pub requests: usize,
+    /// Frames the device counted as rejected, and as valid, during the soak.
+    pub rejected: u32,
+    /// Valid frames the device counted.
+    pub received: u32,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for SoakReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "soak: {} bytes of damage ({} random runs, {} cut frames, {} corrupted frames) \
+             interleaved with {} classify requests, every one answered bit-identical to its \
+             clean answer; the device rejected {} frames and took {} as valid, in {:.1} s",
+            self.damage_bytes,
+            self.pieces[0],
+            self.pieces[1],
+            self.pieces[2],
+            self.requests,
+            self.rejected,
+            self.received,
+            self.seconds
+        )
+    }
+}
+
+/// Classifies every image of `images` on a clean line, then sends at least
+/// `bytes` bytes of damage — runs of random bytes, valid frames cut short,
+/// valid frames with one byte changed — each followed by a valid classify
+/// request of the next image (cycling), and checks that each gets its
+/// clean answer, bit for bit. Damage may draw failure answers (a bad
+/// CRC-32 in a frame whose header survived): they carry the damaged
+/// frame's id and are skipped by [`Device::ask`].
+pub fn soak(
+    dev: &mut Device,
+    info: &DeviceInfo,
+    images: &trainer::data::Images,
+    bytes: usize,
+    seed: u64,
+) -> Result<SoakReport> {
+    let start = Instant::now();
+    let request = |i: usize| {
+        Request::Classify(ClassifyRequest {
+            width: info.width,
+            height: info.height,
+            pixels: images.image(i),
+        })
+    };
+    let classify = |dev: &mut Device, i: usize| -> Result<ClassifyAnswer<'static>> {
+        let (c, _) = dev.request(&request(i), |a| match &a.body {
+            Body::Classify(c) => Ok(ClassifyAnswer {
+                cluster: c.cluster,
+                label: c.label,
+                confidence: c.confidence,
+                probabilities: c.probabilities.clone(),
+                extensions: device_protocol::Extensions::EMPTY,
+            }),
+            other => bail!("classify answered with {other:?}"),
+        })?;
+        Ok(c)
+    };
+    let clean: Vec<ClassifyAnswer<'static>> = (0..images.n)
+        .map(|i| classify(dev, i))
+        .collect::<Result<_>>()?;
+    let before = dev.stats()?;
+    let mut rng = SplitMix(seed);
+    let mut frame = vec![0u8; wire_len(MAX_FRAME)];
+    let (mut sent, mut pieces, mut requests) = (0usize, [0usize; 3], 0usize);
+    while sent < bytes {
+        let i = requests % images.n;
+        let kind = rng.below(3);
+        let damage: Vec<u8> = if kind == 0 {
+            (0..1 + rng.below(4096)).map(|_| rng.next() as u8).collect()
+        } else {
+            let other = request(rng.below(images.n));
+            let n = encode_request(rng.next() as u16, &other, &mut frame)
+                .map_err(|e| anyhow!("cannot encode a request: {e}"))?;
+            let mut f = frame[..n].to_vec();
+            if kind == 1 {
+                f.truncate(1 + rng.below(n - 1));
+            } else {
+                // Any byte but the leading delimiter, to any other value.
+                let at = 1 + rng.below(n - 1);
+                f[at] ^= 1 + rng.below(255) as u8;
+            }
+            f
+        };
+        pieces[kind] += 1;
+        sent += damage.len();
+        dev.send_raw(&damage)?;
+        let got = classify(dev, i).map_err(|e| {
+            anyhow!("after {sent} bytes of damage, request {requests} (image {i}): {e:#}")
+        })?;
+        if got != clean[i] {
+            bail!(
+                "after {sent} bytes of damage, image {i} was answered {got:?}, on a clean line {:?}",
+                clean[i]
+            );
+        }
+        requests += 1;
+    }
+    let after = dev.stats()?;
+    Ok(SoakReport {
+        damage_bytes: sent,
+        pieces,
+        requests,
+        rejected: after.rejected.wrapping_sub(before.rejected),
+        received: after.requests.wrapping_sub(before.requests),
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }

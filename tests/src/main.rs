@@ -131,19 +131,26 @@ struct ImagesArgs {
     /// firmware do; for photos or scans of single digits.
     #[arg(long, value_enum, default_value = "none")]
     frame: harness::Frame,
+    /// Only the first N images.
+    #[arg(long, value_name = "N")]
+    first: Option<usize>,
 }
 
 impl ImagesArgs {
     /// The images, for a model of `shape` (framing on the host when asked).
     fn read(&self, shape: engine::ImageShape) -> Result<trainer::data::Images> {
-        harness::read_images(
+        let mut images = harness::read_images(
             &self.images,
             Part::Test,
             self.size,
             self.invert,
             self.frame,
             shape,
-        )
+        )?;
+        if let Some(n) = self.first {
+            images.truncate(n);
+        }
+        Ok(images)
     }
 }
 
@@ -182,6 +189,24 @@ enum DeviceAction {
         /// Requests of each kind.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         count: u32,
+    },
+    /// The device's counters: the last request's cost, the stack high-water
+    /// mark, frames received and rejected.
+    Stats,
+    /// Robustness: streams random bytes, truncated and corrupted frames
+    /// interleaved with valid classify requests of the given images, and
+    /// checks that every valid request gets the answer it got on a clean
+    /// line, bit for bit. Fails on the first wrong or missing answer.
+    Soak {
+        #[command(flatten)]
+        input: ImagesArgs,
+        /// Bytes of damage to send in all (random bytes, cut and corrupted
+        /// frames), at least.
+        #[arg(long, default_value_t = 1 << 20)]
+        bytes: usize,
+        /// Seed of the damage.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -362,6 +387,21 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
             let image: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
             let table = harness::device::bench(&mut dev, count, &image, &info)?;
             print!("{table}");
+        }
+        DeviceAction::Stats => print!("{}", harness::device::describe_stats(&dev.stats()?)),
+        DeviceAction::Soak { input, bytes, seed } => {
+            let imgs = input.read(info.shape())?;
+            if imgs.pixels_per_image() != w * h || imgs.n == 0 {
+                anyhow::bail!(
+                    "{}: images are {}x{} ({} of them), the device's model takes {w}x{h}",
+                    input.images.display(),
+                    imgs.cols,
+                    imgs.rows,
+                    imgs.n
+                );
+            }
+            let report = harness::device::soak(&mut dev, &info, &imgs, bytes, seed)?;
+            println!("{report}");
         }
     }
     Ok(())

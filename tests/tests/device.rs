@@ -141,6 +141,49 @@ fn info_and_bench_talk_to_the_device() {
         assert!(out.contains(&format!("| {kind} | 3 |")), "{out}");
     }
     assert!(out.contains(" us |"), "{out}");
+    // Revision 1: the whole request is measured, so the overhead is shown.
+    assert!(out.contains("% of the work)"), "{out}");
+}
+
+#[test]
+fn stats_and_soak_through_damage() {
+    let Some(fw) = fw_host() else { return };
+    let model = root().join(MODELS[0]);
+    let spawn = format!(
+        "{} serve --banner --model {}",
+        fw.display(),
+        model.display()
+    );
+    let o = harness(&["device", "--spawn", &spawn, "stats"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    // `info` (which the harness sends first) was the last request.
+    assert!(out.starts_with("last request info (0x01)"), "{out}");
+    assert!(out.contains("frames received 2, rejected 0"), "{out}");
+
+    let mnist = root().join("data/mnist");
+    let o = harness(&[
+        "device",
+        "--spawn",
+        &spawn,
+        "soak",
+        "--images",
+        mnist.to_str().unwrap(),
+        "--first",
+        "10",
+        "--bytes",
+        "200000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("every one answered bit-identical"), "{out}");
+    let damage: usize = out["soak: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(damage >= 200_000, "{out}");
 }
 
 fn assert_one_line_error(o: &Output, needle: &str) {

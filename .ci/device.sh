@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The boards answer, on emulators (issue 22). Run after .ci/firmware.sh,
+# whose ELFs (target/firmware/elf/TARGET-MODEL) are the firmware served here:
+# the same images a user flashes, which serve the host protocol
+# (firmware-example/PROTOCOL.md) after their boot self-test.
+#
+# For every (link, model) pair of LINKS: `harness device --spawn` talks to
+# the emulated firmware through COMMAND's stdin and stdout (the emulator
+# bridges them to the board's port: USB CDC, a UART). Checks, on each:
+#   - info names the model;
+#   - 100 MNIST test digits classified on the device, CSV identical to
+#     `harness classify --bits` on the host (the f32 bits of every
+#     probability);
+#   - generated samples identical to `harness generate` (PNG bytes);
+#   - soak: random bytes, cut and corrupted frames interleaved with valid
+#     requests, every valid one answered bit-identical to its clean answer;
+#   - bench: round trips and the device's own cost of each request, the
+#     protocol's overhead beside the work (saved for the cost table).
+# Closes with `device: N links passed, N failed`.
+#
+# Environment: FW_OUT (default target/firmware, where the ELFs are),
+# DEVICE_OUT (logs, default target/device), HARNESS (default
+# target/release/harness, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+FW=$ROOT/firmware-example
+FW_OUT=${FW_OUT:-$ROOT/target/firmware}
+OUT=${DEVICE_OUT:-$ROOT/target/device}
+HARNESS=${HARNESS:-$ROOT/target/release/harness}
+# shellcheck disable=SC1091
+. "${EMULATORS_DIR:-$ROOT/.emulators}/env.sh"
+mkdir -p "$OUT"
+rm -f "$OUT"/*
+[ -x "$HARNESS" ] || cargo build --release --locked --quiet -p harness
+
+declare -A MODELS=([int8]=$FW/models/default-int8.bin [default]=$FW/models/default.bin
+  [small]=$FW/models/small.bin [small-int8]=$FW/models/small-int8.bin)
+MNIST=$ROOT/data/mnist
+IMAGES=100
+
+# LINK:MODEL pairs, and how many bytes of damage each soaks up (the UARTs
+# of rp2040js run at their baud rate in emulated time: a smaller soak).
+LINKS=(rp2040-usb:int8 rp2040-uart0:int8 rp2040-usb:default)
+declare -A SOAK=([rp2040-usb:int8]=1048576 [rp2040-uart0:int8]=4096 [rp2040-usb:default]=65536)
+
+# serve_command LINK MODEL: the command whose stdin/stdout is the board's port.
+serve_command() {
+  local elf
+  case $1 in
+    rp2040-usb | rp2040-uart0)
+      elf=$FW_OUT/elf/rp2040-$2
+      echo "node $FW/scripts/rp2040js-run.cjs $elf $RP2040_BOOTROM --serve ${1#rp2040-}" ;;
+    *)
+      echo "device: unknown link $1" >&2
+      return 2 ;;
+  esac
+}
+
+passed=0
+failed=0
+fail() { echo "device: FAIL: $*"; failed=$((failed + 1)); }
+step() { echo "device: $*"; }
+
+# One host reference per model.
+for m in "${!MODELS[@]}"; do
+  "$HARNESS" classify --model "${MODELS[$m]}" --images "$MNIST" --first $IMAGES --bits >"$OUT/host-$m.csv" 2>/dev/null
+  "$HARNESS" generate --model "${MODELS[$m]}" --expert 3 --count 4 --seed 5 --out "$OUT/host-$m.png" 2>/dev/null
+done
+
+for pair in "${LINKS[@]}"; do
+  link=${pair%%:*} model=${pair#*:} name=${pair/:/-}
+  if ! cmd=$(serve_command "$link" "$model"); then fail "$pair: no command"; continue; fi
+  dev=("$HARNESS" device --timeout-ms 120000 --spawn "$cmd")
+  start=$SECONDS
+  ok=1
+  if ! "${dev[@]}" info >"$OUT/$name.info" 2>"$OUT/$name.stderr"; then
+    fail "$pair: info ($(tail -1 "$OUT/$name.stderr"))"; continue
+  fi
+  if ! "${dev[@]}" classify --images "$MNIST" --first $IMAGES --bits >"$OUT/$name.csv" 2>>"$OUT/$name.stderr"; then
+    fail "$pair: classify ($(tail -1 "$OUT/$name.stderr"))"; ok=0
+  elif ! cmp -s "$OUT/$name.csv" "$OUT/host-$model.csv"; then
+    fail "$pair: classify differs from harness classify --bits"; ok=0
+  fi
+  if ! "${dev[@]}" generate --expert 3 --count 4 --seed 5 --out "$OUT/$name.png" 2>>"$OUT/$name.stderr"; then
+    fail "$pair: generate ($(tail -1 "$OUT/$name.stderr"))"; ok=0
+  elif ! cmp -s "$OUT/$name.png" "$OUT/host-$model.png"; then
+    fail "$pair: generated samples differ from harness generate"; ok=0
+  fi
+  if ! "${dev[@]}" soak --images "$MNIST" --first 10 --bytes "${SOAK[$pair]:-1048576}" >"$OUT/$name.soak" 2>>"$OUT/$name.stderr"; then
+    fail "$pair: soak ($(tail -1 "$OUT/$name.stderr"))"; ok=0
+  fi
+  if ! "${dev[@]}" bench --count 3 >"$OUT/$name.bench.md" 2>>"$OUT/$name.stderr"; then
+    fail "$pair: bench ($(tail -1 "$OUT/$name.stderr"))"; ok=0
+  fi
+  "${dev[@]}" stats >"$OUT/$name.stats" 2>>"$OUT/$name.stderr" || true
+  if [ $ok = 1 ]; then
+    passed=$((passed + 1))
+    step "$pair: $IMAGES digits and 4 samples identical to the host; $(sed 's/ interleaved.*//' "$OUT/$name.soak") survived; $(grep -m1 'stack' "$OUT/$name.stats" || true) ($((SECONDS - start)) s)"
+    grep '^| classify' "$OUT/$name.bench.md" || true
+  fi
+done
+echo "device: $passed links passed, $failed failed"
+[ "$failed" = 0 ]
