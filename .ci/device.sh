@@ -41,8 +41,15 @@ IMAGES=100
 
 # LINK:MODEL pairs, and how many bytes of damage each soaks up (the UARTs
 # of rp2040js run at their baud rate in emulated time: a smaller soak).
-LINKS=(rp2040-usb:int8 rp2040-uart0:int8 rp2040-usb:default)
-declare -A SOAK=([rp2040-usb:int8]=1048576 [rp2040-uart0:int8]=4096 [rp2040-usb:default]=65536)
+# (The f16 model on the RP2040 classifies in 0.58 s: its 100 digits are
+# the boot test's job, .ci/firmware.sh, not this one's.)
+LINKS=(rp2040-usb:int8 rp2040-uart0:int8)
+declare -A SOAK=([rp2040-usb:int8]=1048576 [rp2040-uart0:int8]=4096)
+# Which link's figures describe a board's protocol overhead: USB delivers
+# whole 64-byte packets; through rp2040js's UART each byte arrives alone
+# and costs two counter reads more than the board's work (see README).
+UPDATE_README=0
+[ "${1:-}" = "--update-readme" ] && UPDATE_README=1
 
 # serve_command LINK MODEL: the command whose stdin/stdout is the board's port.
 serve_command() {
@@ -90,7 +97,7 @@ for pair in "${LINKS[@]}"; do
   if ! "${dev[@]}" soak --images "$MNIST" --first 10 --bytes "${SOAK[$pair]:-1048576}" >"$OUT/$name.soak" 2>>"$OUT/$name.stderr"; then
     fail "$pair: soak ($(tail -1 "$OUT/$name.stderr"))"; ok=0
   fi
-  if ! "${dev[@]}" bench --count 3 >"$OUT/$name.bench.md" 2>>"$OUT/$name.stderr"; then
+  if ! "${dev[@]}" bench --count 10 --images "$MNIST" >"$OUT/$name.bench.md" 2>>"$OUT/$name.stderr"; then
     fail "$pair: bench ($(tail -1 "$OUT/$name.stderr"))"; ok=0
   fi
   "${dev[@]}" stats >"$OUT/$name.stats" 2>>"$OUT/$name.stderr" || true
@@ -100,5 +107,29 @@ for pair in "${LINKS[@]}"; do
     grep '^| classify' "$OUT/$name.bench.md" || true
   fi
 done
+# The table: each link's classify of MNIST digits, the device's own cost.
+table=$OUT/table.md
+{
+  echo "| link | model | classify work | whole request | protocol overhead | round trip (emulated) | stack high-water | damage survived |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  for pair in "${LINKS[@]}"; do
+    name=${pair/:/-}
+    [ -s "$OUT/$name.bench.md" ] || continue
+    IFS='|' read -r _ _ _ trip _ _ work whole overhead _ < <(grep '^| classify' "$OUT/$name.bench.md")
+    stack=$(sed -n 's/^stack high-water \([0-9]*\) bytes.*/\1 B/p' "$OUT/$name.stats")
+    soak=$(sed -n 's/^soak: \([0-9]*\) bytes.*/\1 B/p' "$OUT/$name.soak")
+    echo "| ${pair%%:*} | ${pair#*:} |$work|$whole|$overhead|$trip| $stack | $soak |"
+  done
+} >"$table"
+cat "$table"
+if [ $UPDATE_README = 1 ]; then
+  readme=$FW/README.md
+  awk -v table="$table" '
+    /<!-- device table: begin -->/ { print; while ((getline line < table) > 0) print line; skip = 1; next }
+    /<!-- device table: end -->/ { skip = 0 }
+    !skip { print }' "$readme" >"$OUT/README.md"
+  cp "$OUT/README.md" "$readme"
+  echo "device: table written into $readme"
+fi
 echo "device: $passed links passed, $failed failed"
 [ "$failed" = 0 ]

@@ -517,12 +517,20 @@ pub fn unit_name(unit: CounterUnit) -> &'static str {
 }
 
 /// Round trips and device-side costs of `count` requests of each kind
-/// (classify sends `image`, generate draws expert `k mod K` with seed `k`),
+/// (classify sends `images` in turn, generate draws expert `k mod K` with seed `k`),
 /// as a markdown table. After each request a `stats` asks the device what
 /// the request cost as a whole (revision 1's `last_total`: the frame's
 /// decoding, the work, the answer's encoding), so the table shows the
 /// protocol's own share beside the work.
-pub fn bench(dev: &mut Device, count: u32, image: &[u8], info: &DeviceInfo) -> Result<String> {
+pub fn bench(
+    dev: &mut Device,
+    count: u32,
+    images: &[Vec<u8>],
+    info: &DeviceInfo,
+) -> Result<String> {
+    if images.is_empty() {
+        bail!("no images to classify");
+    }
     use device_protocol::{Extensions, GenerateRequest};
     let mut out = format!(
         "{}: {:?} weights, {}x{}, {} experts\n\n\
@@ -543,7 +551,7 @@ pub fn bench(dev: &mut Device, count: u32, image: &[u8], info: &DeviceInfo) -> R
                 "classify" => Request::Classify(ClassifyRequest {
                     width: info.width,
                     height: info.height,
-                    pixels: image,
+                    pixels: &images[i as usize % images.len()],
                 }),
                 "generate" => Request::Generate(GenerateRequest {
                     expert: (i % u32::from(info.experts.max(1))) as u8,

@@ -189,6 +189,12 @@ enum DeviceAction {
         /// Requests of each kind.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         count: u32,
+        /// Classify these images, in turn (any input `classify --images`
+        /// takes, read as it reads them by default), instead of a
+        /// synthetic pattern with no black pixel. The engine skips black
+        /// input pixels, so digits cost less than the pattern.
+        #[arg(long, value_name = "PATH")]
+        images: Option<PathBuf>,
     },
     /// The device's counters: the last request's cost, the stack high-water
     /// mark, frames received and rejected.
@@ -383,9 +389,23 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
                 dev.name()
             );
         }
-        DeviceAction::Bench { count } => {
-            let image: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
-            let table = harness::device::bench(&mut dev, count, &image, &info)?;
+        DeviceAction::Bench { count, images } => {
+            let images: Vec<Vec<u8>> = match images {
+                None => vec![(0..w * h).map(|i| (i * 37 % 256) as u8).collect()],
+                Some(path) => {
+                    let mut imgs = harness::read_images(
+                        &path,
+                        Part::Test,
+                        None,
+                        trainer::data::Invert::Auto,
+                        harness::Frame::None,
+                        info.shape(),
+                    )?;
+                    imgs.truncate(count as usize);
+                    (0..imgs.n).map(|i| imgs.image(i).to_vec()).collect()
+                }
+            };
+            let table = harness::device::bench(&mut dev, count, &images, &info)?;
             print!("{table}");
         }
         DeviceAction::Stats => print!("{}", harness::device::describe_stats(&dev.stats()?)),

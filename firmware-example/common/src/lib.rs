@@ -412,6 +412,7 @@ fn sample_line<W: Write, C: Counter>(
 /// `stack` must be the address range of the stack this code runs on (lowest
 /// address first), used by nothing else; see [`stack::paint`].
 #[cfg(feature = "embed")]
+#[inline(never)] // nor the serving's to its own: the peak is the larger of the two
 pub unsafe fn boot<W: Write, C: Counter>(
     out: &mut W,
     counter: &mut C,
@@ -459,6 +460,7 @@ pub const ANSWER_LEN: usize = {
 /// `stack` must be the stack region [`boot`] painted (the one this code
 /// runs on), readable memory.
 #[cfg(feature = "embed")]
+#[inline(never)] // its frame must not add to the boot sequence's (see the budget in ../README.md)
 pub unsafe fn serve_embedded<C: Counter, const P: usize>(
     counter: C,
     mut ports: [&mut dyn serve::Port; P],
@@ -474,8 +476,8 @@ pub unsafe fn serve_embedded<C: Counter, const P: usize>(
         .allow_shutdown(allow_shutdown);
     // SAFETY: forwarded from the caller.
     let mut device = unsafe { device.with_stack(stack) };
-    let mut servers: [device_protocol::Server<REQUEST_LEN>; P] =
-        core::array::from_fn(|_| device_protocol::Server::new());
+    // Built in place (a `const` block), not in a temporary then moved.
+    let mut servers = [const { device_protocol::Server::<REQUEST_LEN>::new() }; P];
     let mut out = [0u8; ANSWER_LEN];
     serve::serve(&mut device, &mut ports, &mut servers, &mut out);
     Ok(())

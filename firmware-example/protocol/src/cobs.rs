@@ -189,6 +189,18 @@ impl Block {
         self.left == 0
     }
 
+    /// The decoder's state: data bytes left in the current block, and
+    /// whether a zero follows it (for a reader's own loop).
+    pub(crate) const fn state(&self) -> (u8, bool) {
+        (self.left, self.zero_after)
+    }
+
+    /// Sets the state [`state`](Self::state) returned, advanced.
+    pub(crate) fn set_state(&mut self, left: u8, zero_after: bool) {
+        self.left = left;
+        self.zero_after = zero_after;
+    }
+
     /// Decodes one non-delimiter byte.
     pub(crate) fn step(&mut self, b: u8) -> Result<Step, Error> {
         if b == 0 {

@@ -3,9 +3,9 @@
 //! `engine::Model`).
 
 use crate::{
-    encode_answer, wire_len, Answer, Body, ClassifyAnswer, CounterUnit, Error, Extensions, Failure,
-    FrameReader, GenerateAnswer, InfoAnswer, Rejected, Request, SelftestAnswer, StatsAnswer,
-    Status, FRAME_OVERHEAD, VERSION,
+    encode_answer, wire_len, Answer, Body, ClassifyAnswer, CounterUnit, Error, Event, Extensions,
+    Failure, FrameReader, GenerateAnswer, InfoAnswer, Rejected, Request, SelftestAnswer,
+    StatsAnswer, Status, FRAME_OVERHEAD, VERSION,
 };
 
 /// What a device does with requests. The [`Server`] checks frames, versions,
@@ -119,6 +119,8 @@ struct Counters {
     last_total: u64,
     /// Counts spent in `receive` since the last answer.
     pending: u64,
+    /// A `shutdown` was honoured: `receive` takes nothing more.
+    stopped: bool,
 }
 
 /// What a request came to, before the answer borrows from the handler.
@@ -153,8 +155,15 @@ impl<const N: usize> Server<N> {
                 dropped: 0,
                 last_total: 0,
                 pending: 0,
+                stopped: false,
             },
         }
+    }
+
+    /// Whether a `shutdown` was honoured: [`receive`](Self::receive)
+    /// ignores the bytes after its frame.
+    pub const fn stopped(&self) -> bool {
+        self.counters.stopped
     }
 
     /// Valid frames received.
@@ -197,8 +206,15 @@ impl<const N: usize> Server<N> {
         let mut since = handler.now();
         // Whether bytes after the last answer (a frame's start) were taken.
         let mut started = false;
-        for &b in bytes {
-            match self.push(b, handler, out) {
+        let mut rest = bytes;
+        while !rest.is_empty() && !self.counters.stopped {
+            let (used, event) = self.reader.feed(rest);
+            rest = &rest[used..];
+            let answered = match event {
+                None => None,
+                Some(event) => respond::<N, H>(&mut self.counters, event, handler, out),
+            };
+            match answered {
                 None => started = true,
                 Some(n) => {
                     let spent = handler.now().wrapping_sub(since);
@@ -221,80 +237,93 @@ impl<const N: usize> Server<N> {
     /// `out` if that byte completed a request, or a damaged frame worth
     /// answering (see `PROTOCOL.md`, *Resynchronisation*).
     pub fn push<H: Handler>(&mut self, byte: u8, handler: &mut H, out: &mut [u8]) -> Option<usize> {
-        let counters = &mut self.counters;
         let event = self.reader.push(byte)?;
-        let start = handler.now();
-        let (id, kind, outcome) = match event {
-            Err(rejected) => {
-                counters.rejected = counters.rejected.saturating_add(1);
-                let (id, kind, failure) = rejection_failure(rejected, N)?;
-                (id, kind, Outcome::Failed(failure))
-            }
-            Ok(frame) => {
-                counters.requests = counters.requests.saturating_add(1);
-                let outcome = if frame.version() != VERSION {
-                    Outcome::Failed(
-                        Failure::new(Status::VersionMismatch)
-                            .with(VERSION.into(), frame.version().into()),
-                    )
-                } else {
-                    match Request::parse(frame.kind(), frame.payload()) {
-                        Ok(request) => dispatch(&request, handler, counters),
-                        Err(Error::UnknownKind(_)) => {
-                            Outcome::Failed(Failure::new(Status::UnknownKind))
-                        }
-                        Err(_) => Outcome::Failed(Failure::new(Status::Malformed)),
+        respond::<N, H>(&mut self.counters, event, handler, out)
+    }
+}
+
+/// Answers a completed or rejected frame of a server of capacity `N`: the
+/// length of the answer written in `out`, if any.
+fn respond<const N: usize, H: Handler>(
+    counters: &mut Counters,
+    event: Event<'_>,
+    handler: &mut H,
+    out: &mut [u8],
+) -> Option<usize> {
+    let start = handler.now();
+    let (id, kind, outcome) = match event {
+        Err(rejected) => {
+            counters.rejected = counters.rejected.saturating_add(1);
+            let (id, kind, failure) = rejection_failure(rejected, N)?;
+            (id, kind, Outcome::Failed(failure))
+        }
+        Ok(frame) => {
+            counters.requests = counters.requests.saturating_add(1);
+            let outcome = if frame.version() != VERSION {
+                Outcome::Failed(
+                    Failure::new(Status::VersionMismatch)
+                        .with(VERSION.into(), frame.version().into()),
+                )
+            } else {
+                match Request::parse(frame.kind(), frame.payload()) {
+                    Ok(request) => dispatch(&request, handler, counters),
+                    Err(Error::UnknownKind(_)) => {
+                        Outcome::Failed(Failure::new(Status::UnknownKind))
                     }
-                };
-                (frame.id(), frame.kind(), outcome)
-            }
-        };
-        let cycles = handler.now().wrapping_sub(start);
-        counters.last_kind = kind;
-        counters.last_cycles = cycles;
-        let body = match outcome {
-            Outcome::Done(body) => body,
-            Outcome::Failed(failure) => Body::Failed {
+                    Err(_) => Outcome::Failed(Failure::new(Status::Malformed)),
+                }
+            };
+            (frame.id(), frame.kind(), outcome)
+        }
+    };
+    let cycles = handler.now().wrapping_sub(start);
+    counters.last_kind = kind;
+    counters.last_cycles = cycles;
+    let body = match outcome {
+        Outcome::Done(body) => {
+            counters.stopped |= body == Body::Shutdown;
+            body
+        }
+        Outcome::Failed(failure) => Body::Failed {
+            request: kind,
+            failure,
+        },
+        Outcome::Info => {
+            let mut info = handler.info();
+            info.max_request = u16::try_from(N).unwrap_or(u16::MAX);
+            Body::Info(info)
+        }
+        Outcome::Generated(width, height) => Body::Generate(GenerateAnswer {
+            width,
+            height,
+            pixels: handler.generated(),
+        }),
+    };
+    let unit = handler.unit();
+    let answer = Answer { unit, cycles, body };
+    let result = match encode_answer(id, &answer, out) {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            let failure = match e {
+                Error::BufferTooSmall => Failure::new(Status::Oversize).with(
+                    clamp(out.len()),
+                    clamp(wire_len(FRAME_OVERHEAD + answer.payload_len())),
+                ),
+                // No text: the fallback must fit where the answer did not.
+                _ => Failure::new(Status::Internal),
+            };
+            let body = Body::Failed {
                 request: kind,
                 failure,
-            },
-            Outcome::Info => {
-                let mut info = handler.info();
-                info.max_request = u16::try_from(N).unwrap_or(u16::MAX);
-                Body::Info(info)
-            }
-            Outcome::Generated(width, height) => Body::Generate(GenerateAnswer {
-                width,
-                height,
-                pixels: handler.generated(),
-            }),
-        };
-        let unit = handler.unit();
-        let answer = Answer { unit, cycles, body };
-        let result = match encode_answer(id, &answer, out) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let failure = match e {
-                    Error::BufferTooSmall => Failure::new(Status::Oversize).with(
-                        clamp(out.len()),
-                        clamp(wire_len(FRAME_OVERHEAD + answer.payload_len())),
-                    ),
-                    // No text: the fallback must fit where the answer did not.
-                    _ => Failure::new(Status::Internal),
-                };
-                let body = Body::Failed {
-                    request: kind,
-                    failure,
-                };
-                encode_answer(id, &Answer { unit, cycles, body }, out)
-            }
-        };
-        match result {
-            Ok(n) => Some(n),
-            Err(_) => {
-                counters.dropped = counters.dropped.saturating_add(1);
-                None
-            }
+            };
+            encode_answer(id, &Answer { unit, cycles, body }, out)
+        }
+    };
+    match result {
+        Ok(n) => Some(n),
+        Err(_) => {
+            counters.dropped = counters.dropped.saturating_add(1);
+            None
         }
     }
 }

@@ -163,6 +163,58 @@ proptest! {
     }
 
     #[test]
+    fn feeding_chunks_equals_pushing_bytes(
+        frames in vec((vec(any::<u8>(), 0..120), 0u8..4, any::<bool>()), 0..12),
+        chunk in 1usize..70,
+    ) {
+        // Valid frames, frames cut short, garbage runs and frames too large
+        // for the reader: `feed` (whole COBS blocks copied at once, in
+        // chunks of any size) sees exactly the events `push` sees.
+        let mut stream = Vec::new();
+        let mut wire = [0u8; 512];
+        for (i, (payload, how, sparse)) in frames.iter().enumerate() {
+            // Sparse: mostly zeros, as a digit's pixels (runs of empty
+            // COBS blocks).
+            let payload: Vec<u8> = if *sparse {
+                payload.iter().map(|&b| if b < 200 { 0 } else { b }).collect()
+            } else {
+                payload.clone()
+            };
+            let payload = &payload;
+            let request = Request::Classify(ClassifyRequest { width: 1, height: payload.len() as u16, pixels: payload });
+            let n = encode_request(i as u16, &request, &mut wire).unwrap();
+            match how {
+                0 => stream.extend_from_slice(&wire[..n]),
+                1 => stream.extend_from_slice(&wire[..n / 2]),
+                2 => stream.extend(payload.iter().copied()),
+                _ => { stream.extend_from_slice(&wire[..n]); stream.extend_from_slice(&wire[1..n]); }
+            }
+        }
+        type Seen = (Vec<Result<Vec<u8>, Rejected>>, u32);
+        fn events<const N: usize>(stream: &[u8], chunk: Option<usize>) -> Seen {
+            let mut reader = FrameReader::<N>::new();
+            let mut seen = Vec::new();
+            let mut record = |e: Event<'_>| seen.push(e.map(|f| f.inner().to_vec()));
+            match chunk {
+                None => for &b in stream {
+                    if let Some(e) = reader.push(b) { record(e) }
+                },
+                Some(size) => for piece in stream.chunks(size) {
+                    let mut rest = piece;
+                    while !rest.is_empty() {
+                        let (used, e) = reader.feed(rest);
+                        if let Some(e) = e { record(e) }
+                        rest = &rest[used..];
+                    }
+                },
+            }
+            (seen, reader.skipped())
+        }
+        prop_assert_eq!(events::<64>(&stream, None), events::<64>(&stream, Some(chunk)));
+        prop_assert_eq!(events::<200>(&stream, None), events::<200>(&stream, Some(chunk)));
+    }
+
+    #[test]
     fn damaged_frames_are_rejected_not_misread(
         seed in any::<u64>(), flip in any::<usize>(), bit in 0u8..8,
     ) {
