@@ -107,6 +107,39 @@ for pair in "${LINKS[@]}"; do
     grep '^| classify' "$OUT/$name.bench.md" || true
   fi
 done
+# The README's Python client (examples/board_client.py, pyserial) through a
+# pseudo-terminal to the emulated Pico's USB: MNIST's first test digit as a
+# PNG of dark ink on white paper, answered as `harness classify` answers.
+if ! python3 -c 'import serial, PIL' 2>/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-serial python3-pil >/dev/null
+fi
+python3 - "$MNIST/t10k-images-idx3-ubyte.gz" "$OUT/seven.png" <<'PY'
+import gzip, sys
+from PIL import Image
+pixels = gzip.open(sys.argv[1]).read()[16:16 + 784]
+Image.frombytes("L", (28, 28), bytes(255 - p for p in pixels)).save(sys.argv[2])
+PY
+host=$("$HARNESS" classify --model "${MODELS[int8]}" --images "$OUT/seven.png" 2>/dev/null | sed -n 2p)
+client=$(timeout 300 python3 - "node $FW/scripts/rp2040js-run.cjs $FW_OUT/elf/rp2040-int8 $RP2040_BOOTROM --serve usb" \
+  "$ROOT/examples/board_client.py" "$OUT/seven.png" 2>"$OUT/python.stderr" <<'PY'
+import os, pty, subprocess, sys, tty
+# The device program on a pty's master side, the client on its slave.
+master, slave = pty.openpty()
+tty.setraw(master); tty.setraw(slave)
+device = subprocess.Popen(sys.argv[1].split(), stdin=master, stdout=master)
+client = subprocess.run([sys.executable, sys.argv[2], os.ttyname(slave), sys.argv[3]])
+device.kill()
+sys.exit(client.returncode)
+PY
+) || true
+# harness: index,cluster,label,confidence; the client: "cluster C, digit L, confidence X, ..."
+want=$(echo "$host" | awk -F, '{printf "cluster %s, digit %s, confidence %.3f", $2, $3, $4}')
+if [ -n "$host" ] && [ "${client%%, [0-9]* cycles}" = "$want" ]; then
+  step "python client (examples/board_client.py) through a pty to rp2040-usb: $client, as harness classify"
+else
+  fail "python client: got '$client', harness classify says '$want' (see $OUT/python.stderr)"
+fi
+
 # The table: each link's classify of MNIST digits, the device's own cost.
 table=$OUT/table.md
 {
