@@ -101,6 +101,15 @@ for pair in "${LINKS[@]}"; do
     fail "$pair: bench ($(tail -1 "$OUT/$name.stderr"))"; ok=0
   fi
   "${dev[@]}" stats >"$OUT/$name.stats" 2>>"$OUT/$name.stderr" || true
+  # The RP2040's RAM budget while serving (issue 22): static RAM and the
+  # stack's high-water mark after all of the above, at most 16 KiB.
+  if [ "${link%%-*}" = rp2040 ] && [ "$model" = int8 ]; then
+    used=$(sed -n 's/^stack high-water \([0-9]*\) bytes.*/\1/p' "$OUT/$name.stats")
+    static=$(sed -n 's/^static_ram=//p' "$FW_OUT"/*-rp2040-int8.result 2>/dev/null | head -1)
+    if [ -z "$used" ] || [ $((used + ${static:-0})) -gt 16384 ]; then
+      fail "$pair: RAM ${static:-?} static + ${used:-?} stack, over 16 KiB"; ok=0
+    fi
+  fi
   if [ $ok = 1 ]; then
     passed=$((passed + 1))
     step "$pair: $IMAGES digits and 4 samples identical to the host; $(sed 's/ interleaved.*//' "$OUT/$name.soak") survived; $(grep -m1 'stack' "$OUT/$name.stats" || true) ($((SECONDS - start)) s)"

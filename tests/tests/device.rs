@@ -387,3 +387,13 @@ fn a_device_on_a_pseudo_terminal_answers_through_port() {
     device_to_host.join().unwrap();
     drop(slave);
 }
+
+#[test]
+fn the_firmware_readme_shows_the_python_client_as_it_is() {
+    let client = std::fs::read_to_string(root().join("examples/board_client.py")).unwrap();
+    let readme = std::fs::read_to_string(root().join("firmware-example/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```python\n{client}```")),
+        "firmware-example/README.md must show examples/board_client.py verbatim"
+    );
+}
