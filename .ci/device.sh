@@ -6,7 +6,8 @@
 #
 # For every (link, model) pair of LINKS: `harness device --spawn` talks to
 # the emulated firmware through COMMAND's stdin and stdout (the emulator
-# bridges them to the board's port: USB CDC, a UART). Checks, on each:
+# bridges them to the board's port: USB CDC, a UART; QEMU's -serial stdio
+# is the machine's first UART). Checks, on each:
 #   - info names the model;
 #   - 100 MNIST test digits classified on the device, CSV identical to
 #     `harness classify --bits` on the host (the f32 bits of every
@@ -20,7 +21,8 @@
 #
 # Environment: FW_OUT (default target/firmware, where the ELFs are),
 # DEVICE_OUT (logs, default target/device), HARNESS (default
-# target/release/harness, built if missing).
+# target/release/harness, built if missing), DEVICE_LINKS (the LINK:MODEL
+# pairs to run, space-separated; default all of LINKS below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,22 +41,41 @@ declare -A MODELS=([int8]=$FW/models/default-int8.bin [default]=$FW/models/defau
 MNIST=$ROOT/data/mnist
 IMAGES=100
 
-# LINK:MODEL pairs, and how many bytes of damage each soaks up (the UARTs
-# of rp2040js run at their baud rate in emulated time: a smaller soak).
-LINKS=(rp2040-usb:int8 rp2040-uart0:int8 rp2040-usb:default)
-declare -A SOAK=([rp2040-usb:int8]=1048576 [rp2040-uart0:int8]=4096 [rp2040-usb:default]=65536)
+# LINK:MODEL pairs (DEVICE_LINKS, space-separated, runs a subset), and how
+# many bytes of damage each soaks up: the UARTs of rp2040js run at their
+# baud rate in emulated time, QEMU's UARTs have no baud-rate delay but pace
+# the host one byte per read of the guest (about 20 KB/s): a megabyte on one
+# link per QEMU instruction set's UART, less on the others.
+LINKS=(rp2040-usb:int8 rp2040-uart0:int8 rp2040-usb:default
+  riscv32-virt:int8 riscv32-virt:default mps2-an386:int8 mps2-an385:int8
+  microbit:small-int8 microbit:small)
+if [ -n "${DEVICE_LINKS:-}" ]; then read -ra LINKS <<<"$DEVICE_LINKS"; fi
+declare -A SOAK=([rp2040-usb:int8]=1048576 [rp2040-uart0:int8]=4096 [rp2040-usb:default]=65536
+  [riscv32-virt:int8]=1048576 [riscv32-virt:default]=65536 [mps2-an386:int8]=65536
+  [mps2-an385:int8]=1048576 [microbit:small-int8]=65536 [microbit:small]=16384)
+
+# The QEMU firmware serves its UART (QEMU's stdin/stdout) when the
+# semihosting command line says `serve`; its boot report goes to semihosting
+# stderr, which each command appends to $OUT/LINK-MODEL.qemu.
+QEMU_SERVE="-nographic -monitor none -serial stdio -semihosting-config enable=on,target=native,arg=fw-qemu,arg=serve -icount shift=0,align=off"
 
 # serve_command LINK MODEL: the command whose stdin/stdout is the board's port.
 serve_command() {
-  local elf
+  local elf=$FW_OUT/elf/$1-$2 qemu
   case $1 in
     rp2040-usb | rp2040-uart0)
       elf=$FW_OUT/elf/rp2040-$2
-      echo "node $FW/scripts/rp2040js-run.cjs $elf $RP2040_BOOTROM --serve ${1#rp2040-}" ;;
+      echo "node $FW/scripts/rp2040js-run.cjs $elf $RP2040_BOOTROM --serve ${1#rp2040-}"
+      return ;;
+    riscv32-virt) qemu="qemu-system-riscv32 -M virt -m 16M -bios none" ;;
+    mps2-an386) qemu="qemu-system-arm -M mps2-an386 -cpu cortex-m4" ;;
+    mps2-an385) qemu="qemu-system-arm -M mps2-an385 -cpu cortex-m3" ;;
+    microbit) qemu="qemu-system-arm -M microbit" ;;
     *)
       echo "device: unknown link $1" >&2
       return 2 ;;
   esac
+  echo "$qemu -kernel $elf $QEMU_SERVE 2>>$OUT/$1-$2.qemu"
 }
 
 passed=0
@@ -94,6 +115,15 @@ for pair in "${LINKS[@]}"; do
     fail "$pair: bench ($(tail -1 "$OUT/$name.stderr"))"; ok=0
   fi
   "${dev[@]}" stats >"$OUT/$name.stats" 2>>"$OUT/$name.stderr" || true
+  # A QEMU link: no boot report (one a harness run) says FAIL, and no
+  # emulator outlived its harness (QEMU ignores its stdin closing; the
+  # harness kills it a second later).
+  if [ -f "$OUT/$name.qemu" ] && grep -q '^FAIL' "$OUT/$name.qemu"; then
+    fail "$pair: the boot report says $(grep -m1 '^FAIL' "$OUT/$name.qemu")"; ok=0
+  fi
+  if pgrep -f -- "-kernel $FW_OUT/elf/$name " >/dev/null; then
+    fail "$pair: an emulator is still running after its harness ended"; ok=0
+  fi
   if [ $ok = 1 ]; then
     passed=$((passed + 1))
     step "$pair: $IMAGES digits and 4 samples identical to the host; $(sed 's/ interleaved.*//' "$OUT/$name.soak") survived; $(grep -m1 'stack' "$OUT/$name.stats" || true) ($((SECONDS - start)) s)"
