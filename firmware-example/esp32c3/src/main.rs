@@ -93,19 +93,21 @@ impl Port for UsbPort<'_> {
     }
 
     fn write_all(&mut self, bytes: &[u8]) {
+        // As esp-hal's blocking `write` does: a packet of at most 64 bytes
+        // into the FIFO, then WR_DONE sends it when the host polls.
         let mut last_progress = Instant::now();
-        for &b in bytes {
-            // The FIFO is sent whenever it is full (and the host polls).
-            while self.tx.write_byte_nb(b).is_err() {
-                if last_progress.elapsed() > USB_STALL {
-                    // Nobody reads: drop the rest (the host retries).
-                    return;
+        for packet in bytes.chunks(64) {
+            for &b in packet {
+                while self.tx.write_byte_nb(b).is_err() {
+                    if last_progress.elapsed() > USB_STALL {
+                        // Nobody reads: drop the rest (the host retries).
+                        return;
+                    }
                 }
+                last_progress = Instant::now();
             }
-            last_progress = Instant::now();
+            let _ = self.tx.flush_tx_nb();
         }
-        // Send the last, partial packet; the host takes it when it polls.
-        let _ = self.tx.flush_tx_nb();
     }
 }
 
