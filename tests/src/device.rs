@@ -660,6 +660,9 @@ pub struct SoakReport {
     pub received: u32,
     /// Wall time.
     pub seconds: f64,
+    /// The device's stack high-water mark and stack size after the soak
+    /// (`stats`, in the same session as all the work: 0 if not measured).
+    pub stack: (u32, u32),
 }
 
 impl std::fmt::Display for SoakReport {
@@ -668,7 +671,8 @@ impl std::fmt::Display for SoakReport {
             f,
             "soak: {} bytes of damage ({} random runs, {} cut frames, {} corrupted frames) \
              interleaved with {} classify requests, every one answered bit-identical to its \
-             clean answer; the device rejected {} frames and took {} as valid, in {:.1} s",
+             clean answer; the device rejected {} frames and took {} as valid, in {:.1} s; \
+             stack high-water {} bytes of {}",
             self.damage_bytes,
             self.pieces[0],
             self.pieces[1],
@@ -676,7 +680,9 @@ impl std::fmt::Display for SoakReport {
             self.requests,
             self.rejected,
             self.received,
-            self.seconds
+            self.seconds,
+            self.stack.0,
+            self.stack.1
         )
     }
 }
@@ -764,5 +770,6 @@ pub fn soak(
         rejected: after.rejected.wrapping_sub(before.rejected),
         received: after.requests.wrapping_sub(before.requests),
         seconds: start.elapsed().as_secs_f64(),
+        stack: (after.stack_used, after.stack_size),
     })
 }
