@@ -4,7 +4,9 @@
 # drives the page in headless Chromium (web/test/browser.mjs: Node's standard
 # library only, DevTools protocol over a pipe). Prints the checks, the
 # browser and native timings, and closes with `N passed, N failed` (the
-# script's last line, so that it can end .ci/run's log).
+# script's last line, so that it can end .ci/run's log). "Connect a board" is
+# tested against `fw-host serve` (firmware-example/host: the boards' own
+# protocol handler on stdin/stdout) behind a fake Web Serial port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -31,9 +33,17 @@ cargo build --release --locked -p web-serve -p harness
 target/release/web-serve --build-only
 CARGO_TARGET_DIR=target/web cargo build --release --locked -p web --example host_timing
 CARGO_TARGET_DIR=target/web/simd cargo build --release --locked -p web --example host_timing --features host-simd
+# The device side of "Connect a board": fw-host is a workspace of its own;
+# built where .ci/firmware.sh builds it (its default FW_TARGET_DIR).
+fw_target=$PWD/target/firmware/cargo
+(cd firmware-example/host && CARGO_TARGET_DIR=$fw_target cargo build --release --locked)
+fw_host=$fw_target/release/fw-host
 
 model=firmware-example/models/default.bin
 other=firmware-example/models/small.bin
+# Boards behind the fake Web Serial port: one serving the page's model (with
+# a banner before its first frame, as a board's boot text), one another model.
+boards=(--board "'$fw_host' serve --banner --model $model" --board "'$fw_host' serve --model $other")
 # The bundled int8 model goes through the same checks.
 also=(--also firmware-example/models/default-int8.bin)
 # Models of 8x8 images: the page takes its shape from the model. The
@@ -46,7 +56,7 @@ step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \
     --server target/release/web-serve \
     --harness target/release/harness \
-    --model "$model" --other "$other" "${also[@]}" "${eight[@]}" \
+    --model "$model" --other "$other" "${also[@]}" "${eight[@]}" "${boards[@]}" \
     --host target/web/release/examples/host_timing \
     --host target/web/simd/release/examples/host_timing \
     --screenshot target/web/screenshot.png

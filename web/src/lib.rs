@@ -12,11 +12,16 @@
 //!
 //! The same functions run natively (`examples/host_timing.rs`, the tests),
 //! where the addresses are simply not used.
+//!
+//! [`board`] is the page's side of the host ↔ board protocol ("Connect a
+//! board"), with the protocol's own crate.
 
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
 
 use engine::{Model, Workspace};
+
+pub mod board;
 
 /// Values per workspace buffer: wider than any model the trainer writes
 /// (the harness uses 1,024); a model needing more is refused with a message.
@@ -119,8 +124,10 @@ fn check(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// The model's header as `harness inspect` shows it, as JSON:
-/// `{"experts", "latent", "width", "height", "labels", "inspect"}` where
-/// `inspect` is the text and `labels` the label map (or null).
+/// `{"experts", "latent", "width", "height", "labels", "crc", "inspect"}`
+/// where `inspect` is the text, `labels` the label map (or null) and `crc`
+/// the file's CRC-32 from its header (what a board's `info` answer reports
+/// as `model_crc`).
 pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
     let h = model.header();
     let version = bytes
@@ -165,8 +172,9 @@ pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
         Some(m) => format!("{:?}", m.as_slice()),
         None => "null".into(),
     };
+    let crc = engine::ModelFile::new_checked_skip_crc(bytes).map_or(0, |f| f.checksum());
     format!(
-        "{{\"experts\":{},\"latent\":{},\"width\":{},\"height\":{},\"labels\":{labels},\"inspect\":{}}}",
+        "{{\"experts\":{},\"latent\":{},\"width\":{},\"height\":{},\"labels\":{labels},\"crc\":{crc},\"inspect\":{}}}",
         model.experts(),
         model.latent(),
         h.image.width,
@@ -175,7 +183,8 @@ pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
     )
 }
 
-fn json_string(s: &str) -> String {
+/// `s` as a JSON string literal, quoted and escaped.
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -372,6 +381,10 @@ mod tests {
         let model = Model::from_bytes(&bytes).unwrap();
         let k = model.experts();
         assert!(info.contains(&format!("\"experts\":{k},")), "{info}");
+        let crc = engine::ModelFile::new_checked_skip_crc(&bytes[..])
+            .unwrap()
+            .checksum();
+        assert!(info.contains(&format!("\"crc\":{crc},")), "{info}");
         let mut ws = Box::new(Workspace::<WIDTH>::new());
         // The pad's input path: a drawing framed into the model's shape.
         drawing(10, 10);

@@ -3,7 +3,7 @@
 //
 //   node web/test/browser.mjs --server target/release/web-serve --harness target/release/harness \
 //     [--model M] [--other M2] [--also M3]... [--eight M8]... [--images IDX.gz] [--wasm W] [--host BIN]...
-//     [--screenshot PNG] [--chromium PATH]
+//     [--board CMD]... [--screenshot PNG] [--chromium PATH]
 //
 // Checks: the page loads the model and shows its header; the first 100 MNIST
 // test images, drawn on the pad and run through the pad's own input path,
@@ -22,13 +22,27 @@
 // by its label map and generates the native bits; the answer's text never
 // moves the layout; the wasm is at most 150 KiB. It times classify and
 // generate in the browser and natively and prints both.
+//
+// "Connect a board": a fake navigator.serial, injected before the page
+// loads, hands the page ports whose bytes go through a DevTools binding to
+// a device program run here (each --board CMD, with sh -c: anything that
+// speaks firmware-example/PROTOCOL.md on stdin/stdout, e.g. `fw-host serve`,
+// possibly printing text before its first frame, possibly slow), whose
+// stdout comes back into the port's readable stream. For each board: its
+// info is shown; if it runs the page's model (same CRC), drawn digits get
+// its answers with the page's cluster and f32 bits, a fast run of drawings
+// is sent latest-only, random bytes injected on the line and a line error
+// do not break it; otherwise its answers are marked as differing. A port that answers only
+// garbage times out with a message, a board that dies is reported, a page
+// without navigator.serial shows a disabled button with its reason, and no
+// exception escapes the page.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-const args = { host: [], also: [], eight: [] };
+const args = { host: [], also: [], eight: [], board: [] };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
   if (Array.isArray(args[key])) args[key].push(process.argv[i + 1]);
@@ -118,6 +132,10 @@ fromBrowser.on('data', (chunk) => {
   while ((end = pendingBytes.indexOf(0)) >= 0) {
     const msg = JSON.parse(pendingBytes.subarray(0, end).toString('utf8'));
     pendingBytes = pendingBytes.subarray(end + 1);
+    if (msg.id === undefined) {
+      onEvent(msg);
+      continue;
+    }
     const w = waiting.get(msg.id);
     if (w) {
       waiting.delete(msg.id);
@@ -146,10 +164,119 @@ async function until(expression, ms = 20000) {
   return false;
 }
 
+// Events: exceptions the page did not catch, and the fake serial port's
+// calls (Runtime.bindingCalled).
+const exceptions = [];
+const bindings = {};
+function onEvent(msg) {
+  if (msg.method === 'Runtime.exceptionThrown') {
+    const d = msg.params.exceptionDetails;
+    exceptions.push(d.exception?.description ?? d.text);
+  } else if (msg.method === 'Runtime.bindingCalled') {
+    bindings[msg.params.name]?.(JSON.parse(msg.params.payload));
+  }
+}
+
+// A fake Web Serial, injected before the page's scripts: requestPort()
+// returns a port for board number __fakeSerial.next (-1: the user cancels
+// the chooser); open() asks Node (binding serialOpen) to start that board,
+// the page's writes go to its stdin (serialWrite, base64), and Node puts
+// the board's stdout into the readable stream (__fakeSerial.push), ends it
+// (end), errors it as an unplugged port does (lose) or as a line error does
+// (lineError). close() refuses while the streams are locked, as Chromium's
+// does.
+const fakeSerial = `(() => {
+  const b64 = (u8) => { let s = ''; for (const b of u8) s += String.fromCharCode(b); return btoa(s); };
+  const ports = new Map();
+  const fake = window.__fakeSerial = { next: 0, opened: [], closed: [], ports,
+    push(n, data) { const s = atob(data); ports.get(n)?.controller?.enqueue(Uint8Array.from(s, (c) => c.charCodeAt(0))); },
+    end(n) { try { ports.get(n)?.controller?.close(); } catch {} },
+    lose(n, why) { try { ports.get(n)?.controller?.error(new DOMException(why, 'NetworkError')); } catch {} },
+    // A line error (a framing error: a glitch, a wrong baud rate): as in
+    // Chromium, the readable stream errors and the port gets a new one.
+    lineError(n) {
+      const port = ports.get(n);
+      const old = port.controller;
+      port.readable = new ReadableStream({ start: (c) => { port.controller = c; } });
+      old.error(new DOMException('Framing error.', 'FramingError'));
+    },
+  };
+  class FakePort extends EventTarget {
+    constructor(n) { super(); this.n = n; this.readable = null; this.writable = null; }
+    getInfo() { return { usbVendorId: 0x2e8a, usbProductId: 0x000a }; }
+    async open(options) {
+      if (this.readable) throw new DOMException('The port is already open.', 'InvalidStateError');
+      const n = this.n;
+      this.readable = new ReadableStream({ start: (c) => { this.controller = c; } });
+      this.writable = new WritableStream({ write: (chunk) => window.serialWrite(JSON.stringify({ n, data: b64(chunk) })) });
+      fake.opened.push({ n, baudRate: options?.baudRate });
+      window.serialOpen(JSON.stringify({ n }));
+    }
+    async close() {
+      if (this.readable?.locked || this.writable?.locked) throw new TypeError('Cannot cancel a locked stream');
+      this.readable = this.writable = null;
+      fake.closed.push(this.n);
+      window.serialClose(JSON.stringify({ n: this.n }));
+    }
+  }
+  const serial = new (class extends EventTarget {
+    async requestPort() {
+      const n = fake.next;
+      if (n < 0) throw new DOMException('No port selected by the user.', 'NotFoundError');
+      const port = new FakePort(n);
+      ports.set(n, port);
+      return port;
+    }
+    async getPorts() { return [...ports.values()]; }
+  })();
+  Object.defineProperty(Navigator.prototype, 'serial', { configurable: true, get: () => serial });
+})();`;
+
+// The boards: each --board CMD, then a port that sends only noise (random
+// bytes, zeros among them) and never answers.
+const boardCommands = [...args.board, 'head -c 3000 /dev/urandom; exec cat >/dev/null'];
+const NOISE = boardCommands.length - 1;
+const boardProcs = new Map();
+bindings.serialOpen = ({ n }) => {
+  const child = spawn('sh', ['-c', boardCommands[n]], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.push(child);
+  const entry = { child, open: true, stderr: '', bytesIn: 0 };
+  boardProcs.set(n, entry);
+  child.stdin.on('error', () => {}); // a board that exits: the page learns it from the stream
+  child.stderr.on('data', (d) => { entry.stderr = (entry.stderr + d).slice(-2000); });
+  child.stdout.on('data', (d) => {
+    if (entry.open) send('Runtime.evaluate', { expression: `__fakeSerial.push(${n}, '${d.toString('base64')}')` }).catch(() => {});
+  });
+  child.on('exit', () => {
+    if (!entry.open) return;
+    entry.open = false;
+    send('Runtime.evaluate', { expression: `__fakeSerial.lose(${n}, 'The device has been lost.')` }).catch(() => {});
+  });
+};
+bindings.serialWrite = ({ n, data }) => {
+  const entry = boardProcs.get(n);
+  const buf = Buffer.from(data, 'base64');
+  if (entry?.open) {
+    entry.bytesIn += buf.length;
+    entry.child.stdin.write(buf);
+  }
+};
+bindings.serialClose = ({ n }) => {
+  const entry = boardProcs.get(n);
+  if (entry?.open) {
+    entry.open = false;
+    entry.child.kill('SIGTERM');
+  }
+};
+
 const t0 = Date.now();
 const { targetId } = await send('Target.createTarget', { url: 'about:blank' }, null);
 ({ sessionId: session } = await send('Target.attachToTarget', { targetId, flatten: true }, null));
 await send('Emulation.setDeviceMetricsOverride', { width: 1040, height: 1120, deviceScaleFactor: 1, mobile: false });
+await send('Runtime.enable');
+for (const name of ['serialOpen', 'serialWrite', 'serialClose']) await send('Runtime.addBinding', { name });
+await send('Page.enable');
+const { identifier: fakeSerialScript } = await send('Page.addScriptToEvaluateOnNewDocument', { source: fakeSerial });
 await send('Page.navigate', { url });
 const loaded = await until('window.moe && moe.ready && !!document.querySelector(".bar")');
 check('page loads the wasm and the served model', loaded, loaded ? '' : await ev('document.getElementById("error").textContent'));
@@ -177,6 +304,136 @@ const shown = `(() => {
   };
 })()`;
 const latentXs = new Set();
+
+// 0. Connect a board (the fake Web Serial above; the device programs of --board).
+const boardState = `(() => {
+  const a = document.getElementById('board-answer');
+  const i = document.getElementById('board-info');
+  const m = a.querySelector('.mark');
+  return { state: document.getElementById('board').dataset.state, button: document.getElementById('connect').textContent,
+    disabled: document.getElementById('connect').disabled, why: document.getElementById('board-why').textContent,
+    info: i.textContent, crc: i.dataset.crc, same: i.dataset.same, status: document.getElementById('board-status').textContent,
+    answer: a.textContent, drawn: Number(a.dataset.drawn), answerState: a.dataset.state, agree: a.dataset.agree,
+    cluster: Number(a.dataset.cluster), confidence: a.dataset.confidence, bits: a.dataset.bits,
+    mark: m ? m.textContent : '', markShown: !!m && m.getBoundingClientRect().width > 0, markColour: m ? getComputedStyle(m).color : '',
+    sent: moe.board.sent, pending: !!moe.board.pending, rejected: moe.board.rejected, pageDrawn: moe.drawn() };
+})()`;
+const BOARD_WAIT = 90000; // a slow (emulated) board: generous
+const modelCrc = fs.readFileSync(model).readUInt32LE(16); // the model file header's CRC-32
+const one = (t) => t.replace(/\n/g, ' / ');
+const click = () => ev('(document.getElementById("connect").click(), true)');
+async function connectBoard(n) {
+  await ev(`(__fakeSerial.next = ${n}, true)`);
+  await click();
+  // Until the info answer, or the page gives up (lost, timed out).
+  await until(`document.getElementById('board-info').dataset.crc !== undefined || document.getElementById('board').dataset.state === 'off'
+    || document.getElementById('board-status').textContent.startsWith('No answer')`, BOARD_WAIT);
+  return ev(boardState);
+}
+async function disconnectBoard(n) {
+  await click();
+  return until(`document.getElementById('board').dataset.state === 'off' && __fakeSerial.closed.includes(${n})`, 5000);
+}
+// Draws `list` (images of the page model's shape) in one go and waits for
+// the board's answer to the last one: [the page's answer, the board's state].
+async function drawForBoard(list) {
+  const page = await ev(`(${JSON.stringify(list.map((a) => Array.from(a)))}.forEach((img) => moe.drawImage(img)), ${shown})`);
+  latentXs.add(page.latentX);
+  const drawnNow = await ev('moe.drawn()');
+  await until(`Number(document.getElementById('board-answer').dataset.drawn) === ${drawnNow} && !moe.board.pending`, BOARD_WAIT);
+  const state = await ev(boardState);
+  latentXs.add((await ev(shown)).latentX);
+  return [page, state];
+}
+async function boardShot(n) {
+  if (!args.screenshot) return;
+  const png = Buffer.from((await send('Page.captureScreenshot', { format: 'png' })).data, 'base64');
+  fs.writeFileSync(at(args.screenshot.replace(/\.png$/, `-board${n + 1}.png`)), png);
+}
+const sameAsPage = (page, b) => b.drawn === b.pageDrawn && b.agree === 'yes' && b.mark === '✓ same as the page'
+  && b.cluster === page.cluster && b.confidence === page.bits[page.cluster] && b.bits === page.bits.join(' ');
+const random0 = prng(22);
+for (const [n, cmd] of args.board.entries()) {
+  const short = cmd.replace(/'?(?:[^\s']*\/)+([^\s'/]+)'?/g, '$1'); // paths by their file names
+  const name = `board ${n + 1} (${short.length > 70 ? `${short.slice(0, 67)}...` : short})`;
+  const t1 = Date.now();
+  let st = await connectBoard(n);
+  const opened = await ev('__fakeSerial.opened.at(-1)');
+  const up = st.crc !== undefined;
+  check(`${name}: connected at 115200 baud, what the board is shown`, up && opened?.baudRate === 115200
+    && /protocol 1\.\d+, \d+×\d+ images, \d+ experts, \w+ weights/.test(st.info) && st.state === 'on',
+  `${one(st.info)}${up ? '' : `; ${st.status}; stderr: ${boardProcs.get(n)?.stderr}`} (${Date.now() - t1} ms)`);
+  if (!up) {
+    await disconnectBoard(n);
+    continue;
+  }
+  if (Number(st.crc) === modelCrc) {
+    check(`${name}: says it runs the page's model`, st.same === 'true' && st.info.includes('the page\'s model.'));
+    // Digits drawn one by one: the board's answer for each, beside the page's.
+    const rows = [];
+    for (const img of images.slice(0, 10)) rows.push(await drawForBoard([img]));
+    const agree = rows.filter(([page, b]) => sameAsPage(page, b)).length;
+    check(`${name}: 10 MNIST digits drawn: the board answers each with the page's cluster and every probability's f32 bits, marked the same`,
+      agree === rows.length, `${agree}/${rows.length}; ${one(rows[0][1].answer)}`);
+    check(`${name}: the answer shows the board's time and the round trip`, rows.every(([, b]) => /round trip \d+ ms/.test(b.answer)), one(rows.at(-1)[1].answer));
+    await boardShot(n);
+    // Drawings faster than the board: one request at a time, the latest sent.
+    const before = rows.at(-1)[1].sent;
+    const [lastPage, burst] = await drawForBoard(images.slice(10, 30));
+    st = burst;
+    const sent = st.sent - before;
+    check(`${name}: 20 digits drawn at once: one request at a time, then only the latest drawing, answered with the page's bits`,
+      sent === 2 && sameAsPage(lastPage, st), `${sent} requests for 20 drawings; ${one(st.answer)}`);
+    // Noise on the line between answers: dropped, counted, the next answer read.
+    const noise = Buffer.from(Array.from({ length: 2000 }, () => (random0() < 0.06 ? 0 : Math.floor(random0() * 256))));
+    await send('Runtime.evaluate', { expression: `__fakeSerial.push(${n}, '${noise.toString('base64')}')` });
+    const [page, b] = await drawForBoard([images[30]]);
+    check(`${name}: 2,000 random bytes injected on the line: frames dropped and counted, the next answer still the page's`,
+      b.rejected > 0 && sameAsPage(page, b) && /damaged frames? dropped/.test(b.status), `${b.rejected} dropped; ${b.status}`);
+    // A line error (the stream errors, the port gets a new one): reading goes on.
+    await ev(`(__fakeSerial.lineError(${n}), true)`);
+    await until('moe.board.lineErrors > 0', 5000);
+    const lineStatus = (await ev(boardState)).status;
+    const [page2, b2] = await drawForBoard([images[31]]);
+    check(`${name}: a line error (framing): reported, reading goes on with the port's new stream, the next answer the page's`,
+      lineStatus.startsWith('Line error') && sameAsPage(page2, b2) && b2.state === 'on', lineStatus);
+  } else {
+    check(`${name}: says it runs another model than the page`, st.same === 'false' && st.info.includes('not the page\'s model'), one(st.info));
+    const [, b] = await drawForBoard([images[0]]);
+    check(`${name}: another model: its answer is marked as differing from the page's`,
+      (b.agree === 'no' && b.mark === '✗ differs from the page' || b.answerState === 'failure' && b.mark === '✗ refused') && b.markShown && b.markColour === 'rgb(138, 16, 16)',
+      `${one(b.answer)}`);
+    await boardShot(n);
+  }
+  check(`${name}: "Disconnect the board" closes the port and ends the device program`, await disconnectBoard(n) && !boardProcs.get(n).open);
+}
+// A port that sends only noise: info times out (shortened here) with a
+// message; the page keeps classifying.
+{
+  await ev('(moe.board.timeouts_ms.first = 3000, true)');
+  const st = await connectBoard(NOISE);
+  const page = await ev(`(moe.drawImage(${JSON.stringify(Array.from(images[1]))}), ${shown})`);
+  check('a port that answers only noise: no answer to info, a message, its frames dropped, the page still classifies',
+    st.status.startsWith('No answer to info in 3 s') && st.rejected > 0 && page.cluster >= 0, `${st.status}; ${st.rejected} frames dropped`);
+  await disconnectBoard(NOISE);
+  await ev('(moe.board.timeouts_ms.first = 60000, true)');
+}
+// A board that dies while connected (its program killed): reported, and
+// the page goes on.
+if (args.board.length) {
+  const st = await connectBoard(0);
+  boardProcs.get(0).child.kill('SIGKILL');
+  await until('document.getElementById("board-status").textContent.startsWith("Board lost")', 10000);
+  const after = await ev(boardState);
+  const page = await ev(`(moe.drawImage(${JSON.stringify(Array.from(images[2]))}), ${shown})`);
+  check('a board that disappears: "Board lost" shown, the button back to "Connect a board", the page still classifies',
+    st.state === 'on' && after.state === 'off' && after.button === 'Connect a board' && page.cluster >= 0 && after.sent === st.sent, after.status);
+}
+// The chooser cancelled.
+await ev('(__fakeSerial.next = -1, true)');
+await click();
+await until('document.getElementById("board-status").textContent.startsWith("No port chosen")', 5000);
+check('the port chooser cancelled: a message, nothing connected', (await ev(boardState)).state === 'off', (await ev(boardState)).status);
 
 // 1. The first 100 MNIST test images, drawn on the pad, against the harness;
 // generate against native; timings.
@@ -377,7 +634,18 @@ for (const eight of args.eight.map(at)) {
 }
 check('the answer\'s text never moves the layout (the latent section stays put)', latentXs.size === 1, [...latentXs].join(', '));
 
-// 6. Size.
+// 6. A browser without Web Serial (Firefox, Safari): the page reloaded
+// without navigator.serial.
+await send('Page.removeScriptToEvaluateOnNewDocument', { identifier: fakeSerialScript });
+await send('Page.addScriptToEvaluateOnNewDocument', { source: 'delete Navigator.prototype.serial; delete navigator.serial;' });
+await send('Page.navigate', { url });
+const reloaded = await until('!("serial" in navigator) && window.moe && moe.ready && !!document.querySelector(".bar")');
+const noSerial = await ev(boardState);
+check('without navigator.serial the button is disabled and says why', reloaded && noSerial.disabled
+  && noSerial.button === 'Connect a board' && noSerial.why === 'Web Serial needs Chrome or Edge', JSON.stringify([noSerial.button, noSerial.why]));
+check('no exception escaped the page', exceptions.length === 0, exceptions.slice(0, 3).join(' | '));
+
+// 7. Size.
 const wasmBytes = fs.statSync(wasmPath).size;
 check('web.wasm is at most 150 KiB', wasmBytes <= 150 * 1024, `${wasmBytes} bytes = ${(wasmBytes / 1024).toFixed(1)} KiB`);
 

@@ -3,6 +3,9 @@
 // MNIST-style, at the model's image shape, e.g. 28×28 or 8×8) → classify;
 // experts' samples and the latent sliders call generate / decode. Every
 // image canvas takes the model's shape, shown scaled up (pixelated).
+// "Connect a board" (Web Serial) sends each classified drawing to a board
+// too, encoded and decoded by the wasm (web/src/board.rs: the protocol's
+// own crate), and shows the board's answer beside the page's.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +18,8 @@ let chosen = -1;   // the gate's cluster for the drawing, -1 when empty
 let explored = -1; // the expert whose latent space the sliders drive
 let seed = 1;
 let hasInk = false;
+let verdict = null; // the page's last answer: { drawn, cluster, label, bits }
+let drawn = 0;      // drawings classified so far (the board's answers name theirs)
 
 const bytes = (ptr, len) => new Uint8Array(wasm.memory.buffer, ptr, len);
 const floats = (ptr, len) => new Float32Array(wasm.memory.buffer, ptr, len);
@@ -43,6 +48,7 @@ function loadModel(data, name) {
   fit($('decoded'), 112);
   explored = -1;
   buildExperts();
+  showBoardInfo();
   update();
   return true;
 }
@@ -88,6 +94,8 @@ function update() {
   $('preview').dataset.ink = pixels.reduce((a, b) => a + b, 0);
   if (!hasInk) {
     chosen = -1;
+    verdict = null;
+    $('board-answer').replaceChildren();
     $('verdict').textContent = 'Draw a digit.';
     $('verdict').dataset.cluster = -1;
     showBars(null);
@@ -103,6 +111,8 @@ function update() {
     $('verdict').dataset.cluster = chosen;
     $('verdict').dataset.label = label;
     showBars(Array.from(probs), Array.from(bits));
+    verdict = { drawn: ++drawn, cluster: chosen, label, bits: Array.from(bits) };
+    toBoard();
   }
   for (const [k, el] of document.querySelectorAll('.expert').entries()) {
     el.classList.toggle('chosen', k === chosen);
@@ -244,9 +254,309 @@ $('resample').addEventListener('click', resample);
 $('zero').addEventListener('click', () => setLatent(() => 0));
 $('random').addEventListener('click', () => setLatent(() => gaussian().toFixed(2)));
 
+// ---- Connect a board ---------------------------------------------------
+// Web Serial (Chrome, Edge): the port carries the protocol of
+// firmware-example/PROTOCOL.md, which the wasm encodes and decodes
+// (web/src/board.rs); this part only moves bytes and shows answers. One
+// request at a time: a drawing made while the board works waits, and only
+// the latest is sent when the answer (or a timeout) comes.
+const board = {
+  port: null, reader: null, writer: null,
+  info: null,      // the board's info answer
+  pending: null,   // the request in flight: { id, kind, resolve, timer }
+  waiting: false,  // a drawing newer than the one in flight waits
+  sent: 0, answers: 0, rejected: 0, stale: 0, timeouts: 0, lineErrors: 0,
+  // Milliseconds to wait for an answer: the first (a board may be booting,
+  // an emulated one is slow), then each classify.
+  timeouts_ms: { first: 60000, next: 30000 },
+};
+const boardText = () => new TextDecoder().decode(bytes(wasm.board_text_ptr(), wasm.board_text_len()));
+// An error's message without its final full stop (the page adds its own).
+const reason = (e) => String(e?.message || e).replace(/\.$/, '');
+const bitsToFloat = (b) => new Float32Array(new Uint32Array([b]).buffer)[0];
+
+function boardStatus(message) {
+  $('board-status').textContent = message;
+}
+
+function setBoardState(state) {
+  $('board').dataset.state = state;
+  $('connect').textContent = state === 'off' ? 'Connect a board' : 'Disconnect the board';
+}
+
+async function connectBoard() {
+  let port;
+  try {
+    port = await navigator.serial.requestPort();
+    await port.open({ baudRate: 115200 });
+  } catch (e) {
+    boardStatus(port ? `Cannot open the port: ${reason(e)}.` : `No port chosen (${reason(e)}).`);
+    return;
+  }
+  Object.assign(board, { port, info: null, waiting: false, sent: 0, answers: 0, rejected: 0, stale: 0, timeouts: 0, lineErrors: 0 });
+  wasm.board_reset();
+  setBoardState('connecting');
+  $('board-answer').replaceChildren();
+  $('board-answer').removeAttribute('data-agree');
+  showBoardInfo();
+  try {
+    board.writer = port.writable.getWriter();
+  } catch (e) {
+    lostBoard(port, `cannot write to the port: ${reason(e)}`);
+    return;
+  }
+  readBoard(port);
+  boardStatus('Asking the board what it is…');
+  const t0 = performance.now();
+  const answer = await request(() => wasm.board_info(), 'info', board.timeouts_ms.first);
+  if (board.port !== port) return;
+  if (answer?.kind === 'info') {
+    board.info = answer;
+    setBoardState('on');
+    boardStatus(`Connected; info answered in ${(performance.now() - t0).toFixed(0)} ms.`);
+    showBoardInfo();
+    toBoard();
+  } else {
+    boardStatus(answer ? `The board did not answer info: ${describeFailure(answer)}` : `No answer to info in ${board.timeouts_ms.first / 1000} s: is it the firmware, at 115200 baud?`);
+    showBoardInfo();
+  }
+}
+
+// Bytes from the port, into the wasm's frame reader, until the port ends.
+// A line error (framing, parity, break, overrun: a wrong baud rate, a
+// glitch) is not fatal in Web Serial: the port gets a new readable stream
+// and reading goes on with it.
+const LINE_ERRORS = ['BufferOverrunError', 'BreakError', 'FramingError', 'ParityError'];
+async function readBoard(port) {
+  while (board.port === port) {
+    let reader;
+    try {
+      reader = port.readable.getReader();
+      board.reader = reader;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (value && value.length) feedBoard(value);
+      }
+      lostBoard(port, 'the port closed');
+      return;
+    } catch (e) {
+      if (!LINE_ERRORS.includes(e?.name) || !port.readable) {
+        lostBoard(port, reason(e));
+        return;
+      }
+      board.lineErrors++;
+      boardStatus(`Line error (${reason(e)}); reading on.`);
+    } finally {
+      try { reader?.releaseLock(); } catch { /* released already */ }
+    }
+  }
+}
+
+function feedBoard(chunk) {
+  const n = chunk.length;
+  bytes(wasm.board_rx(n), n).set(chunk);
+  if (wasm.board_feed(n) <= 0) return;
+  for (const event of JSON.parse(boardText())) {
+    if (event.event === 'rejected') {
+      board.rejected++;
+      showBoardCounts();
+    } else if (board.pending && event.id === board.pending.id) {
+      board.pending.resolve(event);
+    } else {
+      board.stale++; // an answer after its timeout, or to another host
+      showBoardCounts();
+    }
+  }
+}
+
+// Sends the request `encode` writes into the wasm's wire buffer; resolves
+// with its answer (a board.rs JSON event), or null on a timeout or a lost port.
+function request(encode, kind, timeout) {
+  const n = encode();
+  if (!n || !board.writer) return Promise.resolve({ event: 'local', error: n ? 'no port' : boardText() });
+  const wire = bytes(wasm.board_wire_ptr(), n).slice();
+  const id = wasm.board_id();
+  const port = board.port;
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      if (board.pending?.id !== id) return;
+      clearTimeout(board.pending.timer);
+      board.pending = null;
+      if (answer) board.answers++;
+      else if (board.port === port) board.timeouts++;
+      resolve(answer);
+    };
+    board.pending = { id, kind, resolve: done, timer: setTimeout(() => done(null), timeout) };
+    board.sent++;
+    board.writer.write(wire).catch((e) => {
+      done(null);
+      if (board.port === port) lostBoard(port, `cannot write to the port: ${reason(e)}`);
+    });
+  });
+}
+
+// A drawing was classified: the board gets it too, once it is free.
+function toBoard() {
+  if (!board.port || !board.info || !verdict) return;
+  board.waiting = true;
+  if (!board.pending) sendDrawings();
+}
+
+async function sendDrawings() {
+  const port = board.port;
+  while (board.port === port && board.waiting && verdict && !board.pending) {
+    board.waiting = false;
+    const page = verdict; // the page's answer for the image encoded now
+    const t0 = performance.now();
+    const answer = await request(() => wasm.board_classify(), 'classify', board.timeouts_ms.next);
+    if (board.port !== port) return;
+    showBoardAnswer(answer, page, performance.now() - t0);
+  }
+}
+
+function showBoardAnswer(answer, page, ms) {
+  const el = $('board-answer');
+  if (!verdict) { // the pad was cleared meanwhile
+    el.replaceChildren();
+    return;
+  }
+  el.dataset.drawn = page.drawn;
+  el.dataset.state = !answer ? 'timeout' : answer.kind === 'classify' ? 'answer' : 'failure';
+  el.removeAttribute('data-agree');
+  const mark = document.createElement('span');
+  mark.className = 'mark';
+  if (!answer) {
+    el.replaceChildren(`board: no answer in ${board.timeouts_ms.next / 1000} s`);
+    return;
+  }
+  if (answer.kind !== 'classify') {
+    mark.textContent = '✗ refused';
+    el.replaceChildren(`board: `, mark, ` ${describeFailure(answer)}`);
+    return;
+  }
+  const agree = answer.cluster === page.cluster && answer.confidence === page.bits[page.cluster];
+  Object.assign(el.dataset, {
+    agree: agree ? 'yes' : 'no',
+    cluster: answer.cluster,
+    confidence: hex(answer.confidence),
+    bits: answer.probabilities.map(hex).join(' '),
+    sameBits: String(answer.probabilities.map(hex).join() === page.bits.map(hex).join()),
+  });
+  const digit = answer.label === null ? 'no label map' : `digit ${answer.label}`;
+  mark.textContent = agree ? '✓ same as the page' : '✗ differs from the page';
+  mark.title = agree
+    ? 'same cluster and the same f32 bits of its confidence'
+    : `the page: cluster ${page.cluster}, confidence bits ${hex(page.bits[page.cluster])}; the board: cluster ${answer.cluster}, confidence bits ${hex(answer.confidence)}`;
+  el.replaceChildren(
+    `board: cluster ${answer.cluster} → ${digit}\nconfidence ${(100 * bitsToFloat(answer.confidence)).toFixed(1)}% `,
+    mark,
+    `\n${deviceTime(answer)}round trip ${ms.toFixed(0)} ms`,
+  );
+}
+
+const hex = (b) => b.toString(16).padStart(8, '0');
+
+// The device-side cost in its unit: microseconds as ms; cycles and
+// instructions as counts (info gives no clock rate to convert them).
+function deviceTime(answer) {
+  const n = answer.cycles.toLocaleString('en');
+  switch (answer.unit) {
+    case 'us': return `on the board ${(answer.cycles / 1000).toFixed(2)} ms, `;
+    case 'cycles': return `on the board ${n} cycles, `;
+    case 'instructions': return `on the board ${n} instructions, `;
+    case 'none': return '';
+    default: return `on the board ${n} (${answer.unit}), `;
+  }
+}
+
+function describeFailure(answer) {
+  if (answer.event === 'local') return `the page could not send it (${answer.error})`;
+  if (answer.event === 'invalid') return `an answer that does not parse (${answer.error})`;
+  if (answer.kind !== 'failure') return `an answer of kind ${answer.kind}`;
+  const shape = (v) => `${v >>> 16}×${v & 0xffff}`;
+  const detail = answer.status === 'ImageSize' ? ` (it runs ${shape(answer.expected)} images, the page sent ${shape(answer.got)})` : '';
+  return `${answer.status}${detail}${answer.text ? `: ${answer.text}` : ''}`;
+}
+
+function showBoardInfo() {
+  const el = $('board-info');
+  const i = board.info;
+  if (!i) {
+    if (board.port) el.textContent = 'A port is open; waiting for the board to say what it is.';
+    delete el.dataset.crc;
+    return;
+  }
+  wasm.board_status();
+  const banner = JSON.parse(boardText()).banner.trim();
+  const same = info && i.model_crc === info.crc;
+  const method = i.method === 'mixture of VAEs' ? '' : `, ${i.method}`;
+  el.dataset.crc = i.model_crc;
+  el.dataset.same = String(!!same);
+  el.textContent = `${i.firmware || '(no firmware name)'}: protocol ${i.version}.${i.revision}, `
+    + `${i.width}×${i.height} images, ${i.experts} experts, ${i.element} weights${method}, `
+    + `model ${i.model_len.toLocaleString('en')} bytes, CRC ${hex(i.model_crc)}: `
+    + (same ? 'the page\'s model.' : 'not the page\'s model (answers will differ).')
+    + (banner ? `\nit printed: ${banner.split('\n')[0].slice(0, 120)}` : '');
+}
+
+function showBoardCounts() {
+  const parts = [];
+  if (board.rejected) parts.push(`${board.rejected} damaged frame${board.rejected > 1 ? 's' : ''} dropped`);
+  if (board.stale) parts.push(`${board.stale} late answer${board.stale > 1 ? 's' : ''} ignored`);
+  if (parts.length) boardStatus(`${parts.join(', ')} (noise on the line, or an answer after its timeout).`);
+}
+
+// The port went away (unplugged, closed, a write failed): say so, tidy up.
+function lostBoard(port, why) {
+  if (board.port !== port) return;
+  closeBoard();
+  boardStatus(`Board lost: ${why}.`);
+}
+
+// Forgets the port, then closes it (locks released first, as close() needs).
+function closeBoard() {
+  const { port, reader, writer, pending } = board;
+  Object.assign(board, { port: null, reader: null, writer: null, info: null, waiting: false });
+  pending?.resolve(null);
+  setBoardState('off');
+  showBoardInfo();
+  $('board-info').textContent = 'Disconnected.';
+  (async () => {
+    try { await reader?.cancel(); } catch { /* gone already */ }
+    try { reader?.releaseLock(); } catch { /* released by the read loop */ }
+    try { writer?.releaseLock(); } catch { /* released already */ }
+    try { await port?.close(); } catch { /* closed already, or lost */ }
+  })();
+}
+
+if (!navigator.serial) {
+  $('connect').disabled = true;
+  $('board-why').textContent = 'Web Serial needs Chrome or Edge';
+  $('connect').title = 'This browser has no Web Serial (navigator.serial): Web Serial needs Chrome or Edge.';
+} else {
+  let opening = false; // the chooser or open() is pending: one at a time
+  $('connect').addEventListener('click', () => {
+    if (board.port) {
+      closeBoard();
+      boardStatus('Disconnected.');
+    } else if (!opening) {
+      opening = true;
+      connectBoard()
+        .catch((e) => boardStatus(`Board: ${reason(e)}.`))
+        .finally(() => { opening = false; });
+    }
+  });
+}
+
 // For the browser test (web/test/browser.mjs) and the curious.
 window.moe = {
   ready: false,
+  // The board connection's counters and timeouts (the test shortens them).
+  board,
+  // Drawings classified so far: the board's answer names its drawing in
+  // #board-answer's data-drawn.
+  drawn: () => drawn,
   // Draws a grey image of the model's shape (0..255, ink bright) on the pad,
   // scaled up by nearest neighbour (by 10 for 28×28, 35 for 8×8), as if
   // drawn, and runs the pad's input path.
