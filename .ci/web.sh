@@ -44,6 +44,20 @@ other=firmware-example/models/small.bin
 # Boards behind the fake Web Serial port: one serving the page's model (with
 # a banner before its first frame, as a board's boot text), one another model.
 boards=(--board "'$fw_host' serve --banner --model $model" --board "'$fw_host' serve --model $other")
+# And the emulated Pico itself on its USB port (rp2040js, the firmware
+# .ci/firmware.sh built with the page's model: the f16 default, 0.58 s of
+# emulated time per digit), when .ci/firmware.sh has run (in CI it has).
+pico=$PWD/target/firmware/elf/rp2040-default
+if [ -f "$pico" ] && [ -f .emulators/env.sh ]; then
+    # shellcheck disable=SC1091
+    . .emulators/env.sh
+    boards+=(--board "node firmware-example/scripts/rp2040js-run.cjs $pico $RP2040_BOOTROM --serve usb")
+elif [ -n "${CI:-}" ]; then
+    echo "web: CI: no emulated Pico ($pico): run .ci/emulators.sh and .ci/firmware.sh first" >&2
+    exit 1
+else
+    echo "web: no emulated Pico ($pico; run .ci/firmware.sh): the page's board code is tested against fw-host only"
+fi
 # The bundled int8 model goes through the same checks.
 also=(--also firmware-example/models/default-int8.bin)
 # Models of 8x8 images: the page takes its shape from the model. The
