@@ -246,6 +246,24 @@ a, b = text.index(start) + len(start), text.index(end)
 open(readme, "w").write(text[:a] + "\n" + table + text[b:])
 PY
   step "cost table written to firmware-example/README.md"
+  # The boot log shown at the top of the README: the int8 RP2040 run's
+  # own lines (the digits, the framings, the first sample, the costs).
+  {
+    echo '```text'
+    tr -d '\r' <"$OUT/rp2040-int8.log" | awk '/^sample 1 /{exit} {print}'
+    echo '...'
+    tr -d '\r' <"$OUT/rp2040-int8.log" | sed -n '/^cost classify mean/,$p'
+    echo '```'
+  } >"$OUT/boot-log.md"
+  python3 - "$FW/README.md" "$OUT/boot-log.md" <<'PY'
+import sys
+readme, block = sys.argv[1], open(sys.argv[2]).read()
+text = open(readme).read()
+start, end = "<!-- boot-log:start -->", "<!-- boot-log:end -->"
+a, b = text.index(start) + len(start), text.index(end)
+open(readme, "w").write(text[:a] + "\n" + block + text[b:])
+PY
+  step "the RP2040 int8 boot log written to firmware-example/README.md"
 fi
 if [ "$failures" -gt 0 ]; then
   echo "firmware: $failures failure(s)"
