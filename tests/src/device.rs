@@ -267,9 +267,37 @@ impl Device {
         let mut wire = vec![0u8; wire_len(MAX_FRAME)];
         let n = encode_request(id, request, &mut wire)
             .map_err(|e| anyhow!("cannot encode {what}: {e}"))?;
+        self.exchange(id, request.kind() as u8, &wire[..n])
+    }
+
+    /// Sends a frame of any kind byte and payload, valid or not for the
+    /// device (an unknown kind, a payload larger than it takes); returns its
+    /// answer's decoded frame and the round trip.
+    pub fn ask_raw(&mut self, kind: u8, payload: &[u8]) -> Result<(Vec<u8>, Duration)> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let mut frame = vec![0u8; payload.len() + device_protocol::FRAME_OVERHEAD];
+        let n = device_protocol::emit_frame(VERSION, id, kind, &mut frame, |p| {
+            p[..payload.len()].copy_from_slice(payload);
+            Ok(payload.len())
+        })
+        .map_err(|e| anyhow!("cannot build a frame of kind {kind:#04x}: {e}"))?;
+        let mut wire = vec![0u8; wire_len(n)];
+        let m = device_protocol::cobs::encode(&frame[..n], &mut wire[1..])
+            .map_err(|e| anyhow!("cannot encode a frame of kind {kind:#04x}: {e}"))?;
+        // Delimiters before and after, as every sender's frames.
+        wire[0] = 0;
+        wire[1 + m] = 0;
+        self.exchange(id, kind, &wire[..m + 2])
+    }
+
+    /// Sends `wire` (a frame of id `id`, request kind `kind`) and waits for
+    /// its answer.
+    fn exchange(&mut self, id: u16, kind: u8, wire: &[u8]) -> Result<(Vec<u8>, Duration)> {
+        let what = kind_name(kind);
         let start = Instant::now();
         let written = match &mut self.writer {
-            Some(w) => w.write_all(&wire[..n]).and_then(|()| w.flush()),
+            Some(w) => w.write_all(wire).and_then(|()| w.flush()),
             None => Err(std::io::ErrorKind::BrokenPipe.into()),
         };
         if let Err(e) = written {
@@ -280,7 +308,7 @@ impl Device {
             bail!("{}: cannot send {what}: {e}", self.name);
         }
         let deadline = start + self.timeout;
-        let expected = answer_kind(request.kind() as u8);
+        let expected = answer_kind(kind);
         loop {
             let frame = self.next_frame(deadline, what)?;
             let checked = Frame::new_checked(&frame[..])
@@ -645,6 +673,39 @@ impl SplitMix {
     }
 }
 
+/// Requests a device must refuse, each with its status: an unknown kind, a
+/// classify of the wrong size, a generate of an expert out of range, a
+/// frame larger than the device takes. Returns how many were refused.
+fn probe_refusals(dev: &mut Device, info: &DeviceInfo, pixels: &[u8]) -> Result<usize> {
+    // One column less: a wrong shape that still fits the device's buffer.
+    let narrower = info.width.saturating_sub(1).max(1);
+    let mut wrong = Vec::from(&narrower.to_le_bytes()[..]);
+    wrong.extend_from_slice(&info.height.to_le_bytes());
+    let n = usize::from(narrower) * usize::from(info.height);
+    wrong.extend_from_slice(&pixels[..n.min(pixels.len())]);
+    let mut generate = vec![u8::try_from(info.experts).unwrap_or(u8::MAX)];
+    generate.extend_from_slice(&7u64.to_le_bytes());
+    let oversize = vec![1u8; usize::from(info.max_request) + 1];
+    let probes: [(u8, &[u8], Status); 4] = [
+        (0x06, &[], Status::UnknownKind),
+        (0x02, &wrong, Status::ImageSize),
+        (0x03, &generate, Status::ExpertRange),
+        (0x02, &oversize, Status::Oversize),
+    ];
+    for (kind, payload, want) in probes {
+        let (frame, _) = dev.ask_raw(kind, payload)?;
+        let checked =
+            Frame::new_checked(&frame[..]).map_err(|e| anyhow!("unreadable answer: {e}"))?;
+        match parse_answer(&checked).map(|a| a.body) {
+            Ok(Body::Failed { failure, .. }) if failure.status == want => {}
+            other => {
+                bail!("a request of kind {kind:#04x} that must be refused {want:?} got {other:?}")
+            }
+        }
+    }
+    Ok(probes.len())
+}
+
 /// [`soak`]'s figures.
 #[derive(Debug, Clone)]
 pub struct SoakReport {
@@ -654,6 +715,10 @@ pub struct SoakReport {
     pub pieces: [usize; 3],
     /// Valid requests sent between them, each answered correctly.
     pub requests: usize,
+    /// Requests the device must refuse (unknown kind, wrong image size,
+    /// expert out of range, a frame over its buffer), each refused with
+    /// its status.
+    pub refusals: usize,
     /// Frames the device counted as rejected, and as valid, during the soak.
     pub rejected: u32,
     /// Valid frames the device counted.
@@ -671,13 +736,14 @@ impl std::fmt::Display for SoakReport {
             f,
             "soak: {} bytes of damage ({} random runs, {} cut frames, {} corrupted frames) \
              interleaved with {} classify requests, every one answered bit-identical to its \
-             clean answer; the device rejected {} frames and took {} as valid, in {:.1} s; \
+             clean answer, and {} requests refused with the right status; the device rejected {} frames and took {} as valid, in {:.1} s; \
              stack high-water {} bytes of {}",
             self.damage_bytes,
             self.pieces[0],
             self.pieces[1],
             self.pieces[2],
             self.requests,
+            self.refusals,
             self.rejected,
             self.received,
             self.seconds,
@@ -728,7 +794,7 @@ pub fn soak(
     let before = dev.stats()?;
     let mut rng = SplitMix(seed);
     let mut frame = vec![0u8; wire_len(MAX_FRAME)];
-    let (mut sent, mut pieces, mut requests) = (0usize, [0usize; 3], 0usize);
+    let (mut sent, mut pieces, mut requests, mut refusals) = (0usize, [0usize; 3], 0usize, 0usize);
     while sent < bytes {
         let i = requests % images.n;
         let kind = rng.below(3);
@@ -761,12 +827,17 @@ pub fn soak(
             );
         }
         requests += 1;
+        if requests % 16 == 1 {
+            refusals += probe_refusals(dev, info, images.image(i))
+                .map_err(|e| anyhow!("after {sent} bytes of damage: {e:#}"))?;
+        }
     }
     let after = dev.stats()?;
     Ok(SoakReport {
         damage_bytes: sent,
         pieces,
         requests,
+        refusals,
         rejected: after.rejected.wrapping_sub(before.rejected),
         received: after.requests.wrapping_sub(before.requests),
         seconds: start.elapsed().as_secs_f64(),
