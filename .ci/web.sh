@@ -58,6 +58,10 @@ elif [ -n "${CI:-}" ]; then
 else
     echo "web: no emulated Pico ($pico; run .ci/firmware.sh): the page's board code is tested against fw-host only"
 fi
+# A model without a label map (random weights, 28x28, K = 4): the page names
+# its gate's bars by cluster alone.
+nolabels=target/web/random-small-nolabels.bin
+"$fw_host" model --shape small --out "$nolabels" >/dev/null
 # The bundled int8 model goes through the same checks.
 also=(--also firmware-example/models/default-int8.bin)
 # Models of 8x8 images: the page takes its shape from the model. The
@@ -70,7 +74,7 @@ step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \
     --server target/release/web-serve \
     --harness target/release/harness \
-    --model "$model" --other "$other" "${also[@]}" "${eight[@]}" "${boards[@]}" \
+    --model "$model" --other "$other" --nolabels "$nolabels" "${also[@]}" "${eight[@]}" "${boards[@]}" \
     --host target/web/release/examples/host_timing \
     --host target/web/simd/release/examples/host_timing \
     --screenshot target/web/screenshot.png

@@ -110,6 +110,104 @@ pub extern "C" fn load() -> i32 {
     })
 }
 
+/// The largest model file the page opens: 16 MiB. The page runs the files
+/// the boards run from flash; the largest flash among the firmware's targets
+/// is 4 MiB (the bundled default model is 0.9 MiB), and every model opened
+/// stays in the page's memory until it is reloaded (see [`State::model`]).
+/// A larger file is refused from its size alone, before it is read.
+pub const MAX_MODEL_BYTES: usize = 16 << 20;
+
+/// [`MAX_MODEL_BYTES`], for the page (and its test).
+#[no_mangle]
+pub extern "C" fn max_model_bytes() -> usize {
+    MAX_MODEL_BYTES
+}
+
+/// How many of a file's first bytes [`check_head`] reads: the format's fixed
+/// frame (magic, version, reserved bits, body length, checksum).
+#[no_mangle]
+pub extern "C" fn head_len() -> usize {
+    engine::format::HEADER_LEN
+}
+
+/// Checks a model file before the page reads it whole: its first bytes (at
+/// [`head_len`] bytes, fewer only for a shorter file, put in the upload buffer) and its length in bytes
+/// (`file_len`, a JavaScript number: a file may be over 4 GiB). Returns 0 if
+/// the page should read it, -1 with the reason in the text buffer if not
+/// (the engine's own message for a frame it would refuse). The upload
+/// buffer is emptied either way.
+#[no_mangle]
+pub extern "C" fn check_head(file_len: f64) -> i32 {
+    with(|s| {
+        let head = std::mem::take(&mut s.upload);
+        match head_error(&head, file_len) {
+            Ok(()) => 0,
+            Err(message) => {
+                s.text = message;
+                -1
+            }
+        }
+    })
+}
+
+/// What [`check_head`] checks, in the order the engine checks a whole file
+/// (`ModelFile::new_checked`), with the size limit before the body length:
+/// the reasons a file's first bytes and its length can give.
+pub fn head_error(head: &[u8], file_len: f64) -> Result<(), String> {
+    use engine::format::HEADER_LEN;
+    use engine::{Error, ModelFile, FORMAT_VERSION, MAGIC};
+    // Saturates: a file over usize::MAX bytes is over the limit anyway.
+    let len = file_len as usize;
+    let available = len.min(head.len());
+    let frame = ModelFile::new_unchecked(head);
+    let refused = if available < MAGIC.len() {
+        Some(Error::Truncated {
+            needed: HEADER_LEN,
+            available: len,
+        })
+    } else if frame.magic() != MAGIC {
+        Some(Error::BadMagic)
+    } else if available < HEADER_LEN {
+        Some(Error::Truncated {
+            needed: HEADER_LEN,
+            available: len,
+        })
+    } else if frame.version() != FORMAT_VERSION {
+        Some(Error::UnsupportedVersion {
+            found: frame.version(),
+            supported: FORMAT_VERSION,
+        })
+    } else if frame.reserved() != 0 {
+        Some(Error::ReservedBits)
+    } else {
+        None
+    };
+    if let Some(e) = refused {
+        return Err(e.to_string());
+    }
+    if file_len > MAX_MODEL_BYTES as f64 {
+        // Rounded up: a file just over the limit never reads as the limit.
+        return Err(format!(
+            "{:.1} MiB is over this page's limit of {} MiB (4 times the largest board's flash)",
+            (file_len / 1048576.0 * 10.0).ceil() / 10.0,
+            MAX_MODEL_BYTES >> 20
+        ));
+    }
+    let needed = HEADER_LEN + frame.body_len() as usize;
+    match len.cmp(&needed) {
+        std::cmp::Ordering::Less => Err(Error::Truncated {
+            needed,
+            available: len,
+        }
+        .to_string()),
+        std::cmp::Ordering::Greater => Err(Error::TrailingBytes {
+            extra: len - needed,
+        }
+        .to_string()),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
 /// Whether `bytes` is a model this page can run, or the one-line reason why not.
 fn check(bytes: &[u8]) -> Result<(), String> {
     let model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
@@ -369,6 +467,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn head_checks_give_the_engines_reasons_before_the_whole_file() {
+        let bytes = engine::testing::tiny_model_bytes();
+        let n = bytes.len() as f64;
+        let head = &bytes[..engine::format::HEADER_LEN];
+        assert_eq!(head_error(head, n), Ok(()));
+        // Each refusal as the engine words it for the whole file.
+        let whole = |b: &[u8]| Model::from_bytes(b).map(|_| ()).map_err(|e| e.to_string());
+        let mut bad = bytes.clone();
+        bad[0] ^= 1;
+        assert_eq!(head_error(&bad[..20], n), whole(&bad));
+        assert!(whole(&bad).unwrap_err().contains("bad magic"));
+        let mut newer = bytes.clone();
+        newer[8] = 3;
+        assert_eq!(head_error(&newer[..20], n), whole(&newer));
+        let mut reserved = bytes.clone();
+        reserved[10] = 1;
+        assert_eq!(head_error(&reserved[..20], n), whole(&reserved));
+        for cut in [3, 8, 19, 20, 1000.min(bytes.len() - 1)] {
+            let short = &bytes[..cut];
+            assert_eq!(
+                head_error(&short[..cut.min(20)], cut as f64),
+                whole(short),
+                "{cut}"
+            );
+        }
+        let mut long = bytes.to_vec();
+        long.extend_from_slice(&[0; 5]);
+        assert_eq!(head_error(head, long.len() as f64), whole(&long));
+        // Over the limit: refused from the length alone, with the limit named.
+        let big = head_error(head, 300e6).unwrap_err();
+        assert!(
+            big.contains("286.2 MiB is over this page's limit of 16 MiB"),
+            "{big}"
+        );
+        let just_over = head_error(head, (MAX_MODEL_BYTES + 1) as f64).unwrap_err();
+        assert!(
+            just_over.starts_with("16.1 MiB is over this page's limit of 16 MiB"),
+            "{just_over}"
+        );
+        assert!(head_error(b"not a model", 300e6)
+            .unwrap_err()
+            .contains("bad magic"));
+    }
+
+    #[test]
     fn exports_classify_generate_and_report_errors() {
         // One test: the state is global. The engine's own tiny model
         // follows its format whatever the version.
@@ -413,5 +556,15 @@ mod tests {
             with(|s| s.text.clone()),
             format!("no expert {k}: model has {k} experts")
         );
+        // The page's check of a file's first bytes, through the upload buffer.
+        let head = &bytes[..head_len()];
+        upload(head.len());
+        with(|s| s.upload.copy_from_slice(head));
+        assert_eq!(check_head(bytes.len() as f64), 0);
+        upload(20);
+        with(|s| s.upload[..4].copy_from_slice(b"PK\x03\x04"));
+        assert_eq!(check_head(300e6), -1);
+        assert!(with(|s| s.text.contains("bad magic")));
+        assert_eq!(classify(), c.cluster as i32, "the model is kept");
     }
 }

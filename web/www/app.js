@@ -25,32 +25,37 @@ const bytes = (ptr, len) => new Uint8Array(wasm.memory.buffer, ptr, len);
 const floats = (ptr, len) => new Float32Array(wasm.memory.buffer, ptr, len);
 const text = () => new TextDecoder().decode(bytes(wasm.text_ptr(), wasm.text_len()));
 
+// The banner at the top of the window (fixed: it moves nothing); empty hides it.
 function showError(message) {
-  $('error').textContent = message;
+  $('error-text').textContent = message;
   $('error').hidden = !message;
 }
+$('error-close').addEventListener('click', () => showError(''));
 
-// Loads model bytes; on failure shows the engine's message and keeps the old model.
+// A cluster's name: `3 → 0` (cluster 3, which the label map calls digit 0),
+// or just the cluster when the model has no label map.
+const clusterName = (k) => (info.labels ? `${k} → ${info.labels[k]}` : `${k}`);
+
+// Loads model bytes: returns null, or the engine's message (the old model kept).
 function loadModel(data, name) {
   bytes(wasm.upload(data.length), data.length).set(data);
-  if (wasm.load() !== 0) {
-    showError(`${name}: ${text()}`);
-    return false;
-  }
+  if (wasm.load() !== 0) return text();
   info = JSON.parse(text());
   showError('');
   $('inspect').textContent = `${name}\n${info.inspect}`;
   $('shape').textContent = `${info.width}×${info.height}`;
   $('bars-legend').textContent = info.labels
-    ? 'under each bar: its cluster, then the digit the label map gives it'
-    : 'under each bar: its cluster (this model has no label map)';
+    ? 'cluster → digit (its label map), by digit'
+    : 'by cluster (this model has no label map)';
   fit($('preview'), 112);
   fit($('decoded'), 112);
   explored = -1;
+  chosen = -1;
+  buildBars();
   buildExperts();
   showBoardInfo();
   update();
-  return true;
+  return null;
 }
 
 // Shows a canvas of the model's image shape `box` CSS pixels on its longer
@@ -121,31 +126,40 @@ function update() {
   else if (explored < 0) explore(0);
 }
 
-function showBars(probs, bits) {
-  const bars = $('bars');
-  bars.replaceChildren();
-  for (let k = 0; k < info.experts; k++) {
+// The gate's bars, one row per cluster, named `cluster → digit` and sorted
+// by the digit the label map gives the cluster, then by cluster (by cluster
+// alone without a label map): a reader finds digit 7's bar at once. Built
+// once per model; showBars only sets widths and numbers, in fixed columns.
+function buildBars() {
+  const order = [...Array(info.experts).keys()];
+  if (info.labels) order.sort((a, b) => info.labels[a] - info.labels[b] || a - b);
+  $('bars').replaceChildren(...order.map((k) => {
     const bar = document.createElement('div');
-    bar.className = 'bar' + (k === chosen ? ' chosen' : '');
-    const p = probs ? probs[k] : 0;
-    bar.style.height = `${(100 * p).toFixed(2)}%`;
-    if (probs) {
-      bar.dataset.bits = bits[k].toString(16).padStart(8, '0');
-    }
-    // Bars stay in cluster order (data-bits follow the probabilities); each
-    // is named by its cluster and, with a label map, the digit it stands for.
+    bar.className = 'bar';
+    bar.dataset.cluster = k;
+    if (info.labels) bar.dataset.digit = info.labels[k];
     const name = document.createElement('span');
     name.className = 'name';
-    name.textContent = k;
-    if (info.labels) {
-      const d = document.createElement('b');
-      d.textContent = info.labels[k];
-      name.append(document.createElement('br'), d);
-    }
-    bar.title = info.labels ? `cluster ${k} → digit ${info.labels[k]}` : `cluster ${k}`;
-    if (probs) bar.title += `: p = ${p}`;
-    bar.append(name);
-    bars.append(bar);
+    name.textContent = clusterName(k);
+    const track = document.createElement('span');
+    track.className = 'track';
+    track.append(Object.assign(document.createElement('span'), { className: 'fill' }));
+    bar.append(name, track, Object.assign(document.createElement('span'), { className: 'p' }));
+    return bar;
+  }));
+}
+
+// Each bar's probability (its f32 bits in data-bits), the chosen one marked.
+function showBars(probs, bits) {
+  for (const bar of $('bars').children) {
+    const k = Number(bar.dataset.cluster);
+    const p = probs ? probs[k] : 0;
+    bar.classList.toggle('chosen', k === chosen);
+    bar.querySelector('.fill').style.width = `${(100 * p).toFixed(2)}%`;
+    bar.querySelector('.p').textContent = probs ? `${(100 * p).toFixed(1)}%` : '';
+    if (probs) bar.dataset.bits = bits[k].toString(16).padStart(8, '0');
+    else delete bar.dataset.bits;
+    bar.title = (info.labels ? `cluster ${k} → digit ${info.labels[k]}` : `cluster ${k}`) + (probs ? `: p = ${p}` : '');
   }
 }
 
@@ -156,7 +170,7 @@ function buildExperts() {
     const el = document.createElement('div');
     el.className = 'expert';
     el.title = `expert ${k}: click to explore its latent space`;
-    el.append(info.labels ? `${k} → ${info.labels[k]}` : `${k}`);
+    el.append(clusterName(k));
     for (let s = 0; s < SAMPLES; s++) {
       const canvas = document.createElement('canvas');
       fit(canvas, 42);
@@ -181,7 +195,7 @@ function resample() {
 // Sliders over expert k's latent vector, each redrawing its decoder's output.
 function explore(k) {
   explored = k;
-  $('latent-expert').textContent = info.labels ? `${k} (digit ${info.labels[k]})` : k;
+  $('latent-expert').textContent = clusterName(k);
   const sliders = $('sliders');
   sliders.replaceChildren();
   for (let i = 0; i < info.latent; i++) {
@@ -238,16 +252,37 @@ for (const end of ['pointerup', 'pointercancel']) {
   pad.addEventListener(end, () => { if (last) { last = null; update(); } });
 }
 
-async function openFile(file) {
-  if (file) loadModel(new Uint8Array(await file.arrayBuffer()), file.name);
+// A model file picked or dropped. Its first bytes (the format's fixed
+// frame: magic, version, body length) and its size are checked first, by
+// the wasm (web/src/lib.rs check_head: the engine's reasons, and a 16 MiB
+// limit): a file that is not a model, or too large, is refused before it is
+// read whole. A refused file leaves the picker empty and the model as it was.
+async function openFile(file, dropped) {
+  if (!file || !wasm) return;
+  const picker = $('file');
+  const refuse = (why) => {
+    picker.value = '';
+    showError(`${file.name} rejected: ${why}; ${info ? 'previous model kept' : 'no model loaded'}`);
+  };
+  try {
+    const n = Math.min(file.size, wasm.head_len());
+    const head = new Uint8Array(await file.slice(0, n).arrayBuffer());
+    bytes(wasm.upload(n), n).set(head);
+    if (wasm.check_head(file.size) !== 0) return refuse(text());
+    const error = loadModel(new Uint8Array(await file.arrayBuffer()), file.name);
+    if (error) return refuse(error);
+  } catch (e) {
+    return refuse(`cannot read it (${reason(e)})`);
+  }
+  if (dropped) picker.value = ''; // it would name an older file than the model's
 }
-$('file').addEventListener('change', (e) => openFile(e.target.files[0]));
+$('file').addEventListener('change', (e) => openFile(e.target.files[0], false));
 document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
 document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
 document.addEventListener('drop', (e) => {
   e.preventDefault();
   document.body.classList.remove('dragging');
-  openFile(e.dataTransfer.files[0]);
+  openFile(e.dataTransfer.files[0], true);
 });
 $('clear').addEventListener('click', () => { clearPad(); update(); });
 $('resample').addEventListener('click', resample);
@@ -451,7 +486,7 @@ function showBoardAnswer(answer, page, ms) {
   el.replaceChildren(
     `board: cluster ${answer.cluster} → ${digit}\nconfidence ${(100 * bitsToFloat(answer.confidence)).toFixed(1)}% `,
     mark,
-    `\n${deviceTime(answer)}round trip ${ms.toFixed(0)} ms`,
+    `${deviceTime(answer)}round trip ${ms.toFixed(0)} ms`, // the mark is a line of its own
   );
 }
 
@@ -522,6 +557,7 @@ function closeBoard() {
   setBoardState('off');
   showBoardInfo();
   $('board-info').textContent = 'Disconnected.';
+  $('board-answer').replaceChildren(); // a gone board's answer would linger, then vanish
   (async () => {
     try { await reader?.cancel(); } catch { /* gone already */ }
     try { reader?.releaseLock(); } catch { /* released by the read loop */ }
@@ -554,6 +590,8 @@ window.moe = {
   ready: false,
   // The board connection's counters and timeouts (the test shortens them).
   board,
+  // The largest model file the page opens (web/src/lib.rs MAX_MODEL_BYTES).
+  maxModelBytes: () => wasm.max_model_bytes(),
   // Drawings classified so far: the board's answer names its drawing in
   // #board-answer's data-drawn.
   drawn: () => drawn,
@@ -612,7 +650,8 @@ window.moe = {
     wasm = module.instance.exports;
     const response = await fetch('model.bin');
     if (!response.ok) throw new Error(`model.bin: HTTP ${response.status}`);
-    loadModel(new Uint8Array(await response.arrayBuffer()), 'model.bin (served)');
+    const error = loadModel(new Uint8Array(await response.arrayBuffer()), 'model.bin (served)');
+    if (error) showError(`model.bin (served): ${error}`);
   } catch (e) {
     showError(String(e));
   }

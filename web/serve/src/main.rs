@@ -163,6 +163,7 @@ fn respond(stream: TcpStream, model: &Path) -> std::io::Result<()> {
         "/" | "/index.html" => Some((www.join("index.html"), "text/html; charset=utf-8")),
         "/app.js" => Some((www.join("app.js"), "text/javascript; charset=utf-8")),
         "/style.css" => Some((www.join("style.css"), "text/css; charset=utf-8")),
+        "/favicon.svg" => Some((www.join("favicon.svg"), "image/svg+xml")),
         "/web.wasm" => Some((wasm_path(), "application/wasm")),
         "/model.bin" => Some((model.to_path_buf(), "application/octet-stream")),
         _ => None,
