@@ -44,7 +44,12 @@ PAIRS+=(rp2040:digits8-int8 riscv32-virt:digits8-int8)
 OUT=${FW_OUT:-$ROOT/target/firmware}
 export CARGO_TARGET_DIR=${FW_TARGET_DIR:-$OUT/cargo}
 UPDATE_README=0
+CHECK_README=0
 [ "${1:-}" = "--update-readme" ] && UPDATE_README=1
+# --check-readme (CI): fail if the README's cost table or boot log differs
+# from this run's (emulated cycles, instruction counts and sizes are
+# deterministic: a figure in the README is this script's, never typed).
+[ "${1:-}" = "--check-readme" ] && CHECK_README=1
 
 # shellcheck disable=SC1091
 . "${EMULATORS_DIR:-$ROOT/.emulators}/env.sh"
@@ -236,34 +241,44 @@ done
 echo
 cat "$OUT/table.md"
 echo
+# The boot log shown at the top of the README: the int8 RP2040 run's own
+# lines (the digits, the framings, the first sample, the costs).
+{
+  echo '```text'
+  tr -d '\r' <"$OUT/rp2040-int8.log" | awk '/^sample 1 /{exit} {print}'
+  echo '...'
+  tr -d '\r' <"$OUT/rp2040-int8.log" | sed -n '/^cost classify mean/,$p'
+  echo '```'
+} >"$OUT/boot-log.md"
+# readme_block MODE NAME FILE: writes (MODE write) or compares (check) the
+# README's block between <!-- NAME:start --> and <!-- NAME:end -->.
+readme_block() {
+  python3 - "$1" "$FW/README.md" "$2" "$3" <<'PY'
+import sys
+mode, readme, name, source = sys.argv[1:]
+block, text = "\n" + open(source).read(), open(readme).read()
+start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+a, b = text.index(start) + len(start), text.index(end)
+if mode == "write":
+    open(readme, "w").write(text[:a] + block + text[b:])
+elif text[a:b] != block:
+    sys.exit(f"firmware-example/README.md: the {name} block differs from this run's {source} "
+             "(bash .ci/firmware.sh --update-readme writes it)")
+PY
+}
 if [ "$UPDATE_README" = 1 ]; then
-  python3 - "$FW/README.md" "$OUT/table.md" <<'PY'
-import sys
-readme, table = sys.argv[1], open(sys.argv[2]).read()
-text = open(readme).read()
-start, end = "<!-- cost-table:start -->", "<!-- cost-table:end -->"
-a, b = text.index(start) + len(start), text.index(end)
-open(readme, "w").write(text[:a] + "\n" + table + text[b:])
-PY
-  step "cost table written to firmware-example/README.md"
-  # The boot log shown at the top of the README: the int8 RP2040 run's
-  # own lines (the digits, the framings, the first sample, the costs).
-  {
-    echo '```text'
-    tr -d '\r' <"$OUT/rp2040-int8.log" | awk '/^sample 1 /{exit} {print}'
-    echo '...'
-    tr -d '\r' <"$OUT/rp2040-int8.log" | sed -n '/^cost classify mean/,$p'
-    echo '```'
-  } >"$OUT/boot-log.md"
-  python3 - "$FW/README.md" "$OUT/boot-log.md" <<'PY'
-import sys
-readme, block = sys.argv[1], open(sys.argv[2]).read()
-text = open(readme).read()
-start, end = "<!-- boot-log:start -->", "<!-- boot-log:end -->"
-a, b = text.index(start) + len(start), text.index(end)
-open(readme, "w").write(text[:a] + "\n" + block + text[b:])
-PY
-  step "the RP2040 int8 boot log written to firmware-example/README.md"
+  readme_block write cost-table "$OUT/table.md"
+  readme_block write boot-log "$OUT/boot-log.md"
+  step "cost table and the RP2040 int8 boot log written to firmware-example/README.md"
+elif [ "$CHECK_README" = 1 ]; then
+  for block in cost-table:table.md boot-log:boot-log.md; do
+    if readme_block check "${block%%:*}" "$OUT/${block#*:}"; then
+      step "README's ${block%%:*} block is this run's"
+    else
+      fail "README's ${block%%:*} block is not this run's"
+      diff <(sed -n "/<!-- ${block%%:*}:start -->/,/<!-- ${block%%:*}:end -->/p" "$FW/README.md" | sed '1d;$d') "$OUT/${block#*:}" | head -10 || true
+    fi
+  done
 fi
 if [ "$failures" -gt 0 ]; then
   echo "firmware: $failures failure(s)"
