@@ -29,7 +29,9 @@ ROOT=$PWD
 FW=$ROOT/firmware-example
 FW_OUT=${FW_OUT:-$ROOT/target/firmware}
 OUT=${DEVICE_OUT:-$ROOT/target/device}
-HARNESS=${HARNESS:-$ROOT/target/release/harness}
+# shellcheck disable=SC1091
+. "$ROOT/.ci/target-dir.sh"
+HARNESS=${HARNESS:-$CARGO_TARGET/release/harness}
 # shellcheck disable=SC1091
 . "${EMULATORS_DIR:-$ROOT/.emulators}/env.sh"
 mkdir -p "$OUT"

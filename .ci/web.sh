@@ -30,7 +30,9 @@ echo "node $(node --version)"
 step "web: wasm, server, harness, native timing"
 rustup target add wasm32-unknown-unknown
 cargo build --release --locked -p web-serve -p harness
-target/release/web-serve --build-only
+# shellcheck disable=SC1091
+. .ci/target-dir.sh
+"$CARGO_TARGET/release/web-serve" --build-only
 CARGO_TARGET_DIR=target/web cargo build --release --locked -p web --example host_timing
 CARGO_TARGET_DIR=target/web/simd cargo build --release --locked -p web --example host_timing --features host-simd
 # The device side of "Connect a board": fw-host is a workspace of its own;
@@ -72,8 +74,8 @@ eight=(--eight firmware-example/models/digits8x8.bin --eight firmware-example/mo
 
 step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \
-    --server target/release/web-serve \
-    --harness target/release/harness \
+    --server "$CARGO_TARGET/release/web-serve" \
+    --harness "$CARGO_TARGET/release/harness" \
     --model "$model" --other "$other" --nolabels "$nolabels" "${also[@]}" "${eight[@]}" "${boards[@]}" \
     --host target/web/release/examples/host_timing \
     --host target/web/simd/release/examples/host_timing \

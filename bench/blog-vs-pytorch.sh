@@ -28,7 +28,9 @@ if [[ -z "${PYTHON:-}" ]]; then
     PYTHON=target/bench-venv/bin/python
 fi
 cargo build --release -p trainer >&2
-trainer=target/release/trainer
+# shellcheck disable=SC1091
+. .ci/target-dir.sh
+trainer=$CARGO_TARGET/release/trainer
 run_dir=$(mktemp -d)
 trap 'rm -rf "$run_dir"' EXIT
 

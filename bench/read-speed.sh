@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 fix=target/bench-read
 python3 -c 'import numpy, PIL, pandas' 2>/dev/null || pip install -q numpy pillow pandas
 cargo build --release --locked -p trainer >/dev/null 2>&1
+# shellcheck disable=SC1091
+. .ci/target-dir.sh
 if [ ! -f "$fix/train.csv" ]; then
     python3 bench/read_fixtures.py write "$fix"
 fi
@@ -36,11 +38,11 @@ for r in $(seq "$rounds"); do
         [ "$set" = csv ] && path=$fix/train.csv
         # Alternate which goes first, so a drift in load favours neither.
         if ((r % 2)); then
-            a=$(measure target/release/trainer data "$path")
+            a=$(measure "$CARGO_TARGET/release/trainer" data "$path")
             b=$(measure python3 bench/read_fixtures.py "$set" "$path")
         else
             b=$(measure python3 bench/read_fixtures.py "$set" "$path")
-            a=$(measure target/release/trainer data "$path")
+            a=$(measure "$CARGO_TARGET/release/trainer" data "$path")
         fi
         read -r as am <<<"$a"
         read -r bs bm <<<"$b"
