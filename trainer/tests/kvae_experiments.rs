@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use candle_core::Device;
+use trainer::data::Points;
 use trainer::eval::fid::Classifier;
 use trainer::experiments::{mnist, synthetic};
-use trainer::methods::kvae::Points;
 
 fn data_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")

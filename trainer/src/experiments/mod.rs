@@ -20,7 +20,7 @@ use std::time::Instant;
 use candle_core::Device;
 
 use crate::data::Mnist;
-use crate::methods::kvae::Points;
+use crate::data::Points;
 
 /// Which experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
