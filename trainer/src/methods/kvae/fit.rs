@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use candle_core::{Device, Result};
-use engine::writer::ModelSpec;
 
 use super::batching::{members, random_split, training_groups};
 use super::config::{KVaeConfig, Pretrain};
@@ -260,28 +259,4 @@ fn round_line(r: &RoundRecord) -> String {
         "neg-ELBO {mean:.2}{disc}, moved {} points, {} VAEs held, sizes {min}..{max}, {:.1} s",
         r.moved, r.held, r.seconds
     )
-}
-
-impl FittedKVae {
-    /// The model file contents: the distilled gate and the k decoders
-    /// (Bernoulli VAEs on 28×28 images only).
-    pub fn to_spec(
-        &self,
-        image: engine::ImageShape,
-        label_map: Option<Vec<u8>>,
-        provenance: String,
-    ) -> anyhow::Result<ModelSpec> {
-        let gate = self
-            .gate
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("kVAE was trained without a gate (gate_epochs = 0)"))?;
-        super::export::to_spec(
-            self.vaes.as_ref(),
-            gate,
-            &self.assignment,
-            image,
-            label_map,
-            provenance,
-        )
-    }
 }
