@@ -9,10 +9,11 @@
 //! | folder | what lives there |
 //! |---|---|
 //! | [`cli`] | the command line: flags per method, one-line errors |
-//! | [`data`] | MNIST IDX files, splits, batches |
-//! | [`nn`] | layers, batched MLPs, likelihoods, parameters, Adam |
+//! | [`data`] | MNIST IDX files, splits, batches, host [`data::Points`] |
+//! | [`nn`] | layers, batched MLPs and convolutions, likelihoods, parameters, Adam |
 //! | [`ops`] | fused CPU kernels with their plain-candle fallbacks |
 //! | [`init`] | the label-free initial partition (autoencoder, UMAP, k-means) |
+//! | [`linalg`] | dense symmetric eigen-decomposition (Jacobi), shared by `init` and FID |
 //! | [`methods`] | `mixture` (gate + K VAE experts) and `kvae` (competing VAEs) |
 //! | [`train`] | the one loop, checkpoints, the end-of-run report |
 //! | [`export`] | `model.bin` through the engine's writer, f16 and int8 |
@@ -25,6 +26,7 @@ pub mod eval;
 pub mod experiments;
 pub mod export;
 pub mod init;
+pub mod linalg;
 pub mod methods;
 pub mod nn;
 pub mod ops;

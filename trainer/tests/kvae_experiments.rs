@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use candle_core::Device;
+use trainer::data::Points;
 use trainer::eval::fid::Classifier;
-use trainer::experiments::{mnist, synthetic};
-use trainer::methods::kvae::Points;
+use trainer::experiments::{fixed_point, mnist, synthetic};
 
 fn data_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
@@ -124,4 +124,29 @@ fn committed_fid_classifier_recognizes_test_digits() {
         .unwrap();
     // 0.976 on all 10,000 test images when trained; the first 2,000 are harder.
     assert!(acc > 0.95, "accuracy {acc}");
+}
+
+#[test]
+fn fixed_point_quick_run_reassigns_the_true_partition_with_every_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = fixed_point::run(
+        dir.path(),
+        &data_dir(),
+        &fixed_point::Settings::quick(),
+        1,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(report.purity_before, 1.0);
+    // Three ratio rules for each of two discriminator trainings, and the
+    // likelihood raw and normalised.
+    assert_eq!(report.rows.len(), 8);
+    for row in &report.rows {
+        let purity = row.after.purity();
+        assert!((0.0..=1.0).contains(&purity), "{row:?}");
+        assert!((0.0..=1.0).contains(&row.moved), "{row:?}");
+    }
+    let md = std::fs::read_to_string(dir.path().join("fixed_point.md")).unwrap();
+    assert!(md.contains("Purity before: 1.0000"), "{md}");
+    assert!(md.contains("most confused"), "{md}");
 }

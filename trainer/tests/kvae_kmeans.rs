@@ -5,7 +5,10 @@
 //! assignment, since every `p_gj = N(b_j, 2I)` has the same covariance).
 
 use candle_core::{Device, Tensor};
-use trainer::methods::kvae::{self, Observation, Points, Scorer, VaeNets, VaeShape, VaeStack};
+use trainer::data::Points;
+use trainer::methods::kvae::{
+    self, DiscTraining, Observation, RoundContext, Scorer, VaeBatches, VaeNets, VaeShape, VaeStack,
+};
 use trainer::nn::adam::{Adam, AdamConfig};
 use trainer::nn::params::Params;
 use trainer::rng::Rng;
@@ -102,10 +105,16 @@ fn kvae_rounds_with_identity_decoder_are_lloyd_iterations() {
         // kVAE step (a): train each VAE on its group.
         // 60 epochs of n / (K · 32) steps per VAE.
         let steps = 60 * kvae::vae_steps_per_epoch(data.n, K, 32);
-        kvae::train_vaes(
-            &vaes, &mut opt, &data, &groups, steps, 32, false, &mut rng, &device,
-        )
-        .unwrap();
+        let batches = VaeBatches {
+            batch: 32,
+            freeze_small: false,
+        };
+        let mut ctx = RoundContext {
+            data: &data,
+            rng: &mut rng,
+            device: &device,
+        };
+        kvae::train_vaes(&vaes, &mut opt, &groups, steps, batches, &mut ctx).unwrap();
         let learned = offsets(&params);
         for j in 0..K {
             let err = (learned[j][0] - lloyd[j][0])
@@ -177,10 +186,17 @@ fn trained_discriminators_recover_the_kmeans_assignment() {
     let disc_params = Params::new(3);
     let disc = kvae::discriminators(K, 2, &[32, 32], &disc_params, &device).unwrap();
     let mut opt = Adam::new(disc_params.vars(), AdamConfig::with_lr(3e-3));
-    kvae::train_discriminators(
-        &disc, &mut opt, &vaes, &data, 1500, 128, 0.0, &mut rng, &device,
-    )
-    .unwrap();
+    let training = DiscTraining {
+        steps: 1500,
+        batch: 128,
+        noise: 0.0,
+    };
+    let mut ctx = RoundContext {
+        data: &data,
+        rng: &mut rng,
+        device: &device,
+    };
+    kvae::train_discriminators(&disc, &mut opt, &vaes, training, &mut ctx).unwrap();
     let scores = kvae::scores(
         Scorer::Discriminator,
         Some(&disc),

@@ -43,7 +43,7 @@ pub enum Command {
     /// Export a finished run again without training (e.g. with int8 weights),
     /// and compare f32, f16 and int8 on the test set.
     Export(ExportArgs),
-    /// Run an experiment (kvae-synthetic, kvae-mnist): tables and figures into a run directory.
+    /// Run an experiment (kvae-synthetic, kvae-mnist, kvae-fixed-point): tables and figures into a run directory.
     Experiment(crate::experiments::ExperimentArgs),
     /// Read an image set as `fit --data` reads it and describe it: count,
     /// size, labels, the polarity decision, the time it took.

@@ -20,6 +20,7 @@ pub mod folder;
 pub mod framing;
 pub mod idx;
 pub mod npy;
+pub mod points;
 pub mod polarity;
 mod split;
 
@@ -27,6 +28,7 @@ pub use idx::{
     encode_images, encode_labels, find, parse_images, parse_labels, read_images, read_labels,
     read_maybe_gzip, Mnist, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 };
+pub use points::Points;
 pub use polarity::Invert;
 pub use split::{batch_pixels, holdout, Split};
 

@@ -21,15 +21,14 @@ use std::time::Instant;
 use candle_core::Device;
 
 use crate::data::Mnist;
+use crate::data::Points;
 use crate::eval::fid::{self, Classifier};
 use crate::eval::metrics::{self, Evaluation};
 use crate::eval::pictures::save_grid;
 use crate::experiments::synthetic::mixture_log_likelihood;
 use crate::init::kmeans::{kmeans, nearest, KMeansConfig};
 use crate::methods::kvae::conv::{ConvShape, ConvVaeStack};
-use crate::methods::kvae::{
-    self, KVaeConfig, Observation, Points, Pretrain, Scorer, VaeNets, VaeShape,
-};
+use crate::methods::kvae::{self, FixedBudget, KVaeConfig, VaeNets};
 use crate::nn::params::Params;
 use crate::rng::Rng;
 
@@ -128,32 +127,22 @@ impl Settings {
     /// The kVAE configuration with `k` VAEs (`vae` is unused: the VAEs
     /// are convolutional).
     pub fn kvae(&self, k: usize, seed: u64) -> KVaeConfig {
+        let recipe = KVaeConfig::recipe();
         KVaeConfig {
             k,
-            vae: VaeShape {
-                data: crate::data::PIXELS,
+            vae: kvae::VaeShape {
                 latent: self.latent,
                 hidden: vec![],
-                observation: Observation::Bernoulli,
+                ..recipe.vae
             },
-            pretrain: Pretrain::Full,
             pretrain_steps: self.pretrain_steps,
             rounds: self.rounds,
             round_steps: self.round_steps,
-            disc_hidden: vec![64],
-            disc_steps: 1,
-            disc_batch: 32,
-            disc_noise: 0.0,
-            scorer: Scorer::Discriminator,
-            normalise: true,
-            prior: false,
-            min_share: 0.0,
-            freeze_small: true,
             batch: self.batch,
             lr: self.lr,
-            gate_hidden: vec![64],
             gate_epochs: self.gate_epochs,
             seed,
+            ..recipe
         }
     }
 
@@ -483,17 +472,13 @@ pub fn run(
         let params = Params::new(seed ^ (i as u64 + 1));
         let vaes = ConvVaeStack::new(parts, s.shape(filters), params.var_builder(device))?;
         let started = Instant::now();
-        kvae::train_fixed_nets(
-            &vaes,
-            &params,
-            &bench.train,
-            &split,
+        let budget = FixedBudget {
             steps,
-            s.batch,
-            s.lr,
-            seed ^ (i as u64 + 1),
-            device,
-        )?;
+            batch: s.batch,
+            lr: s.lr,
+            seed: seed ^ (i as u64 + 1),
+        };
+        kvae::train_fixed_nets(&vaes, &params, &bench.train, &split, budget, device)?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!("kvae-mnist: {name} trained in {seconds:.1} s");
         let (fid, ll) = bench.score(

@@ -10,9 +10,10 @@ use std::time::Instant;
 use candle_core::Device;
 
 use super::plot::{scatter_grid, Panel};
+use crate::data::Points;
 use crate::eval::metrics;
 use crate::methods::kvae::{
-    self, KVaeConfig, Observation, Points, Pretrain, Scorer, VaeNets, VaeShape,
+    self, FixedBudget, KVaeConfig, Observation, Pretrain, Scorer, VaeNets, VaeShape,
 };
 use crate::rng::Rng;
 
@@ -254,15 +255,18 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
 
     // (b) one large VAE on all points, same epochs.
     let started = Instant::now();
-    let (large, _, _) = kvae::train_fixed(
-        &shape(settings.large),
-        &train,
-        &vec![0; train.n],
-        1,
-        epochs * per_epoch(1),
+    let budget = |steps: usize, seed: u64| FixedBudget {
+        steps,
         batch,
         lr,
-        seed ^ 1,
+        seed,
+    };
+    let (large, _, _) = kvae::train_fixed(
+        &shape(settings.large),
+        1,
+        &train,
+        &vec![0; train.n],
+        budget(epochs * per_epoch(1), seed ^ 1),
         device,
     )?;
     let seconds = started.elapsed().as_secs_f64();
@@ -279,13 +283,10 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
     let split = kvae::random_split(train.n, k, &mut Rng::new(seed, 0xBA6));
     let (bagged, _, _) = kvae::train_fixed(
         &shape(settings.small),
+        k,
         &train,
         &split,
-        k,
-        epochs * per_epoch(k),
-        batch,
-        lr,
-        seed ^ 2,
+        budget(epochs * per_epoch(k), seed ^ 2),
         device,
     )?;
     let seconds = started.elapsed().as_secs_f64();

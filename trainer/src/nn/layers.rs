@@ -95,6 +95,15 @@ fn to_dense(l: &Linear, activation: engine::Activation) -> Result<DenseF32> {
     })
 }
 
+/// Entries `first..first + n` of a `[K, ..]` tensor (itself when that is all).
+pub(crate) fn part(t: &Tensor, first: usize, n: usize) -> Result<Tensor> {
+    if first == 0 && n == t.dim(0)? {
+        Ok(t.clone())
+    } else {
+        t.narrow(0, first, n)
+    }
+}
+
 /// K dense layers applied in one batched matmul: weights `[K, in, out]`,
 /// biases `[K, 1, out]`; input `[K, B, in]`, output `[K, B, out]`.
 #[derive(Debug, Clone)]
@@ -120,6 +129,14 @@ impl BatchedDense {
     /// `act(x[k] · W[k] + b[k])` for every k.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         act.bias_apply(&x.matmul(&self.weight)?, &self.bias)
+    }
+
+    /// `act(x · W + b)` for `x: [n, B, in]`, run by layers `first..first + n`
+    /// alone (a group of consecutive VAEs; all K when `n` is K).
+    pub fn forward_group(&self, x: &Tensor, first: usize, act: Activation) -> Result<Tensor> {
+        let n = x.dim(0)?;
+        let y = x.matmul(&part(&self.weight, first, n)?)?;
+        act.bias_apply(&y, &part(&self.bias, first, n)?)
     }
 
     /// Layer `k` in the engine's row-major `[out][in]` layout.

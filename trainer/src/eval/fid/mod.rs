@@ -13,7 +13,7 @@
 //!    unbiased covariances (divided by `n − 1`) `Σ_r, Σ_g` in f64.
 //! 4. `FID = |μ_r − μ_g|² + tr Σ_r + tr Σ_g − 2 tr (Σ_r^{1/2} Σ_g Σ_r^{1/2})^{1/2}`,
 //!    square roots of the symmetric positive semi-definite matrices by the
-//!    cyclic Jacobi eigendecomposition (`crate::init::eigen::jacobi`;
+//!    cyclic Jacobi eigendecomposition (`crate::linalg::jacobi`;
 //!    negative rounding-error eigenvalues clamped to 0).
 //!
 //! The experiments use the 10,000 MNIST test images as the real set and
@@ -26,8 +26,8 @@ use std::path::Path;
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
-use crate::init::eigen::jacobi;
-use crate::methods::kvae::Points;
+use crate::data::Points;
+use crate::linalg::jacobi;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::layers::dense;
 use crate::nn::params::Params;
@@ -205,7 +205,7 @@ pub fn mean_cov(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
 
 /// Eigenvalues and eigenvectors (`vectors[i][k]`: component i of vector k)
 /// of a symmetric matrix, by the cyclic Jacobi method of
-/// [`crate::init::eigen::jacobi`].
+/// [`crate::linalg::jacobi`].
 fn symmetric_eigen(a: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
     let (values, flat) = jacobi(&a.concat(), n);

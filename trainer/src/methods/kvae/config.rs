@@ -1,11 +1,127 @@
-//! kVAE's configuration as `trainer fit --method kvae` runs it (on MNIST
-//! by default, on any image set's size)
-//! (`config.json`), and its defaults.
+//! kVAE's configuration: the algorithm's ([`KVaeConfig`], with the
+//! authors' MNIST recipe in [`KVaeConfig::recipe`], the one place its
+//! defaults are written), and `trainer fit --method kvae`'s
+//! ([`KVaeFitConfig`], on MNIST by default, on any image set's size;
+//! `config.json`).
 
 use serde::{Deserialize, Serialize};
 
-use super::{KVaeConfig, Observation, Pretrain, Scorer, VaeShape};
+use super::scoring::Scorer;
+use super::vae::{Observation, VaeShape};
 use crate::data::PIXELS;
+
+/// Where the VAEs start before the first reassignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pretrain {
+    /// Every VAE trains on all the points, from its own initial weights
+    /// (the authors' code): the first reassignment splits the data.
+    Full,
+    /// VAE j trains on part j of a uniformly random split.
+    RandomSplit,
+    /// VAE j trains on part j of the mixture's label-free partition
+    /// (autoencoder codes clustered by UMAP, [`crate::init`]): beyond the
+    /// paper, which starts at random. `trainer fit` only (it caches the
+    /// partition in the run directory).
+    Partition,
+}
+
+/// Everything that shapes a kVAE run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KVaeConfig {
+    /// Number of VAEs k.
+    pub k: usize,
+    /// Shape of each VAE.
+    pub vae: VaeShape,
+    /// What the VAEs train on before the first reassignment.
+    pub pretrain: Pretrain,
+    /// Optimizer steps of every VAE before the first reassignment.
+    pub pretrain_steps: usize,
+    /// Reassignment rounds.
+    pub rounds: usize,
+    /// Optimizer steps of every VAE in step (a) of each round, whatever the
+    /// size of its cluster.
+    pub round_steps: usize,
+    /// Hidden widths of each discriminator.
+    pub disc_hidden: Vec<usize>,
+    /// Discriminator updates in step (b) of each round; the discriminators
+    /// persist from round to round.
+    pub disc_steps: usize,
+    /// Real and generated points per discriminator and update (each).
+    pub disc_batch: usize,
+    /// Standard deviation of Gaussian noise added to the discriminators'
+    /// inputs in training (instance noise; 0 = off).
+    pub disc_noise: f64,
+    /// How points are scored in step (c).
+    pub scorer: Scorer,
+    /// Normalise each model's ratios over the training set (subtract
+    /// `logsumexp_i s_j(x_i)`), as the authors do.
+    pub normalise: bool,
+    /// Add `log α_j` to the scores.
+    pub prior: bool,
+    /// Load balancing: a VAE that would keep fewer than `min_share · n / k`
+    /// points keeps its previous points instead (0 = off).
+    pub min_share: f64,
+    /// A VAE with no more than `batch` points is no longer trained.
+    pub freeze_small: bool,
+    /// Points per VAE per step.
+    pub batch: usize,
+    /// Adam learning rate (VAEs, discriminators and gate).
+    pub lr: f64,
+    /// Hidden widths of the distilled gate (images only).
+    pub gate_hidden: Vec<usize>,
+    /// Epochs of gate distillation (0 = no gate).
+    pub gate_epochs: usize,
+    /// Seed of every random draw.
+    pub seed: u64,
+}
+
+impl KVaeConfig {
+    /// Steps of every VAE in the whole run.
+    pub fn steps_per_vae(&self) -> usize {
+        self.pretrain_steps + self.rounds * self.round_steps
+    }
+}
+
+impl KVaeConfig {
+    /// The authors' MNIST recipe, sized for two CPU cores: 15 VAEs 784-64-8,
+    /// every VAE pretrained on all the data for 1,000 steps, then 20 rounds
+    /// of 150 steps per VAE; discriminators 784-64-1 that persist and take
+    /// one update of 32 real + 32 generated images per round; per-model
+    /// normalised ratios; a VAE with no more than a batch of points stops
+    /// training; a gate 784-64-15 distilled in 3 epochs; batch 32 per VAE,
+    /// Adam 1e-3, seed 1. `trainer fit --method kvae` starts from it, and
+    /// so does `trainer experiment kvae-mnist` (with its own sizes).
+    pub fn recipe() -> Self {
+        KVaeConfig {
+            k: 15,
+            vae: VaeShape {
+                data: PIXELS,
+                latent: 8,
+                hidden: vec![64],
+                observation: Observation::Bernoulli,
+            },
+            pretrain: Pretrain::Full,
+            pretrain_steps: 1000,
+            rounds: 20,
+            round_steps: 150,
+            disc_hidden: vec![64],
+            disc_steps: 1,
+            disc_batch: 32,
+            disc_noise: 0.0,
+            scorer: Scorer::Discriminator,
+            normalise: true,
+            prior: false,
+            min_share: 0.0,
+            freeze_small: true,
+            batch: 32,
+            lr: 1e-3,
+            gate_hidden: vec![64],
+            gate_epochs: 3,
+            seed: 1,
+        }
+    }
+}
 
 /// A kVAE run on MNIST: the algorithm's configuration and the data limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,42 +142,10 @@ fn mnist_shape() -> engine::ImageShape {
 }
 
 impl Default for KVaeFitConfig {
-    /// The authors' MNIST recipe, sized for two CPU cores: 15 VAEs 784-64-8,
-    /// every VAE pretrained on all the data for 1,000 steps, then 20 rounds
-    /// of 150 steps per VAE; discriminators 784-64-1 that persist and take
-    /// one update of 32 real + 32 generated images per round; per-model
-    /// normalised ratios; a VAE with no more than a batch of points stops
-    /// training; a gate 784-64-15 distilled in 3 epochs; batch 32 per VAE,
-    /// Adam 1e-3, seed 1.
+    /// [`KVaeConfig::recipe`] on all of MNIST's training images.
     fn default() -> Self {
         KVaeFitConfig {
-            kvae: KVaeConfig {
-                k: 15,
-                vae: VaeShape {
-                    data: PIXELS,
-                    latent: 8,
-                    hidden: vec![64],
-                    observation: Observation::Bernoulli,
-                },
-                pretrain: Pretrain::Full,
-                pretrain_steps: 1000,
-                rounds: 20,
-                round_steps: 150,
-                disc_hidden: vec![64],
-                disc_steps: 1,
-                disc_batch: 32,
-                disc_noise: 0.0,
-                scorer: Scorer::Discriminator,
-                normalise: true,
-                prior: false,
-                min_share: 0.0,
-                freeze_small: true,
-                batch: 32,
-                lr: 1e-3,
-                gate_hidden: vec![64],
-                gate_epochs: 3,
-                seed: 1,
-            },
+            kvae: KVaeConfig::recipe(),
             limit: None,
             image: mnist_shape(),
         }

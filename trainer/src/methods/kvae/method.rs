@@ -14,13 +14,15 @@ use candle_core::{Device, Tensor};
 use engine::writer::ModelSpec;
 use serde::{Deserialize, Serialize};
 
-use super::config::KVaeFitConfig;
-use super::{
-    discriminator_accuracy, mean_accuracy, members, random_split, reassign_round, scorer_networks,
-    training_groups, vae_step, Batcher, Points, Pretrain, Scorer, VaeNets, VaeStack,
-};
+use super::batching::{members, random_split, training_groups, Batcher};
+use super::config::{KVaeFitConfig, Pretrain};
+use super::discriminators::{discriminator_accuracy, mean_accuracy, scorer_networks};
+use super::scoring::{reassign_round, Scorer};
+use super::training::{adam, vae_step, RoundContext, VaeBatches};
+use super::vae::{VaeNets, VaeStack};
+use crate::data::Points;
 use crate::eval::metrics::evaluate;
-use crate::nn::adam::{Adam, AdamConfig};
+use crate::nn::adam::Adam;
 use crate::nn::layers::{Activation, BatchedMlp, Gate};
 use crate::nn::params::Params;
 use crate::rng::Rng;
@@ -121,10 +123,6 @@ impl KVae {
         )
         .to_lowercase()
     }
-}
-
-fn adam(params: &Params, lr: f64) -> Adam {
-    Adam::new(params.vars(), AdamConfig::with_lr(lr))
 }
 
 impl Method for KVae {
@@ -238,15 +236,20 @@ impl Method for KVae {
         let c = &self.cfg.kvae;
         match self.phase(epoch) {
             Phase::Pretrain | Phase::Round(_) => {
+                let batches = VaeBatches {
+                    batch: c.batch,
+                    freeze_small: c.freeze_small,
+                };
                 let per_vae = vae_step(
                     &self.vaes,
                     &mut self.vae_opt,
-                    &self.points,
                     &mut self.state.batcher,
-                    c.batch,
-                    c.freeze_small,
-                    &mut self.state.rng,
-                    &self.device,
+                    batches,
+                    &mut RoundContext {
+                        data: &self.points,
+                        rng: &mut self.state.rng,
+                        device: &self.device,
+                    },
                 )?;
                 let active = (0..c.k)
                     .filter(|&j| self.state.batcher.trains(j, c.batch, c.freeze_small))
@@ -314,10 +317,12 @@ impl Method for KVae {
                 &self.disc,
                 &mut self.disc_opt,
                 &self.vaes,
-                &self.points,
                 &self.state.assignment,
-                &mut self.state.rng,
-                &self.device,
+                &mut RoundContext {
+                    data: &self.points,
+                    rng: &mut self.state.rng,
+                    device: &self.device,
+                },
             )?;
             self.state.assignment = outcome.assignment;
             self.state.batcher = Batcher::new(&members(&self.state.assignment, k));

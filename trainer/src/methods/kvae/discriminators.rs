@@ -1,0 +1,200 @@
+//! Step (b): the networks that score the points — k discriminators
+//! telling real points from each VAE's samples, or one K-way classifier of
+//! generators — their training, and how well they tell.
+
+use candle_core::{DType, Device, Result, Tensor, D};
+
+use super::config::KVaeConfig;
+use super::scoring::Scorer;
+use super::training::RoundContext;
+use super::vae::VaeNets;
+use crate::data::Points;
+use crate::nn::adam::Adam;
+use crate::nn::layers::{Activation, BatchedMlp};
+use crate::nn::likelihood::bce_with_logits;
+use crate::nn::params::Params;
+use crate::rng::Rng;
+
+/// The networks step (b) trains for `scorer`: k discriminators, or one
+/// K-way classifier (a stack of one MLP with k outputs) for
+/// [`Scorer::Classifier`].
+pub fn scorer_networks(
+    scorer: Scorer,
+    k: usize,
+    data: usize,
+    hidden: &[usize],
+    params: &Params,
+    device: &Device,
+) -> Result<BatchedMlp> {
+    let (stack, outputs) = match scorer {
+        Scorer::Classifier => (1, k),
+        Scorer::Discriminator | Scorer::Likelihood { .. } => (k, 1),
+    };
+    BatchedMlp::new(
+        stack,
+        data,
+        hidden,
+        outputs,
+        Activation::Relu,
+        params.var_builder(device).pp("disc"),
+    )
+}
+
+/// Step (b) for [`Scorer::Classifier`]: `steps` steps of cross-entropy on
+/// `batch` fresh samples of every VAE, labelled by their VAE. Returns the
+/// mean loss over the last tenth of the steps.
+pub fn train_generator_classifier(
+    net: &BatchedMlp,
+    opt: &mut Adam,
+    vaes: &dyn VaeNets,
+    training: DiscTraining,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<f64> {
+    let DiscTraining { steps, batch, .. } = training;
+    let k = vaes.k();
+    let labels: Vec<u32> = (0..k as u32)
+        .flat_map(|j| std::iter::repeat_n(j, batch))
+        .collect();
+    let labels = Tensor::from_vec(labels, k * batch, device)?;
+    let tail = (steps / 10).max(1);
+    let mut total = 0.0;
+    for step in 0..steps {
+        let fake =
+            vaes.sample(batch, rng, device)?
+                .detach()
+                .reshape((1, k * batch, vaes.data()))?;
+        let logits = net.forward(&fake)?.squeeze(0)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
+        opt.step(&loss.backward()?)?;
+        if step + tail >= steps {
+            total += f64::from(loss.to_scalar::<f32>()?);
+        }
+    }
+    Ok(total / tail as f64)
+}
+
+/// k discriminators `data -> hidden -> 1 logit` (logit of "real").
+pub fn discriminators(
+    k: usize,
+    data: usize,
+    hidden: &[usize],
+    params: &Params,
+    device: &Device,
+) -> Result<BatchedMlp> {
+    scorer_networks(Scorer::Discriminator, k, data, hidden, params, device)
+}
+
+/// Step (b)'s schedule: the discriminators' (or the classifier's) updates
+/// per round.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiscTraining {
+    /// Updates per round.
+    pub steps: usize,
+    /// Real and generated points per network and update (each).
+    pub batch: usize,
+    /// Standard deviation of Gaussian instance noise on the
+    /// discriminators' inputs (0 = off; the classifier takes none).
+    pub noise: f64,
+}
+
+impl DiscTraining {
+    /// The schedule `cfg` sets.
+    pub fn of(cfg: &KVaeConfig) -> Self {
+        DiscTraining {
+            steps: cfg.disc_steps,
+            batch: cfg.disc_batch,
+            noise: cfg.disc_noise,
+        }
+    }
+}
+
+/// Step (b): `steps` steps of logistic regression, `batch` real points
+/// (drawn uniformly from all the data) against `batch` fresh samples of
+/// each VAE, with Gaussian instance noise of std `noise` on both when
+/// `noise > 0`. Returns the mean loss per discriminator over the last tenth
+/// of the steps.
+pub fn train_discriminators(
+    disc: &BatchedMlp,
+    opt: &mut Adam,
+    vaes: &dyn VaeNets,
+    training: DiscTraining,
+    ctx: &mut RoundContext,
+) -> Result<f64> {
+    let DiscTraining {
+        steps,
+        batch,
+        noise,
+    } = training;
+    let (data, device) = (ctx.data, ctx.device);
+    let rng = &mut *ctx.rng;
+    let k = vaes.k();
+    let ones = Tensor::ones((k, batch, 1), DType::F32, device)?;
+    let zeros = Tensor::zeros((k, batch, 1), DType::F32, device)?;
+    let tail = (steps / 10).max(1);
+    let mut total = 0.0;
+    for step in 0..steps {
+        let index: Vec<Vec<usize>> = (0..k)
+            .map(|_| (0..batch).map(|_| rng.below(data.n)).collect())
+            .collect();
+        let mut real = data.gather(&index, device)?;
+        let mut fake = vaes.sample(batch, rng, device)?.detach();
+        if noise > 0.0 {
+            let n = k * batch * data.dim;
+            let shape = (k, batch, data.dim);
+            real = (real + Tensor::from_vec(rng.normals(n), shape, device)?.affine(noise, 0.0)?)?;
+            fake = (fake + Tensor::from_vec(rng.normals(n), shape, device)?.affine(noise, 0.0)?)?;
+        }
+        let loss_real = bce_with_logits(&disc.forward(&real)?, &ones)?.mean_all()?;
+        let loss_fake = bce_with_logits(&disc.forward(&fake)?, &zeros)?.mean_all()?;
+        // Means over K·B; scaled by K so each discriminator's own loss is a batch mean.
+        let loss = ((loss_real + loss_fake)? * k as f64)?;
+        let grads = loss.backward()?;
+        opt.step(&grads)?;
+        if step + tail >= steps {
+            total += f64::from(loss.to_scalar::<f32>()?) / k as f64;
+        }
+    }
+    Ok(total / tail as f64)
+}
+
+/// The share of `n` real points (drawn uniformly from `data`) each
+/// discriminator calls real, and of `n` fresh samples of its VAE it calls
+/// generated: `(real, fake)` accuracy per discriminator. A discriminator
+/// near 100% on both says "generated" of every real point too confidently
+/// for its density ratios to rank points (the failure issue 14 describes).
+pub fn discriminator_accuracy(
+    disc: &BatchedMlp,
+    vaes: &dyn VaeNets,
+    data: &Points,
+    n: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Vec<(f64, f64)>> {
+    let k = vaes.k();
+    let index: Vec<Vec<usize>> = (0..k)
+        .map(|_| (0..n).map(|_| rng.below(data.n)).collect())
+        .collect();
+    let real = disc.forward(&data.gather(&index, device)?)?;
+    let fake = disc.forward(&vaes.sample(n, rng, device)?)?;
+    let real: Vec<Vec<f32>> = real.squeeze(D::Minus1)?.to_vec2()?;
+    let fake: Vec<Vec<f32>> = fake.squeeze(D::Minus1)?.to_vec2()?;
+    let share = |v: &[f32], real: bool| {
+        v.iter().filter(|&&l| (l > 0.0) == real).count() as f64 / v.len().max(1) as f64
+    };
+    Ok(real
+        .iter()
+        .zip(&fake)
+        .map(|(r, f)| (share(r, true), share(f, false)))
+        .collect())
+}
+
+/// The mean over discriminators of [`discriminator_accuracy`]'s
+/// `(real, fake)` pairs.
+pub fn mean_accuracy(acc: &[(f64, f64)]) -> (f64, f64) {
+    let n = acc.len().max(1) as f64;
+    (
+        acc.iter().map(|a| a.0).sum::<f64>() / n,
+        acc.iter().map(|a| a.1).sum::<f64>() / n,
+    )
+}
