@@ -106,6 +106,7 @@ fn fit_learns_exports_and_the_engine_reads_it() {
         "samples/epoch-001.png",
         "samples/epoch-004.png",
         "samples.png",
+        "confusion.png",
     ] {
         assert!(is_png(&run.join(f)), "{f} missing or not a PNG");
     }
@@ -149,8 +150,12 @@ fn fit_learns_exports_and_the_engine_reads_it() {
         "3",
     ]));
     let img = image::open(&grid).unwrap();
-    // 4 columns and 3 rows of 28-pixel tiles with 2-pixel gutters.
-    assert_eq!((img.width(), img.height()), (4 * 30 + 2, 3 * 30 + 2));
+    // 4 columns and 3 rows of 28-pixel tiles drawn 3× (84 pixels) with
+    // 2-pixel gutters, under two lines of header (`cluster c`, `→ digit d`).
+    assert_eq!(
+        (img.width(), img.height()),
+        (4 * 86 + 2, 8 + 2 * 18 + 3 * 86 + 2)
+    );
     let out = ok(&trainer(&["inspect", export.to_str().unwrap()]));
     assert!(
         out.contains("experts 4")
