@@ -316,8 +316,14 @@ fn runs(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
 /// the legend's box is estimated from its entries (19 pixels a line, 7.5 a
 /// character, of a plot area about 780 × 270 pixels), each line is sampled
 /// at 16 places a segment, and the corner whose box holds the fewest
-/// samples wins, upper right on a tie.
-fn legend_corner(panel: &Panel, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+/// samples wins, upper right on a tie. When every corner covers some line,
+/// the y range grows at the top to make room above the lines, and the
+/// legend goes there: returns the corner and the top of the y range.
+fn legend_corner(
+    panel: &Panel,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> (SeriesLabelPosition, f64) {
     let chars = panel
         .curves
         .iter()
@@ -349,12 +355,18 @@ fn legend_corner(panel: &Panel, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> S
             }
         }
     }
-    match (0..4).min_by_key(|&i| counts[i]) {
-        Some(1) => SeriesLabelPosition::LowerRight,
-        Some(2) => SeriesLabelPosition::UpperLeft,
-        Some(3) => SeriesLabelPosition::LowerLeft,
-        _ => SeriesLabelPosition::UpperRight,
+    let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
+    if counts[best] > 0 && bh < 0.6 {
+        let top = y0 + (y1 - y0) / (1.0 - bh - 0.03);
+        return (SeriesLabelPosition::UpperRight, top);
     }
+    let corner = match best {
+        1 => SeriesLabelPosition::LowerRight,
+        2 => SeriesLabelPosition::UpperLeft,
+        3 => SeriesLabelPosition::LowerLeft,
+        _ => SeriesLabelPosition::UpperRight,
+    };
+    (corner, y1)
 }
 
 fn draw_panel(
@@ -369,6 +381,7 @@ fn draw_panel(
             .iter()
             .flat_map(|c| c.points.iter().map(|p| p.1)))
     });
+    let (corner, y1) = legend_corner(panel, (x0, x1), (y0, y1));
     let mut chart = ChartBuilder::on(area)
         .margin(12)
         .margin_right(24)
@@ -423,7 +436,7 @@ fn draw_panel(
     if !panel.curves.is_empty() {
         chart
             .configure_series_labels()
-            .position(legend_corner(panel, (x0, x1), (y0, y1)))
+            .position(corner)
             .label_font((FAMILY, 14))
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(160, 160, 160))
@@ -507,12 +520,19 @@ pub(crate) mod tests {
     fn the_legend_goes_where_the_lines_are_not() {
         // A line along the top: the legend goes below.
         let top = Panel::new("y", vec![Curve::new("a", vec![(0.0, 1.0), (1.0, 1.0)])]);
-        let pos = legend_corner(&top, (0.0, 1.0), (0.0, 1.0));
+        let (pos, y1) = legend_corner(&top, (0.0, 1.0), (0.0, 1.0));
         assert!(matches!(pos, SeriesLabelPosition::LowerRight), "{pos:?}");
+        assert_eq!(y1, 1.0);
         // A line rising to the upper right: lower right is free.
         let rising = Panel::new("y", vec![Curve::new("a", vec![(0.0, 0.0), (1.0, 1.0)])]);
-        let pos = legend_corner(&rising, (0.0, 1.0), (0.0, 1.0));
+        let (pos, _) = legend_corner(&rising, (0.0, 1.0), (0.0, 1.0));
         assert!(matches!(pos, SeriesLabelPosition::LowerRight), "{pos:?}");
+        // Lines in every corner: room is made above them.
+        let x = Curve::new("a", vec![(0.0, 0.0), (0.5, 1.0), (1.0, 0.0)]);
+        let v = Curve::new("b", vec![(0.0, 1.0), (0.5, 0.0), (1.0, 1.0)]);
+        let (pos, y1) = legend_corner(&Panel::new("y", vec![x, v]), (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(pos, SeriesLabelPosition::UpperRight), "{pos:?}");
+        assert!(y1 > 1.1, "{y1}");
     }
 
     #[test]
