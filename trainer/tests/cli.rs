@@ -280,6 +280,14 @@ fn default_preset_pipeline_runs_on_a_slice() {
     assert_eq!(m.len(), 2);
     assert_eq!(m[0]["phase"], "pretrain");
     assert_eq!(m[1]["phase"], "mixture");
+    // The weighted −ELBO splits into its reconstruction and KL parts.
+    for r in &m {
+        let t = &r["terms"];
+        let term = |k: &str| t[k].as_f64().unwrap_or_else(|| panic!("no {k} in {t}"));
+        let (elbo, recon, kl) = (term("elbo"), term("recon"), term("kl"));
+        assert!(recon > 0.0 && kl > 0.0, "{t}");
+        assert!((recon + kl - elbo).abs() < 1e-6 * elbo.abs(), "{t}");
+    }
     let p: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("partition.json")).unwrap())
             .unwrap();

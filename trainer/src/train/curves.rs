@@ -25,6 +25,8 @@ pub fn read_records(path: &Path) -> BTreeMap<usize, EpochRecord> {
 fn term_label(name: &str) -> String {
     match name {
         "elbo" => "elbo: the experts' −ELBO, weighted by the gate".to_string(),
+        "recon" => "recon: its reconstruction part (−log-likelihood)".to_string(),
+        "kl" => "kl: its KL part (posterior to prior)".to_string(),
         "neg_elbo" => "neg_elbo: −ELBO of the VAEs".to_string(),
         "balance" => "balance: cluster-size balancing".to_string(),
         "gate_ce" => "gate_ce: gate cross-entropy".to_string(),
