@@ -106,6 +106,7 @@ fn fit_learns_exports_and_the_engine_reads_it() {
         "samples/epoch-001.png",
         "samples/epoch-004.png",
         "samples.png",
+        "confusion.png",
     ] {
         assert!(is_png(&run.join(f)), "{f} missing or not a PNG");
     }
@@ -149,8 +150,12 @@ fn fit_learns_exports_and_the_engine_reads_it() {
         "3",
     ]));
     let img = image::open(&grid).unwrap();
-    // 4 columns and 3 rows of 28-pixel tiles with 2-pixel gutters.
-    assert_eq!((img.width(), img.height()), (4 * 30 + 2, 3 * 30 + 2));
+    // 4 columns and 3 rows of 28-pixel tiles drawn 3× (84 pixels) with
+    // 2-pixel gutters, under two lines of header (`cluster c`, `→ digit d`).
+    assert_eq!(
+        (img.width(), img.height()),
+        (4 * 86 + 2, 8 + 2 * 18 + 3 * 86 + 2)
+    );
     let out = ok(&trainer(&["inspect", export.to_str().unwrap()]));
     assert!(
         out.contains("experts 4")
@@ -275,6 +280,14 @@ fn default_preset_pipeline_runs_on_a_slice() {
     assert_eq!(m.len(), 2);
     assert_eq!(m[0]["phase"], "pretrain");
     assert_eq!(m[1]["phase"], "mixture");
+    // The weighted −ELBO splits into its reconstruction and KL parts.
+    for r in &m {
+        let t = &r["terms"];
+        let term = |k: &str| t[k].as_f64().unwrap_or_else(|| panic!("no {k} in {t}"));
+        let (elbo, recon, kl) = (term("elbo"), term("recon"), term("kl"));
+        assert!(recon > 0.0 && kl > 0.0, "{t}");
+        assert!((recon + kl - elbo).abs() < 1e-6 * elbo.abs(), "{t}");
+    }
     let p: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("partition.json")).unwrap())
             .unwrap();

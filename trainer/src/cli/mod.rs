@@ -342,12 +342,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let model = crate::eval::host::parse(&bytes, &path.display().to_string())?;
             let image = model.header().image;
             let tiles = crate::eval::host::sample_tiles(&model, a.per_expert as usize, a.seed)?;
-            crate::eval::pictures::save_grid(
+            crate::eval::pictures::save_labelled_grid(
                 &a.out,
+                "",
                 &tiles,
                 model.experts(),
-                image.width as usize,
-                image.height as usize,
+                (image.width as usize, image.height as usize),
+                &crate::eval::pictures::cluster_headers(
+                    model.experts(),
+                    model.header().label_map.as_deref(),
+                    None,
+                ),
             )
             .with_context(|| format!("{}", a.out.display()))?;
             println!(

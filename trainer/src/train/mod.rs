@@ -4,6 +4,7 @@
 //! end of a run: export, engine cross-check, pictures and `report.md`
 //! ([`report`]).
 
+pub mod curves;
 pub mod fit;
 pub mod method;
 pub mod report;

@@ -74,13 +74,24 @@ pub fn finish<M: Method>(
     let model = crate::eval::host::parse(&bytes, "exported model")?;
     trainer.save_loss_curve()?;
     let tiles = crate::eval::host::sample_tiles(&model, 8, cfg.seed())?;
-    crate::eval::pictures::save_grid(
+    let label_map = model.header().label_map.as_deref();
+    crate::eval::pictures::save_labelled_grid(
         &trainer.run_dir.join("samples.png"),
+        "Engine samples from model.bin, one column per cluster",
         &tiles,
         k,
-        width,
-        height,
+        (width, height),
+        &crate::eval::pictures::cluster_headers(k, label_map, data.class_names.as_deref()),
     )?;
+    if let Some(ev) = engine_eval {
+        crate::eval::pictures::save_confusion(
+            &trainer.run_dir.join("confusion.png"),
+            "Confusion matrix: test set, engine on model.bin",
+            ev,
+            label_map,
+            data.class_names.as_deref(),
+        )?;
+    }
 
     let no_labels = "no labels: clusters cannot be scored (give a labelled set to score them)";
     let score = |e: Option<&crate::eval::metrics::Evaluation>| {
@@ -159,7 +170,7 @@ pub fn finish<M: Method>(
             }
             let _ = writeln!(
                 r,
-                "## Confusion matrix (test set, engine)\n\n{}",
+                "## Confusion matrix (test set, engine)\n\n![confusion matrix: rows are the true labels, columns the clusters with their labels](confusion.png)\n\n{}",
                 engine_eval.confusion_table()
             );
         }
@@ -167,7 +178,7 @@ pub fn finish<M: Method>(
             let _ = writeln!(r, "\nThe training or the test images have no labels: nothing is scored and model.bin has no label map (`harness classify` prints an empty `label`). The cluster sizes, the sample grids and the loss curve describe the model.\n");
         }
     }
-    let _ = writeln!(r, "## Files\n\n- `config.json`, `data.json`: the run's configuration and what it read\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert)\n- `samples.png`: engine samples from model.bin\n- `model.bin`, `model-int8.bin`: the model with f16 and int8 weights\n- `loss.png`: step loss (blue) and epoch mean (red)\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
+    let _ = writeln!(r, "## Files\n\n- `config.json`, `data.json`: the run's configuration and what it read\n- `metrics.jsonl`: one line per epoch\n- `samples/epoch-NNN.png`: decoder samples after each epoch (column = expert, headed `cluster c`)\n- `samples.png`: engine samples from model.bin (column = cluster, headed `cluster c → digit d` when labels named the clusters)\n- `confusion.png`: the confusion matrix above as a picture (rows = true label, columns = cluster with its label, counts in the cells, colour = share of the row), when the test set has labels\n- `model.bin`, `model-int8.bin`: the model with f16 and int8 weights\n- `loss.png`: the loss per epoch (step trace pale, epoch mean, each named term), smaller terms and the test ACC/NMI/ARI in panels below\n- `checkpoint.safetensors`, `state.json`: resume with `trainer fit --resume <this dir>`\n");
     write_atomic(&trainer.run_dir.join("report.md"), r.as_bytes())?;
     if trainer.verbose {
         println!("test (engine, f16): {}", score(engine_eval));

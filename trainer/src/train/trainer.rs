@@ -19,7 +19,7 @@ use anyhow::{bail, Context};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::method::{Data, Method};
+use super::method::{Data, Method, MethodConfig};
 use crate::eval::metrics::evaluate;
 use crate::util::{append_line, write_atomic};
 
@@ -300,15 +300,23 @@ impl<M: Method> Trainer<M> {
             &serde_json::to_string(&record)?,
         )?;
         let tiles = self.method.sample_tiles()?;
-        crate::eval::pictures::save_grid(
+        let k = self.method.experts();
+        crate::eval::pictures::save_labelled_grid(
             &self
                 .run_dir
                 .join("samples")
                 .join(format!("epoch-{:03}.png", record.epoch)),
+            &format!(
+                "Epoch {}: decoder samples, one column per expert",
+                record.epoch
+            ),
             &tiles,
-            self.method.experts(),
-            self.data.image.width as usize,
-            self.data.image.height as usize,
+            k,
+            (
+                self.data.image.width as usize,
+                self.data.image.height as usize,
+            ),
+            &crate::eval::pictures::cluster_headers(k, None, None),
         )?;
         self.state
             .epoch_losses
@@ -319,23 +327,16 @@ impl<M: Method> Trainer<M> {
         self.save_checkpoint()
     }
 
-    /// Writes `loss.png` from the step trace and per-epoch means.
+    /// Writes `loss.png`: the step trace, the epoch means and each named
+    /// term of the loss per epoch (from `metrics.jsonl`), and the test
+    /// scores when there are labels (see [`super::curves`]).
     pub fn save_loss_curve(&self) -> anyhow::Result<()> {
-        let trace: Vec<(f64, f64)> = self
-            .state
-            .trace
-            .iter()
-            .map(|&(s, l)| (s as f64, l))
-            .collect();
-        let epochs: Vec<(f64, f64)> = self
-            .state
-            .epoch_losses
-            .iter()
-            .map(|&(s, l)| (s as f64, l))
-            .collect();
-        crate::eval::pictures::save_curves(
+        let records = super::curves::read_records(&self.run_dir.join("metrics.jsonl"));
+        super::curves::save_loss_picture(
             &self.run_dir.join("loss.png"),
-            &[(&trace, [150, 170, 230]), (&epochs, [200, 30, 30])],
+            &format!("Training loss: {}", self.cfg.describe()),
+            &self.state,
+            &records,
         )
     }
 }

@@ -217,6 +217,8 @@ impl Method for Mixture {
             loss,
             terms: vec![
                 ("elbo", grads.elbo),
+                ("recon", grads.recon),
+                ("kl", grads.elbo - grads.recon),
                 (if pretraining { "gate_ce" } else { "balance" }, grads.extra),
             ],
             samples: b,

@@ -16,6 +16,9 @@ use super::nets::{expert_group, Networks};
 pub struct StepGradients {
     /// Expected negative ELBO.
     pub elbo: f64,
+    /// Its reconstruction part (the experts' negative log-likelihoods,
+    /// weighted as in `elbo`); `elbo - recon` is the KL part.
+    pub recon: f64,
     /// Balancing term (mixture) or gate cross-entropy (pretraining).
     pub extra: f64,
     /// One gradient store per expert group.
@@ -67,7 +70,7 @@ pub fn gradients(
 ) -> anyhow::Result<StepGradients> {
     let (b, k) = (batch.idx.len(), cfg.arch.experts);
     let groups = &nets.groups;
-    let forward = |g: usize| -> candle_core::Result<(Tensor, Option<Tensor>)> {
+    let forward = |g: usize| -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
         let (first, count) = expert_group(k, g);
         let eps = batch.eps.narrow(0, first, count)?.contiguous()?;
         let losses = expert_losses(&groups[g], cfg.likelihood, batch.x, &eps)?;
@@ -75,16 +78,24 @@ pub fn gradients(
             0 => Some(nets.gate.forward(batch.xg)?),
             _ => None,
         };
-        Ok((losses.total, logits))
+        Ok((losses.total, losses.recon.detach(), logits))
     };
     let outputs = each_group(groups.len(), device, forward)
         .into_iter()
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let Some((_, Some(logits))) = outputs.first() else {
+    let Some((_, _, Some(logits))) = outputs.first() else {
         bail!("the first expert group runs the gate");
     };
-    let losses = outputs.iter().map(|(l, _)| l.detach()).collect::<Vec<_>>();
+    let losses = outputs
+        .iter()
+        .map(|(l, _, _)| l.detach())
+        .collect::<Vec<_>>();
     let losses = Tensor::cat(&losses, 0)?;
+    let recon = outputs
+        .iter()
+        .map(|(_, r, _)| r.clone())
+        .collect::<Vec<_>>();
+    let recon = Tensor::cat(&recon, 0)?;
     // Each expert's loss is weighted by the image's one-hot assignment
     // (pretraining) or the gate's probabilities, held fixed; the mixture
     // adds the whole batch's balancing term (value and slope).
@@ -104,6 +115,9 @@ pub fn gradients(
             (p, Some(balance_slope(logits, cfg.balance)?))
         }
     };
+    // For the record only (no gradient): the reconstruction part of the
+    // weighted ELBO.
+    let recon = (weights.t()? * recon)?.sum_all()?.to_scalar::<f32>()? as f64 / b as f64;
     // The gate ran forward with the first group; its backward pass (an
     // independent graph) runs with the last, to even out the work.
     let last = groups.len() - 1;
@@ -126,6 +140,7 @@ pub fn gradients(
     let parts = each_group(groups.len(), device, backward);
     let mut step = StepGradients {
         elbo: 0.0,
+        recon,
         extra: 0.0,
         grads: Vec::with_capacity(parts.len()),
     };
