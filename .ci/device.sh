@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The boards answer, on emulators (issue 22). Run after .ci/firmware.sh,
+# The boards answer, on emulators. Run after .ci/firmware.sh,
 # whose ELFs (target/firmware/elf/TARGET-MODEL) are the firmware served here:
 # the same images a user flashes, which serve the host protocol
 # (firmware-example/PROTOCOL.md) after their boot self-test.
@@ -121,7 +121,7 @@ for pair in "${LINKS[@]}"; do
   if ! "${dev[@]}" bench --count 10 --images "$MNIST" >"$OUT/$name.bench.md" 2>>"$OUT/$name.stderr"; then
     fail "$pair: bench ($(tail -1 "$OUT/$name.stderr"))"; ok=0
   fi
-  # The RP2040's RAM budget while serving (issue 22): static RAM and the
+  # The RP2040's RAM budget while serving: static RAM and the
   # stack's high-water mark after the soak's work (the soak's last `stats`,
   # in the same session), at most 16 KiB.
   if [ "${link%%-*}" = rp2040 ] && [ "$model" = int8 ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The emulated firmware tests (issues 5 and 12). Run .ci/emulators.sh first.
+# The emulated firmware tests. Run .ci/emulators.sh first.
 #
 # For every (target, model) pair in PAIRS: builds the firmware with that
 # model embedded, runs it on its emulator, checks that its clusters,
@@ -198,7 +198,7 @@ pair() {
   if [ -n "$log" ]; then int8_targets "$target" "$model" "$log" "$result"; fi
 }
 
-# The integer path's targets (issue 12): on the RP2040 at 125 MHz a
+# The integer path's targets: on the RP2040 at 125 MHz a
 # classification in at most 1.25 M cycles (10 ms), a generated digit in at
 # most 625 k (5 ms), the model's check in at most 6.25 M (50 ms), RAM
 # (static + stack, workspace included) at most 8 KiB; on rv32imc a

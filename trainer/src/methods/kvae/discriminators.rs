@@ -162,7 +162,8 @@ pub fn train_discriminators(
 /// discriminator calls real, and of `n` fresh samples of its VAE it calls
 /// generated: `(real, fake)` accuracy per discriminator. A discriminator
 /// near 100% on both says "generated" of every real point too confidently
-/// for its density ratios to rank points (the failure issue 14 describes).
+/// for its density ratios to rank points (then every point's scores are
+/// near zero and reassignment follows noise).
 pub fn discriminator_accuracy(
     disc: &BatchedMlp,
     vaes: &dyn VaeNets,
