@@ -102,9 +102,13 @@ fn mnist_quick_run_writes_the_fair_comparison() {
         "mnist_single_samples.png",
         "mnist_ensemble_samples.png",
         "mnist_big_samples.png",
+        "mnist_rounds.png",
     ] {
         assert!(dir.path().join(f).metadata().unwrap().len() > 100, "{f}");
     }
+    // The round-by-round picture: one chart of two panels.
+    let rounds = image::open(dir.path().join("mnist_rounds.png")).unwrap();
+    assert_eq!((rounds.width(), rounds.height()), (900, 44 + 2 * 340));
     assert!(
         report.markdown.contains("| (a) kVAE") && report.markdown.contains("| round |"),
         "{}",

@@ -502,6 +502,7 @@ pub fn run(
 
     let markdown = markdown(s, seed, &generators, real_fid, &clusters, &rounds);
     std::fs::write(out.join("mnist.md"), &markdown)?;
+    rounds_picture(&out.join("mnist_rounds.png"), s.k, &rounds, bench.train.n)?;
     Ok(Report {
         generators,
         clusters,
@@ -509,6 +510,50 @@ pub fn run(
         real_fid,
         markdown,
     })
+}
+
+/// kVAE round by round, as a picture beside the table: the training
+/// assignment's purity and the share of images that moved, and the
+/// discriminators' accuracy on real and on generated images.
+fn rounds_picture(path: &Path, k: usize, rounds: &[RoundRow], images: usize) -> anyhow::Result<()> {
+    use crate::eval::plot::{panels, Curve, Panel};
+    let at = |f: &dyn Fn(&RoundRow) -> Option<f64>| -> Vec<(f64, f64)> {
+        rounds
+            .iter()
+            .filter_map(|r| f(r).map(|y| (r.record.round as f64, y)))
+            .collect()
+    };
+    let moved = at(&|r| Some(r.record.moved as f64 / images.max(1) as f64));
+    let purity = at(&|r| Some(r.train_purity));
+    let real = at(&|r| r.record.disc_acc.map(|(real, _)| real));
+    let fake = at(&|r| r.record.disc_acc.map(|(_, fake)| fake));
+    panels(
+        path,
+        &format!("kVAE with {k} VAEs, round by round (round 0: pretraining)"),
+        "round",
+        &[
+            Panel {
+                y_range: Some((0.0, 1.0)),
+                ..Panel::new(
+                    "share of training images",
+                    vec![
+                        Curve::new("train purity (labels score only)", purity),
+                        Curve::new("moved to another VAE", moved),
+                    ],
+                )
+            },
+            Panel {
+                y_range: Some((0.0, 1.0)),
+                ..Panel::new(
+                    "discriminator accuracy",
+                    vec![
+                        Curve::new("on real images", real),
+                        Curve::new("on generated images", fake),
+                    ],
+                )
+            },
+        ],
+    )
 }
 
 fn filters(f: [usize; 4]) -> String {
