@@ -3,11 +3,6 @@
 # .cargo/config.toml `build.target-dir`, or ./target), so that the scripts
 # find the binaries they built wherever a user builds them.
 #   . .ci/target-dir.sh; "$CARGO_TARGET/release/harness" ...
-CARGO_TARGET=$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null ||
-  true)
-if [ -z "$CARGO_TARGET" ]; then
-  CARGO_TARGET=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-fi
+CARGO_TARGET=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export CARGO_TARGET

@@ -342,10 +342,10 @@ impl Device {
     /// The device's `stats`.
     pub fn stats(&mut self) -> Result<StatsAnswer> {
         let (stats, _) = self.request(&Request::Stats, |a| match &a.body {
-            Body::Stats(s) => Ok((*s, a.unit)),
+            Body::Stats(s) => Ok(*s),
             other => bail!("stats answered with {other:?}"),
         })?;
-        Ok(stats.0)
+        Ok(stats)
     }
 
     /// The device's `info`, owned.

@@ -59,18 +59,31 @@ pub(crate) fn font() {
     });
 }
 
-/// Distinct line colours (Tableau 10).
-pub const COLOURS: [[u8; 3]; 10] = [
+/// Distinct colours for up to 16 groups (Tableau 10, then darker variants).
+pub const PALETTE: [[u8; 3]; 16] = [
     [31, 119, 180],
-    [214, 39, 40],
-    [44, 160, 44],
     [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
     [148, 103, 189],
     [140, 86, 75],
     [227, 119, 194],
     [127, 127, 127],
     [188, 189, 34],
     [23, 190, 207],
+    [16, 60, 90],
+    [128, 64, 7],
+    [22, 80, 22],
+    [107, 20, 20],
+    [74, 52, 95],
+    [12, 95, 104],
+];
+
+/// Distinct line colours: the first ten of [`PALETTE`], red second so
+/// that a chart's first two lines contrast.
+pub const COLOURS: [[u8; 3]; 10] = [
+    PALETTE[0], PALETTE[3], PALETTE[2], PALETTE[1], PALETTE[4], PALETTE[5], PALETTE[6], PALETTE[7],
+    PALETTE[8], PALETTE[9],
 ];
 
 /// One named line of a chart.

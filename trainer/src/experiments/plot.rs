@@ -4,25 +4,8 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-/// Distinct colours for up to 16 groups (Tableau 10, then darker variants).
-pub const PALETTE: [[u8; 3]; 16] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-    [188, 189, 34],
-    [23, 190, 207],
-    [16, 60, 90],
-    [128, 64, 7],
-    [22, 80, 22],
-    [107, 20, 20],
-    [74, 52, 95],
-    [12, 95, 104],
-];
+/// Distinct colours for up to 16 groups: the charts' palette.
+pub use crate::eval::plot::PALETTE;
 
 /// One scatter panel: points `(x, y)` with a group each, drawn as 2×2 dots.
 pub struct Panel<'a> {
