@@ -195,13 +195,13 @@ table=$OUT/table.md
 } >"$table"
 cat "$table"
 if [ $UPDATE_README = 1 ]; then
-  readme=$FW/README.md
-  awk -v table="$table" '
-    /<!-- device table: begin -->/ { print; while ((getline line < table) > 0) print line; skip = 1; next }
-    /<!-- device table: end -->/ { skip = 0 }
-    !skip { print }' "$readme" >"$OUT/README.md"
-  cp "$OUT/README.md" "$readme"
-  echo "device: table written into $readme"
+  {
+    echo "Measured by \`bash .ci/device.sh --update-readme\` on $(date -u +%F) (emulated links, on $(nproc) cores of $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); cycles are the device's own counter, round trips emulated time)."
+    echo
+    cat "$table"
+  } >results/device-links.md
+  python3 .ci/readme-blocks.py --update
+  echo "device: results/device-links.md written, and the READMEs' blocks"
 fi
 echo "device: $passed links passed, $failed failed"
 [ "$failed" = 0 ]

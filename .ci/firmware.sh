@@ -8,8 +8,9 @@
 # Targets: the RP2040 firmware (rp2040js), the ESP32-C3 firmware (built
 # only), and the QEMU engine test on riscv32 virt, mps2-an386 (Cortex-M4F,
 # hardware f32), mps2-an385 and the micro:bit. Also checks the RP2040
-# budgets and prints the cost table; `--update-readme` also writes the table
-# into firmware-example/README.md.
+# budgets and prints the cost table; `--update-readme` also writes the table,
+# the RP2040's boot log and its summary into results/ (firmware-cost.md,
+# firmware-boot-log.md, rp2040.md) and the READMEs' blocks that show them.
 #
 # Environment: DEFAULT_MODEL (model for every target but the micro:bit),
 # FW_TARGET_DIR (cargo target dir, default target/firmware/cargo),
@@ -46,9 +47,9 @@ export CARGO_TARGET_DIR=${FW_TARGET_DIR:-$OUT/cargo}
 UPDATE_README=0
 CHECK_README=0
 [ "${1:-}" = "--update-readme" ] && UPDATE_README=1
-# --check-readme (CI): fail if the README's cost table or boot log differs
-# from this run's (emulated cycles, instruction counts and sizes are
-# deterministic: a figure in the README is this script's, never typed).
+# --check-readme (CI): fail if those results/ files differ from this run's
+# (emulated cycles, instruction counts and sizes are deterministic: a figure
+# in the docs is this script's, never typed).
 [ "${1:-}" = "--check-readme" ] && CHECK_README=1
 
 # shellcheck disable=SC1091
@@ -250,50 +251,64 @@ echo
   tr -d '\r' <"$OUT/rp2040-int8.log" | sed -n '/^cost classify mean/,$p'
   echo '```'
 } >"$OUT/boot-log.md"
-# readme_block MODE NAME FILE: writes (MODE write) or compares (check) the
-# README's block between <!-- NAME:start --> and <!-- NAME:end -->.
-readme_block() {
-  python3 - "$1" "$FW/README.md" "$2" "$3" <<'PY'
-import sys
+# The RP2040 rows in brief, for the root README's first screen (derived from
+# this run's table, never typed).
+python3 - "$OUT/table.md" >"$OUT/rp2040.md" <<'PY'
 import re
-mode, readme, name, source = sys.argv[1:]
-block, text = "\n" + open(source).read(), open(readme).read()
-start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-a, b = text.index(start) + len(start), text.index(end)
+import sys
+text = open(sys.argv[1]).read()
+ram = dict(re.findall(r"RP2040 \((\S+) model\) budgets: .*RAM (\d+ static \+ \d+ stack = \d+) bytes", text))
+names = {"int8": "int8", "default": "f16", "digits8-int8": "digits8-int8 (8×8 digits)"}
+print("| model | per classification | per generated digit | model check at boot | RAM (static + stack high-water) | model in flash |")
+print("|---|---:|---:|---:|---:|---:|")
+for line in text.splitlines():
+    if not line.startswith("| RP2040 firmware"):
+        continue
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    model = cells[2].split(" (")[0]
+    cost = lambda cell: re.sub(r"(\d+) cycles = (\S+ ms) at 125 MHz", lambda m: f"{m[2]} ({int(m[1]):,} cycles)", cell)
+    print(f"| {names.get(model, model)} | {cost(cells[8])} | {cost(cells[9])} | {cost(cells[7])} | {ram.get(model, '?')} B | {cells[4]} |")
+PY
+# results/NAME.md: this run's files, each under a line that says what
+# measured it; the READMEs include them (.ci/readme-blocks.py). Cycle and
+# instruction counts are deterministic, so CI's --check-readme compares a
+# fresh run with them, the date line aside.
+header() {
+  echo "Measured by \`bash .ci/firmware.sh --update-readme\` on $(date -u +%F) (rp2040js and QEMU, on $(nproc) cores of $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); cycle and instruction counts are deterministic, and every CI run checks them against this file)."
+  echo
+}
+RESULTS=(firmware-cost:table.md firmware-boot-log:boot-log.md rp2040:rp2040.md)
+for pair in "${RESULTS[@]}"; do
+  { header; cat "$OUT/${pair#*:}"; } >"$OUT/results-${pair%%:*}.md"
+done
 
-
-def comparable(block):
-    # The code's size depends on the checkout's path (panic messages carry
-    # source paths: 28 bytes between two clones), so the check leaves out
-    # the table's "flash: code" column and the budgets' image sizes;
-    # cycles, instruction counts, RAM and the model's bytes must match.
-    rows = []
-    for line in block.splitlines():
-        cells = line.split("|")
-        if len(cells) > 5 and not set(cells[4].strip()) <= set("-"):
-            cells[4] = " (code) "
-        rows.append(re.sub(r"image \d+ bytes", "image (size) bytes", "|".join(cells)))
-    return "\n".join(rows)
-
-
-if mode == "write":
-    open(readme, "w").write(text[:a] + block + text[b:])
-elif comparable(text[a:b]) != comparable(block):
-    sys.exit(f"firmware-example/README.md: the {name} block differs from this run's {source} "
-             "(bash .ci/firmware.sh --update-readme writes it)")
+# The code's size depends on the checkout's path (panic messages carry
+# source paths: 28 bytes between two clones), so the check leaves out the
+# table's "flash: code" column and the budgets' image sizes; cycles,
+# instruction counts, RAM and the model's bytes must match.
+comparable() {
+  python3 - "$1" <<'PY'
+import re
+import sys
+for line in open(sys.argv[1]).read().splitlines()[2:]:
+    cells = line.split("|")
+    if sys.argv[1].endswith("firmware-cost.md") and len(cells) > 5 and not set(cells[4].strip()) <= set("-"):
+        cells[4] = " (code) "
+    print(re.sub(r"image \d+ bytes", "image (size) bytes", "|".join(cells)))
 PY
 }
 if [ "$UPDATE_README" = 1 ]; then
-  readme_block write cost-table "$OUT/table.md"
-  readme_block write boot-log "$OUT/boot-log.md"
-  step "cost table and the RP2040 int8 boot log written to firmware-example/README.md"
+  for pair in "${RESULTS[@]}"; do cp "$OUT/results-${pair%%:*}.md" "results/${pair%%:*}.md"; done
+  python3 .ci/readme-blocks.py --update
+  step "results/firmware-cost.md, firmware-boot-log.md and rp2040.md written, and the READMEs' blocks"
 elif [ "$CHECK_README" = 1 ]; then
-  for block in cost-table:table.md boot-log:boot-log.md; do
-    if readme_block check "${block%%:*}" "$OUT/${block#*:}"; then
-      step "README's ${block%%:*} block is this run's"
+  for pair in "${RESULTS[@]}"; do
+    name=${pair%%:*}
+    if diff <(comparable "results/$name.md") <(comparable "$OUT/results-$name.md") >"$OUT/$name.diff"; then
+      step "results/$name.md is this run's"
     else
-      fail "README's ${block%%:*} block is not this run's"
-      diff <(sed -n "/<!-- ${block%%:*}:start -->/,/<!-- ${block%%:*}:end -->/p" "$FW/README.md" | sed '1d;$d') "$OUT/${block#*:}" | head -10 || true
+      fail "results/$name.md is not this run's (bash .ci/firmware.sh --update-readme writes it)"
+      head -10 "$OUT/$name.diff"
     fi
   done
 fi

@@ -7,8 +7,14 @@
 # script's last line, so that it can end .ci/run's log). "Connect a board" is
 # tested against `fw-host serve` (firmware-example/host: the boards' own
 # protocol handler on stdin/stdout) behind a fake Web Serial port.
+#
+#   bash .ci/web.sh [--update-readme]   # --update-readme: also writes results/web.md
+#                                       # (bits, wasm size, timings), web/screenshot.png
+#                                       # and the READMEs' blocks
 set -euo pipefail
 cd "$(dirname "$0")/.."
+UPDATE_README=0
+[ "${1:-}" = "--update-readme" ] && UPDATE_README=1
 export CARGO_TERM_COLOR=never
 start=$SECONDS
 
@@ -79,4 +85,36 @@ node web/test/browser.mjs \
     --model "$model" --other "$other" --nolabels "$nolabels" "${also[@]}" "${eight[@]}" "${boards[@]}" \
     --host target/web/release/examples/host_timing \
     --host target/web/simd/release/examples/host_timing \
-    --screenshot target/web/screenshot.png
+    --screenshot target/web/screenshot.png | tee target/web/browser.log
+if [ $UPDATE_README = 1 ]; then
+    python3 - target/web/browser.log >results/web.md <<'PY'
+import datetime
+import os
+import re
+import sys
+log = open(sys.argv[1]).read()
+bits = re.search(r"^ok +(\S+): (\d+) MNIST images: cluster and every probability's f32 bits as harness classify \((\d+)/(\d+)\)", log, re.M)
+wasm = re.search(r"browser: (Chromium [^,]+), wasm (\d+) bytes", log)
+passed = re.search(r"^(\d+) passed, (\d+) failed", log, re.M)
+if not (bits and wasm and passed):
+    sys.exit("results/web.md: the browser test's log lacks its bits, wasm or summary line")
+cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+print(f"Measured by `bash .ci/web.sh --update-readme` on {datetime.date.today()} ({wasm[1]}, headless, {os.cpu_count()} cores of {cpu}).")
+print()
+print(f"- {bits[3]} of {bits[4]} MNIST test digits drawn on the page get the harness's cluster and every probability's f32 bits ({bits[1]}), "
+      f"in a {int(wasm[2]) / 1024:.0f} KiB wasm; {passed[1]} checks passed, {passed[2]} failed")
+print()
+print("Microseconds per call (the browser test's timing section: best of 5 rounds; the machine was shared):")
+print()
+print("```text")
+lines = log.splitlines()
+first = next((k for k, l in enumerate(lines) if "µs per call" in l), None)
+last = next((k for k, l in enumerate(lines) if re.match(r"\(\d+ cores; browser", l)), None)
+if first is None or last is None:
+    sys.exit("results/web.md: the browser test's log lacks its timing section")
+print("\n".join(lines[first:last]).strip("\n"))
+print("```")
+PY
+    cp target/web/screenshot.png web/screenshot.png
+    python3 .ci/readme-blocks.py --update
+fi

@@ -13,7 +13,8 @@
 #   - this trainer, `trainer fit --preset blog`.
 # and reports the samples/s of the training steps alone (both sides exclude loading and evaluation).
 # PyTorch comes from PyPI into target/bench-venv (a few GB, once) unless PYTHON names an interpreter
-# that has torch and numpy.
+# that has torch and numpy. Writes results/training-speed.md, which docs/measurements/training-speed.md
+# includes (python3 .ci/readme-blocks.py --update).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -37,15 +38,22 @@ trap 'rm -rf "$run_dir"' EXIT
 speed() { grep -o '"samples_per_s": *[0-9.]*' | grep -o '[0-9.]*$'; }
 torch_version=$("$PYTHON" -c 'import torch; print(torch.__version__)')
 
-printf '| round | PyTorch %s as published | batched + fused Adam | the same, compiled | trainer | trainer / published | / batched | / compiled |\n' "$torch_version"
-printf '|---|---|---|---|---|---|---|---|\n'
-for r in $(seq "$rounds"); do
-    published=$("$PYTHON" bench/blog_pytorch.py --limit "$images" | speed)
-    batched=$("$PYTHON" bench/blog_pytorch.py --limit "$images" --experts batched --adam fused | speed)
-    compiled=$("$PYTHON" bench/blog_pytorch.py --limit "$images" --experts batched --adam fused --compile | speed)
-    rm -rf "$run_dir/run"
-    "$trainer" fit --preset blog --epochs 1 --limit "$images" --out "$run_dir/run" >/dev/null
-    ours=$(speed < "$run_dir/run/metrics.jsonl")
-    awk -v r="$r" -v p="$published" -v b="$batched" -v c="$compiled" -v o="$ours" 'BEGIN {
-        printf "| %d | %.0f | %.0f | %.0f | %.0f | %.2f× | %.2f× | %.2f× |\n", r, p, b, c, o, o / p, o / b, o / c }'
-done
+mkdir -p results
+table() {
+    echo "Measured by \`bash bench/blog-vs-pytorch.sh $rounds $images\` on $(date -u +%F): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), no GPU; load average $(cut -d' ' -f1 /proc/loadavg) at the start. Samples/s of the training steps of one epoch of $images images, each engine in turn, round after round."
+    echo
+    printf '| round | PyTorch %s as published | batched + fused Adam | the same, compiled | trainer | trainer / published | / batched | / compiled |\n' "$torch_version"
+    printf '|---|---|---|---|---|---|---|---|\n'
+    for r in $(seq "$rounds"); do
+        published=$("$PYTHON" bench/blog_pytorch.py --limit "$images" | speed)
+        batched=$("$PYTHON" bench/blog_pytorch.py --limit "$images" --experts batched --adam fused | speed)
+        compiled=$("$PYTHON" bench/blog_pytorch.py --limit "$images" --experts batched --adam fused --compile | speed)
+        rm -rf "$run_dir/run"
+        "$trainer" fit --preset blog --epochs 1 --limit "$images" --out "$run_dir/run" >/dev/null
+        ours=$(speed < "$run_dir/run/metrics.jsonl")
+        awk -v r="$r" -v p="$published" -v b="$batched" -v c="$compiled" -v o="$ours" 'BEGIN {
+            printf "| %d | %.0f | %.0f | %.0f | %.0f | %.2f× | %.2f× | %.2f× |\n", r, p, b, c, o, o / p, o / b, o / c }'
+    done
+}
+table | tee "$run_dir/table.md"
+cp "$run_dir/table.md" results/training-speed.md

@@ -10,7 +10,8 @@
 # from PyPI), then per round times `trainer data` (read and describe the set, as `trainer fit
 # --data` reads it) and the Python yardstick (Pillow decoding every PNG into one array;
 # pandas.read_csv), each as a whole process with /usr/bin/time: wall seconds and peak resident
-# memory. The decoded images are 47 MB (60,000 x 784 bytes) and 33 MB (42,000 x 784).
+# memory. The decoded images are 47 MB (60,000 x 784 bytes) and 33 MB (42,000 x 784). Writes
+# results/read-speed.md, which docs/own-images.md includes (python3 .ci/readme-blocks.py --update).
 set -euo pipefail
 rounds=${1:-3}
 cd "$(dirname "$0")/.."
@@ -22,12 +23,19 @@ cargo build --release --locked -p trainer >/dev/null 2>&1
 if [ ! -f "$fix/train.csv" ]; then
     python3 bench/read_fixtures.py write "$fix"
 fi
-echo "cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load $(cut -d' ' -f1 /proc/loadavg)"
+mkdir -p results
+# One untimed read of each set first, so that every timed round finds the files in the page cache.
+for path in "$fix/png" "$fix/train.csv"; do
+    "$CARGO_TARGET/release/trainer" data "$path" >/dev/null
+done
+table() {
+    echo "Measured by \`bash bench/read-speed.sh $rounds\` on $(date -u +%F): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average $(cut -d' ' -f1 /proc/loadavg) at the start; files in the page cache, whole processes, the first of each pair alternating."
+    echo
 
-# "WALL_S PEAK_MB" of one command, its output discarded.
-measure() {
-    /usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$fix/time.txt" || { cat "$fix/time.txt"; exit 1; }
-    awk '{ printf "%s %.0f", $1, $2 / 1024 }' <(tail -n 1 "$fix/time.txt")
+    # "WALL_S PEAK_MB" of one command, its output discarded.
+    measure() {
+        /usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$fix/time.txt" || { cat "$fix/time.txt"; exit 1; }
+        awk '{ printf "%s %.0f", $1, $2 / 1024 }' <(tail -n 1 "$fix/time.txt")
 }
 
 printf '| round | set | trainer data: s | MB peak | Python yardstick: s | MB peak | Python / trainer |\n'
@@ -50,3 +58,6 @@ for r in $(seq "$rounds"); do
             "$(awk -v a="$as" -v b="$bs" 'BEGIN { print b / a }')"
     done
 done
+}
+table | tee "$fix/read-speed.md"
+cp "$fix/read-speed.md" results/read-speed.md

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """scikit-learn's 1,797 real 8x8 handwritten digits as image folders, for
-trying the trainer on a set of your own (README, "Your own images").
+trying the trainer on a set of your own (docs/own-images.md).
 
     pip install scikit-learn pillow
     python3 examples/sklearn_digits.py OUT_DIR [--kmeans]

@@ -130,3 +130,35 @@ pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
     }
     out
 }
+
+/// Writes the samples of one expert as a PNG grid under a title that names
+/// the expert, the digit its label map gives it and the seeds
+/// (`expert 2 → digit 7 · seeds 5–13`): what `harness generate` writes, on
+/// the host or from a board, so that the two pictures are the same bytes.
+pub fn save_expert_grid(
+    out: &Path,
+    images: &[Vec<u8>],
+    (width, height): (usize, usize),
+    expert: usize,
+    seed: u64,
+    label_map: Option<&[u8]>,
+) -> Result<()> {
+    let cols = (images.len() as f64).sqrt().ceil() as usize;
+    let mut title = format!("expert {expert}");
+    if let Some(&digit) = label_map.and_then(|m| m.get(expert)) {
+        let _ = write!(title, " → digit {digit}");
+    }
+    let last = seed.wrapping_add(images.len().saturating_sub(1) as u64);
+    let _ = match images.len() {
+        0 | 1 => write!(title, " · seed {seed}"),
+        _ => write!(title, " · seeds {seed}–{last}"),
+    };
+    trainer::eval::pictures::save_labelled_grid_bytes(
+        out,
+        &title,
+        images,
+        cols,
+        (width, height),
+        &[],
+    )
+}

@@ -175,19 +175,33 @@ fn generate_writes_a_png_grid() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let img = image::open(&png).unwrap().to_luma8();
-    // 3×3 samples of 28×28 with 2-pixel gaps.
-    assert_eq!(img.dimensions(), (3 * 30 + 2, 3 * 30 + 2));
+    // 3×3 samples of 28×28, drawn 3× (84×84) with 2-pixel gaps, under a
+    // title naming the expert, its digit (the tiny model's label map gives
+    // expert 2 the digit 0) and the seeds.
+    let title = "expert 2 → digit 0 · seeds 5–13";
+    let layout = trainer::eval::pictures::labelled_layout(title, 9, 3, (28, 28), &[]);
+    assert_eq!(layout.scale, 3);
+    assert_eq!(layout.size.1, layout.top + 3 * 86 + 2);
+    assert!(layout.top > 0, "no room for the title");
+    assert_eq!(
+        img.dimensions(),
+        (layout.size.0 as u32, layout.size.1 as u32)
+    );
+    // The title is drawn: dark text on the white band above the grid.
+    let band = (0..layout.top as u32).flat_map(|y| (0..img.width()).map(move |x| (x, y)));
+    assert!(band
+        .into_iter()
+        .any(|(x, y)| img.get_pixel(x, y).0[0] < 128));
     // Sample 0 of the grid equals the engine's image for seed 5.
     let bytes = std::fs::read(&model).unwrap();
     let m = engine::Model::from_bytes(&bytes).unwrap();
     let mut ws = engine::Workspace::<784>::new();
     let mut px = [0u8; 784];
     engine::to_pixels(m.generate(&mut ws, 2, 5).unwrap(), &mut px);
+    let (x0, y0) = (layout.left + 2, layout.top + 2);
     for (p, &v) in px.iter().enumerate() {
-        assert_eq!(
-            img.get_pixel(2 + (p % 28) as u32, 2 + (p / 28) as u32).0[0],
-            v
-        );
+        let (x, y) = (x0 + 3 * (p % 28), y0 + 3 * (p / 28));
+        assert_eq!(img.get_pixel(x as u32, y as u32).0[0], v);
     }
 }
 

@@ -12,7 +12,7 @@ use trainer::cli::{run, Cli};
 fn tune_runtime() {
     // candle spreads element-wise ops over its own spin-barrier pool; on a
     // 2-core machine that is busy with anything else this costs up to 3x
-    // (measured, see README).
+    // (measured: trainer/README.md, "CANDLE_NUM_THREADS").
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }

@@ -18,15 +18,7 @@ pub fn save_grid(
     width: usize,
     height: usize,
 ) -> anyhow::Result<()> {
-    let tiles: Vec<Vec<u8>> = tiles
-        .iter()
-        .map(|t| {
-            let mut px = vec![0u8; t.len()];
-            engine::to_pixels(t, &mut px);
-            px
-        })
-        .collect();
-    save_grid_bytes(path, &tiles, cols, width, height)
+    save_grid_bytes(path, &to_bytes(tiles), cols, width, height)
 }
 
 /// [`save_grid`] for 8-bit tiles of `width × height` pixels (what the
@@ -52,6 +44,18 @@ pub fn save_grid_bytes(
         img.put_pixel(x as u32, y as u32, Luma([v]));
     });
     write_png(path, image::DynamicImage::ImageLuma8(img))
+}
+
+/// Tiles of intensities in `[0, 1]` as 8-bit pixels (the engine's rounding).
+fn to_bytes(tiles: &[Vec<f32>]) -> Vec<Vec<u8>> {
+    tiles
+        .iter()
+        .map(|t| {
+            let mut px = vec![0u8; t.len()];
+            engine::to_pixels(t, &mut px);
+            px
+        })
+        .collect()
 }
 
 /// Gutter between tiles, in pixels.
@@ -120,17 +124,42 @@ pub fn save_labelled_grid(
     (width, height): (usize, usize),
     headers: &[String],
 ) -> anyhow::Result<()> {
-    use crate::eval::plot::{self, TITLE_HEIGHT};
-    let tiles: Vec<Vec<u8>> = tiles
-        .iter()
-        .map(|t| {
-            let mut px = vec![0u8; t.len()];
-            engine::to_pixels(t, &mut px);
-            px
-        })
-        .collect();
+    save_labelled_grid_bytes(
+        path,
+        title,
+        &to_bytes(tiles),
+        cols,
+        (width, height),
+        headers,
+    )
+}
+
+/// Where [`save_labelled_grid_bytes`] puts things: the picture's size, the
+/// tiles' scale and the grid's top-left corner (tile 0's first pixel is at
+/// `(left + 2, top + 2)`, each of its pixels `scale × scale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LabelledLayout {
+    /// Picture width and height, in pixels.
+    pub size: (usize, usize),
+    /// Integer scale of every tile pixel.
+    pub scale: usize,
+    /// Left edge of the grid (the grid is centred under a wider title).
+    pub left: usize,
+    /// Top edge of the grid, below the title and the headers.
+    pub top: usize,
+}
+
+/// The layout of a labelled grid of `n` tiles of `width × height`, `cols`
+/// wide, under `title` and `headers`.
+pub fn labelled_layout(
+    title: &str,
+    n: usize,
+    cols: usize,
+    (width, height): (usize, usize),
+    headers: &[String],
+) -> LabelledLayout {
     let cols = cols.max(1);
-    let rows = tiles.len().div_ceil(cols);
+    let rows = n.div_ceil(cols);
     let scale = LABELLED_TILE.div_ceil(width.max(height).max(1)).max(1);
     let (tw, th) = (width * scale, height * scale);
     let lines = headers.iter().map(|h| h.lines().count()).max().unwrap_or(0);
@@ -138,7 +167,7 @@ pub fn save_labelled_grid(
     let title_h = if title.is_empty() {
         0
     } else {
-        TITLE_HEIGHT as usize
+        crate::eval::plot::TITLE_HEIGHT as usize
     };
     let grid_w = cols * (tw + GAP) + GAP;
     let w = grid_w.max(if title.is_empty() {
@@ -146,16 +175,48 @@ pub fn save_labelled_grid(
     } else {
         10 * title.chars().count() + 40
     });
-    let left = (w - grid_w) / 2;
     let top = title_h + header_h;
-    let h = top + rows * (th + GAP) + GAP;
+    LabelledLayout {
+        size: (w, top + rows * (th + GAP) + GAP),
+        scale,
+        left: (w - grid_w) / 2,
+        top,
+    }
+}
+
+/// [`save_labelled_grid`] for 8-bit tiles (what `harness generate` and a
+/// board's `generate` answers give).
+pub fn save_labelled_grid_bytes(
+    path: &Path,
+    title: &str,
+    tiles: &[Vec<u8>],
+    cols: usize,
+    (width, height): (usize, usize),
+    headers: &[String],
+) -> anyhow::Result<()> {
+    use crate::eval::plot;
+    let cols = cols.max(1);
+    let layout = labelled_layout(title, tiles.len(), cols, (width, height), headers);
+    let LabelledLayout {
+        size: (w, h),
+        scale,
+        left,
+        top,
+    } = layout;
+    let tw = width * scale;
+    let grid_w = cols * (tw + GAP) + GAP;
+    let title_h = if title.is_empty() {
+        0
+    } else {
+        plot::TITLE_HEIGHT as usize
+    };
     let mut buf = vec![255u8; w * h * 3];
     for y in top..h {
         for x in left..left + grid_w {
             buf[(y * w + x) * 3..(y * w + x) * 3 + 3].fill(GUTTER);
         }
     }
-    paint_tiles(&tiles, cols, (width, height), scale, |x, y, v| {
+    paint_tiles(tiles, cols, (width, height), scale, |x, y, v| {
         let i = ((top + y) * w + left + x) * 3;
         buf[i..i + 3].fill(v);
     });

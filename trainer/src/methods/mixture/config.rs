@@ -134,10 +134,10 @@ impl MixtureConfig {
                 batch: 100,
                 lr: 1e-3,
                 balance: 0.1,
-                // The seed of the timed run in README.md, so the default command
-                // repeats it (on the same kind of CPU: other gemm kernels round
-                // differently); seeds 0 and 2 were measured too (test ACC
-                // 0.9633 and 0.9670 against 0.9661).
+                // The seed of the measured run (`bash bench/default-fit.sh`,
+                // results/default-fit.md) and of the bundled models, so the
+                // default command repeats it (on the same kind of CPU: other
+                // gemm kernels round differently).
                 seed: 1,
                 limit: None,
                 shift: 2,
