@@ -212,6 +212,14 @@ impl<'a> Model<'a> {
         forward::run(self.element_type(), net, input, ws, output)
     }
 
+    /// The decoders' input drawn from `seed`.
+    fn seed(&self, seed: u64) -> Input<'static> {
+        Input::Seed {
+            seed,
+            len: self.latent(),
+        }
+    }
+
     fn check_len(&self, found: usize, expected: usize) -> Result<(), Error> {
         if found != expected {
             return Err(Error::InputLength { expected, found });
@@ -249,7 +257,7 @@ impl<'a> Model<'a> {
     ) -> Result<&'w [f32], Error> {
         self.check_workspace::<N>(self.workspace_len().max(self.pixels()))?;
         let decoder = self.decoder(expert)?;
-        self.run(decoder, Input::Seed(seed), ws, Output::Values)
+        self.run(decoder, self.seed(seed), ws, Output::Values)
     }
 
     /// Like [`generate`](Self::generate), but writes 8-bit pixels
@@ -266,7 +274,7 @@ impl<'a> Model<'a> {
         self.check_workspace::<N>(self.workspace_len())?;
         let decoder = self.decoder(expert)?;
         self.check_len(out.len(), self.pixels())?;
-        self.run(decoder, Input::Seed(seed), ws, Output::Pixels(out))?;
+        self.run(decoder, self.seed(seed), ws, Output::Pixels(out))?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ pub(super) fn run<'w, const N: usize>(
     ws: &'w mut Workspace<N>,
     output: Output<'_>,
 ) -> &'w [f32] {
-    load(net, input, ws);
+    load(input, ws);
     let values = forward(net, ws);
     match output {
         Output::Logits(out) => {
@@ -32,7 +32,7 @@ pub(super) fn run<'w, const N: usize>(
 }
 
 /// Writes the network's input into `ws.a` as `f32` values.
-fn load<const N: usize>(net: Network<'_>, input: Input<'_>, ws: &mut Workspace<N>) {
+fn load<const N: usize>(input: Input<'_>, ws: &mut Workspace<N>) {
     match input {
         Input::Pixels(image) => {
             for (dst, &p) in ws.a.iter_mut().zip(image) {
@@ -49,9 +49,8 @@ fn load<const N: usize>(net: Network<'_>, input: Input<'_>, ws: &mut Workspace<N
                 *dst = if v.is_finite() { v } else { 0.0 };
             }
         }
-        Input::Seed(seed) => {
-            let latent = net.inputs().min(N);
-            SplitMix64::new(seed).fill_normal(&mut ws.a[..latent]);
+        Input::Seed { seed, len } => {
+            SplitMix64::new(seed).fill_normal(&mut ws.a[..len.min(N)]);
         }
     }
 }

@@ -20,46 +20,56 @@ pub(super) fn run<'w, const N: usize>(
 ) -> Result<&'w [f32], Error> {
     let source = match input {
         Input::Pixels(image) => Source::Image(image),
-        Input::Intensities(image) => {
-            // Integer networks read pixels: convert on the stack.
-            let mut px = [0u8; MAX_F32_IMAGE];
-            let px = px.get_mut(..image.len()).ok_or(Error::Capacity {
-                what: "pixels of an f32 image for an int8 model",
-                needed: image.len(),
-                max: MAX_F32_IMAGE,
-            })?;
-            to_pixels(image, px);
-            return run(net, Input::Pixels(px), ws, output);
-        }
+        Input::Intensities(image) => return intensities(net, image, ws, output),
         Input::Latent(z) => {
             let scale = input_scale(net);
             for (dst, &v) in ws.codes().iter_mut().zip(z) {
                 *dst = quantize_latent(v, scale) as u8;
             }
-            Source::Latent(net.inputs())
+            Source::Latent(z.len())
         }
-        Input::Seed(seed) => {
+        Input::Seed { seed, len } => {
             // The same values as `fill_normal` draws for an f16 network,
             // drawn a pair at a time, as codes.
-            let (scale, latent) = (input_scale(net), net.inputs());
+            let scale = input_scale(net);
             let mut rng = SplitMix64::new(seed);
             let mut z = [0.0f32; 2];
             let codes = ws.codes();
-            let latent = latent.min(codes.len());
-            for pair in codes[..latent].chunks_mut(2) {
+            let len = len.min(codes.len());
+            for pair in codes[..len].chunks_mut(2) {
                 rng.fill_normal(&mut z[..pair.len()]);
                 for (c, &v) in pair.iter_mut().zip(&z) {
                     *c = quantize_latent(v, scale) as u8;
                 }
             }
-            Source::Latent(net.inputs())
+            Source::Latent(len)
         }
     };
-    forward(net, source, ws, &mut output);
+    let outputs = forward(net, source, ws, &mut output);
     Ok(match output {
-        Output::Values => &ws.a[..net.outputs().min(N)],
+        Output::Values => &ws.a[..outputs.min(N)],
         Output::Logits(_) | Output::Pixels(_) => &[],
     })
+}
+
+/// [`run`] on an image of intensities: integer networks read pixels, so
+/// the image is converted to pixels on the stack first. Not inlined, so
+/// that the buffer is on the stack only in this call.
+#[inline(never)]
+fn intensities<'w, const N: usize>(
+    net: Network<'_>,
+    image: &[f32],
+    ws: &'w mut Workspace<N>,
+    output: Output<'_>,
+) -> Result<&'w [f32], Error> {
+    let mut px = [0u8; MAX_F32_IMAGE];
+    let px = px.get_mut(..image.len()).ok_or(Error::Capacity {
+        what: "pixels of an f32 image for an int8 model",
+        needed: image.len(),
+        max: MAX_F32_IMAGE,
+    })?;
+    to_pixels(image, px);
+    run(net, Input::Pixels(px), ws, output)
 }
 
 /// The scale of the codes the network's first layer reads.
@@ -90,13 +100,14 @@ enum Source<'i> {
 
 /// Runs an integer network: hidden layers write 8-bit codes into the two
 /// halves of the workspace's second buffer in turn, column-major layers sum
-/// into its first buffer, and the last layer writes to `dest`.
+/// into its first buffer, and the last layer writes to `dest`. Returns the
+/// last layer's output width.
 fn forward<const N: usize>(
     net: Network<'_>,
     source: Source<'_>,
     ws: &mut Workspace<N>,
     dest: &mut Output<'_>,
-) {
+) -> usize {
     let count = net.len();
     let half = 2 * N;
     // Which half holds the current input (the image is neither).
@@ -106,7 +117,7 @@ fn forward<const N: usize>(
     };
     for (i, layer) in net.layers().enumerate() {
         let LayerWeights::Int8(q) = layer.weights else {
-            return;
+            return 0;
         };
         let last = i + 1 == count;
         let (acc, codes) = ws.int8_parts();
@@ -118,7 +129,7 @@ fn forward<const N: usize>(
         };
         if last {
             finish(&layer, &q, input, signed, acc, dest);
-            return;
+            return layer.outputs;
         }
         let out = &mut output[..layer.outputs.min(half)];
         let (activation, table) = (layer.activation, q.requant.and_then(|r| r.table));
@@ -133,6 +144,7 @@ fn forward<const N: usize>(
         width = layer.outputs;
         signed = !activation.unsigned_codes();
     }
+    0
 }
 
 /// Calls `emit(o, sum)` for every output of an integer layer, by rows or by

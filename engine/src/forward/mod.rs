@@ -23,9 +23,14 @@ pub(crate) enum Input<'i> {
     Intensities(&'i [f32]),
     /// A latent vector (non-finite values as 0).
     Latent(&'i [f32]),
-    /// A latent vector drawn from N(0, I) by a
-    /// [`SplitMix64`](crate::rng::SplitMix64) with this seed.
-    Seed(u64),
+    /// A latent vector of `len` values drawn from N(0, I) by a
+    /// [`SplitMix64`](crate::rng::SplitMix64) seeded with `seed`.
+    Seed {
+        /// The generator's seed.
+        seed: u64,
+        /// The latent size.
+        len: usize,
+    },
 }
 
 /// Where a network's outputs go.
