@@ -7,7 +7,10 @@ use crate::kernels::{activate_slice, dense_f16};
 use crate::rng::SplitMix64;
 use crate::Workspace;
 
-/// [`super::run`] for an f16 network.
+/// [`super::run`] for an f16 network. Not inlined, so that the one dispatch
+/// is one call per element type, not a copy of the pass in every `Model`
+/// method.
+#[inline(never)]
 pub(super) fn run<'w, const N: usize>(
     net: Network<'_>,
     input: Input<'_>,
@@ -58,6 +61,11 @@ fn load<const N: usize>(input: Input<'_>, ws: &mut Workspace<N>) {
 /// Runs an f16 network on the input already in `ws.a`; returns its output,
 /// which lies in `ws.a` or `ws.b` depending on the layer count. Widths were
 /// validated and the workspace checked, so every slice below is in bounds.
+///
+/// Not inlined: on the microcontrollers, the pass compiled on its own runs
+/// as fast as before it moved here (`firmware-example/README.md`, cost
+/// table).
+#[inline(never)]
 fn forward<'w, const N: usize>(net: Network<'_>, ws: &'w mut Workspace<N>) -> &'w [f32] {
     let mut in_a = true;
     let mut width = net.inputs().min(N);

@@ -11,7 +11,10 @@ use crate::kernels::int8::{self, code_value, output_code, requantize};
 use crate::rng::SplitMix64;
 use crate::{Error, Workspace};
 
-/// [`super::run`] for an integer network.
+/// [`super::run`] for an integer network. Not inlined, so that the one dispatch
+/// is one call per element type, not a copy of the pass in every `Model`
+/// method.
+#[inline(never)]
 pub(super) fn run<'w, const N: usize>(
     net: Network<'_>,
     input: Input<'_>,
@@ -102,6 +105,11 @@ enum Source<'i> {
 /// halves of the workspace's second buffer in turn, column-major layers sum
 /// into its first buffer, and the last layer writes to `dest`. Returns the
 /// last layer's output width.
+///
+/// Not inlined: on the microcontrollers, the pass compiled on its own runs
+/// as fast as before it moved here (`firmware-example/README.md`, cost
+/// table).
+#[inline(never)]
 fn forward<const N: usize>(
     net: Network<'_>,
     source: Source<'_>,
