@@ -39,6 +39,7 @@ extern crate std;
 mod crc;
 mod error;
 pub mod format;
+mod forward;
 pub mod frame;
 #[cfg(feature = "std")]
 pub mod host;
@@ -59,5 +60,6 @@ pub use format::{
     Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights, FORMAT_VERSION, MAGIC,
     MAX_EXPERTS, MAX_LAYERS,
 };
-pub use model::{to_pixels, Classification, Model, MAX_F32_IMAGE};
+pub use forward::{to_pixels, MAX_F32_IMAGE};
+pub use model::{Classification, Model};
 pub use workspace::Workspace;

@@ -4,8 +4,9 @@
 //! with [`ModelSpec::to_bytes`] (f16 weights, the design's default) or
 //! [`ModelSpec::to_int8_bytes`] (8-bit integer weights, calibrated on
 //! images by [`ModelSpec::calibrate`]). Either builds the descriptors and
-//! the aligned data section, emits the file, then parses it back, so a file
-//! that would not load is never written.
+//! the aligned data section, emits the file with [`format::emit`] (the
+//! format's one emitting path), then parses it back, so a file that would
+//! not load is never written.
 
 use std::string::String;
 use std::vec::Vec;

@@ -8,13 +8,15 @@
 //! validates the frame once, [`ModelRepr::parse`] decodes and validates the
 //! description against the data section, and from then on every accessor is
 //! infallible. [`ModelRepr::emit`] is the exact inverse; [`emit`] builds a
-//! new file from its parts.
+//! new file from its parts. Both write through one path (frame,
+//! description, padding, data), so there is one writer of the layout.
 //!
 //! A parsed model is a *view*: it keeps where each network's descriptors
 //! lie and decodes a network's (at most [`MAX_LAYERS`]) layers when it runs,
 //! so it costs a few hundred bytes of RAM whatever the model's size.
 
 mod desc;
+mod emit;
 mod repr;
 mod wire;
 
@@ -22,9 +24,9 @@ pub use desc::{
     Activation, ElementType, Header, ImageShape, Int8Weights, LayerDesc, Layout, Likelihood,
     Method, Requant, TensorRef, Weights,
 };
+pub use emit::{emit, emitted_len};
 pub use repr::{
-    descriptors, emit, emitted_len, Int8Layer, Layer, LayerWeights, Layers, ModelRepr, Network,
-    RequantLayer,
+    descriptors, Int8Layer, Layer, LayerWeights, Layers, ModelRepr, Network, RequantLayer,
 };
 pub use wire::{ModelFile, FORMAT_VERSION, HEADER_LEN, MAGIC};
 

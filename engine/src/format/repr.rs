@@ -1,13 +1,12 @@
 //! The validated view of a model file: header, networks and data section,
 //! all borrowed from the file's bytes.
 
-use serde::Serialize;
-
 use super::desc::{
     Activation, ElementType, Header, Int8Weights, LayerDesc, Layout, Requant, TensorRef, Weights,
 };
+use super::emit::{data_start, file_len, write, Description};
 use super::wire::{ModelFile, HEADER_LEN};
-use super::{DATA_ALIGN, MAX_EXPERTS, MAX_INT8_INPUTS, MAX_LAYERS, TABLE_LEN};
+use super::{MAX_EXPERTS, MAX_INT8_INPUTS, MAX_LAYERS, TABLE_LEN};
 use crate::Error;
 
 /// The whole model as a file describes it, validated and borrowed: the
@@ -441,7 +440,7 @@ impl<'a> ModelRepr<'a> {
         }
         let description = &body[..offset(body, after) as usize];
         // The data section starts at the first 16-byte boundary of the file.
-        let start = align_up(HEADER_LEN + description.len(), DATA_ALIGN) - HEADER_LEN;
+        let start = data_start(description.len()) - HEADER_LEN;
         let padding = body.get(description.len()..start).ok_or(Error::Truncated {
             needed: HEADER_LEN + start,
             available: HEADER_LEN + body.len(),
@@ -468,24 +467,14 @@ impl<'a> ModelRepr<'a> {
 
     /// Exact size of the file [`emit`](Self::emit) writes.
     pub fn buffer_len(&self) -> usize {
-        data_start(self.description.len()) + self.data.len()
+        file_len(self.description.len(), self.data.len())
     }
 
     /// Writes the complete file (frame, description, padding, data) into
-    /// `out`, returning its length.
+    /// `out`, returning its length: the parsed bytes again, through the
+    /// same path as [`format::emit`](super::emit).
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
-        let len = self.buffer_len();
-        let out = out
-            .get_mut(..len)
-            .ok_or(Error::Unrepresentable("output buffer too small"))?;
-        let (head, data) = out.split_at_mut(data_start(self.description.len()));
-        head[HEADER_LEN..HEADER_LEN + self.description.len()].copy_from_slice(self.description);
-        head[HEADER_LEN + self.description.len()..].fill(0);
-        data.copy_from_slice(self.data);
-        let body_len = u32::try_from(len - HEADER_LEN)
-            .map_err(|_| Error::Unrepresentable("body over 4 GiB"))?;
-        ModelFile::new_unchecked(&mut out[..]).fill_frame(body_len);
-        Ok(len)
+        write(&Description::Encoded(self.description), self.data, out)
     }
 
     /// Shapes and metadata.
@@ -639,85 +628,6 @@ fn skip_network(bytes: &[u8]) -> Result<&[u8], Error> {
 /// Where `rest` (a tail of `body`) starts in `body`.
 fn offset(body: &[u8], rest: &[u8]) -> u32 {
     (body.len() - rest.len()) as u32
-}
-
-const fn align_up(n: usize, to: usize) -> usize {
-    n.div_ceil(to) * to
-}
-
-/// File offset of the data section after a description of `len` bytes.
-pub(crate) const fn data_start(len: usize) -> usize {
-    align_up(HEADER_LEN + len, DATA_ALIGN)
-}
-
-/// The description as the writer serializes it: the header, the gate's
-/// layers, then each decoder's layers (postcard sequences).
-#[derive(Serialize)]
-pub(crate) struct DescriptionRef<'r, 'h> {
-    pub header: &'r Header<'h>,
-    pub gate: &'r [LayerDesc],
-    pub decoders: &'r [&'r [LayerDesc]],
-}
-
-/// Writes a complete file from its parts into `out` and returns its
-/// length: frame, postcard description, zero padding to the next 16-byte
-/// boundary, then `data` (the tensors the descriptors refer to). The result
-/// is not validated; [`ModelRepr::parse`] it.
-///
-/// ```
-/// let bytes = engine::testing::tiny_model_bytes();
-/// let repr = engine::ModelRepr::parse(&bytes)?;
-/// let gate: Vec<_> = engine::format::descriptors(repr.gate()).collect();
-/// let decoders: Vec<Vec<_>> = repr.decoders().map(|d| engine::format::descriptors(d).collect()).collect();
-/// let decoders: Vec<&[_]> = decoders.iter().map(Vec::as_slice).collect();
-/// let mut out = vec![0u8; bytes.len()];
-/// let n = engine::format::emit(repr.header(), &gate, &decoders, repr.data(), &mut out)?;
-/// assert_eq!(&out[..n], &bytes[..]);
-/// # Ok::<(), engine::Error>(())
-/// ```
-pub fn emit(
-    header: &Header<'_>,
-    gate: &[LayerDesc],
-    decoders: &[&[LayerDesc]],
-    data: &[u8],
-    out: &mut [u8],
-) -> Result<usize, Error> {
-    let description = DescriptionRef {
-        header,
-        gate,
-        decoders,
-    };
-    let small = Error::Unrepresentable("output buffer too small");
-    let len = postcard::to_slice(&description, out.get_mut(HEADER_LEN..).ok_or(small)?)
-        .map_err(|_| small)?
-        .len();
-    let start = data_start(len);
-    let end = start + data.len();
-    let tail = out.get_mut(HEADER_LEN + len..end).ok_or(small)?;
-    let (padding, tensors) = tail.split_at_mut(start - HEADER_LEN - len);
-    padding.fill(0);
-    tensors.copy_from_slice(data);
-    let body_len =
-        u32::try_from(end - HEADER_LEN).map_err(|_| Error::Unrepresentable("body over 4 GiB"))?;
-    ModelFile::new_unchecked(&mut out[..end]).fill_frame(body_len);
-    Ok(end)
-}
-
-/// Exact size of the file [`emit`] writes for these parts.
-pub fn emitted_len(
-    header: &Header<'_>,
-    gate: &[LayerDesc],
-    decoders: &[&[LayerDesc]],
-    data_len: usize,
-) -> Result<usize, Error> {
-    let description = DescriptionRef {
-        header,
-        gate,
-        decoders,
-    };
-    let len =
-        postcard::experimental::serialized_size(&description).map_err(|_| Error::Malformed)?;
-    Ok(data_start(len) + data_len)
 }
 
 /// The descriptors of a validated network's layers (for re-emitting it).

@@ -6,7 +6,7 @@ use core::fmt;
 use std::vec::Vec;
 
 use crate::format::{DATA_ALIGN, MAX_EXPERTS, MAX_INT8_INPUTS, MAX_LAYERS, TABLE_LEN};
-use crate::model::{workspace_need, LayerWidths};
+use crate::forward::{workspace_need, LayerWidths};
 use crate::{ElementType, ImageShape, MAX_F32_IMAGE};
 
 /// A model's shape without its weights: what is known before training.

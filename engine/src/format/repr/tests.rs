@@ -1,5 +1,5 @@
 use super::*;
-use crate::format::{Layout, Method};
+use crate::format::{emit, emitted_len, Layout, Method};
 use crate::{Model, Workspace};
 
 /// A complete version-2 file written out by hand: a 2×1 image, one expert,
