@@ -508,7 +508,7 @@ impl FitArgs {
             c.disc_noise = v;
         }
         if a.raw_ratios {
-            c.normalise = false;
+            c.score_rule = crate::methods::kvae::ScoreRule::Raw;
         }
         if a.prior {
             c.prior = true;

@@ -96,6 +96,9 @@ pub struct DiscTraining {
     /// Standard deviation of Gaussian instance noise on the
     /// discriminators' inputs (0 = off; the classifier takes none).
     pub noise: f64,
+    /// Generated images are `σ(2·logit)`, not the decoder means
+    /// (discriminators only).
+    pub sharpen: bool,
 }
 
 impl DiscTraining {
@@ -105,6 +108,7 @@ impl DiscTraining {
             steps: cfg.disc_steps,
             batch: cfg.disc_batch,
             noise: cfg.disc_noise,
+            sharpen: cfg.sharpen_fakes,
         }
     }
 }
@@ -125,7 +129,9 @@ pub fn train_discriminators(
         steps,
         batch,
         noise,
+        sharpen,
     } = training;
+    let sharpness = if sharpen { 2.0 } else { 1.0 };
     let (data, device) = (ctx.data, ctx.device);
     let rng = &mut *ctx.rng;
     let k = vaes.k();
@@ -138,7 +144,7 @@ pub fn train_discriminators(
             .map(|_| (0..batch).map(|_| rng.below(data.n)).collect())
             .collect();
         let mut real = data.gather(&index, device)?;
-        let mut fake = vaes.sample(batch, rng, device)?.detach();
+        let mut fake = vaes.sample_sharpened(batch, sharpness, rng, device)?;
         if noise > 0.0 {
             let n = k * batch * data.dim;
             let shape = (k, batch, data.dim);

@@ -197,9 +197,7 @@ pub fn reassign_round(
         Scorer::Likelihood { .. } => None,
     };
     let mut s = scores(cfg.scorer, Some(disc), vaes, ctx.data, ctx.rng, ctx.device)?;
-    if cfg.normalise {
-        normalise_per_model(&mut s);
-    }
+    cfg.score_rule.apply(&mut s);
     let priors = cfg.prior.then(|| shares(assignment, k));
     let (next, held) = reassign(&s, assignment, priors.as_deref(), min_points);
     let moved = next.iter().zip(assignment).filter(|(a, b)| a != b).count();
