@@ -161,6 +161,7 @@ pub fn run(
     let shape = ConvShape {
         filters: s.filters,
         latent: s.latent,
+        batch_norm: false,
     };
     let vaes = ConvVaeStack::new(K, shape, params.var_builder(device))?;
     let budget = FixedBudget {

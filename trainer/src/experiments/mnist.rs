@@ -29,7 +29,8 @@ use crate::experiments::synthetic::mixture_log_likelihood;
 use crate::init::kmeans::{kmeans, nearest, KMeansConfig};
 use crate::methods::kvae::conv::{ConvShape, ConvVaeStack};
 use crate::methods::kvae::{
-    self, FixedBudget, KVaeConfig, KVaeFitConfig, Pretrain, RunOptions, ScoreRule, VaeKind, VaeNets,
+    self, DiscKind, FixedBudget, KVaeConfig, KVaeFitConfig, Pretrain, RunOptions, ScoreRule,
+    VaeKind, VaeNets,
 };
 use crate::nn::params::Params;
 use crate::rng::Rng;
@@ -78,6 +79,10 @@ pub struct Settings {
     pub score_rule: ScoreRule,
     /// kVAE: discriminators' full epochs before the first reassignment.
     pub disc_warmup_epochs: usize,
+    /// Batch normalisation in every convolutional VAE (the authors').
+    pub batch_norm: bool,
+    /// kVAE: the authors' convolutional discriminators, not dense 784-64-1.
+    pub conv_disc: bool,
     /// kVAE: the discriminators see `σ(2·logit)` of the decoders as
     /// generated images (the authors' code), not the decoder means.
     pub sharpen_fakes: bool,
@@ -113,6 +118,8 @@ impl Settings {
             pretrain: Pretrain::Full,
             score_rule: ScoreRule::Normalised,
             disc_warmup_epochs: 0,
+            batch_norm: true,
+            conv_disc: true,
             sharpen_fakes: true,
             round_fid: false,
             resume: false,
@@ -157,6 +164,8 @@ impl Settings {
             pretrain: Pretrain::Full,
             score_rule: ScoreRule::Normalised,
             disc_warmup_epochs: 0,
+            batch_norm: true,
+            conv_disc: true,
             sharpen_fakes: true,
             round_fid: true,
             resume: false,
@@ -181,6 +190,12 @@ impl Settings {
                 },
                 vae_kind: VaeKind::Conv {
                     filters: self.small,
+                    batch_norm: self.batch_norm,
+                },
+                disc_kind: if self.conv_disc {
+                    DiscKind::Conv
+                } else {
+                    DiscKind::Dense
                 },
                 pretrain: self.pretrain,
                 pretrain_steps: self.pretrain_steps,
@@ -202,6 +217,7 @@ impl Settings {
 
     fn shape(&self, filters: [usize; 4]) -> ConvShape {
         ConvShape {
+            batch_norm: self.batch_norm,
             filters,
             latent: self.latent,
         }
@@ -714,12 +730,11 @@ fn markdown(
     let _ = writeln!(
         m,
         "{} training images, {} test images, seed {seed}. Every VAE is the paper's convolutional VAE, scaled: \
-         encoder 4 convolutions 4×4 stride 2 (filters {} small, {} big, ReLU, no batch norm) → latent {}; decoder \
+         encoder 4 convolutions 4×4 stride 2 (filters {} small, {} big, ReLU, {}) → latent {}; decoder \
          dense → 7×7, two transposed convolutions 4×4 stride 2, a 3×3 convolution to Bernoulli logits. \
          **Every VAE of every model takes {} optimizer steps** of {} images (Adam {}), so kVAE and the ensemble \
          spend {}× the compute of one small VAE, as in the paper. kVAE: every VAE pretrained {} steps on all the \
-         images from its own seed, then {} rounds of {} steps; discriminators 784-64-1 (smaller than the paper's \
-         convolutional ones, so that scoring {} images against {} models each round stays cheap), persistent, one \
+         images from its own seed, then {} rounds of {} steps; discriminators {} scoring {} images against {} models each round, persistent, one \
          update of 32 real + 32 generated images per round, shown {} as generated images; discriminators \
          first trained {} full epochs; scores chosen by the {} rule; a VAE with no more than a batch of points is \
          frozen; a gate 784-64-K distilled for {} epochs. Start: {}.\n",
@@ -727,6 +742,11 @@ fn markdown(
         s.test,
         filters(s.small),
         filters(s.big),
+        if s.batch_norm {
+            "batch norm after every hidden convolution and the decoder's dense layer"
+        } else {
+            "no batch norm"
+        },
         s.latent,
         s.steps(),
         s.batch,
@@ -735,6 +755,12 @@ fn markdown(
         s.pretrain_steps,
         s.rounds,
         s.round_steps,
+        if s.conv_disc {
+            "the authors' convolutional ones (64-128-256, batch norm, leaky ReLU 0.3, N(0, 0.01) weights, Adam 5e-3 \
+             β1 0.5)"
+        } else {
+            "784-64-1 (smaller than the paper's convolutional ones, so that scoring stays cheap)"
+        },
         s.train,
         s.k,
         if s.sharpen_fakes {

@@ -72,6 +72,13 @@ pub struct ExperimentArgs {
     /// first reassignment [default: 0].
     #[arg(long)]
     pub disc_warmup_epochs: Option<usize>,
+    /// kvae-mnist: VAEs without the authors' batch normalisation.
+    #[arg(long)]
+    pub no_batch_norm: bool,
+    /// kvae-mnist: dense discriminators 784-64-1, not the authors'
+    /// convolutional ones.
+    #[arg(long)]
+    pub dense_disc: bool,
     /// kvae-mnist: give the discriminators the decoder means σ(logit) as
     /// generated images, not the authors' σ(2·logit).
     #[arg(long)]
@@ -136,6 +143,12 @@ pub fn run(args: &ExperimentArgs) -> anyhow::Result<String> {
             }
             if args.plain_fakes {
                 settings.sharpen_fakes = false;
+            }
+            if args.no_batch_norm {
+                settings.batch_norm = false;
+            }
+            if args.dense_disc {
+                settings.conv_disc = false;
             }
             settings.resume = args.resume;
             mnist::run(&out, &args.data, &settings, args.seed, &device)?.markdown

@@ -231,6 +231,7 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
         vae_kind: VaeKind::Dense,
         disc_warmup_epochs: 0,
         sharpen_fakes: false,
+        disc_kind: kvae::DiscKind::Dense,
     };
     // Per round: training points, their VAE, samples, the VAE of each sample.
     type FigureRow = (Vec<f32>, Vec<usize>, Vec<f32>, Vec<usize>);

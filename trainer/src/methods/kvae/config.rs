@@ -42,7 +42,24 @@ pub enum VaeKind {
     Conv {
         /// Channels after each of the encoder's four convolutions.
         filters: [usize; 4],
+        /// Batch normalisation in the hidden layers (the authors').
+        #[serde(default)]
+        batch_norm: bool,
     },
+}
+
+/// Which discriminators step (b) trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiscKind {
+    /// Dense `dim → disc_hidden → 1` networks with ReLU (PyTorch's
+    /// initialisation, the VAEs' Adam).
+    #[default]
+    Dense,
+    /// The authors' convolutional discriminators of 28×28 images
+    /// ([`super::conv_disc`]: 64-128-256 with batch norm and leaky ReLU 0.3,
+    /// N(0, 0.01) weights, Adam 5e-3 with β1 = 0.5).
+    Conv,
 }
 
 /// How step (c) turns the scores `s_j(x) = log r_j(x)` into a choice.
@@ -149,6 +166,9 @@ pub struct KVaeConfig {
     /// as in the authors' code.
     #[serde(default)]
     pub sharpen_fakes: bool,
+    /// Dense or convolutional discriminators.
+    #[serde(default)]
+    pub disc_kind: DiscKind,
 }
 
 /// `score_rule` from a rule's name, or from the `normalise` flag of
@@ -213,6 +233,7 @@ impl KVaeConfig {
             vae_kind: VaeKind::Dense,
             disc_warmup_epochs: 0,
             sharpen_fakes: false,
+            disc_kind: DiscKind::Dense,
         }
     }
 }

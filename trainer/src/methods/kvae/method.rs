@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batching::{members, Batcher};
 use super::config::{KVaeFitConfig, ScoreRule};
-use super::discriminators::{discriminator_accuracy, mean_accuracy};
+use super::discriminators::{discriminator_accuracy, mean_accuracy, DiscNet};
 use super::gate::gate_predict;
 use super::scoring::{reassign_round, Scorer};
 use super::training::{vae_step, RoundContext, VaeBatches};
@@ -24,7 +24,7 @@ use super::vae::VaeNets;
 use crate::data::Points;
 use crate::eval::metrics::evaluate;
 use crate::nn::adam::Adam;
-use crate::nn::layers::{BatchedMlp, Gate};
+use crate::nn::layers::Gate;
 use crate::nn::params::Params;
 use crate::rng::Rng;
 use crate::train::{Data, EpochPlan, Method, RunContext, StepLoss, GRID_ROWS};
@@ -52,7 +52,7 @@ pub struct KVae {
     pub(super) vaes: Box<dyn VaeNets>,
     pub(super) vae_opt: Adam,
     pub(super) disc_params: Params,
-    pub(super) disc: BatchedMlp,
+    pub(super) disc: Box<dyn DiscNet>,
     pub(super) disc_opt: Adam,
     pub(super) gate_params: Params,
     pub(super) gate: Gate,
@@ -262,7 +262,7 @@ impl Method for KVae {
         if let Some(round) = self.reassignment_after(epoch) {
             let outcome = reassign_round(
                 &self.round_config(round),
-                &self.disc,
+                self.disc.as_ref(),
                 &mut self.disc_opt,
                 self.vaes.as_ref(),
                 &self.state.assignment,
@@ -279,7 +279,7 @@ impl Method for KVae {
                 // On draws of their own, so that measuring changes no run.
                 let mut rng = Rng::new(self.cfg.kvae.seed ^ 0xACC, round as u64);
                 let acc = discriminator_accuracy(
-                    &self.disc,
+                    self.disc.as_ref(),
                     self.vaes.as_ref(),
                     &self.points,
                     256,

@@ -49,6 +49,7 @@
 pub mod batching;
 pub mod config;
 pub mod conv;
+pub mod conv_disc;
 pub mod discriminators;
 pub mod export;
 pub mod gate;
@@ -59,7 +60,7 @@ pub mod training;
 pub mod vae;
 
 pub use batching::{members, random_split, shares, training_groups, vae_steps_per_epoch, Batcher};
-pub use config::{KVaeConfig, KVaeFitConfig, Pretrain, ScoreRule, VaeKind};
+pub use config::{DiscKind, KVaeConfig, KVaeFitConfig, Pretrain, ScoreRule, VaeKind};
 pub use discriminators::{
     discriminator_accuracy, discriminators, mean_accuracy, scorer_networks, train_discriminators,
     train_generator_classifier, DiscTraining,

@@ -4,21 +4,25 @@
 //! per-round figures; no model file is written.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use candle_core::Device;
 
 use super::batching::{random_split, training_groups, Batcher};
-use super::config::{KVaeConfig, KVaeFitConfig, Pretrain, VaeKind};
+use super::config::{DiscKind, KVaeConfig, KVaeFitConfig, Pretrain, VaeKind};
 use super::conv::{ConvShape, ConvVaeStack};
-use super::discriminators::scorer_networks;
+use super::conv_disc;
+use super::discriminators::disc_networks;
 use super::method::{KVae, KVaeState};
 use super::training::adam;
 use super::vae::{VaeNets, VaeStack};
 use crate::data::{Points, Split};
+use crate::nn::adam::Adam;
 use crate::nn::layers::{Activation, Gate};
 use crate::nn::params::Params;
 use crate::rng::Rng;
-use crate::train::{Data, EpochRecord, Observer, RunContext, Trainer};
+use crate::train::{Data, EpochRecord, Observer, Outcome, RunContext, Trainer};
 
 impl KVae {
     /// A kVAE run on `points` (any dimension), with `labels` of them to
@@ -37,14 +41,12 @@ impl KVae {
         let vae_params = Params::new(c.seed);
         let vaes = build_vaes(c, &vae_params, &device)?;
         let disc_params = Params::new(c.seed ^ 0xD15C);
-        let disc = scorer_networks(
-            c.scorer,
-            c.k,
-            points.dim,
-            &c.disc_hidden,
-            &disc_params,
-            &device,
-        )?;
+        anyhow::ensure!(
+            c.disc_kind == DiscKind::Dense || points.dim == crate::data::PIXELS,
+            "convolutional discriminators read 28×28 images, not points of {} values",
+            points.dim
+        );
+        let disc = disc_networks(c, points.dim, &disc_params, &device)?;
         let gate_params = Params::new(c.seed ^ 0x6A7E);
         let gate = Gate::new(
             points.dim,
@@ -78,7 +80,10 @@ impl KVae {
         ));
         Ok(KVae {
             vae_opt: adam(&vae_params, c.lr),
-            disc_opt: adam(&disc_params, c.lr),
+            disc_opt: match c.disc_kind {
+                DiscKind::Dense => adam(&disc_params, c.lr),
+                DiscKind::Conv => Adam::new(disc_params.vars(), conv_disc::adam_config()),
+            },
             gate_opt: adam(&gate_params, c.lr),
             state: KVaeState {
                 rng,
@@ -149,14 +154,33 @@ fn build_vaes(
     let vb = params.var_builder(device);
     Ok(match &c.vae_kind {
         VaeKind::Dense => Box::new(VaeStack::new(c.k, c.vae.clone(), vb)?),
-        VaeKind::Conv { filters } => {
+        VaeKind::Conv {
+            filters,
+            batch_norm,
+        } => {
             let shape = ConvShape {
+                batch_norm: *batch_norm,
                 filters: *filters,
                 latent: c.vae.latent,
             };
             Box::new(ConvVaeStack::new(c.k, shape, vb)?)
         }
     })
+}
+
+/// The flag Ctrl-C (SIGINT) sets, for every run of the process: one
+/// handler a process, installed at the first call.
+fn interrupted() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let set = flag.clone();
+        // A process that has a handler already (a test calling `trainer
+        // fit` first) keeps it; Ctrl-C then ends it as before.
+        let _ = ctrlc::set_handler(move || set.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
 }
 
 /// Where and how an experiment runs kVAE.
@@ -234,7 +258,13 @@ pub fn train(
     let mut trainer = Trainer::new(cfg.clone(), method, data, dir.clone(), resume)?;
     trainer.verbose = opts.verbose;
     trainer.sample_grids = grids;
-    trainer.run_observed(observe)?;
+    trainer.stop = interrupted();
+    if trainer.run_observed(observe)? == Outcome::Interrupted {
+        anyhow::bail!(
+            "interrupted: the kVAE run in {} saved its checkpoint; continue it with --resume",
+            dir.display()
+        );
+    }
     let records = crate::train::curves::read_records(&dir.join("metrics.jsonl"))
         .into_values()
         .collect();
