@@ -6,6 +6,13 @@
 #   bash bench/gpu.sh run          # there, from the repository root: one command, ≈ 5–8 minutes
 #   bash bench/gpu.sh run --device cpu --trainer target/release/trainer --limit 2000 --blog-images 2000
 #                                  # the same script on the CPU, small: its dry run
+#   bash bench/gpu.sh kvae         # there: `trainer experiment kvae-mnist --paper-schedule` (the authors'
+#                                  # 15-VAE schedule: 10 pretraining epochs, 100 rounds of one epoch, their
+#                                  # architecture), per-round train purity and FID into $OUT/kvae-summary.md;
+#                                  # stopped by SIGINT at the budget with its checkpoint saved, and each
+#                                  # further call continues it (--resume) until the experiment finishes
+#   bash bench/gpu.sh kvae --device cpu --trainer target/release/trainer --quick --budget 300
+#                                  # its dry run on the CPU (the quick settings)
 #
 # `run` prints nvidia-smi, trains the default preset with --device cuda and exports it (timed per
 # phase: data, partition autoencoder, clustering, pretraining, mixture, export), scores model.bin
@@ -131,7 +138,8 @@ EOF
 }
 
 # Runs "$@" with its output time-stamped (seconds since the phase began) into the log and on
-# stdout, cut at what is left of the budget; returns its status (124: out of time).
+# stdout, cut at what is left of the budget (by $PHASE_SIGNAL, default TERM); returns its status
+# (124: out of time).
 phase() {
     local name=$1 left
     shift
@@ -142,7 +150,7 @@ phase() {
     fi
     echo "== $name ($left s left)" | tee -a "$log"
     local codes start=${EPOCHREALTIME/./}
-    timeout "$left" "$@" 2>&1 | while IFS= read -r line; do
+    timeout -s "${PHASE_SIGNAL:-TERM}" -k 60 "$left" "$@" 2>&1 | while IFS= read -r line; do
         local t=$((${EPOCHREALTIME/./} - start))
         printf '%5d.%02d %s\n' $((t / 1000000)) $((t % 1000000 / 10000)) "$line"
     done | tee -a "$log" && codes=("${PIPESTATUS[@]}") || codes=("${PIPESTATUS[@]}")
@@ -276,8 +284,79 @@ run() {
     echo "log: $log; summary: $summary; $((SECONDS - deadline + budget)) s in all"
 }
 
+# The kVAE experiment on the authors' schedule, resumable across calls.
+kvae() {
+    local device=cuda trainer=$pack/trainer budget=540 schedule=--paper-schedule rounds=()
+    while (($#)); do
+        case $1 in
+            --device) device=$2; shift 2 ;;
+            --trainer) trainer=$2; shift 2 ;;
+            --budget) budget=$2; shift 2 ;;
+            --rounds) rounds=(--rounds "$2"); shift 2 ;;
+            --quick) schedule=--quick; shift ;;
+            *) echo "bench/gpu.sh kvae: unknown option $1" >&2; exit 2 ;;
+        esac
+    done
+    deadline=$((SECONDS + budget))
+    local out=${OUT:-target/gpu-run}
+    mkdir -p "$out"
+    out=$(cd "$out" && pwd)
+    log=$out/kvae-log.txt
+    local summary=$out/kvae-summary.md
+    if [[ ! -x "$trainer" && -f "$trainer.gz" ]]; then
+        gunzip -k "$trainer.gz" && chmod +x "$trainer"
+    fi
+    [[ -x "$trainer" ]] || { echo "bench/gpu.sh: no trainer at $trainer (bash bench/gpu.sh build, or --trainer)" >&2; exit 1; }
+    if command -v nvidia-smi >/dev/null; then nvidia-smi | tee -a "$log"; fi
+    if [[ $device == cuda ]]; then
+        find_cuda_libs "$trainer" | tee -a "$log"
+    fi
+    local status=0
+    # SIGINT: the loop saves a checkpoint mid-epoch, and the next call resumes there.
+    PHASE_SIGNAL=INT phase "kvae-mnist $schedule" "$trainer" experiment kvae-mnist "$schedule" \
+        "${rounds[@]}" --resume --device "$device" --out "$out/kvae-mnist" || status=$?
+    local run_dir=$out/kvae-mnist/run-kvae
+    {
+        echo "# bench/gpu.sh kvae, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo
+        echo "device $device, \`trainer experiment kvae-mnist $schedule ${rounds[*]} --resume\`, exit status $status (124: stopped at the budget, checkpoint saved: run again to continue)"
+        echo
+        echo "kVAE with 15 VAEs, one row an epoch of VAE training (0: the pretraining): FID of the mixture after it, train purity after the reassignment that follows"
+        echo
+        echo "| round | FID | train purity |"
+        echo "|---:|---:|---:|"
+        if [[ -f "$run_dir/metrics.jsonl" ]]; then
+            "${PYTHON:-python3}" - "$run_dir/metrics.jsonl" "$run_dir/round_fid.jsonl" <<'EOF'
+import json, sys
+fid = {}
+try:
+    for line in open(sys.argv[2]):
+        r = json.loads(line)
+        fid[r["epoch"]] = r["fid"]
+except FileNotFoundError:
+    pass
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["phase"] == "gate":
+        continue
+    purity = r.get("notes", {}).get("train_purity")
+    f = fid.get(r["epoch"])
+    print("| %d | %s | %s |" % (r["epoch"] - 1, "%.2f" % f if f is not None else "–",
+                                "%.4f" % purity if purity is not None else "–"))
+EOF
+        fi
+        if [[ -f "$out/kvae-mnist/kvae-mnist.md" ]]; then
+            echo
+            echo "The experiment finished: $out/kvae-mnist/kvae-mnist.md"
+        fi
+    } > "$summary"
+    cat "$summary"
+    echo "log: $log; summary: $summary"
+}
+
 case ${1:-} in
     build) build ;;
     run) shift; run "$@" ;;
-    *) echo "usage: bash bench/gpu.sh build | run [--device cuda|cpu] [--trainer PATH] [--limit N] [--blog-images N] [--blog-epochs N] [--budget S]" >&2; exit 2 ;;
+    kvae) shift; kvae "$@" ;;
+    *) echo "usage: bash bench/gpu.sh build | run [--device cuda|cpu] [--trainer PATH] [--limit N] [--blog-images N] [--blog-epochs N] [--budget S] | kvae [--device cuda|cpu] [--trainer PATH] [--budget S] [--rounds N] [--quick]" >&2; exit 2 ;;
 esac

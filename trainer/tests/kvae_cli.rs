@@ -100,3 +100,34 @@ fn kvae_can_start_from_the_label_free_partition() {
     let config = std::fs::read_to_string(run.join("config.json")).unwrap();
     assert!(config.contains("\"pretrain\": \"partition\""), "{config}");
 }
+
+#[test]
+fn kvae_takes_the_scoring_rule_warmup_and_sharpened_fakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    fit_small_kvae(
+        "300",
+        &run,
+        &[
+            "--score-rule",
+            "confused",
+            "--disc-warmup-epochs",
+            "1",
+            "--sharpen-fakes",
+        ],
+    );
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    for field in [
+        r#""score_rule": "confused""#,
+        r#""disc_warmup_epochs": 1"#,
+        r#""sharpen_fakes": true"#,
+    ] {
+        assert!(config.contains(field), "{field} not in {config}");
+    }
+    let model = std::fs::read(run.join("model.bin")).unwrap();
+    let text = String::from_utf8_lossy(&model);
+    assert!(
+        text.contains("score_rule=confused disc_warmup_epochs=1 sharpen_fakes=true"),
+        "the model's provenance names the options"
+    );
+}

@@ -88,13 +88,29 @@ fn mnist_quick_run_writes_the_fair_comparison() {
         "{:?}",
         report.clusters[0]
     );
-    // One record per round plus the pretraining, each with its purity.
+    // One row per epoch of VAE training on the one loop (the pretraining,
+    // then one a round), each with its purity and FID; a reassignment, with
+    // the discriminators' accuracy, follows every epoch but the last.
     assert_eq!(report.rounds.len(), settings.rounds + 1);
-    for r in &report.rounds[1..] {
-        let (real, fake) = r.record.disc_acc.unwrap();
-        assert!((0.0..=1.0).contains(&real) && (0.0..=1.0).contains(&fake));
-        assert!(r.train_purity > 0.1 && r.train_purity <= 1.0);
+    for (i, r) in report.rounds.iter().enumerate() {
+        assert_eq!(r.round, i);
+        assert!(r.train_purity > 0.1 && r.train_purity <= 1.0, "{r:?}");
+        assert!(r.fid.is_some_and(f64::is_finite), "{r:?}");
+        match r.disc_acc {
+            Some((real, fake)) => {
+                assert!(i < settings.rounds);
+                assert!((0.0..=1.0).contains(&real) && (0.0..=1.0).contains(&fake));
+            }
+            None => assert_eq!(i, settings.rounds),
+        }
     }
+    // The runs went through the one loop: checkpoint and per-epoch records.
+    let run = dir.path().join("run-kvae");
+    assert!(trainer::train::has_checkpoint(&run));
+    assert_eq!(
+        trainer::train::epochs_done(&run).unwrap(),
+        settings.rounds + 1 + settings.gate_epochs
+    );
     for f in [
         "mnist.md",
         "mnist_kvae_samples.png",

@@ -190,6 +190,7 @@ fn trained_discriminators_recover_the_kmeans_assignment() {
         steps: 1500,
         batch: 128,
         noise: 0.0,
+        sharpen: false,
     };
     let mut ctx = RoundContext {
         data: &data,

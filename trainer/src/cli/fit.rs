@@ -242,6 +242,18 @@ pub struct KVaeArgs {
     /// Use raw density ratios, not normalised per model over the training set.
     #[arg(long, conflicts_with = "resume")]
     pub raw_ratios: bool,
+    /// How scores choose a VAE: per-model normalised ratio, raw ratio, or
+    /// −|1 − r| (the most confused discriminator) [default: normalised].
+    #[arg(long, value_enum, conflicts_with_all = ["resume", "raw_ratios"])]
+    pub score_rule: Option<crate::methods::kvae::ScoreRule>,
+    /// Discriminators trained this many full epochs of the images before the
+    /// first reassignment [default: 0].
+    #[arg(long, conflicts_with = "resume")]
+    pub disc_warmup_epochs: Option<usize>,
+    /// Show the discriminators σ(2·logit) of the decoders as generated
+    /// images (the authors' code), not the decoder means.
+    #[arg(long, conflicts_with = "resume")]
+    pub sharpen_fakes: bool,
     /// Add log α_j (the VAE's share of points) to the scores.
     #[arg(long, conflicts_with = "resume")]
     pub prior: bool,
@@ -317,6 +329,9 @@ impl KVaeArgs {
             ("--disc-batch", self.disc_batch.is_some()),
             ("--disc-noise", self.disc_noise.is_some()),
             ("--raw-ratios", self.raw_ratios),
+            ("--score-rule", self.score_rule.is_some()),
+            ("--disc-warmup-epochs", self.disc_warmup_epochs.is_some()),
+            ("--sharpen-fakes", self.sharpen_fakes),
             ("--prior", self.prior),
             ("--min-share", self.min_share.is_some()),
             ("--train-small", self.train_small),
@@ -508,7 +523,16 @@ impl FitArgs {
             c.disc_noise = v;
         }
         if a.raw_ratios {
-            c.normalise = false;
+            c.score_rule = crate::methods::kvae::ScoreRule::Raw;
+        }
+        if let Some(r) = a.score_rule {
+            c.score_rule = r;
+        }
+        if let Some(w) = a.disc_warmup_epochs {
+            c.disc_warmup_epochs = w;
+        }
+        if a.sharpen_fakes {
+            c.sharpen_fakes = true;
         }
         if a.prior {
             c.prior = true;

@@ -31,7 +31,7 @@ use crate::eval::metrics::{self, Evaluation};
 use crate::methods::kvae::conv::{ConvShape, ConvVaeStack};
 use crate::methods::kvae::{
     self, normalise_per_model, reassign, scorer_networks, train_discriminators, DiscTraining,
-    FixedBudget, RoundContext, Scorer, VaeNets,
+    FixedBudget, RoundContext, ScoreRule, Scorer, VaeNets,
 };
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::params::Params;
@@ -122,16 +122,15 @@ pub struct Report {
 
 /// The three rules over discriminator scores `s` (`[n][k]`, `−logit`).
 fn ratio_rules(s: &[Vec<f32>]) -> [(&'static str, Vec<Vec<f32>>); 3] {
-    let mut normalised = s.to_vec();
-    normalise_per_model(&mut normalised);
-    let confused = s
-        .iter()
-        .map(|row| row.iter().map(|&v| -(1.0 - v.exp()).abs()).collect())
-        .collect();
+    let ruled = |rule: ScoreRule| {
+        let mut v = s.to_vec();
+        rule.apply(&mut v);
+        v
+    };
     [
-        ("normalised ratio", normalised),
-        ("raw ratio", s.to_vec()),
-        ("most confused, −abs(1 − r)", confused),
+        ("normalised ratio", ruled(ScoreRule::Normalised)),
+        ("raw ratio", ruled(ScoreRule::Raw)),
+        ("most confused, −abs(1 − r)", ruled(ScoreRule::Confused)),
     ]
 }
 
@@ -162,6 +161,7 @@ pub fn run(
     let shape = ConvShape {
         filters: s.filters,
         latent: s.latent,
+        batch_norm: false,
     };
     let vaes = ConvVaeStack::new(K, shape, params.var_builder(device))?;
     let budget = FixedBudget {
@@ -210,6 +210,7 @@ pub fn run(
             steps,
             batch: s.disc_batch,
             noise: 0.0,
+            sharpen: false,
         };
         let mut ctx = RoundContext {
             data: &train,

@@ -28,9 +28,13 @@ use crate::eval::pictures::save_grid;
 use crate::experiments::synthetic::mixture_log_likelihood;
 use crate::init::kmeans::{kmeans, nearest, KMeansConfig};
 use crate::methods::kvae::conv::{ConvShape, ConvVaeStack};
-use crate::methods::kvae::{self, FixedBudget, KVaeConfig, VaeNets};
+use crate::methods::kvae::{
+    self, DiscKind, FixedBudget, KVaeConfig, KVaeFitConfig, Pretrain, RunOptions, ScoreRule,
+    VaeKind, VaeNets,
+};
 use crate::nn::params::Params;
 use crate::rng::Rng;
+use crate::train::{Data, EpochRecord};
 
 /// Sizes and budgets of one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +73,24 @@ pub struct Settings {
     pub gate_epochs: usize,
     /// k-means restarts for the yardstick.
     pub kmeans_restarts: usize,
+    /// kVAE: what the VAEs train on before the first reassignment.
+    pub pretrain: Pretrain,
+    /// kVAE: how scores choose a VAE.
+    pub score_rule: ScoreRule,
+    /// kVAE: discriminators' full epochs before the first reassignment.
+    pub disc_warmup_epochs: usize,
+    /// Batch normalisation in every convolutional VAE (the authors').
+    pub batch_norm: bool,
+    /// kVAE: the authors' convolutional discriminators, not dense 784-64-1.
+    pub conv_disc: bool,
+    /// kVAE: the discriminators see `σ(2·logit)` of the decoders as
+    /// generated images (the authors' code), not the decoder means.
+    pub sharpen_fakes: bool,
+    /// kVAE: the FID of the mixture after the pretraining and every round
+    /// (`fid_samples` images each), in the round table.
+    pub round_fid: bool,
+    /// Continue the kVAE runs from their checkpoints.
+    pub resume: bool,
 }
 
 impl Settings {
@@ -93,6 +115,29 @@ impl Settings {
             lr: 1e-3,
             gate_epochs: 3,
             kmeans_restarts: 2,
+            pretrain: Pretrain::Full,
+            score_rule: ScoreRule::Normalised,
+            disc_warmup_epochs: 0,
+            batch_norm: true,
+            conv_disc: true,
+            sharpen_fakes: true,
+            round_fid: false,
+            resume: false,
+        }
+    }
+
+    /// The schedule of the authors' 15-VAE run: all the images, every VAE
+    /// pretrained 10 epochs (of `60,000 / 32` steps), then 100 rounds of
+    /// one epoch, the FID after every round. Far beyond two CPU cores; for
+    /// a GPU (`bench/gpu.sh kvae`).
+    pub fn paper() -> Self {
+        let epoch = 60_000 / 32;
+        Settings {
+            pretrain_steps: 10 * epoch,
+            rounds: 100,
+            round_steps: epoch,
+            round_fid: true,
+            ..Settings::full()
         }
     }
 
@@ -116,6 +161,14 @@ impl Settings {
             lr: 1e-3,
             gate_epochs: 3,
             kmeans_restarts: 1,
+            pretrain: Pretrain::Full,
+            score_rule: ScoreRule::Normalised,
+            disc_warmup_epochs: 0,
+            batch_norm: true,
+            conv_disc: true,
+            sharpen_fakes: true,
+            round_fid: true,
+            resume: false,
         }
     }
 
@@ -124,30 +177,47 @@ impl Settings {
         self.pretrain_steps + self.rounds * self.round_steps
     }
 
-    /// The kVAE configuration with `k` VAEs (`vae` is unused: the VAEs
-    /// are convolutional).
-    pub fn kvae(&self, k: usize, seed: u64) -> KVaeConfig {
+    /// The kVAE configuration with `k` small convolutional VAEs.
+    pub fn kvae(&self, k: usize, seed: u64) -> KVaeFitConfig {
         let recipe = KVaeConfig::recipe();
-        KVaeConfig {
-            k,
-            vae: kvae::VaeShape {
-                latent: self.latent,
-                hidden: vec![],
-                ..recipe.vae
+        KVaeFitConfig {
+            kvae: KVaeConfig {
+                k,
+                vae: kvae::VaeShape {
+                    latent: self.latent,
+                    hidden: vec![],
+                    ..recipe.vae
+                },
+                vae_kind: VaeKind::Conv {
+                    filters: self.small,
+                    batch_norm: self.batch_norm,
+                },
+                disc_kind: if self.conv_disc {
+                    DiscKind::Conv
+                } else {
+                    DiscKind::Dense
+                },
+                pretrain: self.pretrain,
+                pretrain_steps: self.pretrain_steps,
+                rounds: self.rounds,
+                round_steps: self.round_steps,
+                batch: self.batch,
+                lr: self.lr,
+                gate_epochs: self.gate_epochs,
+                score_rule: self.score_rule,
+                disc_warmup_epochs: self.disc_warmup_epochs,
+                sharpen_fakes: self.sharpen_fakes,
+                seed,
+                ..recipe
             },
-            pretrain_steps: self.pretrain_steps,
-            rounds: self.rounds,
-            round_steps: self.round_steps,
-            batch: self.batch,
-            lr: self.lr,
-            gate_epochs: self.gate_epochs,
-            seed,
-            ..recipe
+            limit: None,
+            image: crate::data::IMAGE_SHAPE,
         }
     }
 
     fn shape(&self, filters: [usize; 4]) -> ConvShape {
         ConvShape {
+            batch_norm: self.batch_norm,
             filters,
             latent: self.latent,
         }
@@ -182,14 +252,47 @@ pub struct ClusterRow {
     pub clusters: Evaluation,
 }
 
-/// One round of a kVAE run, as the experiment logs it.
+/// One epoch of VAE training in a kVAE run (the pretraining, then one a
+/// round) and the reassignment that follows it (none after the last).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundRow {
-    /// The algorithm's own record.
-    pub record: kvae::RoundRecord,
-    /// Purity of the training assignment against the labels (evaluation
-    /// only: the labels change nothing).
+    /// 0 for the pretraining, then 1..=rounds.
+    pub round: usize,
+    /// Images the following reassignment moved to another VAE.
+    pub moved: usize,
+    /// Images per VAE after it.
+    pub sizes: Vec<usize>,
+    /// The discriminators' mean accuracy on real and on generated images
+    /// after their update; `None` after the last round.
+    pub disc_acc: Option<(f64, f64)>,
+    /// Purity of the training assignment after it against the labels
+    /// (evaluation only: the labels change nothing).
     pub train_purity: f64,
+    /// FID of the mixture's samples after the epoch's VAE training
+    /// (`Settings::round_fid`).
+    pub fid: Option<f64>,
+}
+
+impl RoundRow {
+    /// The row of an epoch record of the one loop (`None` for the gate's).
+    fn of(r: &EpochRecord, fid: Option<f64>) -> Option<Self> {
+        if r.phase == "gate" {
+            return None;
+        }
+        let note = |name: &str| r.notes.get(name).and_then(serde_json::Value::as_f64);
+        Some(RoundRow {
+            round: r.epoch - 1,
+            moved: note("moved").unwrap_or(0.0) as usize,
+            sizes: r
+                .notes
+                .get("sizes")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+            disc_acc: note("disc_acc_real").zip(note("disc_acc_fake")),
+            train_purity: note("train_purity").unwrap_or(0.0),
+            fid,
+        })
+    }
 }
 
 /// What the experiment measured.
@@ -383,45 +486,57 @@ pub fn run(
         });
     }
 
-    // (a) kVAE, and the same with k_digits VAEs.
+    // (a) kVAE, and the same with k_digits VAEs, on the one training loop.
     let mut rounds = Vec::new();
     let mut kvae_rows = Vec::new();
     for (k, tag) in [(s.k, "kvae"), (s.k_digits, "kvae10")] {
         let cfg = s.kvae(k, seed);
-        let params = Params::new(seed);
-        let vaes = ConvVaeStack::new(k, s.shape(s.small), params.var_builder(device))?;
-        let per_vae = vaes.parameters();
+        let per_vae = s.shape(s.small).parameters();
         let started = Instant::now();
-        let labels = &mnist.train_labels;
-        let mut purity = Vec::new();
-        let model = kvae::fit_nets(
-            &bench.train,
+        let run = RunOptions {
+            dir: out.join(format!("run-{tag}")),
+            resume: s.resume,
+            device: device.clone(),
+            verbose: false,
+        };
+        let fid_log = run.dir.join("round_fid.jsonl");
+        let mut fid_rng = Rng::new(seed, 0xF1D);
+        let (model, records) = kvae::run::train(
             &cfg,
-            Box::new(vaes),
-            params,
-            device,
-            &mut |snap| {
-                purity.push(metrics::evaluate(snap.assignment, labels, k).purity());
+            bench.train.clone(),
+            Some(mnist.train_labels.clone()),
+            mnist_data(&mnist),
+            &run,
+            &mut |m, record| {
+                let line = RoundRow::of(record, None)
+                    .map_or_else(String::new, |r| round_line(&r, bench.train.n));
+                if !line.is_empty() {
+                    eprintln!("kvae-mnist: {tag}: {line}");
+                }
+                if s.round_fid && record.phase != "gate" {
+                    let weights = kvae::shares(m.assignment(), k);
+                    let (samples, _) =
+                        mixture_samples(m.vaes(), &weights, s.fid_samples, &mut fid_rng, device)?;
+                    let fid = fid::fid(&bench.classifier, &bench.real, &samples, device)?;
+                    eprintln!("kvae-mnist: {tag}: epoch {}: FID {fid:.2}", record.epoch);
+                    crate::util::append_line(
+                        &fid_log,
+                        &serde_json::json!({"epoch": record.epoch, "fid": fid}).to_string(),
+                    )?;
+                }
+                Ok(())
             },
         )?;
         let seconds = started.elapsed().as_secs_f64();
         if k == s.k {
-            rounds = model
-                .history
+            let fids = round_fids(&fid_log);
+            rounds = records
                 .iter()
-                .zip(&purity)
-                .map(|(r, &p)| RoundRow {
-                    record: r.clone(),
-                    train_purity: p,
-                })
+                .filter_map(|r| RoundRow::of(r, fids.get(&r.epoch).copied()))
                 .collect();
         }
-        let weights = kvae::shares(&model.assignment, k);
-        let (fid, ll) = bench.score(
-            model.vaes.as_ref(),
-            &weights,
-            &format!("mnist_{tag}_samples.png"),
-        )?;
+        let weights = kvae::shares(model.assignment(), k);
+        let (fid, ll) = bench.score(model.vaes(), &weights, &format!("mnist_{tag}_samples.png"))?;
         let name = if k == s.k {
             format!("(a) kVAE, {k} small VAEs")
         } else {
@@ -437,8 +552,7 @@ pub fn run(
             seconds,
         });
         let gate = model
-            .gate
-            .as_ref()
+            .gate()
             .ok_or_else(|| anyhow::anyhow!("kVAE trained without a gate"))?;
         let pred = kvae::gate_predict(gate, &bench.test, device)?;
         kvae_rows.push(ClusterRow {
@@ -512,6 +626,49 @@ pub fn run(
     })
 }
 
+/// The loop's images: MNIST's training and test images, as read.
+fn mnist_data(mnist: &Mnist) -> Data {
+    let split = |images: &crate::data::Images, labels: &[u8]| crate::data::Split {
+        n: images.n,
+        pixels: images.pixels.clone(),
+        labels: Some(labels.to_vec()),
+    };
+    Data {
+        train: split(&mnist.train_images, &mnist.train_labels),
+        test: split(&mnist.test_images, &mnist.test_labels),
+        image: crate::data::IMAGE_SHAPE,
+        class_names: None,
+        train_source: "MNIST training images".into(),
+        test_source: "MNIST test images".into(),
+    }
+}
+
+/// The FIDs a run's observer logged, by 1-based epoch (the last of each,
+/// should a resumed run have logged an epoch twice).
+fn round_fids(path: &Path) -> std::collections::BTreeMap<usize, f64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| Some((v["epoch"].as_u64()? as usize, v["fid"].as_f64()?)))
+        .collect()
+}
+
+/// One round as the progress line shows it.
+fn round_line(r: &RoundRow, images: usize) -> String {
+    let acc = r.disc_acc.map_or(String::new(), |(a, b)| {
+        format!(
+            ", discriminators {:.0}% real / {:.0}% generated",
+            100.0 * a,
+            100.0 * b
+        )
+    });
+    format!(
+        "round {}: moved {} of {images} images{acc}, train purity {:.3}",
+        r.round, r.moved, r.train_purity
+    )
+}
+
 /// kVAE round by round, as a picture beside the table: the training
 /// assignment's purity and the share of images that moved, and the
 /// discriminators' accuracy on real and on generated images.
@@ -520,13 +677,13 @@ fn rounds_picture(path: &Path, k: usize, rounds: &[RoundRow], images: usize) -> 
     let at = |f: &dyn Fn(&RoundRow) -> Option<f64>| -> Vec<(f64, f64)> {
         rounds
             .iter()
-            .filter_map(|r| f(r).map(|y| (r.record.round as f64, y)))
+            .filter_map(|r| f(r).map(|y| (r.round as f64, y)))
             .collect()
     };
-    let moved = at(&|r| Some(r.record.moved as f64 / images.max(1) as f64));
+    let moved = at(&|r| Some(r.moved as f64 / images.max(1) as f64));
     let purity = at(&|r| Some(r.train_purity));
-    let real = at(&|r| r.record.disc_acc.map(|(real, _)| real));
-    let fake = at(&|r| r.record.disc_acc.map(|(_, fake)| fake));
+    let real = at(&|r| r.disc_acc.map(|(real, _)| real));
+    let fake = at(&|r| r.disc_acc.map(|(_, fake)| fake));
     panels(
         path,
         &format!("kVAE with {k} VAEs, round by round (round 0: pretraining)"),
@@ -573,18 +730,23 @@ fn markdown(
     let _ = writeln!(
         m,
         "{} training images, {} test images, seed {seed}. Every VAE is the paper's convolutional VAE, scaled: \
-         encoder 4 convolutions 4×4 stride 2 (filters {} small, {} big, ReLU, no batch norm) → latent {}; decoder \
+         encoder 4 convolutions 4×4 stride 2 (filters {} small, {} big, ReLU, {}) → latent {}; decoder \
          dense → 7×7, two transposed convolutions 4×4 stride 2, a 3×3 convolution to Bernoulli logits. \
          **Every VAE of every model takes {} optimizer steps** of {} images (Adam {}), so kVAE and the ensemble \
          spend {}× the compute of one small VAE, as in the paper. kVAE: every VAE pretrained {} steps on all the \
-         images from its own seed, then {} rounds of {} steps; discriminators 784-64-1 (smaller than the paper's \
-         convolutional ones, so that scoring {} images against {} models each round stays cheap), persistent, one \
-         update of 32 real + 32 generated images per round; per-model normalised ratios; a VAE with no more than a \
-         batch of points is frozen; a gate 784-64-K distilled for {} epochs.\n",
+         images from its own seed, then {} rounds of {} steps; discriminators {} scoring {} images against {} models each round, persistent, one \
+         update of 32 real + 32 generated images per round, shown {} as generated images; discriminators \
+         first trained {} full epochs; scores chosen by the {} rule; a VAE with no more than a batch of points is \
+         frozen; a gate 784-64-K distilled for {} epochs. Start: {}.\n",
         s.train,
         s.test,
         filters(s.small),
         filters(s.big),
+        if s.batch_norm {
+            "batch norm after every hidden convolution and the decoder's dense layer"
+        } else {
+            "no batch norm"
+        },
         s.latent,
         s.steps(),
         s.batch,
@@ -593,9 +755,23 @@ fn markdown(
         s.pretrain_steps,
         s.rounds,
         s.round_steps,
+        if s.conv_disc {
+            "the authors' convolutional ones (64-128-256, batch norm, leaky ReLU 0.3, N(0, 0.01) weights, Adam 5e-3 \
+             β1 0.5)"
+        } else {
+            "784-64-1 (smaller than the paper's convolutional ones, so that scoring stays cheap)"
+        },
         s.train,
         s.k,
-        s.gate_epochs
+        if s.sharpen_fakes {
+            "σ(2·logit) of the decoders (the authors' code)"
+        } else {
+            "the decoder means σ(logit)"
+        },
+        s.disc_warmup_epochs,
+        format!("{:?}", s.score_rule).to_lowercase(),
+        s.gate_epochs,
+        format!("{:?}", s.pretrain).to_lowercase()
     );
     let _ = writeln!(
         m,
@@ -656,27 +832,29 @@ fn markdown(
     );
     let _ = writeln!(
         m,
-        "kVAE with {} VAEs, round by round (round 0 is the pretraining; purity of the training assignment is \
-         measured against the labels, which the algorithm never sees):\n",
+        "kVAE with {} VAEs, round by round on the one training loop: round 0 is the pretraining, each row the \
+         VAEs' epoch (its FID after it) and the reassignment that follows it (none after the last round); purity \
+         of the training assignment is measured against the labels, which the algorithm never sees. Per epoch \
+         and with the gate's test scores: `run-kvae/metrics.jsonl`.\n",
         s.k
     );
     let _ = writeln!(
         m,
-        "| round | moved images | smallest / largest VAE | discriminator accuracy real / generated | train purity |"
+        "| round | FID | moved images | smallest / largest VAE | discriminator accuracy real / generated | train purity |"
     );
-    let _ = writeln!(m, "|---:|---:|---|---|---:|");
+    let _ = writeln!(m, "|---:|---:|---:|---|---|---:|");
     for r in rounds {
-        let rec = &r.record;
-        let acc = rec.disc_acc.map_or("–".to_string(), |(a, b)| {
+        let acc = r.disc_acc.map_or("–".to_string(), |(a, b)| {
             format!("{:.0}% / {:.0}%", 100.0 * a, 100.0 * b)
         });
+        let fid = r.fid.map_or("–".to_string(), |f| format!("{f:.2}"));
         let _ = writeln!(
             m,
-            "| {} | {} | {} / {} | {acc} | {:.3} |",
-            rec.round,
-            rec.moved,
-            rec.sizes.iter().min().unwrap_or(&0),
-            rec.sizes.iter().max().unwrap_or(&0),
+            "| {} | {fid} | {} | {} / {} | {acc} | {:.3} |",
+            r.round,
+            r.moved,
+            r.sizes.iter().min().unwrap_or(&0),
+            r.sizes.iter().max().unwrap_or(&0),
             r.train_purity
         );
     }

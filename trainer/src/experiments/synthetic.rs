@@ -13,9 +13,11 @@ use super::plot::{scatter_grid, Panel};
 use crate::data::Points;
 use crate::eval::metrics;
 use crate::methods::kvae::{
-    self, FixedBudget, KVaeConfig, Observation, Pretrain, Scorer, VaeNets, VaeShape,
+    self, FixedBudget, KVaeConfig, KVaeFitConfig, Observation, Pretrain, RunOptions, ScoreRule,
+    Scorer, VaeKind, VaeNets, VaeShape,
 };
 use crate::rng::Rng;
+use crate::train::EpochRecord;
 
 /// Sizes and budgets of one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,7 +219,7 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
         disc_batch: batch,
         disc_noise: 0.0,
         scorer: Scorer::Discriminator,
-        normalise: false,
+        score_rule: ScoreRule::Raw,
         prior: true,
         min_share: 0.2,
         freeze_small: false,
@@ -226,25 +228,46 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
         gate_hidden: vec![],
         gate_epochs: 0,
         seed,
+        vae_kind: VaeKind::Dense,
+        disc_warmup_epochs: 0,
+        sharpen_fakes: false,
+        disc_kind: kvae::DiscKind::Dense,
     };
     // Per round: training points, their VAE, samples, the VAE of each sample.
     type FigureRow = (Vec<f32>, Vec<usize>, Vec<f32>, Vec<usize>);
     let mut figure_rows: Vec<FigureRow> = Vec::new();
     let mut sample_rng = Rng::new(seed, 0x5A);
     let started = Instant::now();
-    let model = kvae::fit(&train, &cfg, device, &mut |s| {
-        if let Ok(samples) = s.vaes.sample(300, &mut sample_rng, device) {
-            if let Ok((p, g)) = flatten_samples(&samples) {
-                figure_rows.push((train.x.clone(), s.assignment.to_vec(), p, g));
-            }
-        }
-    })?;
+    // On the one training loop, in `out/run-kvae`; no gate, no model file.
+    let run = RunOptions {
+        dir: out.join("run-kvae"),
+        resume: false,
+        device: device.clone(),
+        verbose: false,
+    };
+    let fit_cfg = KVaeFitConfig {
+        kvae: cfg.clone(),
+        limit: None,
+        image: kvae::no_images(2).image,
+    };
+    let (model, records) = kvae::run::train(
+        &fit_cfg,
+        train.clone(),
+        None,
+        kvae::no_images(2),
+        &run,
+        &mut |m, _| {
+            let (p, g) = flatten_samples(&m.vaes().sample(300, &mut sample_rng, device)?)?;
+            figure_rows.push((train.x.clone(), m.assignment().to_vec(), p, g));
+            Ok(())
+        },
+    )?;
     let kvae_seconds = started.elapsed().as_secs_f64();
-    let weights = kvae::shares(&model.assignment, k);
+    let weights = kvae::shares(model.assignment(), k);
     let mut likelihood = |vaes: &dyn VaeNets, weights: &[f64]| {
         mixture_log_likelihood(vaes, weights, &test, settings.is_samples, &mut rng, device)
     };
-    let (ll, clusters) = likelihood(model.vaes.as_ref(), &weights)?;
+    let (ll, clusters) = likelihood(model.vaes(), &weights)?;
     rows.push(Row {
         model: format!("(a) kVAE, {k} VAEs of 2×{} units", settings.small),
         parameters: k * cfg.vae.parameters(),
@@ -319,7 +342,7 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
         .collect();
     scatter_grid(&out.join("synthetic_rounds.png"), &panels, 256, 7.5)?;
     let n = 1000.min(test.n);
-    let kvae_samples = flatten_samples(&model.vaes.sample(n / k, &mut rng, device)?)?;
+    let kvae_samples = flatten_samples(&model.vaes().sample(n / k, &mut rng, device)?)?;
     let large_samples = flatten_samples(&large.sample(n, &mut rng, device)?)?;
     let bag_samples = flatten_samples(&bagged.sample(n / k, &mut rng, device)?)?;
     let test_modes_usize: Vec<usize> = test_modes.iter().map(|&m| m as usize).collect();
@@ -343,7 +366,7 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
     ]];
     scatter_grid(&out.join("synthetic_models.png"), &models, 256, 7.5)?;
 
-    let markdown = markdown(settings, seed, &rows, &kvae_clusters, &model.history);
+    let markdown = markdown(settings, seed, &rows, &kvae_clusters, &records);
     std::fs::write(out.join("synthetic.md"), &markdown)?;
     Ok(Report {
         rows,
@@ -357,7 +380,7 @@ fn markdown(
     seed: u64,
     rows: &[Row],
     clusters: &metrics::Evaluation,
-    history: &[kvae::RoundRecord],
+    records: &[EpochRecord],
 ) -> String {
     let mut m = String::new();
     let _ = writeln!(m, "# kVAE on 2-D synthetic data\n");
@@ -401,20 +424,32 @@ fn markdown(
     );
     let _ = writeln!(
         m,
-        "| round | moved points | VAEs held | sizes | discriminator loss |"
+        "| round | negative ELBO | moved points | VAEs held | sizes | discriminator loss |"
     );
-    let _ = writeln!(m, "|---:|---:|---:|---|---:|");
-    for r in history {
-        let d = r.disc_loss.map_or("–".to_string(), |d| format!("{d:.3}"));
+    let _ = writeln!(m, "|---:|---:|---:|---:|---|---:|");
+    for r in records {
+        let note = |name: &str| r.notes.get(name).map_or("–".to_string(), |v| v.to_string());
+        let d = r
+            .notes
+            .get("disc_loss")
+            .and_then(serde_json::Value::as_f64)
+            .map_or("–".to_string(), |d| format!("{d:.3}"));
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {:?} | {d} |",
-            r.round, r.moved, r.held, r.sizes
+            "| {} | {:.3} | {} | {} | {} | {d} |",
+            r.epoch - 1,
+            r.loss,
+            note("moved"),
+            note("held"),
+            note("sizes")
         );
     }
     let _ = writeln!(
         m,
-        "\n`synthetic_rounds.png`: one row per round (row 0 = after pretraining on the random split); left, the \
+        "\nEach row is an epoch of the one training loop (round 0 the pretraining) and the reassignment that \
+         follows it (none after the last).\n\n\
+         `synthetic_rounds.png`: one row per round (row 0 = after pretraining on the random split and the first \
+         reassignment); left, the \
          training points coloured by their VAE; right, 300 samples of each VAE in the same colours.\n\
          `synthetic_models.png`: test points coloured by true mode; samples of kVAE (coloured by VAE), of the \
          single large VAE (grey), of the bagged VAEs (coloured by VAE)."

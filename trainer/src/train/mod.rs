@@ -13,6 +13,6 @@ pub mod trainer;
 pub use fit::{fit, DataOptions, FitOptions, FitResult};
 pub use method::{Data, EpochPlan, Method, MethodConfig, RunContext, StepLoss};
 pub use trainer::{
-    epochs_done, has_checkpoint, EpochRecord, LoopState, Outcome, Trainer, CHECKPOINT, GRID_ROWS,
-    STATE,
+    epochs_done, has_checkpoint, EpochRecord, LoopState, Observer, Outcome, Trainer, CHECKPOINT,
+    GRID_ROWS, STATE,
 };

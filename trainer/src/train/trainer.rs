@@ -124,7 +124,15 @@ pub struct Trainer<M: Method> {
     pub stop: Arc<AtomicBool>,
     /// Print per-epoch lines and progress bars.
     pub verbose: bool,
+    /// Write `samples/epoch-NNN.png` after every epoch (off for data that
+    /// are not images, such as the 2-D points of `kvae-synthetic`).
+    pub sample_grids: bool,
 }
+
+/// Called after every epoch's record is written (before its checkpoint),
+/// with the method's state: per-epoch figures and tables of a caller's own
+/// (the kVAE experiments' rounds).
+pub type Observer<'a, M> = dyn FnMut(&M, &EpochRecord) -> anyhow::Result<()> + 'a;
 
 impl<M: Method> Trainer<M> {
     /// A fresh run, or with `resume` one restored from the run directory's
@@ -151,6 +159,7 @@ impl<M: Method> Trainer<M> {
             run_dir,
             stop: Arc::new(AtomicBool::new(false)),
             verbose: true,
+            sample_grids: true,
         };
         if resume {
             t.restore()?;
@@ -193,6 +202,11 @@ impl<M: Method> Trainer<M> {
 
     /// Trains until every epoch is done or Ctrl-C is pressed.
     pub fn run(&mut self) -> anyhow::Result<Outcome> {
+        self.run_observed(&mut |_, _| Ok(()))
+    }
+
+    /// [`run`](Self::run), calling `observe` after every epoch.
+    pub fn run_observed(&mut self, observe: &mut Observer<M>) -> anyhow::Result<Outcome> {
         std::fs::create_dir_all(self.run_dir.join("samples"))
             .with_context(|| format!("{}: cannot create", self.run_dir.display()))?;
         let total = self.method.epochs();
@@ -263,12 +277,12 @@ impl<M: Method> Trainer<M> {
                 bar.inc(1);
             }
             bar.finish_and_clear();
-            self.finish_epoch(&plan.phase)?;
+            self.finish_epoch(&plan.phase, observe)?;
         }
         Ok(Outcome::Finished)
     }
 
-    fn finish_epoch(&mut self, phase: &str) -> anyhow::Result<()> {
+    fn finish_epoch(&mut self, phase: &str, observe: &mut Observer<M>) -> anyhow::Result<()> {
         let epoch = self.state.epoch;
         let notes = self.method.end_epoch(epoch, &self.data)?;
         let sums = self.state.sums.clone();
@@ -299,25 +313,10 @@ impl<M: Method> Trainer<M> {
             &self.run_dir.join("metrics.jsonl"),
             &serde_json::to_string(&record)?,
         )?;
-        let tiles = self.method.sample_tiles()?;
-        let k = self.method.experts();
-        crate::eval::pictures::save_labelled_grid(
-            &self
-                .run_dir
-                .join("samples")
-                .join(format!("epoch-{:03}.png", record.epoch)),
-            &format!(
-                "Epoch {}: decoder samples, one column per expert",
-                record.epoch
-            ),
-            &tiles,
-            k,
-            (
-                self.data.image.width as usize,
-                self.data.image.height as usize,
-            ),
-            &crate::eval::pictures::cluster_headers(k, None, None),
-        )?;
+        observe(&self.method, &record)?;
+        if self.sample_grids {
+            self.save_grid(record.epoch)?;
+        }
         self.state
             .epoch_losses
             .push((self.state.steps, record.loss));
@@ -325,6 +324,25 @@ impl<M: Method> Trainer<M> {
         self.state.step_in_epoch = 0;
         self.state.sums = EpochSums::default();
         self.save_checkpoint()
+    }
+
+    fn save_grid(&self, epoch: usize) -> anyhow::Result<()> {
+        let tiles = self.method.sample_tiles()?;
+        let k = self.method.experts();
+        crate::eval::pictures::save_labelled_grid(
+            &self
+                .run_dir
+                .join("samples")
+                .join(format!("epoch-{epoch:03}.png")),
+            &format!("Epoch {epoch}: decoder samples, one column per expert"),
+            &tiles,
+            k,
+            (
+                self.data.image.width as usize,
+                self.data.image.height as usize,
+            ),
+            &crate::eval::pictures::cluster_headers(k, None, None),
+        )
     }
 
     /// Writes `loss.png`: the step trace, the epoch means and each named

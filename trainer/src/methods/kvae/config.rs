@@ -11,7 +11,9 @@ use super::vae::{Observation, VaeShape};
 use crate::data::PIXELS;
 
 /// Where the VAEs start before the first reassignment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Pretrain {
     /// Every VAE trains on all the points, from its own initial weights
@@ -24,6 +26,81 @@ pub enum Pretrain {
     /// paper, which starts at random. `trainer fit` only (it caches the
     /// partition in the run directory).
     Partition,
+}
+
+/// Which VAEs kVAE trains.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VaeKind {
+    /// Dense VAEs of [`KVaeConfig::vae`] ([`super::VaeStack`]); the only
+    /// kind the engine runs, so `trainer fit`'s.
+    #[default]
+    Dense,
+    /// The paper's convolutional VAEs on 28×28 images
+    /// ([`super::conv::ConvVaeStack`]) with these encoder filters and the
+    /// latent size of [`KVaeConfig::vae`]; `trainer experiment kvae-mnist`'s.
+    Conv {
+        /// Channels after each of the encoder's four convolutions.
+        filters: [usize; 4],
+        /// Batch normalisation in the hidden layers (the authors').
+        #[serde(default)]
+        batch_norm: bool,
+    },
+}
+
+/// Which discriminators step (b) trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiscKind {
+    /// Dense `dim → disc_hidden → 1` networks with ReLU (PyTorch's
+    /// initialisation, the VAEs' Adam).
+    #[default]
+    Dense,
+    /// The authors' convolutional discriminators of 28×28 images
+    /// ([`super::conv_disc`]: 64-128-256 with batch norm and leaky ReLU 0.3,
+    /// N(0, 0.01) weights, Adam 5e-3 with β1 = 0.5).
+    Conv,
+}
+
+/// How step (c) turns the scores `s_j(x) = log r_j(x)` into a choice.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreRule {
+    /// Each model's ratios normalised over the training set (the authors'
+    /// `p_j(x) / Σ_i p_j(x_i)`): `argmax_j s_j(x) − logsumexp_i s_j(x_i)`.
+    #[default]
+    Normalised,
+    /// The raw ratio: `argmax_j s_j(x)`.
+    Raw,
+    /// The most confused discriminator: `argmax_j −|1 − r_j(x)|`.
+    Confused,
+}
+
+impl ScoreRule {
+    /// Applies the rule to `[n][k]` scores in place.
+    pub fn apply(self, scores: &mut [Vec<f32>]) {
+        match self {
+            ScoreRule::Normalised => super::scoring::normalise_per_model(scores),
+            ScoreRule::Raw => {}
+            ScoreRule::Confused => {
+                for row in scores.iter_mut() {
+                    for v in row.iter_mut() {
+                        *v = -(1.0 - v.exp()).abs();
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Everything that shapes a kVAE run.
@@ -54,9 +131,11 @@ pub struct KVaeConfig {
     pub disc_noise: f64,
     /// How points are scored in step (c).
     pub scorer: Scorer,
-    /// Normalise each model's ratios over the training set (subtract
-    /// `logsumexp_i s_j(x_i)`), as the authors do.
-    pub normalise: bool,
+    /// How scores choose a VAE ([`ScoreRule::Normalised`], the authors',
+    /// unless told otherwise; `normalise: false` in configurations written
+    /// before the rule had a name is [`ScoreRule::Raw`]).
+    #[serde(default, alias = "normalise", deserialize_with = "score_rule_or_bool")]
+    pub score_rule: ScoreRule,
     /// Add `log α_j` to the scores.
     pub prior: bool,
     /// Load balancing: a VAE that would keep fewer than `min_share · n / k`
@@ -74,6 +153,38 @@ pub struct KVaeConfig {
     pub gate_epochs: usize,
     /// Seed of every random draw.
     pub seed: u64,
+    /// Dense or convolutional VAEs.
+    #[serde(default)]
+    pub vae_kind: VaeKind,
+    /// Discriminators trained this many full passes over the data (of
+    /// `disc_batch` real and generated points a step) before the first
+    /// reassignment, on top of its `disc_steps` (0 = none).
+    #[serde(default)]
+    pub disc_warmup_epochs: usize,
+    /// The discriminators' generated images are `σ(2·logit)` of the
+    /// decoders' Bernoulli logits (sharper than the decoder means `σ(logit)`),
+    /// as in the authors' code.
+    #[serde(default)]
+    pub sharpen_fakes: bool,
+    /// Dense or convolutional discriminators.
+    #[serde(default)]
+    pub disc_kind: DiscKind,
+}
+
+/// `score_rule` from a rule's name, or from the `normalise` flag of
+/// configurations written before the rule had a name.
+fn score_rule_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ScoreRule, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Rule(ScoreRule),
+        Normalise(bool),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Rule(r) => r,
+        Either::Normalise(true) => ScoreRule::Normalised,
+        Either::Normalise(false) => ScoreRule::Raw,
+    })
 }
 
 impl KVaeConfig {
@@ -110,7 +221,7 @@ impl KVaeConfig {
             disc_batch: 32,
             disc_noise: 0.0,
             scorer: Scorer::Discriminator,
-            normalise: true,
+            score_rule: ScoreRule::Normalised,
             prior: false,
             min_share: 0.0,
             freeze_small: true,
@@ -119,6 +230,10 @@ impl KVaeConfig {
             gate_hidden: vec![64],
             gate_epochs: 3,
             seed: 1,
+            vae_kind: VaeKind::Dense,
+            disc_warmup_epochs: 0,
+            sharpen_fakes: false,
+            disc_kind: DiscKind::Dense,
         }
     }
 }
@@ -166,6 +281,10 @@ impl crate::train::MethodConfig for KVaeFitConfig {
             (0.0..1.0).contains(&c.min_share),
             "--min-share must be in [0, 1), got {}",
             c.min_share
+        );
+        anyhow::ensure!(
+            c.vae_kind == VaeKind::Dense,
+            "the engine runs dense decoders only: `trainer fit --method kvae` trains dense VAEs"
         );
         anyhow::ensure!(
             c.gate_epochs > 0,

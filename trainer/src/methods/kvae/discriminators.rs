@@ -4,7 +4,8 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
-use super::config::KVaeConfig;
+use super::config::{DiscKind, KVaeConfig};
+use super::conv_disc::ConvDiscriminators;
 use super::scoring::Scorer;
 use super::training::RoundContext;
 use super::vae::VaeNets;
@@ -14,6 +15,78 @@ use crate::nn::layers::{Activation, BatchedMlp};
 use crate::nn::likelihood::bce_with_logits;
 use crate::nn::params::Params;
 use crate::rng::Rng;
+
+/// What step (b) trains and step (c) reads: networks of `[K, B, dim]`
+/// points to logits `[K, B, outputs]`.
+pub trait DiscNet {
+    /// The logits.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Points per network [`forward_chunked`] runs at once (memory).
+    fn chunk(&self) -> usize {
+        1024
+    }
+}
+
+impl DiscNet for BatchedMlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        BatchedMlp::forward(self, x)
+    }
+}
+
+impl DiscNet for ConvDiscriminators {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ConvDiscriminators::forward(self, x)
+    }
+
+    fn chunk(&self) -> usize {
+        64
+    }
+}
+
+/// `net.forward(x)` for `x: [K, B, dim]`, [`DiscNet::chunk`] points of
+/// each network at a time, detached: for scoring, not training.
+pub fn forward_chunked(net: &dyn DiscNet, x: &Tensor) -> Result<Tensor> {
+    let b = x.dim(1)?;
+    let chunk = net.chunk().max(1);
+    if b <= chunk {
+        return Ok(net.forward(x)?.detach());
+    }
+    let parts = (0..b)
+        .step_by(chunk)
+        .map(|first| {
+            Ok(net
+                .forward(&x.narrow(1, first, chunk.min(b - first))?)?
+                .detach())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&parts, 1)
+}
+
+/// The scoring networks `cfg` asks for, their tensors under `params`: the
+/// authors' convolutional discriminators ([`DiscKind::Conv`], 28×28 images
+/// only), else [`scorer_networks`].
+pub fn disc_networks(
+    cfg: &KVaeConfig,
+    data: usize,
+    params: &Params,
+    device: &Device,
+) -> Result<Box<dyn DiscNet>> {
+    Ok(match (cfg.disc_kind, cfg.scorer) {
+        (DiscKind::Conv, Scorer::Discriminator) => Box::new(ConvDiscriminators::new(
+            cfg.k,
+            params.var_builder(device).pp("disc"),
+        )?),
+        _ => Box::new(scorer_networks(
+            cfg.scorer,
+            cfg.k,
+            data,
+            &cfg.disc_hidden,
+            params,
+            device,
+        )?),
+    })
+}
 
 /// The networks step (b) trains for `scorer`: k discriminators, or one
 /// K-way classifier (a stack of one MLP with k outputs) for
@@ -44,7 +117,7 @@ pub fn scorer_networks(
 /// `batch` fresh samples of every VAE, labelled by their VAE. Returns the
 /// mean loss over the last tenth of the steps.
 pub fn train_generator_classifier(
-    net: &BatchedMlp,
+    net: &dyn DiscNet,
     opt: &mut Adam,
     vaes: &dyn VaeNets,
     training: DiscTraining,
@@ -96,6 +169,9 @@ pub struct DiscTraining {
     /// Standard deviation of Gaussian instance noise on the
     /// discriminators' inputs (0 = off; the classifier takes none).
     pub noise: f64,
+    /// Generated images are `σ(2·logit)`, not the decoder means
+    /// (discriminators only).
+    pub sharpen: bool,
 }
 
 impl DiscTraining {
@@ -105,6 +181,7 @@ impl DiscTraining {
             steps: cfg.disc_steps,
             batch: cfg.disc_batch,
             noise: cfg.disc_noise,
+            sharpen: cfg.sharpen_fakes,
         }
     }
 }
@@ -115,7 +192,7 @@ impl DiscTraining {
 /// `noise > 0`. Returns the mean loss per discriminator over the last tenth
 /// of the steps.
 pub fn train_discriminators(
-    disc: &BatchedMlp,
+    disc: &dyn DiscNet,
     opt: &mut Adam,
     vaes: &dyn VaeNets,
     training: DiscTraining,
@@ -125,7 +202,9 @@ pub fn train_discriminators(
         steps,
         batch,
         noise,
+        sharpen,
     } = training;
+    let sharpness = if sharpen { 2.0 } else { 1.0 };
     let (data, device) = (ctx.data, ctx.device);
     let rng = &mut *ctx.rng;
     let k = vaes.k();
@@ -138,7 +217,7 @@ pub fn train_discriminators(
             .map(|_| (0..batch).map(|_| rng.below(data.n)).collect())
             .collect();
         let mut real = data.gather(&index, device)?;
-        let mut fake = vaes.sample(batch, rng, device)?.detach();
+        let mut fake = vaes.sample_sharpened(batch, sharpness, rng, device)?;
         if noise > 0.0 {
             let n = k * batch * data.dim;
             let shape = (k, batch, data.dim);
@@ -165,7 +244,7 @@ pub fn train_discriminators(
 /// for its density ratios to rank points (then every point's scores are
 /// near zero and reassignment follows noise).
 pub fn discriminator_accuracy(
-    disc: &BatchedMlp,
+    disc: &dyn DiscNet,
     vaes: &dyn VaeNets,
     data: &Points,
     n: usize,
@@ -176,8 +255,8 @@ pub fn discriminator_accuracy(
     let index: Vec<Vec<usize>> = (0..k)
         .map(|_| (0..n).map(|_| rng.below(data.n)).collect())
         .collect();
-    let real = disc.forward(&data.gather(&index, device)?)?;
-    let fake = disc.forward(&vaes.sample(n, rng, device)?)?;
+    let real = forward_chunked(disc, &data.gather(&index, device)?)?;
+    let fake = forward_chunked(disc, &vaes.sample(n, rng, device)?)?;
     let real: Vec<Vec<f32>> = real.squeeze(D::Minus1)?.to_vec2()?;
     let fake: Vec<Vec<f32>> = fake.squeeze(D::Minus1)?.to_vec2()?;
     let share = |v: &[f32], real: bool| {

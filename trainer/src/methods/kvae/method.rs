@@ -14,16 +14,17 @@ use candle_core::{Device, Tensor};
 use engine::writer::ModelSpec;
 use serde::{Deserialize, Serialize};
 
-use super::batching::{members, random_split, training_groups, Batcher};
-use super::config::{KVaeFitConfig, Pretrain};
-use super::discriminators::{discriminator_accuracy, mean_accuracy, scorer_networks};
+use super::batching::{members, Batcher};
+use super::config::{KVaeFitConfig, ScoreRule};
+use super::discriminators::{discriminator_accuracy, mean_accuracy, DiscNet};
+use super::gate::gate_predict;
 use super::scoring::{reassign_round, Scorer};
-use super::training::{adam, vae_step, RoundContext, VaeBatches};
-use super::vae::{VaeNets, VaeStack};
+use super::training::{vae_step, RoundContext, VaeBatches};
+use super::vae::VaeNets;
 use crate::data::Points;
 use crate::eval::metrics::evaluate;
 use crate::nn::adam::Adam;
-use crate::nn::layers::{Activation, BatchedMlp, Gate};
+use crate::nn::layers::Gate;
 use crate::nn::params::Params;
 use crate::rng::Rng;
 use crate::train::{Data, EpochPlan, Method, RunContext, StepLoss, GRID_ROWS};
@@ -42,42 +43,44 @@ enum Phase {
 /// A kVAE run: k VAEs, their discriminators and the gate, with their
 /// optimizers and the assignment of the training points.
 pub struct KVae {
-    cfg: KVaeFitConfig,
-    device: Device,
-    points: Points,
-    vae_params: Params,
-    vaes: VaeStack,
-    vae_opt: Adam,
-    disc_params: Params,
-    disc: BatchedMlp,
-    disc_opt: Adam,
-    gate_params: Params,
-    gate: Gate,
-    gate_opt: Adam,
-    state: KVaeState,
+    pub(super) cfg: KVaeFitConfig,
+    pub(super) device: Device,
+    pub(super) points: Points,
+    /// Labels of the training points, to score the assignment in the log.
+    pub(super) labels: Option<Vec<u8>>,
+    pub(super) vae_params: Params,
+    pub(super) vaes: Box<dyn VaeNets>,
+    pub(super) vae_opt: Adam,
+    pub(super) disc_params: Params,
+    pub(super) disc: Box<dyn DiscNet>,
+    pub(super) disc_opt: Adam,
+    pub(super) gate_params: Params,
+    pub(super) gate: Gate,
+    pub(super) gate_opt: Adam,
+    pub(super) state: KVaeState,
     /// This gate epoch's order of the training points.
-    gate_order: Vec<usize>,
+    pub(super) gate_order: Vec<usize>,
     /// The gate's shuffling generator after this epoch's shuffle.
-    gate_rng_next: Rng,
+    pub(super) gate_rng_next: Rng,
 }
 
 /// kVAE's part of `state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct KVaeState {
+pub(super) struct KVaeState {
     /// Batches, noise, discriminator draws.
-    rng: Rng,
+    pub(super) rng: Rng,
     /// The gate's shuffling generator at the start of the current epoch.
-    gate_rng: Rng,
+    pub(super) gate_rng: Rng,
     /// The gate's order before the current epoch's shuffle.
-    gate_order_before: Vec<usize>,
+    pub(super) gate_order_before: Vec<usize>,
     /// The VAE of every training point.
-    assignment: Vec<usize>,
+    pub(super) assignment: Vec<usize>,
     /// Where each VAE's batches stand.
-    batcher: Batcher,
+    pub(super) batcher: Batcher,
     /// Gate epochs finished.
-    gate_epochs_done: usize,
+    pub(super) gate_epochs_done: usize,
     /// Optimizer steps of the VAEs, the discriminators and the gate.
-    adam_steps: [u64; 3],
+    pub(super) adam_steps: [u64; 3],
 }
 
 impl KVae {
@@ -97,7 +100,7 @@ impl KVae {
 
     fn provenance(&self) -> String {
         let c = &self.cfg.kvae;
-        format!(
+        let base = format!(
             "trainer {} kvae k={} latent={} hidden={:?} gate={:?} pretrain={:?} steps={}+{}x{} disc_steps={}x{} disc_noise={} scorer={:?} normalise={} prior={} min_share={} freeze_small={} batch={} lr={} seed={} limit={}",
             env!("CARGO_PKG_VERSION"),
             c.k,
@@ -112,7 +115,7 @@ impl KVae {
             c.disc_batch,
             c.disc_noise,
             c.scorer,
-            c.normalise,
+            c.score_rule == ScoreRule::Normalised,
             c.prior,
             c.min_share,
             c.freeze_small,
@@ -120,8 +123,20 @@ impl KVae {
             c.lr,
             c.seed,
             self.cfg.limit.map_or("none".to_string(), |l| l.to_string())
-        )
-        .to_lowercase()
+        );
+        // Options from after the first kVAE models, named only when used, so
+        // that those models' bytes stay as they were.
+        let mut extra = String::new();
+        if c.score_rule == ScoreRule::Confused {
+            extra.push_str(" score_rule=confused");
+        }
+        if c.disc_warmup_epochs > 0 {
+            extra.push_str(&format!(" disc_warmup_epochs={}", c.disc_warmup_epochs));
+        }
+        if c.sharpen_fakes {
+            extra.push_str(" sharpen_fakes=true");
+        }
+        (base + &extra).to_lowercase()
     }
 }
 
@@ -130,82 +145,17 @@ impl Method for KVae {
     const NAME: &'static str = "kvae";
 
     fn new(cfg: &KVaeFitConfig, data: &Data, ctx: &RunContext) -> anyhow::Result<Self> {
-        let c = &cfg.kvae;
-        let device = ctx.device.clone();
         let points = Points::from_pixels(&data.train.pixels, data.pixels());
-        let mut rng = Rng::new(c.seed, 0x4B5A);
-        let vae_params = Params::new(c.seed);
-        let vaes = VaeStack::new(c.k, c.vae.clone(), vae_params.var_builder(&device))?;
-        let disc_params = Params::new(c.seed ^ 0xD15C);
-        let disc = scorer_networks(
-            c.scorer,
-            c.k,
-            points.dim,
-            &c.disc_hidden,
-            &disc_params,
-            &device,
-        )?;
-        let gate_params = Params::new(c.seed ^ 0x6A7E);
-        let gate = Gate::new(
-            points.dim,
-            &c.gate_hidden,
-            c.k,
-            Activation::Relu,
-            gate_params.var_builder(&device).pp("gate"),
-        )?;
-        let assignment = if c.pretrain == Pretrain::Partition {
-            // The mixture's default start (`--preset default`).
-            let pcfg = crate::init::PartitionConfig {
-                k: c.k,
-                seed: c.seed,
-                ae_epochs: 20,
-                max_points: 20_000,
-                clustering: crate::init::Clustering::Umap,
-                ..Default::default()
-            };
-            crate::init::cache::cached_partition(&pcfg, &data.train, &ctx.run_dir, ctx.verbose)?
-        } else {
-            random_split(points.n, c.k, &mut rng)
-        };
-        let batcher = Batcher::new(&training_groups(
-            &assignment,
-            c.k,
-            c.pretrain == Pretrain::Full,
-        ));
-        Ok(KVae {
-            vae_opt: adam(&vae_params, c.lr),
-            disc_opt: adam(&disc_params, c.lr),
-            gate_opt: adam(&gate_params, c.lr),
-            state: KVaeState {
-                rng,
-                gate_rng: Rng::new(c.seed, 0x6A7E),
-                gate_order_before: (0..points.n).collect(),
-                assignment,
-                batcher,
-                gate_epochs_done: 0,
-                adam_steps: [0; 3],
-            },
-            cfg: cfg.clone(),
-            device,
-            points,
-            vae_params,
-            vaes,
-            disc_params,
-            disc,
-            gate_params,
-            gate,
-            gate_order: Vec::new(),
-            gate_rng_next: Rng::new(0, 0),
-        })
+        KVae::on_points(cfg, points, data.train.labels.clone(), data, ctx)
     }
 
     fn epochs(&self) -> usize {
         self.cfg.total_epochs()
     }
 
-    fn plan(&self, epoch: usize, data: &Data) -> EpochPlan {
+    fn plan(&self, epoch: usize, _data: &Data) -> EpochPlan {
         let c = &self.cfg.kvae;
-        let n = data.train.n;
+        let n = self.points.n;
         match self.phase(epoch) {
             Phase::Pretrain => EpochPlan {
                 phase: "pretrain".into(),
@@ -241,7 +191,7 @@ impl Method for KVae {
                     freeze_small: c.freeze_small,
                 };
                 let per_vae = vae_step(
-                    &self.vaes,
+                    self.vaes.as_ref(),
                     &mut self.vae_opt,
                     &mut self.state.batcher,
                     batches,
@@ -291,7 +241,7 @@ impl Method for KVae {
     fn end_epoch(
         &mut self,
         epoch: usize,
-        data: &Data,
+        _data: &Data,
     ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
         let k = self.cfg.kvae.k;
         let mut notes = serde_json::Map::new();
@@ -299,24 +249,22 @@ impl Method for KVae {
             self.state.gate_order_before = std::mem::take(&mut self.gate_order);
             self.state.gate_rng = self.gate_rng_next;
             self.state.gate_epochs_done += 1;
-            let pred = self
-                .gate
-                .classify_images(&data.train.pixels, data.train.n, &self.device)?;
+            let pred = gate_predict(&self.gate, &self.points, &self.device)?;
             let agree = pred
                 .iter()
                 .zip(&self.state.assignment)
                 .filter(|(a, b)| a == b)
                 .count() as f64
-                / data.train.n.max(1) as f64;
+                / self.points.n.max(1) as f64;
             notes.insert("gate_agreement".into(), agree.into());
             return Ok(notes);
         }
         if let Some(round) = self.reassignment_after(epoch) {
             let outcome = reassign_round(
-                &self.cfg.kvae,
-                &self.disc,
+                &self.round_config(round),
+                self.disc.as_ref(),
                 &mut self.disc_opt,
-                &self.vaes,
+                self.vaes.as_ref(),
                 &self.state.assignment,
                 &mut RoundContext {
                     data: &self.points,
@@ -331,8 +279,8 @@ impl Method for KVae {
                 // On draws of their own, so that measuring changes no run.
                 let mut rng = Rng::new(self.cfg.kvae.seed ^ 0xACC, round as u64);
                 let acc = discriminator_accuracy(
-                    &self.disc,
-                    &self.vaes,
+                    self.disc.as_ref(),
+                    self.vaes.as_ref(),
                     &self.points,
                     256,
                     &mut rng,
@@ -349,7 +297,7 @@ impl Method for KVae {
             notes.insert("held".into(), outcome.held.into());
         }
         // Labels score the assignment for the log; they do not change it.
-        if let Some(labels) = &data.train.labels {
+        if let Some(labels) = &self.labels {
             let ev = evaluate(&self.state.assignment, labels, k);
             notes.insert("train_acc".into(), ev.acc.into());
             notes.insert("train_purity".into(), ev.purity().into());
@@ -397,7 +345,7 @@ impl Method for KVae {
 
     fn to_spec(&self, _sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec> {
         super::to_spec(
-            &self.vaes,
+            self.vaes.as_ref(),
             &self.gate,
             &self.state.assignment,
             self.cfg.image,

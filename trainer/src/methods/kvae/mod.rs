@@ -39,34 +39,36 @@
 //! | [`vae`], [`conv`] | the K VAEs (dense and convolutional) behind [`VaeNets`] |
 //! | [`batching`] | groups from an assignment, random splits, [`Batcher`] |
 //! | [`training`] | step (a): the VAEs' steps, with a [`RoundContext`] |
-//! | [`discriminators`] | step (b): discriminators or the generator classifier |
+//! | [`discriminators`](mod@discriminators) | step (b): discriminators or the generator classifier |
 //! | [`scoring`] | step (c): [`Scorer`], normalisation, [`reassign`], [`reassign_round`] |
 //! | [`gate`] | step 3: the distilled gate |
 //! | [`export`] | the model file |
 //! | [`method`] | kVAE as a [`crate::train::Method`] (`trainer fit --method kvae`) |
-//! | [`fit`] | the experiments' own loop ([`fit::fit_nets`]), still to be folded into the one loop |
+//! | [`run`] | the experiments' kVAE on the one loop, on any points ([`run::train`]) |
 
 pub mod batching;
 pub mod config;
 pub mod conv;
+pub mod conv_disc;
 pub mod discriminators;
 pub mod export;
-pub mod fit;
 pub mod gate;
 pub mod method;
+pub mod run;
 pub mod scoring;
 pub mod training;
 pub mod vae;
 
 pub use batching::{members, random_split, shares, training_groups, vae_steps_per_epoch, Batcher};
-pub use config::{KVaeConfig, Pretrain};
+pub use config::{DiscKind, KVaeConfig, KVaeFitConfig, Pretrain, ScoreRule, VaeKind};
 pub use discriminators::{
     discriminator_accuracy, discriminators, mean_accuracy, scorer_networks, train_discriminators,
     train_generator_classifier, DiscTraining,
 };
 pub use export::to_spec;
-pub use fit::{fit, fit_nets, FittedKVae, RoundRecord, Snapshot};
 pub use gate::{distill_gate, gate_predict};
+pub use method::KVae;
+pub use run::{no_images, RunOptions};
 pub use scoring::{normalise_per_model, reassign, reassign_round, scores, Reassignment, Scorer};
 pub use training::{
     train_fixed, train_fixed_nets, train_vaes, vae_step, FixedBudget, RoundContext, VaeBatches,

@@ -6,12 +6,13 @@ use candle_core::{Device, Result, D};
 
 use super::batching::shares;
 use super::config::KVaeConfig;
-use super::discriminators::{train_discriminators, train_generator_classifier, DiscTraining};
+use super::discriminators::{
+    train_discriminators, train_generator_classifier, DiscNet, DiscTraining,
+};
 use super::training::RoundContext;
 use super::vae::VaeNets;
 use crate::data::Points;
 use crate::nn::adam::Adam;
-use crate::nn::layers::BatchedMlp;
 use crate::rng::Rng;
 
 /// How step (c) scores a point against generator j.
@@ -46,16 +47,16 @@ impl Scorer {
 /// log-likelihood.
 pub fn scores(
     scorer: Scorer,
-    disc: Option<&BatchedMlp>,
+    disc: Option<&dyn DiscNet>,
     vaes: &dyn VaeNets,
     data: &Points,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
     let k = vaes.k();
-    let chunk = match scorer {
-        Scorer::Discriminator | Scorer::Classifier => 1024,
-        Scorer::Likelihood { .. } => 256,
+    let chunk = match (scorer, disc) {
+        (Scorer::Discriminator | Scorer::Classifier, Some(d)) => d.chunk(),
+        _ => 256,
     };
     let mut out = vec![vec![0f32; k]; data.n];
     let mut start = 0;
@@ -180,7 +181,7 @@ pub struct Reassignment {
 /// one, under `cfg`'s prior and load-balancing rule.
 pub fn reassign_round(
     cfg: &KVaeConfig,
-    disc: &BatchedMlp,
+    disc: &dyn DiscNet,
     disc_opt: &mut Adam,
     vaes: &dyn VaeNets,
     assignment: &[usize],
@@ -197,9 +198,7 @@ pub fn reassign_round(
         Scorer::Likelihood { .. } => None,
     };
     let mut s = scores(cfg.scorer, Some(disc), vaes, ctx.data, ctx.rng, ctx.device)?;
-    if cfg.normalise {
-        normalise_per_model(&mut s);
-    }
+    cfg.score_rule.apply(&mut s);
     let priors = cfg.prior.then(|| shares(assignment, k));
     let (next, held) = reassign(&s, assignment, priors.as_deref(), min_points);
     let moved = next.iter().zip(assignment).filter(|(a, b)| a != b).count();

@@ -265,6 +265,25 @@ pub trait VaeNets {
         }
     }
 
+    /// [`sample`](Self::sample)'s draws, detached, with Bernoulli logits
+    /// scaled by `sharpness` before the sigmoid (`σ(2·logit)` for 2: the
+    /// authors' generated images for the discriminators); other
+    /// observations, and a sharpness of 1, sample as `sample` does.
+    fn sample_sharpened(
+        &self,
+        n: usize,
+        sharpness: f64,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Tensor> {
+        if sharpness == 1.0 || self.observation() != Observation::Bernoulli {
+            return Ok(self.sample(n, rng, device)?.detach());
+        }
+        let (k, l) = (self.k(), self.latent());
+        let z = Tensor::from_vec(rng.normals(k * n * l), (k, n, l), device)?;
+        candle_nn::ops::sigmoid(&self.decode(&z)?.detach().affine(sharpness, 0.0)?)
+    }
+
     /// Importance-sampled `log p_k(x)` of every point under every VAE:
     /// host values `[k][b]` for `x: [B, data]`.
     ///
