@@ -680,37 +680,44 @@ fn rounds_picture(path: &Path, k: usize, rounds: &[RoundRow], images: usize) -> 
             .filter_map(|r| f(r).map(|y| (r.round as f64, y)))
             .collect()
     };
-    let moved = at(&|r| Some(r.moved as f64 / images.max(1) as f64));
+    // The last round ends without a reassignment (no discriminators ran):
+    // nothing moved because nothing was asked, so it is left out.
+    let moved = at(&|r| r.disc_acc.map(|_| r.moved as f64 / images.max(1) as f64));
     let purity = at(&|r| Some(r.train_purity));
     let real = at(&|r| r.disc_acc.map(|(real, _)| real));
     let fake = at(&|r| r.disc_acc.map(|(_, fake)| fake));
-    panels(
-        path,
-        &format!("kVAE with {k} VAEs, round by round (round 0: pretraining)"),
-        "round",
-        &[
-            Panel {
-                y_range: Some((0.0, 1.0)),
-                ..Panel::new(
-                    "share of training images",
-                    vec![
-                        Curve::new("train purity (labels score only)", purity),
-                        Curve::new("moved to another VAE", moved),
-                    ],
-                )
-            },
-            Panel {
-                y_range: Some((0.0, 1.0)),
-                ..Panel::new(
-                    "discriminator accuracy",
-                    vec![
-                        Curve::new("on real images", real),
-                        Curve::new("on generated images", fake),
-                    ],
-                )
-            },
-        ],
-    )
+    let fid = at(&|r| r.fid);
+    let title = format!("kVAE with {k} VAEs, round by round (round 0: pretraining)");
+    let mut shown = vec![
+        Panel {
+            y_range: Some((0.0, 1.0)),
+            ..Panel::new(
+                "share of training images",
+                vec![
+                    Curve::new("train purity (labels score only)", purity),
+                    Curve::new("moved to another VAE", moved),
+                ],
+            )
+        },
+        Panel {
+            y_range: Some((0.0, 1.0)),
+            ..Panel::new(
+                "discriminator accuracy",
+                vec![
+                    Curve::new("on real images", real),
+                    Curve::new("on generated images", fake),
+                ],
+            )
+        },
+    ];
+    // Per-round FID only where the run computed it (`Settings::round_fid`).
+    if !fid.is_empty() {
+        shown.push(Panel::new(
+            "FID of the mixture's samples (lower is better)",
+            vec![Curve::new("FID", fid)],
+        ));
+    }
+    panels(path, &title, "round", &shown)
 }
 
 fn filters(f: [usize; 4]) -> String {
