@@ -64,3 +64,17 @@ pub fn interrupt_after_first_epoch(args: &[&str], run: &Path) -> Output {
     assert!(run.join("checkpoint.safetensors").is_file());
     out
 }
+
+/// The tensor names in `run/checkpoint.safetensors`.
+pub fn checkpoint_names(run: &Path) -> Vec<String> {
+    let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
+}
