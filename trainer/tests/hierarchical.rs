@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{assert_one_line_error, checkpoint_names, data, stderr, trainer};
+use common::{assert_one_line_error, checkpoint_names, data, metrics, stderr, trainer};
 
 /// Arguments of a small two-level run (4 digit experts × 2 styles, small
 /// layers, short epochs) into `run`.
@@ -49,14 +47,6 @@ fn small_args<'a>(d: &'a str, run: &'a str) -> Vec<&'a str> {
     ]
 }
 
-fn records(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[cfg(unix)]
 #[test]
 fn hierarchical_trains_two_levels_and_resumes_to_the_same_model() {
@@ -74,7 +64,7 @@ fn hierarchical_trains_two_levels_and_resumes_to_the_same_model() {
     assert_eq!(config["styles"], 2);
     // One pretraining epoch, three of the mixture; each counts the
     // training images per (digit expert, style): 4 × 2, all 600.
-    let r = records(&straight);
+    let r = metrics(&straight);
     assert_eq!(r.len(), 4);
     assert_eq!(r[0]["phase"], "pretrain");
     for rec in &r {
@@ -128,7 +118,7 @@ fn hierarchical_trains_two_levels_and_resumes_to_the_same_model() {
         std::fs::read(resumed.join("model.bin")).unwrap(),
         "the resumed run differs from the straight one"
     );
-    assert_eq!(records(&resumed).len(), 4);
+    assert_eq!(metrics(&resumed).len(), 4);
     // A two-level run cannot be exported for the engine yet.
     let o = trainer(&[
         "export",

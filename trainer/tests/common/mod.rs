@@ -78,3 +78,12 @@ pub fn checkpoint_names(run: &Path) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// The records of `run/metrics.jsonl`, one per epoch.
+pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
