@@ -210,6 +210,24 @@ impl Method for Hierarchical {
             &headers,
         )?;
         let test = self.count_styles(&data.test.pixels, data.test.n)?;
+        let count = |part: &dyn Fn(&str) -> bool| -> usize {
+            let vars = self.inner.params().vars();
+            vars.iter()
+                .filter(|(n, _)| part(n))
+                .map(|(_, v)| v.elem_count())
+                .sum()
+        };
+        let gate = count(&|n| n.starts_with("gate."));
+        let head = count(&|n| n.starts_with("style."));
+        let decoders = count(&|n| n.contains(".decoder."));
+        let _ = writeln!(
+            r,
+            "- parameters: {} trained (encoders included); a two-level model for the engine would hold {} (gate {gate}, style head {head}, {} decoders {decoders}); model.bin's flat view {}",
+            self.inner.parameters(),
+            gate + head + decoders,
+            k * s,
+            gate + decoders / s
+        );
         let _ = writeln!(
             r,
             "- model.bin is the flat view (the engine does not read two-level models yet): the gate and each cluster's most used style's decoder\n\n## Styles ({s} per digit expert)\n\n![decoder samples, one column per (cluster, style)](styles.png)\n\nImages per style under the routing's argmax (cluster of the largest p(c|x), then style of the largest p(s|x,c)).\n"
