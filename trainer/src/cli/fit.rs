@@ -175,7 +175,9 @@ impl DataArgs {
 
 /// Options only the mixture reads.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Mixture options (--method mixture, the default)")]
+#[command(
+    next_help_heading = "Mixture options (--method mixture, the default; --method hierarchical too)"
+)]
 pub struct MixtureArgs {
     /// Starting configuration: `default` (tuned, ≤ 1 MiB export) or `blog` (the published method).
     #[arg(long, value_enum, conflicts_with = "resume")]
