@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{assert_one_line_error, data, stderr, trainer};
+use common::{assert_one_line_error, data, metrics, stderr, trainer};
 
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "trainer failed: {}", stderr(o));
@@ -42,14 +42,6 @@ fn small_fit_on(d: &Path, out: &Path, epochs: &str, seed: &str, extra: &[&str]) 
     ];
     args.extend_from_slice(extra);
     trainer(&args)
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn is_png(p: &Path) -> bool {

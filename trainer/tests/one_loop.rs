@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
-use common::{data, stderr, trainer};
+use common::{checkpoint_names, data, stderr, trainer};
 
 /// A failure with exactly one line on stderr, which contains every `needle`.
 fn one_line_error(o: &Output, needles: &[&str]) {
@@ -93,19 +92,6 @@ fn a_model_the_engine_cannot_run_is_refused_before_training() {
             "{method} {flag} {value}: a run directory was made before the refusal"
         );
     }
-}
-
-fn checkpoint_names(run: &Path) -> Vec<String> {
-    let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
-    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
-    header
-        .as_object()
-        .unwrap()
-        .keys()
-        .filter(|k| *k != "__metadata__")
-        .cloned()
-        .collect()
 }
 
 #[test]

@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::init::Clustering;
+use crate::methods::hierarchical::HierarchicalConfig;
 use crate::methods::kvae::config::KVaeFitConfig;
 use crate::methods::kvae::{Pretrain, Scorer};
 use crate::methods::mixture::{MixtureConfig, Preset, Start};
@@ -75,6 +76,17 @@ pub struct FitArgs {
     pub mixture: MixtureArgs,
     #[command(flatten)]
     pub kvae: KVaeArgs,
+    #[command(flatten)]
+    pub hierarchical: HierarchicalArgs,
+}
+
+/// Options only the two-level mixture reads (it also reads the mixture's).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Hierarchical options (--method hierarchical)")]
+pub struct HierarchicalArgs {
+    /// Style VAEs under each digit expert [default: 2].
+    #[arg(long, conflicts_with = "resume")]
+    pub styles: Option<usize>,
 }
 
 /// The images to train on: any image set (`trainer fit --help` lists them).
@@ -163,7 +175,9 @@ impl DataArgs {
 
 /// Options only the mixture reads.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Mixture options (--method mixture, the default)")]
+#[command(
+    next_help_heading = "Mixture options (--method mixture, the default; --method hierarchical too)"
+)]
 pub struct MixtureArgs {
     /// Starting configuration: `default` (tuned, ≤ 1 MiB export) or `blog` (the published method).
     #[arg(long, value_enum, conflicts_with = "resume")]
@@ -351,21 +365,20 @@ impl FitArgs {
     /// Refuses a flag of another method than `method` (the chosen one, or
     /// a resumed run's).
     pub fn check_flags_for(&self, method: MethodName) -> anyhow::Result<()> {
-        let foreign = match method {
-            MethodName::Mixture => self.kvae.given(),
+        let styles = self.hierarchical.styles.is_some();
+        let (foreign, owner) = match method {
+            MethodName::Mixture if styles => (vec!["--styles"], "hierarchical"),
+            MethodName::Mixture | MethodName::Hierarchical => (self.kvae.given(), "kvae"),
+            MethodName::Kvae if styles => (vec!["--styles"], "hierarchical"),
             MethodName::Kvae => {
                 let mut given = self.mixture.given();
                 if self.pretrain_epochs.is_some() {
                     given.insert(0, "--pretrain-epochs");
                 }
-                given
+                (given, "mixture")
             }
         };
         if let Some(flag) = foreign.first() {
-            let owner = match method {
-                MethodName::Mixture => "kvae",
-                MethodName::Kvae => "mixture",
-            };
             bail!(
                 "{flag} applies to --method {owner}, not to --method {} (see trainer fit --help)",
                 method.as_str()
@@ -376,8 +389,27 @@ impl FitArgs {
 
     /// The mixture configuration these flags describe.
     pub fn mixture_config(&self) -> anyhow::Result<MixtureConfig> {
+        let preset = self.mixture.preset.unwrap_or(Preset::Default);
+        self.mixture_flags(MixtureConfig::preset(preset))
+    }
+
+    /// The two-level mixture's configuration these flags describe: the
+    /// mixture's flags on its default (or on `--preset`), and `--styles`.
+    pub fn hierarchical_config(&self) -> anyhow::Result<HierarchicalConfig> {
+        let mut c = HierarchicalConfig::default();
+        if let Some(p) = self.mixture.preset {
+            c.mixture = MixtureConfig::preset(p);
+        }
+        c.mixture = self.mixture_flags(c.mixture)?;
+        if let Some(s) = self.hierarchical.styles {
+            c.styles = s;
+        }
+        Ok(c)
+    }
+
+    /// `c` with the mixture's flags applied.
+    fn mixture_flags(&self, mut c: MixtureConfig) -> anyhow::Result<MixtureConfig> {
         let m = &self.mixture;
-        let mut c = MixtureConfig::preset(m.preset.unwrap_or(Preset::Default));
         if let Some(v) = self.experts {
             c.arch.experts = v;
         }

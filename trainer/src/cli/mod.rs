@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use candle_core::Device;
 use clap::{Args, Parser, Subcommand};
 
+use crate::methods::hierarchical::Hierarchical;
 use crate::methods::kvae::method::KVae;
 use crate::methods::mixture::Mixture;
 use crate::methods::MethodName;
@@ -179,6 +180,13 @@ fn fit_run(
         MethodName::Kvae => {
             let cfg = args.map(FitArgs::kvae_config).transpose()?;
             crate::train::fit::<KVae>(cfg, opts, |_, _| {})
+        }
+        MethodName::Hierarchical => {
+            if opts.export.is_some() {
+                bail!("--export: the engine does not read two-level models yet (--method hierarchical; the run directory's model.bin is its flat view)");
+            }
+            let cfg = args.map(FitArgs::hierarchical_config).transpose()?;
+            crate::train::fit::<Hierarchical>(cfg, opts, |c, e| c.mixture.epochs = e)
         }
     }
 }

@@ -4,6 +4,7 @@
 //! flags in [`crate::cli::fit`], and the engine if its model needs a new
 //! kind of layer.
 
+pub mod hierarchical;
 pub mod kvae;
 pub mod mixture;
 
@@ -15,6 +16,9 @@ pub enum MethodName {
     Mixture,
     /// k VAEs trained competitively, points reassigned by discriminators.
     Kvae,
+    /// Two levels: a gate routes to K digit experts, each a mixture of
+    /// --styles style VAEs under its own style gate.
+    Hierarchical,
 }
 
 impl MethodName {
@@ -24,13 +28,18 @@ impl MethodName {
         match self {
             MethodName::Mixture => mixture::Mixture::NAME,
             MethodName::Kvae => kvae::method::KVae::NAME,
+            MethodName::Hierarchical => hierarchical::Hierarchical::NAME,
         }
     }
 
     /// The method called `name` in a run's `config.json`.
     pub fn parse(name: &str) -> Option<Self> {
-        [MethodName::Mixture, MethodName::Kvae]
-            .into_iter()
-            .find(|m| m.as_str() == name)
+        [
+            MethodName::Mixture,
+            MethodName::Kvae,
+            MethodName::Hierarchical,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
     }
 }

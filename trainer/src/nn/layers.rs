@@ -184,14 +184,25 @@ impl Gate {
 
     /// Logits `[B, K]` for images `[B, pixels]` in `[0, 1]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let Some((first, rest)) = self.hidden.split_first() else {
+        if self.hidden.is_empty() {
             return input_linear(&self.out, x);
+        }
+        Ok(self.forward_hidden(x)?.1)
+    }
+
+    /// The last hidden layer `[B, hidden]` (what a two-level mixture's
+    /// style gates read) and the logits `[B, K]`; the gate needs a hidden
+    /// layer.
+    pub fn forward_hidden(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let Some((first, rest)) = self.hidden.split_first() else {
+            candle_core::bail!("the gate has no hidden layer");
         };
         let mut h = dense_act(first, x, self.act, true)?;
         for l in rest {
             h = dense_act(l, &h, self.act, false)?;
         }
-        self.out.forward(&h)
+        let logits = self.out.forward(&h)?;
+        Ok((h, logits))
     }
 
     /// The argmax of the logits of each row of `x` `[B, pixels]`: the

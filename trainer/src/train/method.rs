@@ -153,6 +153,18 @@ pub trait Method: Sized {
     /// column per expert, intensities in [0, 1].
     fn sample_tiles(&self) -> anyhow::Result<Vec<Vec<f32>>>;
 
+    /// Markdown the report adds after its scores (`-` lines, then any
+    /// sections of the method's own; pictures it draws go to `run_dir`).
+    /// `label_map` names the clusters (from labels, after training).
+    fn report_notes(
+        &self,
+        _data: &Data,
+        _run_dir: &Path,
+        _label_map: Option<&[u8]>,
+    ) -> anyhow::Result<String> {
+        Ok(String::new())
+    }
+
     /// The model for the engine. `sizes` counts the training images the
     /// classifier puts in each cluster; `label_map` names clusters (from
     /// labels, after training; `None` for an unlabelled set).

@@ -135,6 +135,8 @@ pub fn finish<M: Method>(
         "- training set (classifier argmax): {}",
         score(train_eval.as_ref())
     );
+    let notes = method.report_notes(data, &trainer.run_dir, label_map)?;
+    r.push_str(&notes);
     let _ = writeln!(
         r,
         "\n## Cluster sizes (training set, f32 classifier)\n\n| cluster | images | share |\n|---:|---:|---:|"
@@ -182,6 +184,9 @@ pub fn finish<M: Method>(
     write_atomic(&trainer.run_dir.join("report.md"), r.as_bytes())?;
     if trainer.verbose {
         println!("test (engine, f16): {}", score(engine_eval));
+        if let Some(first) = notes.lines().next() {
+            println!("{}", first.trim_start_matches("- "));
+        }
         println!(
             "engine agrees with the f32 model on {:.2}% of test images",
             100.0 * agree

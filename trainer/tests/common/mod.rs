@@ -64,3 +64,26 @@ pub fn interrupt_after_first_epoch(args: &[&str], run: &Path) -> Output {
     assert!(run.join("checkpoint.safetensors").is_file());
     out
 }
+
+/// The tensor names in `run/checkpoint.safetensors`.
+pub fn checkpoint_names(run: &Path) -> Vec<String> {
+    let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
+}
+
+/// The records of `run/metrics.jsonl`, one per epoch.
+pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -17,9 +17,31 @@ pub fn to_spec(
     mixture_weights: Vec<f32>,
     label_map: Option<Vec<u8>>,
 ) -> anyhow::Result<ModelSpec> {
-    let k = cfg.arch.experts;
-    let decoders = (0..k)
-        .map(|e| nets.export_decoder(e))
+    let experts: Vec<usize> = (0..cfg.arch.experts).collect();
+    to_spec_with(
+        nets,
+        cfg,
+        &experts,
+        mixture_weights,
+        label_map,
+        provenance(cfg),
+    )
+}
+
+/// [`to_spec`] with the decoder of VAE `decoders[c]` for cluster `c` (a
+/// two-level mixture exports one style per digit expert) and the given
+/// provenance.
+pub fn to_spec_with(
+    nets: &Networks,
+    cfg: &MixtureConfig,
+    decoders: &[usize],
+    mixture_weights: Vec<f32>,
+    label_map: Option<Vec<u8>>,
+    provenance: String,
+) -> anyhow::Result<ModelSpec> {
+    let decoders = decoders
+        .iter()
+        .map(|&e| nets.export_decoder(e))
         .collect::<candle_core::Result<Vec<_>>>()?;
     Ok(ModelSpec {
         method: Method::MixtureOfVaes,
@@ -28,7 +50,7 @@ pub fn to_spec(
         likelihood: cfg.likelihood,
         mixture_weights,
         label_map,
-        provenance: provenance(cfg),
+        provenance,
         gate: nets.gate.export()?,
         decoders,
     })

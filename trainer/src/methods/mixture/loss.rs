@@ -61,14 +61,42 @@ pub fn mixture_loss(gate_logits: &Tensor, losses: &Tensor, balance: f64) -> Resu
     })
 }
 
-/// The balancing term of a whole batch from its gate logits `[B, K]`:
+/// The balancing term of a whole batch from its routing logits `[B, E]`:
 /// `balance` × the population variance of importance_k = Σ_batch p_k(x)
 /// (its value), and its slope with respect to each importance_k,
 /// `balance · 2 (importance_k − mean) / K` (`[K]`), for
 /// [`mixture_loss_part`]. Computed without gradients.
-pub fn balance_slope(gate_logits: &Tensor, balance: f64) -> Result<(f64, Tensor)> {
+///
+/// With `styles` S > 1 the E = K·S logits are a two-level routing
+/// (`log p(c|x) + log p(s|x,c)` at `c·S + s`, see
+/// [`super::nets::Networks::logits`]), and the term is applied at both
+/// levels: to the digit experts' importance Σ_s importance_{c,s}, and, for
+/// each digit expert c, to its styles' importance_{c,s} = Σ_batch
+/// p(c|x)·p(s|x,c) (each image's style probabilities weighted by its
+/// routing mass to c); the slope is with respect to each importance_{c,s}
+/// (`[K·S]`). S = 1 is the one-level term.
+pub fn balance_slope(gate_logits: &Tensor, styles: usize, balance: f64) -> Result<(f64, Tensor)> {
     let p = candle_nn::ops::softmax(&gate_logits.detach(), D::Minus1)?;
     let importance = p.sum(0)?;
+    if styles <= 1 {
+        return variance_slope(&importance, balance);
+    }
+    let k = importance.dim(0)? / styles;
+    let importance = importance.reshape((k, styles))?;
+    let (mut value, top) = variance_slope(&importance.sum(1)?, balance)?;
+    let mut rows = Vec::with_capacity(k);
+    for c in 0..k {
+        let (v, slope) = variance_slope(&importance.get(c)?, balance)?;
+        value += v;
+        rows.push(slope);
+    }
+    let slope = Tensor::stack(&rows, 0)?.broadcast_add(&top.reshape((k, 1))?)?;
+    Ok((value, slope.flatten_all()?))
+}
+
+/// `balance` × the population variance of `importance` `[K]`, and its
+/// slope `balance · 2 (importance_k − mean) / K`.
+fn variance_slope(importance: &Tensor, balance: f64) -> Result<(f64, Tensor)> {
     let k = importance.dim(0)? as f64;
     let centred = importance.broadcast_sub(&importance.mean_all()?)?;
     let value = centred.sqr()?.mean_all()?.to_scalar::<f32>()? as f64 * balance;
@@ -222,7 +250,7 @@ mod tests {
         let (logits, losses) = logits_and_losses(9, b, k);
         let whole = mixture_loss(logits.as_tensor(), losses.as_tensor(), 0.3).unwrap();
         let g_whole = whole.loss.backward().unwrap();
-        let (value, slope) = balance_slope(logits.as_tensor(), 0.3).unwrap();
+        let (value, slope) = balance_slope(logits.as_tensor(), 1, 0.3).unwrap();
         let close =
             |a: f64, e: f64| assert!((a - e).abs() <= 1e-4 * e.abs().max(1.0), "{a} vs {e}");
         close(value, whole.extra.to_scalar::<f32>().unwrap() as f64);
@@ -275,7 +303,7 @@ mod tests {
             one_hot[r * k + (r * 3) % k] = 1.0;
         }
         let one_hot = Tensor::from_vec(one_hot, (b, k), &dev).unwrap();
-        let (_, slope) = balance_slope(logits_t, 0.3).unwrap();
+        let (_, slope) = balance_slope(logits_t, 1, 0.3).unwrap();
         let p = candle_nn::ops::softmax(&logits_t.detach(), D::Minus1).unwrap();
         let cases = [
             (

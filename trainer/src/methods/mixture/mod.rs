@@ -65,6 +65,95 @@ struct MixtureState {
 }
 
 impl Mixture {
+    /// A mixture of `cfg`'s shapes with `styles` style experts under each
+    /// of the gate's experts (1: the one-level mixture; more: the two-level
+    /// mixture of [`crate::methods::hierarchical`]), pretrained, if
+    /// `assignment` is given, on that cluster (of the K·S experts) of each
+    /// training image.
+    pub fn build(
+        cfg: &MixtureConfig,
+        styles: usize,
+        assignment: Option<Vec<usize>>,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let params = Params::new(cfg.seed);
+        let nets = Networks::with_styles(&cfg.arch, styles, params.var_builder(device))?;
+        let adam = Adam::new(params.vars(), AdamConfig::with_lr(cfg.lr));
+        Ok(Mixture {
+            cfg: cfg.clone(),
+            device: device.clone(),
+            params,
+            nets,
+            adam,
+            assignment,
+            epoch_rng: Rng::new(cfg.seed, 1),
+            next_epoch_rng: Rng::new(cfg.seed, 1),
+            noise_rng: Rng::new(cfg.seed, 2),
+            order: Vec::new(),
+        })
+    }
+
+    /// The routing logits ([`Networks::logits`]) of `n` images of 8-bit
+    /// pixels, one row per image, 1,000 images at a time.
+    pub fn routing_logits(&self, pixels: &[u8], n: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+        let p = self.cfg.arch.pixels;
+        let all: Vec<usize> = (0..n).collect();
+        let mut out = Vec::with_capacity(n);
+        for idx in all.chunks(1000) {
+            let x = Tensor::from_vec(
+                batch_pixels(pixels, (p, 1), idx, 0, None),
+                (idx.len(), p),
+                &self.device,
+            )?;
+            out.extend(self.nets.logits(&x)?.to_vec2::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    /// The model's loss on `n` images (nats per image, one draw of the
+    /// latent noise from a fixed seed): `(expected, bound)`, the expected
+    /// negative ELBO under the routing, Σ_e q_e(x) L_e(x) (the objective's
+    /// ELBO part), and the bound on −log p(x) of the mixture with a uniform
+    /// prior over its E experts, Σ_e q_e(x) (L_e(x) + log q_e(x) + log E).
+    pub fn test_loss(&self, pixels: &[u8], n: usize) -> anyhow::Result<(f64, f64)> {
+        let (p, latent, e) = (self.cfg.arch.pixels, self.cfg.arch.latent, self.nets.vaes());
+        let mut rng = Rng::new(self.cfg.seed, 4);
+        let all: Vec<usize> = (0..n).collect();
+        let (mut expected, mut bound) = (0.0, 0.0);
+        for idx in all.chunks(500) {
+            let b = idx.len();
+            let x = Tensor::from_vec(
+                batch_pixels(pixels, (p, 1), idx, 0, None),
+                (b, p),
+                &self.device,
+            )?;
+            let log_q =
+                candle_nn::ops::log_softmax(&self.nets.logits(&x)?, candle_core::D::Minus1)?;
+            let q = log_q.exp()?;
+            let mut losses = Vec::with_capacity(self.nets.groups.len());
+            for group in &self.nets.groups {
+                let count = group.decoders.count();
+                let eps = Tensor::from_vec(
+                    rng.normals(count * b * latent),
+                    (count, b, latent),
+                    &self.device,
+                )?;
+                losses.push(loss::expert_losses(group, self.cfg.likelihood, &x, &eps)?.total);
+            }
+            let losses = Tensor::cat(&losses, 0)?.t()?;
+            expected += (&q * &losses)?.sum_all()?.to_scalar::<f32>()? as f64;
+            let extra = (&q * (log_q + (e as f64).ln())?)?;
+            bound += (&q * &losses)?.add(&extra)?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+        let n = n.max(1) as f64;
+        Ok((expected / n, bound / n))
+    }
+
+    /// The configuration.
+    pub fn cfg(&self) -> &MixtureConfig {
+        &self.cfg
+    }
+
     /// The networks.
     pub fn nets(&self) -> &Networks {
         &self.nets
@@ -102,21 +191,7 @@ impl Method for Mixture {
         } else {
             None
         };
-        let params = Params::new(cfg.seed);
-        let nets = Networks::new(&cfg.arch, params.var_builder(&ctx.device))?;
-        let adam = Adam::new(params.vars(), AdamConfig::with_lr(cfg.lr));
-        Ok(Mixture {
-            cfg: cfg.clone(),
-            device: ctx.device.clone(),
-            params,
-            nets,
-            adam,
-            assignment,
-            epoch_rng: Rng::new(cfg.seed, 1),
-            next_epoch_rng: Rng::new(cfg.seed, 1),
-            noise_rng: Rng::new(cfg.seed, 2),
-            order: Vec::new(),
-        })
+        Mixture::build(cfg, 1, assignment, &ctx.device)
     }
 
     fn epochs(&self) -> usize {
@@ -154,7 +229,7 @@ impl Method for Mixture {
 
     fn step(&mut self, epoch: usize, step: usize, data: &Data) -> anyhow::Result<StepLoss> {
         let train = &data.train;
-        let (k, latent) = (self.cfg.arch.experts, self.cfg.arch.latent);
+        let (k, latent) = (self.nets.vaes(), self.cfg.arch.latent);
         let b = self.batch_size(train.n);
         let pretraining = epoch < self.cfg.pretrain_epochs();
         let idx = &self.order[step * b..(step + 1) * b];
@@ -251,7 +326,7 @@ impl Method for Mixture {
     }
 
     fn sample_tiles(&self) -> anyhow::Result<Vec<Vec<f32>>> {
-        let (k, l) = (self.cfg.arch.experts, self.cfg.arch.latent);
+        let (k, l) = (self.nets.vaes(), self.cfg.arch.latent);
         let mut rng = Rng::new(self.cfg.seed, 3);
         let z = Tensor::from_vec(
             rng.normals(k * GRID_ROWS * l),
@@ -269,6 +344,19 @@ impl Method for Mixture {
         Ok(tiles)
     }
 
+    fn report_notes(
+        &self,
+        data: &Data,
+        _run_dir: &Path,
+        _label_map: Option<&[u8]>,
+    ) -> anyhow::Result<String> {
+        let (expected, bound) = self.test_loss(&data.test.pixels, data.test.n)?;
+        Ok(format!(
+            "- test set, f32 model: expected negative ELBO under the routing {expected:.2} nats/image; bound on −log p(x) with a uniform prior over the {} experts {bound:.2} nats/image\n",
+            self.nets.vaes()
+        ))
+    }
+
     fn to_spec(&self, sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec> {
         let n = sizes.iter().sum::<usize>().max(1) as f32;
         let weights: Vec<f32> = sizes.iter().map(|&s| s as f32 / n).collect();
@@ -284,7 +372,7 @@ impl Method for Mixture {
             adam_steps: self.adam.steps(),
         };
         Ok((
-            checkpoint::split_groups(tensors, self.cfg.arch.experts)?,
+            checkpoint::split_groups(tensors, self.nets.vaes())?,
             serde_json::to_value(state)?,
         ))
     }
@@ -304,7 +392,7 @@ impl Method for Mixture {
             wanted.push((format!("adam.v.{name}"), dims.clone()));
             wanted.push((name, dims));
         }
-        let joined = checkpoint::join_groups(tensors, &wanted, self.cfg.arch.experts)
+        let joined = checkpoint::join_groups(tensors, &wanted, self.nets.vaes())
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         self.params.load_from(&joined, file)?;
         self.adam

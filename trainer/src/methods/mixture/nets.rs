@@ -9,7 +9,7 @@
 //! ([`super::checkpoint`]), so the grouping is not part of a run's files.
 
 use candle_core::{Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::{Linear, Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use engine::writer::DenseF32;
@@ -137,12 +137,39 @@ pub fn expert_group(k: usize, g: usize) -> (usize, usize) {
     (first, (g + 1) * k / groups - first)
 }
 
+/// The second level of a two-level mixture
+/// ([`crate::methods::hierarchical`]): each of the gate's K experts is
+/// itself a mixture of S style experts, whose style gates read the gate's
+/// last hidden layer through one dense layer `hidden → K·S` (so routing
+/// an image costs one gate pass and this small head).
+#[derive(Debug, Clone)]
+pub struct StyleHead {
+    /// Styles S of every digit expert.
+    pub styles: usize,
+    /// `hidden → K·S` logits, S per digit expert.
+    pub head: Linear,
+}
+
+/// The routing logits of a two-level mixture from its gate's logits `top`
+/// `[B, K]` and its style gates' `style` `[B, K, S]`: `log p(c|x) +
+/// log p(s|x,c)` at `c·S + s` (`[B, K·S]`), whose softmax is
+/// `p(c|x)·p(s|x,c)`.
+pub fn two_level_logits(top: &Tensor, style: &Tensor) -> Result<Tensor> {
+    let (b, k, s) = style.dims3()?;
+    let log_top = candle_nn::ops::log_softmax(top, D::Minus1)?.reshape((b, k, 1))?;
+    let log_style = candle_nn::ops::log_softmax(style, D::Minus1)?;
+    log_style.broadcast_add(&log_top)?.reshape((b, k * s))
+}
+
 /// The whole model: a gate and K VAE experts (encoders + decoders), the
-/// experts in [`EXPERT_GROUPS`] groups.
+/// experts in [`EXPERT_GROUPS`] groups; with a [`StyleHead`], K·S experts
+/// (expert `c·S + s` is style `s` of digit expert `c`).
 #[derive(Debug, Clone)]
 pub struct Networks {
     /// The manager.
     pub gate: Gate,
+    /// The style gates of a two-level mixture (`None`: one level).
+    pub styles: Option<StyleHead>,
     /// The experts, group by group ([`expert_group`] says which).
     pub groups: Vec<Experts>,
 }
@@ -151,12 +178,60 @@ impl Networks {
     /// Builds (or, on a store that has them, fetches) every tensor:
     /// `gate.*`, `experts.<group>.encoder.*`, `experts.<group>.decoder.*`.
     pub fn new(arch: &Arch, vb: VarBuilder) -> Result<Self> {
+        Self::with_styles(arch, 1, vb)
+    }
+
+    /// [`Networks::new`] with `styles` style experts under each of the
+    /// gate's experts (more than one: a [`StyleHead`], `style.*`, and
+    /// `arch.experts × styles` VAEs).
+    pub fn with_styles(arch: &Arch, styles: usize, vb: VarBuilder) -> Result<Self> {
         let k = arch.experts;
         let gate = Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?;
-        let groups = (0..expert_groups(k))
-            .map(|g| Experts::new(arch, expert_group(k, g).1, vb.pp("experts").pp(g)))
+        let styles = match styles {
+            0 => candle_core::bail!("a digit expert has at least one style"),
+            1 => None,
+            s => {
+                let Some(&hidden) = arch.gate_hidden.last() else {
+                    candle_core::bail!("style gates read the gate's hidden layer: it needs one");
+                };
+                Some(StyleHead {
+                    styles: s,
+                    head: crate::nn::layers::dense(hidden, k * s, vb.pp("style"))?,
+                })
+            }
+        };
+        let vaes = k * styles.as_ref().map_or(1, |h| h.styles);
+        let groups = (0..expert_groups(vaes))
+            .map(|g| Experts::new(arch, expert_group(vaes, g).1, vb.pp("experts").pp(g)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Networks { gate, groups })
+        Ok(Networks {
+            gate,
+            styles,
+            groups,
+        })
+    }
+
+    /// Styles per digit expert (1 for a one-level mixture).
+    pub fn style_count(&self) -> usize {
+        self.styles.as_ref().map_or(1, |h| h.styles)
+    }
+
+    /// Number of VAE experts (K, or K·S with styles).
+    pub fn vaes(&self) -> usize {
+        self.groups.iter().map(|g| g.decoders.count()).sum()
+    }
+
+    /// Routing logits `[B, VAEs]` for gate inputs `[B, pixels]`: the gate's
+    /// logits, or with styles `log p(c|x) + log p(s|x,c)` at `c·S + s`,
+    /// whose softmax is the two-level routing `p(c|x)·p(s|x,c)` (the logits
+    /// are already normalized: their softmax is their exponential).
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let Some(style) = &self.styles else {
+            return self.gate.forward(x);
+        };
+        let (hidden, top) = self.gate.forward_hidden(x)?;
+        let (b, k, s) = (x.dim(0)?, top.dim(1)?, style.styles);
+        two_level_logits(&top, &style.head.forward(&hidden)?.reshape((b, k, s))?)
     }
 
     /// Pixel logits `[K, B, pixels]` of every expert's decoder for latent

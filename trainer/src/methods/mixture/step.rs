@@ -68,14 +68,14 @@ pub fn gradients(
     device: &Device,
     batch: &Batch<'_>,
 ) -> anyhow::Result<StepGradients> {
-    let (b, k) = (batch.idx.len(), cfg.arch.experts);
+    let (b, k) = (batch.idx.len(), nets.vaes());
     let groups = &nets.groups;
     let forward = |g: usize| -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
         let (first, count) = expert_group(k, g);
         let eps = batch.eps.narrow(0, first, count)?.contiguous()?;
         let losses = expert_losses(&groups[g], cfg.likelihood, batch.x, &eps)?;
         let logits = match g {
-            0 => Some(nets.gate.forward(batch.xg)?),
+            0 => Some(nets.logits(batch.xg)?),
             _ => None,
         };
         Ok((losses.total, losses.recon.detach(), logits))
@@ -112,7 +112,10 @@ pub fn gradients(
         }
         None => {
             let p = candle_nn::ops::softmax(&logits.detach(), candle_core::D::Minus1)?;
-            (p, Some(balance_slope(logits, cfg.balance)?))
+            (
+                p,
+                Some(balance_slope(logits, nets.style_count(), cfg.balance)?),
+            )
         }
     };
     // For the record only (no gradient): the reconstruction part of the
