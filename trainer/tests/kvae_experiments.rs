@@ -122,9 +122,11 @@ fn mnist_quick_run_writes_the_fair_comparison() {
     ] {
         assert!(dir.path().join(f).metadata().unwrap().len() > 100, "{f}");
     }
-    // The round-by-round picture: one chart of two panels.
+    // The round-by-round picture: one chart of three panels (shares of the
+    // images, the discriminators' accuracy, and the per-round FID, which the
+    // quick run computes).
     let rounds = image::open(dir.path().join("mnist_rounds.png")).unwrap();
-    assert_eq!((rounds.width(), rounds.height()), (900, 44 + 2 * 340));
+    assert_eq!((rounds.width(), rounds.height()), (900, 44 + 3 * 340));
     assert!(
         report.markdown.contains("| (a) kVAE") && report.markdown.contains("| round |"),
         "{}",
