@@ -56,9 +56,9 @@ pub mod writer;
 pub use crc::crc32;
 pub use error::Error;
 pub use format::{
-    Activation, ElementType, Header, ImageShape, Layer, LayerDesc, LayerWeights, Layout,
-    Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights, FORMAT_VERSION, MAGIC,
-    MAX_EXPERTS, MAX_LAYERS,
+    Activation, ClusterDesc, ElementType, Extension, Header, ImageShape, Layer, LayerDesc,
+    LayerWeights, Layout, Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights,
+    FORMAT_VERSION, MAGIC, MAX_EXPERTS, MAX_LAYERS, MAX_STYLES, TWO_LEVEL_VERSION,
 };
 pub use forward::{to_pixels, MAX_F32_IMAGE};
 pub use model::{Classification, Model};
