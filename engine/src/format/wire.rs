@@ -69,6 +69,7 @@ impl<T: AsRef<[u8]>> ModelFile<T> {
 
     /// [`new_checked`](Self::new_checked) for a frame of another format
     /// version (the writer reads version 1 to convert it).
+    #[cfg(feature = "std")]
     pub(crate) fn new_checked_version(buffer: T, version: u16) -> Result<Self, Error> {
         Self::new_checked_range(buffer, version, version)
     }
