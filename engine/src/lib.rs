@@ -22,6 +22,10 @@
 //! # Ok::<(), engine::Error>(())
 //! ```
 //!
+//! A two-level model (format version 3) gives each cluster styles of its
+//! own: [`Classification`] then also names the style, and
+//! [`Model::generate_style`] draws from one.
+//!
 //! Results are bit-identical on every target: the kernels use one fixed
 //! accumulation order, never fuse multiply-adds, and take transcendental
 //! functions from `libm`.

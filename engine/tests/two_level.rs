@@ -193,6 +193,15 @@ fn f16_round_trip_computes_the_f32_reference() {
     assert_eq!(model.repr().style_weight(1, 2), Some(1.0 / 3.0));
     assert_eq!(model.repr().style_weight(1, 3), None);
     assert_eq!(model.repr().extensions().count(), 0);
+    // Any index is answered, none panics.
+    for c in [3, usize::MAX] {
+        assert_eq!(model.styles(c), 0);
+        assert!(model.repr().style_gate(c).is_none());
+        assert!(model.repr().decoder_of(c, 0).is_none());
+        assert_eq!(model.repr().style_weight(c, 0), None);
+    }
+    assert!(model.repr().decoder_of(1, usize::MAX).is_none());
+    assert!(model.style_decoder(0, usize::MAX).is_err());
     // The weights exactly as the file holds them (f16), computed in f32.
     let exact = TwoLevelSpec::from_bytes(&bytes).unwrap();
     assert_eq!(exact.to_bytes().unwrap(), bytes);
@@ -299,6 +308,7 @@ fn flat_models_stay_version_2_byte_for_byte() {
         .unwrap();
     assert_eq!((c.style, &c.style_probabilities[..]), (0, &[1.0][..]));
     assert_eq!(c.style_confidence(), 1.0);
+    assert_eq!((model.styles(2), model.styles(usize::MAX)), (1, 0));
     // ModelSpec does not silently drop styles.
     assert!(ModelSpec::from_bytes(&f16_bytes()).is_err());
 }

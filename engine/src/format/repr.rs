@@ -652,8 +652,8 @@ impl<'a> ModelRepr<'a> {
     /// (none in a flat model). A reader skips the tags it does not know.
     pub fn extensions(&self) -> impl Iterator<Item = Extension<'a>> + 'a {
         // After the last cluster's record (validated, so skipping succeeds).
-        let last = self.header.experts as usize;
-        let list = match self.cluster(last.wrapping_sub(1)) {
+        let last = (self.header.experts as usize).saturating_sub(1);
+        let list = match self.cluster(last) {
             Some((_, gate)) => skip_cluster_rest(gate).unwrap_or(&[]),
             None => &[],
         };
@@ -671,7 +671,10 @@ impl<'a> ModelRepr<'a> {
         let Structure::TwoLevel = self.structure else {
             return None;
         };
-        let at = *self.networks.get(1 + c)? as usize;
+        if c >= self.header.experts as usize {
+            return None;
+        }
+        let at = *self.networks.get(c.checked_add(1)?)? as usize;
         let (s, rest) = take_len(self.description.get(at..)?).ok()?;
         let split = s.checked_mul(4)?;
         Some((rest.get(..split)?, rest.get(split..)?))
