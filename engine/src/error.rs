@@ -25,7 +25,8 @@ pub enum Error {
     UnsupportedVersion {
         /// Version found in the file.
         found: u16,
-        /// The only version this engine reads.
+        /// The newest version this engine reads (it reads every version
+        /// from [`FORMAT_VERSION`](crate::FORMAT_VERSION) up to this one).
         supported: u16,
     },
     /// Reserved header bits are set (a future or corrupted file).
@@ -77,6 +78,15 @@ pub enum Error {
         /// Number of experts in the model.
         experts: usize,
     },
+    /// A style index outside `0..styles` of its cluster.
+    NoSuchStyle {
+        /// The cluster asked for.
+        cluster: usize,
+        /// The style asked for.
+        style: usize,
+        /// Number of styles of that cluster.
+        styles: usize,
+    },
     /// The writer could not represent a value (a weight beyond f16's range, a
     /// non-finite weight, or an output buffer too small).
     Unrepresentable(&'static str),
@@ -90,15 +100,19 @@ impl fmt::Display for Error {
                 "truncated model: needs {needed} bytes, only {available} present"
             ),
             Error::BadMagic => f.write_str("not a model file (bad magic bytes)"),
-            Error::UnsupportedVersion { found, supported } if found < supported => write!(
-                f,
-                "model format version {found} is too old (this engine reads version {supported}): \
+            Error::UnsupportedVersion { found, supported } if found < crate::FORMAT_VERSION => {
+                write!(
+                    f,
+                    "model format version {found} is too old (this engine reads {}): \
                  convert it (`harness upgrade --model FILE --out NEW`) or export the run again \
-                 (`trainer export --run RUN_DIR --out NEW`)"
-            ),
+                 (`trainer export --run RUN_DIR --out NEW`)",
+                    Versions(supported)
+                )
+            }
             Error::UnsupportedVersion { found, supported } => write!(
                 f,
-                "unsupported model format version {found} (this engine reads version {supported})"
+                "unsupported model format version {found} (this engine reads {})",
+                Versions(supported)
             ),
             Error::ReservedBits => {
                 f.write_str("reserved header bits are set (corrupt or newer file)")
@@ -129,7 +143,29 @@ impl fmt::Display for Error {
             Error::NoSuchExpert { expert, experts } => {
                 write!(f, "no expert {expert}: model has {experts} experts")
             }
+            Error::NoSuchStyle {
+                cluster,
+                style,
+                styles,
+            } => write!(
+                f,
+                "no style {style} in cluster {cluster}: it has {styles} styles"
+            ),
             Error::Unrepresentable(what) => write!(f, "cannot write model: {what}"),
+        }
+    }
+}
+
+/// The versions an engine reads, newest `.0`: "version 2" or "versions 2 to 3".
+struct Versions(u16);
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            newest if newest > crate::FORMAT_VERSION => {
+                write!(f, "versions {} to {newest}", crate::FORMAT_VERSION)
+            }
+            newest => write!(f, "version {newest}"),
         }
     }
 }

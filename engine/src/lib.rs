@@ -22,6 +22,10 @@
 //! # Ok::<(), engine::Error>(())
 //! ```
 //!
+//! A two-level model (format version 3) gives each cluster styles of its
+//! own: [`Classification`] then also names the style, and
+//! [`Model::generate_style`] draws from one.
+//!
 //! Results are bit-identical on every target: the kernels use one fixed
 //! accumulation order, never fuse multiply-adds, and take transcendental
 //! functions from `libm`.
@@ -56,9 +60,9 @@ pub mod writer;
 pub use crc::crc32;
 pub use error::Error;
 pub use format::{
-    Activation, ElementType, Header, ImageShape, Layer, LayerDesc, LayerWeights, Layout,
-    Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights, FORMAT_VERSION, MAGIC,
-    MAX_EXPERTS, MAX_LAYERS,
+    Activation, ClusterDesc, ElementType, Extension, Header, ImageShape, Layer, LayerDesc,
+    LayerWeights, Layout, Likelihood, Method, ModelFile, ModelRepr, Network, TensorRef, Weights,
+    FORMAT_VERSION, MAGIC, MAX_EXPERTS, MAX_LAYERS, MAX_STYLES, TWO_LEVEL_VERSION,
 };
 pub use forward::{to_pixels, MAX_F32_IMAGE};
 pub use model::{Classification, Model};

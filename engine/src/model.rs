@@ -2,7 +2,7 @@
 
 use heapless::Vec;
 
-use crate::format::{ElementType, Header, ModelRepr, Network, MAX_EXPERTS};
+use crate::format::{ElementType, Header, ModelRepr, Network, MAX_EXPERTS, MAX_STYLES};
 use crate::forward::{self, Input, LayerWidths, Output};
 use crate::kernels::{argmax, softmax};
 use crate::{Error, Workspace};
@@ -22,7 +22,8 @@ pub struct Model<'a> {
     workspace_len: usize,
 }
 
-/// The gate's verdict on one image.
+/// The gate's verdict on one image (and, for a two-level model, the chosen
+/// cluster's style gate's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
     /// The expert (cluster) with the highest probability.
@@ -31,6 +32,12 @@ pub struct Classification {
     pub probabilities: Vec<f32, MAX_EXPERTS>,
     /// The digit label of `cluster`, if the model carries a label map.
     pub label: Option<u8>,
+    /// The style of `cluster` with the highest probability (0 in a flat
+    /// model and in a cluster of one style).
+    pub style: usize,
+    /// The style gate's softmax over `cluster`'s styles, `p(s | cluster)`:
+    /// `[1.0]` when the cluster has one style.
+    pub style_probabilities: Vec<f32, MAX_STYLES>,
 }
 
 impl Classification {
@@ -38,6 +45,26 @@ impl Classification {
     pub fn confidence(&self) -> f32 {
         self.probabilities.get(self.cluster).copied().unwrap_or(0.0)
     }
+
+    /// Probability of the chosen style within the chosen cluster (1 when
+    /// the cluster has one style).
+    pub fn style_confidence(&self) -> f32 {
+        self.style_probabilities
+            .get(self.style)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// A softmax over `logits` (at most `M` of them) and its first argmax.
+fn softmax_of<const M: usize>(logits: &[f32]) -> (Vec<f32, M>, usize) {
+    let mut probabilities: Vec<f32, M> = Vec::new();
+    for &v in logits.iter().take(M) {
+        let _ = probabilities.push(v);
+    }
+    softmax(&mut probabilities);
+    let best = argmax(&probabilities);
+    (probabilities, best)
 }
 
 impl<'a> Model<'a> {
@@ -79,9 +106,22 @@ impl<'a> Model<'a> {
         self.repr.element_type()
     }
 
-    /// Number of experts K.
+    /// Number of experts K (the clusters of a two-level model).
     pub fn experts(&self) -> usize {
         self.header().experts as usize
+    }
+
+    /// Number of styles of cluster `cluster`: 1 for every cluster of a flat
+    /// model, 0 for a cluster that does not exist.
+    ///
+    /// ```
+    /// let bytes = engine::testing::tiny_model_bytes();
+    /// let model = engine::Model::from_bytes(&bytes)?;
+    /// assert_eq!((model.styles(0), model.styles(3)), (1, 0));
+    /// # Ok::<(), engine::Error>(())
+    /// ```
+    pub fn styles(&self, cluster: usize) -> usize {
+        self.repr.styles(cluster)
     }
 
     /// Latent size of the decoders.
@@ -104,12 +144,26 @@ impl<'a> Model<'a> {
         self.repr.gate()
     }
 
-    /// Expert `k`'s decoder.
+    /// Expert `k`'s decoder (of a two-level model, its style 0's).
     pub fn decoder(&self, k: usize) -> Result<Network<'a>, Error> {
-        self.repr.decoder(k).ok_or(Error::NoSuchExpert {
-            expert: k,
-            experts: self.experts(),
-        })
+        self.style_decoder(k, 0)
+    }
+
+    /// Cluster `cluster`'s decoder of style `style`.
+    pub fn style_decoder(&self, cluster: usize, style: usize) -> Result<Network<'a>, Error> {
+        if cluster >= self.experts() {
+            return Err(Error::NoSuchExpert {
+                expert: cluster,
+                experts: self.experts(),
+            });
+        }
+        self.repr
+            .decoder_of(cluster, style)
+            .ok_or(Error::NoSuchStyle {
+                cluster,
+                style,
+                styles: self.styles(cluster),
+            })
     }
 
     /// The `N` a [`Workspace<N>`] needs for [`classify`](Self::classify),
@@ -182,12 +236,19 @@ impl<'a> Model<'a> {
         // k <= MAX_EXPERTS was validated, so this never truncates.
         let logits = &mut logits[..self.experts().min(MAX_EXPERTS)];
         self.run(self.gate(), input, ws, Output::Logits(logits))?;
-        let mut probabilities: Vec<f32, MAX_EXPERTS> = Vec::new();
-        for &v in logits.iter() {
-            let _ = probabilities.push(v);
-        }
-        softmax(&mut probabilities);
-        let cluster = argmax(&probabilities);
+        let (probabilities, cluster) = softmax_of(logits);
+        // The chosen cluster's style gate on the same input, if it has one.
+        let mut logits = [0.0f32; MAX_STYLES];
+        let logits = match self.repr.style_gate(cluster) {
+            Some(gate) => {
+                // S <= MAX_STYLES was validated, so this never truncates.
+                let logits = &mut logits[..self.styles(cluster).min(MAX_STYLES)];
+                self.run(gate, input, ws, Output::Logits(logits))?;
+                &logits[..]
+            }
+            None => &[0.0][..],
+        };
+        let (style_probabilities, style) = softmax_of(logits);
         let label = self
             .header()
             .label_map
@@ -197,6 +258,8 @@ impl<'a> Model<'a> {
             cluster,
             probabilities,
             label,
+            style,
+            style_probabilities,
         })
     }
 
@@ -230,16 +293,45 @@ impl<'a> Model<'a> {
     /// Decodes latent vector `z` with expert `k`'s decoder, returning the
     /// `pixels()` output intensities (Bernoulli probabilities or Gaussian means).
     /// Non-finite latent values are replaced by 0.
+    ///
+    /// Of a two-level model, decodes with the cluster's style 0
+    /// ([`decode_style`](Self::decode_style) takes a style).
     pub fn decode<'w, const N: usize>(
         &self,
         ws: &'w mut Workspace<N>,
         expert: usize,
         z: &[f32],
     ) -> Result<&'w [f32], Error> {
+        self.decode_style(ws, expert, 0, z)
+    }
+
+    /// [`decode`](Self::decode) with cluster `cluster`'s decoder of style
+    /// `style`.
+    pub fn decode_style<'w, const N: usize>(
+        &self,
+        ws: &'w mut Workspace<N>,
+        cluster: usize,
+        style: usize,
+        z: &[f32],
+    ) -> Result<&'w [f32], Error> {
+        self.decoded(ws, cluster, style, Input::Latent(z))
+    }
+
+    /// Runs cluster `cluster`'s decoder of style `style` on `input` (a
+    /// latent vector, checked for its length, or a seed) into `f32` values.
+    fn decoded<'w, const N: usize>(
+        &self,
+        ws: &'w mut Workspace<N>,
+        cluster: usize,
+        style: usize,
+        input: Input<'_>,
+    ) -> Result<&'w [f32], Error> {
         self.check_workspace::<N>(self.workspace_len().max(self.pixels()))?;
-        let decoder = self.decoder(expert)?;
-        self.check_len(z.len(), self.latent())?;
-        self.run(decoder, Input::Latent(z), ws, Output::Values)
+        let decoder = self.style_decoder(cluster, style)?;
+        if let Input::Latent(z) = input {
+            self.check_len(z.len(), self.latent())?;
+        }
+        self.run(decoder, input, ws, Output::Values)
     }
 
     /// Draws a latent vector from N(0, I) with a [`SplitMix64`] seeded by
@@ -248,6 +340,9 @@ impl<'a> Model<'a> {
     /// values, a pair at a time, and quantize them to their decoder's
     /// input codes.)
     ///
+    /// Of a two-level model, generates with the cluster's style 0
+    /// ([`generate_style`](Self::generate_style) takes a style).
+    ///
     /// [`SplitMix64`]: crate::rng::SplitMix64
     pub fn generate<'w, const N: usize>(
         &self,
@@ -255,9 +350,20 @@ impl<'a> Model<'a> {
         expert: usize,
         seed: u64,
     ) -> Result<&'w [f32], Error> {
-        self.check_workspace::<N>(self.workspace_len().max(self.pixels()))?;
-        let decoder = self.decoder(expert)?;
-        self.run(decoder, self.seed(seed), ws, Output::Values)
+        self.generate_style(ws, expert, 0, seed)
+    }
+
+    /// [`generate`](Self::generate) with cluster `cluster`'s decoder of
+    /// style `style`: the same seed draws the same latent vector for every
+    /// cluster and style.
+    pub fn generate_style<'w, const N: usize>(
+        &self,
+        ws: &'w mut Workspace<N>,
+        cluster: usize,
+        style: usize,
+        seed: u64,
+    ) -> Result<&'w [f32], Error> {
+        self.decoded(ws, cluster, style, self.seed(seed))
     }
 
     /// Like [`generate`](Self::generate), but writes 8-bit pixels
@@ -271,8 +377,21 @@ impl<'a> Model<'a> {
         seed: u64,
         out: &mut [u8],
     ) -> Result<(), Error> {
+        self.generate_pixels_style(ws, expert, 0, seed, out)
+    }
+
+    /// [`generate_pixels`](Self::generate_pixels) with cluster `cluster`'s
+    /// decoder of style `style`.
+    pub fn generate_pixels_style<const N: usize>(
+        &self,
+        ws: &mut Workspace<N>,
+        cluster: usize,
+        style: usize,
+        seed: u64,
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         self.check_workspace::<N>(self.workspace_len())?;
-        let decoder = self.decoder(expert)?;
+        let decoder = self.style_decoder(cluster, style)?;
         self.check_len(out.len(), self.pixels())?;
         self.run(decoder, self.seed(seed), ws, Output::Pixels(out))?;
         Ok(())
@@ -300,8 +419,7 @@ fn needed_workspace(repr: &ModelRepr<'_>) -> usize {
     forward::workspace_need(
         repr.element_type(),
         repr.header().latent as usize,
-        core::iter::once(repr.gate())
-            .chain(repr.decoders())
+        repr.networks()
             .map(|net| net.layers().map(|l| LayerWidths::of(&l))),
     )
 }

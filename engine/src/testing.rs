@@ -89,29 +89,9 @@ pub fn random_spec(
     experts: usize,
     seed: u64,
 ) -> crate::writer::ModelSpec {
-    use crate::writer::{DenseF32, ModelSpec};
-    use std::vec::Vec;
+    use crate::writer::ModelSpec;
     let mut rng = SplitMix64::new(seed);
-    let mut layers = |shape: Shape<'_>| -> Vec<DenseF32> {
-        shape
-            .iter()
-            .map(|&(inputs, outputs, activation)| {
-                let bound = 1.0 / libm::sqrtf(inputs as f32);
-                let mut draw = |n: usize| -> Vec<f32> {
-                    (0..n)
-                        .map(|_| (2.0 * rng.next_unit() - 1.0) * bound)
-                        .collect()
-                };
-                DenseF32 {
-                    inputs,
-                    outputs,
-                    activation,
-                    weights: draw(inputs * outputs),
-                    bias: draw(outputs),
-                }
-            })
-            .collect()
-    };
+    let mut layers = |shape: Shape<'_>| random_layers(&mut rng, shape, 1.0);
     ModelSpec {
         method: Method::MixtureOfVaes,
         image: ImageShape {
@@ -126,4 +106,33 @@ pub fn random_spec(
         gate: layers(gate),
         decoders: (0..experts).map(|_| layers(decoder)).collect(),
     }
+}
+
+/// A network of the given shape with weights and biases drawn from `rng`,
+/// uniform in `±gain/√inputs` (PyTorch's default `Linear` init for
+/// `gain = 1`), as [`random_spec`] draws them.
+#[cfg(feature = "std")]
+pub fn random_layers(
+    rng: &mut SplitMix64,
+    shape: Shape<'_>,
+    gain: f32,
+) -> std::vec::Vec<crate::writer::DenseF32> {
+    shape
+        .iter()
+        .map(|&(inputs, outputs, activation)| {
+            let bound = gain / libm::sqrtf(inputs as f32);
+            let mut draw = |n: usize| -> std::vec::Vec<f32> {
+                (0..n)
+                    .map(|_| (2.0 * rng.next_unit() - 1.0) * bound)
+                    .collect()
+            };
+            crate::writer::DenseF32 {
+                inputs,
+                outputs,
+                activation,
+                weights: draw(inputs * outputs),
+                bias: draw(outputs),
+            }
+        })
+        .collect()
 }

@@ -306,10 +306,89 @@ fn int8_layout(gate: bool, index: usize) -> Layout {
     }
 }
 
+/// The real value of one pixel code: what the gates' first layers read.
+const IMAGE_SCALE: f32 = 1.0 / 255.0;
+
+/// The decoders' input scale for latent values of magnitude up to `max`.
+fn latent_scale(max: f32) -> f32 {
+    (max / 127.0).max(f32::MIN_POSITIVE)
+}
+
+/// A network's layers as f16 descriptors, tensors pushed to `data`.
+fn f16_network(layers: &[DenseF32], data: &mut Data) -> Result<Vec<LayerDesc>, Error> {
+    layers.iter().map(|l| f16_layer(l, data)).collect()
+}
+
+/// A network's layers as integer descriptors reading codes of
+/// `input_scale`, with the calibrated largest outputs `maxes`; a gate
+/// (`gate`) reads pixels by columns and gives `f32` logits.
+fn int8_network(
+    layers: &[DenseF32],
+    maxes: &[f32],
+    input_scale: f32,
+    gate: bool,
+    data: &mut Data,
+) -> Result<Vec<LayerDesc>, Error> {
+    let mut scale = input_scale;
+    let mut out = Vec::with_capacity(layers.len());
+    for (i, (l, &max)) in layers.iter().zip(maxes).enumerate() {
+        let last_gate = gate && i + 1 == layers.len();
+        let layout = int8_layout(gate, i);
+        let (desc, next) = int8_layer(l, scale, max, layout, last_gate, data)?;
+        out.push(desc);
+        scale = next;
+    }
+    Ok(out)
+}
+
+/// Largest `|output|` of each layer of a network reading `images`
+/// (`pixels` bytes each).
+fn image_maxes(layers: &[DenseF32], images: &[u8], pixels: usize) -> Vec<f32> {
+    let mut maxes = std::vec![0.0f32; layers.len()];
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for img in images.chunks_exact(pixels.max(1)) {
+        x.clear();
+        x.extend(img.iter().map(|&p| p as f32 / 255.0));
+        for (l, max) in layers.iter().zip(&mut maxes) {
+            l.forward(&x, &mut y);
+            *max = y.iter().fold(*max, |a, v| a.max(v.abs()));
+            std::mem::swap(&mut x, &mut y);
+        }
+    }
+    maxes
+}
+
+/// Largest `|output|` of each layer of each decoder on [`LATENT_DRAWS`]
+/// latent vectors of `latent` values drawn from `seed` as `generate` draws
+/// them, and the largest `|z|`.
+fn latent_maxes(decoders: &[&[DenseF32]], latent: usize, seed: u64) -> (Vec<Vec<f32>>, f32) {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut largest = 0.0f32;
+    let mut rng = SplitMix64::new(seed);
+    let mut maxes: Vec<Vec<f32>> = decoders.iter().map(|d| std::vec![0.0; d.len()]).collect();
+    let mut z = std::vec![0.0f32; latent];
+    for _ in 0..LATENT_DRAWS {
+        rng.fill_normal(&mut z);
+        largest = z.iter().fold(largest, |a, v| a.max(v.abs()));
+        for (d, maxes) in decoders.iter().zip(&mut maxes) {
+            x.clear();
+            x.extend_from_slice(&z);
+            for (l, max) in d.iter().zip(maxes.iter_mut()) {
+                l.forward(&x, &mut y);
+                *max = y.iter().fold(*max, |a, v| a.max(v.abs()));
+                std::mem::swap(&mut x, &mut y);
+            }
+        }
+    }
+    (maxes, largest)
+}
+
 mod legacy;
 mod shape;
+mod two_level;
 
 pub use shape::{ModelShape, ShapeError, Width, MAX_TENSOR_BYTES};
+pub use two_level::{ClusterSpec, TwoLevelCalibration, TwoLevelSpec};
 
 /// Latent draws used to calibrate the decoders (what `generate` feeds them).
 const LATENT_DRAWS: usize = 4096;
@@ -317,8 +396,16 @@ const LATENT_DRAWS: usize = 4096;
 impl ModelSpec {
     /// The model of a file as f32 tensors: exact for f16 files,
     /// dequantized for int8 ones.
+    ///
+    /// A two-level (version 3) file is an error here: read it with
+    /// [`TwoLevelSpec::from_bytes`], which keeps its styles.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let repr = ModelRepr::parse(bytes)?;
+        if repr.is_two_level() {
+            return Err(Error::Unrepresentable(
+                "a two-level model: read it with TwoLevelSpec",
+            ));
+        }
         Ok(Self::from_parts(
             repr.header(),
             DenseF32::from_network(repr.gate()),
@@ -425,15 +512,11 @@ impl ModelSpec {
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         self.check_capacity()?;
         let mut data = Data::default();
-        let gate = self
-            .gate
-            .iter()
-            .map(|l| f16_layer(l, &mut data))
-            .collect::<Result<_, _>>()?;
+        let gate = f16_network(&self.gate, &mut data)?;
         let decoders = self
             .decoders
             .iter()
-            .map(|d| d.iter().map(|l| f16_layer(l, &mut data)).collect())
+            .map(|d| f16_network(d, &mut data))
             .collect::<Result<_, _>>()?;
         self.finish(gate, decoders, data)
     }
@@ -443,39 +526,9 @@ impl ModelSpec {
     /// bytes each, no labels), each decoder on [`LATENT_DRAWS`] latent
     /// vectors drawn as `generate` draws them, from `seed`.
     pub fn calibrate(&self, images: &[u8], seed: u64) -> Calibration {
-        let pixels = self.image.pixels().max(1);
-        let mut gate = std::vec![0.0f32; self.gate.len()];
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        for img in images.chunks_exact(pixels) {
-            x.clear();
-            x.extend(img.iter().map(|&p| p as f32 / 255.0));
-            for (l, max) in self.gate.iter().zip(&mut gate) {
-                l.forward(&x, &mut y);
-                *max = y.iter().fold(*max, |a, v| a.max(v.abs()));
-                std::mem::swap(&mut x, &mut y);
-            }
-        }
-        let mut latent = 0.0f32;
-        let mut rng = SplitMix64::new(seed);
-        let mut decoders: Vec<Vec<f32>> = self
-            .decoders
-            .iter()
-            .map(|d| std::vec![0.0; d.len()])
-            .collect();
-        let mut z = std::vec![0.0f32; self.latent];
-        for _ in 0..LATENT_DRAWS {
-            rng.fill_normal(&mut z);
-            latent = z.iter().fold(latent, |a, v| a.max(v.abs()));
-            for (d, maxes) in self.decoders.iter().zip(&mut decoders) {
-                x.clear();
-                x.extend_from_slice(&z);
-                for (l, max) in d.iter().zip(maxes.iter_mut()) {
-                    l.forward(&x, &mut y);
-                    *max = y.iter().fold(*max, |a, v| a.max(v.abs()));
-                    std::mem::swap(&mut x, &mut y);
-                }
-            }
-        }
+        let gate = image_maxes(&self.gate, images, self.image.pixels());
+        let decoders: Vec<&[DenseF32]> = self.decoders.iter().map(Vec::as_slice).collect();
+        let (decoders, latent) = latent_maxes(&decoders, self.latent, seed);
         Calibration {
             gate,
             decoders,
@@ -516,29 +569,13 @@ impl ModelSpec {
             ));
         }
         let mut data = Data::default();
-        let mut network = |layers: &[DenseF32],
-                           maxes: &[f32],
-                           input_scale: f32,
-                           gate: bool|
-         -> Result<Vec<LayerDesc>, Error> {
-            let mut scale = input_scale;
-            let mut out = Vec::with_capacity(layers.len());
-            for (i, (l, &max)) in layers.iter().zip(maxes).enumerate() {
-                let last_gate = gate && i + 1 == layers.len();
-                let layout = int8_layout(gate, i);
-                let (desc, next) = int8_layer(l, scale, max, layout, last_gate, &mut data)?;
-                out.push(desc);
-                scale = next;
-            }
-            Ok(out)
-        };
-        let gate = network(&self.gate, &calibration.gate, 1.0 / 255.0, true)?;
-        let latent_scale = (calibration.latent / 127.0).max(f32::MIN_POSITIVE);
+        let gate = int8_network(&self.gate, &calibration.gate, IMAGE_SCALE, true, &mut data)?;
+        let latent_scale = latent_scale(calibration.latent);
         let decoders = self
             .decoders
             .iter()
             .zip(&calibration.decoders)
-            .map(|(d, c)| network(d, c, latent_scale, false))
+            .map(|(d, c)| int8_network(d, c, latent_scale, false, &mut data))
             .collect::<Result<_, _>>()?;
         self.finish(gate, decoders, data)
     }

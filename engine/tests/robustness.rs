@@ -17,7 +17,7 @@ use engine::writer::{DenseF32, ModelSpec};
 use engine::{
     crc32, Activation, ElementType, Error, Header, ImageShape, Layer, LayerDesc, LayerWeights,
     Layout, Likelihood, Method, Model, ModelFile, ModelRepr, Network, TensorRef, Weights,
-    Workspace, FORMAT_VERSION, MAGIC,
+    Workspace, FORMAT_VERSION, MAGIC, TWO_LEVEL_VERSION,
 };
 use proptest::prelude::*;
 use serde::Serialize;
@@ -524,10 +524,14 @@ fn single_bit_flips_are_caught_by_the_frame() {
                 0..=7 => err == Error::BadMagic,
                 8..=9 => {
                     let found = u16::from_le_bytes([bad[8], bad[9]]);
-                    err == Error::UnsupportedVersion {
-                        found,
-                        supported: FORMAT_VERSION,
-                    }
+                    // Version 3 passes the frame; its description is not
+                    // a version-2 one.
+                    found == TWO_LEVEL_VERSION
+                        || err
+                            == Error::UnsupportedVersion {
+                                found,
+                                supported: TWO_LEVEL_VERSION,
+                            }
                 }
                 10..=11 => err == Error::ReservedBits,
                 12..=15 => matches!(err, Error::Truncated { .. } | Error::TrailingBytes { .. }),
@@ -632,17 +636,25 @@ fn frame_fields_give_their_errors() {
         let mut bad = bytes.to_vec();
         bad[0] = b'm';
         assert_eq!(Model::from_bytes(&bad).unwrap_err(), Error::BadMagic);
-        for version in [1, FORMAT_VERSION + 1, u16::MAX] {
+        for version in [1, TWO_LEVEL_VERSION + 1, u16::MAX] {
             let mut bad = bytes.to_vec();
             bad[8..10].copy_from_slice(&version.to_le_bytes());
             assert_eq!(
                 Model::from_bytes(&bad).unwrap_err(),
                 Error::UnsupportedVersion {
                     found: version,
-                    supported: FORMAT_VERSION
+                    supported: TWO_LEVEL_VERSION
                 }
             );
         }
+        // A version-2 description under a version-3 frame is an error of
+        // the description (the checksum covers the body only).
+        let mut bad = bytes.to_vec();
+        bad[8..10].copy_from_slice(&TWO_LEVEL_VERSION.to_le_bytes());
+        assert!(matches!(
+            Model::from_bytes(&bad).unwrap_err(),
+            Error::Malformed | Error::InvalidModel(_) | Error::Capacity { .. }
+        ));
         let mut bad = bytes.to_vec();
         bad[10] = 1;
         assert_eq!(Model::from_bytes(&bad).unwrap_err(), Error::ReservedBits);

@@ -64,6 +64,10 @@ pub fn exercise(model: &Model<'_>, p: &Params) {
                 assert_eq!(c.probabilities.len(), model.experts());
                 let sum: f32 = c.probabilities.iter().sum();
                 assert!((sum - 1.0).abs() < 1e-3, "probabilities sum to {sum}");
+                assert!(c.style < model.styles(c.cluster));
+                assert_eq!(c.style_probabilities.len(), model.styles(c.cluster));
+                let sum: f32 = c.style_probabilities.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-3, "style probabilities sum to {sum}");
             }
             Err(e) => assert!(!fits && matches!(e, Error::WorkspaceTooSmall { .. })),
         }
@@ -84,5 +88,14 @@ pub fn exercise(model: &Model<'_>, p: &Params) {
             Err(Error::NoSuchExpert { .. }) => assert!(!in_range),
             Err(e) => panic!("unexpected {e:?}"),
         }
+    }
+    // A style of the expert, often out of range.
+    let style = p.pattern[0] as usize % 18;
+    match model.generate_style(&mut ws, p.expert, style, p.seed) {
+        Ok(out) => assert!(fits && in_range && out.len() == pixels),
+        Err(Error::WorkspaceTooSmall { .. }) => assert!(!fits),
+        Err(Error::NoSuchExpert { .. }) => assert!(!in_range),
+        Err(Error::NoSuchStyle { .. }) => assert!(style >= model.styles(p.expert)),
+        Err(e) => panic!("unexpected {e:?}"),
     }
 }

@@ -229,3 +229,29 @@ impl Weights {
         }
     }
 }
+
+/// One cluster of a two-level model (format version 3), as the writer
+/// describes it: `S` style weights, the style gate's layers (none when
+/// `S = 1`) and `S` decoders.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClusterDesc<'r> {
+    /// Prior weight of each style within the cluster.
+    pub style_weights: &'r [f32],
+    /// The style gate: pixels to `S` logits; empty when `S = 1`.
+    pub gate: &'r [LayerDesc],
+    /// One decoder per style, style 0 first.
+    pub decoders: &'r [&'r [LayerDesc]],
+}
+
+/// An extension section at the end of a version-3 description: a tag and
+/// the section's bytes. A reader skips a section whose tag it does not
+/// know; tags are strictly increasing in a file. No tag is defined yet
+/// (the first is planned for the novelty score, issue 25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension<'a> {
+    /// What the section holds.
+    pub tag: u16,
+    /// The section, in the encoding its tag defines.
+    #[serde(borrow)]
+    pub bytes: &'a [u8],
+}

@@ -11,8 +11,8 @@
 
 use serde::Serialize;
 
-use super::desc::{Header, LayerDesc};
-use super::wire::{ModelFile, HEADER_LEN};
+use super::desc::{ClusterDesc, Extension, Header, LayerDesc};
+use super::wire::{ModelFile, FORMAT_VERSION, HEADER_LEN, TWO_LEVEL_VERSION};
 use super::DATA_ALIGN;
 use crate::Error;
 
@@ -25,12 +25,35 @@ pub(super) struct DescriptionRef<'r, 'h> {
     decoders: &'r [&'r [LayerDesc]],
 }
 
+/// The description of a two-level model (version 3): the header, the
+/// gate's layers, each cluster's record, then the extension sections.
+#[derive(Serialize)]
+pub(super) struct TwoLevelRef<'r, 'h> {
+    header: &'r Header<'h>,
+    gate: &'r [LayerDesc],
+    clusters: &'r [ClusterDesc<'r>],
+    extensions: &'r [Extension<'r>],
+}
+
 /// Where the description of a file being written comes from.
 pub(super) enum Description<'r, 'h> {
-    /// Bytes already encoded (a parsed file's, copied as they are).
-    Encoded(&'r [u8]),
-    /// Parts to encode with postcard.
+    /// Bytes already encoded (a parsed file's, copied as they are) and the
+    /// version they were read as.
+    Encoded(&'r [u8], u16),
+    /// Parts of a flat model (version 2) to encode with postcard.
     Parts(DescriptionRef<'r, 'h>),
+    /// Parts of a two-level model (version 3) to encode with postcard.
+    TwoLevel(TwoLevelRef<'r, 'h>),
+}
+
+/// Postcard length of `value`.
+fn encoded_len<T: Serialize>(value: &T) -> Result<usize, Error> {
+    postcard::experimental::serialized_size(value).map_err(|_| Error::Malformed)
+}
+
+/// Postcard-encodes `value` at the start of `out`; returns its length.
+fn encode<T: Serialize>(value: &T, out: &mut [u8]) -> Result<usize, Error> {
+    Ok(postcard::to_slice(value, out).map_err(|_| SMALL)?.len())
 }
 
 impl<'r, 'h> Description<'r, 'h> {
@@ -48,28 +71,51 @@ impl<'r, 'h> Description<'r, 'h> {
         })
     }
 
+    /// The description of a two-level model: `header`, the gate's layers,
+    /// each cluster's record and the extension sections.
+    pub(super) fn two_level(
+        header: &'r Header<'h>,
+        gate: &'r [LayerDesc],
+        clusters: &'r [ClusterDesc<'r>],
+        extensions: &'r [Extension<'r>],
+    ) -> Self {
+        Description::TwoLevel(TwoLevelRef {
+            header,
+            gate,
+            clusters,
+            extensions,
+        })
+    }
+
+    /// The format version the frame gets.
+    fn version(&self) -> u16 {
+        match self {
+            Description::Encoded(_, version) => *version,
+            Description::Parts(_) => FORMAT_VERSION,
+            Description::TwoLevel(_) => TWO_LEVEL_VERSION,
+        }
+    }
+
     /// Encoded length in bytes.
     fn len(&self) -> Result<usize, Error> {
         match self {
-            Description::Encoded(bytes) => Ok(bytes.len()),
-            Description::Parts(parts) => {
-                postcard::experimental::serialized_size(parts).map_err(|_| Error::Malformed)
-            }
+            Description::Encoded(bytes, _) => Ok(bytes.len()),
+            Description::Parts(parts) => encoded_len(parts),
+            Description::TwoLevel(parts) => encoded_len(parts),
         }
     }
 
     /// Writes the description at the start of `out`; returns its length.
     fn write(&self, out: &mut [u8]) -> Result<usize, Error> {
         match self {
-            Description::Encoded(bytes) => {
+            Description::Encoded(bytes, _) => {
                 out.get_mut(..bytes.len())
                     .ok_or(SMALL)?
                     .copy_from_slice(bytes);
                 Ok(bytes.len())
             }
-            Description::Parts(parts) => {
-                Ok(postcard::to_slice(parts, out).map_err(|_| SMALL)?.len())
-            }
+            Description::Parts(parts) => encode(parts, out),
+            Description::TwoLevel(parts) => encode(parts, out),
         }
     }
 }
@@ -113,7 +159,7 @@ pub(super) fn write(
     tensors.copy_from_slice(data);
     let body_len =
         u32::try_from(end - HEADER_LEN).map_err(|_| Error::Unrepresentable("body over 4 GiB"))?;
-    ModelFile::new_unchecked(&mut out[..end]).fill_frame(body_len);
+    ModelFile::new_unchecked(&mut out[..end]).fill_frame_version(description.version(), body_len);
     Ok(end)
 }
 
@@ -151,4 +197,38 @@ pub fn emitted_len(
     data_len: usize,
 ) -> Result<usize, Error> {
     written_len(&Description::parts(header, gate, decoders), data_len)
+}
+
+/// Writes a complete two-level (version 3) file from its parts into `out`
+/// and returns its length: as [`emit`], with each cluster's record
+/// ([`ClusterDesc`]) in place of the decoders and the extension sections
+/// after them (none, today: `&[]`). Not validated;
+/// [`ModelRepr::parse`](super::ModelRepr::parse) it.
+pub fn emit_two_level(
+    header: &Header<'_>,
+    gate: &[LayerDesc],
+    clusters: &[ClusterDesc<'_>],
+    extensions: &[Extension<'_>],
+    data: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    write(
+        &Description::two_level(header, gate, clusters, extensions),
+        data,
+        out,
+    )
+}
+
+/// Exact size of the file [`emit_two_level`] writes for these parts.
+pub fn emitted_len_two_level(
+    header: &Header<'_>,
+    gate: &[LayerDesc],
+    clusters: &[ClusterDesc<'_>],
+    extensions: &[Extension<'_>],
+    data_len: usize,
+) -> Result<usize, Error> {
+    written_len(
+        &Description::two_level(header, gate, clusters, extensions),
+        data_len,
+    )
 }

@@ -1,4 +1,5 @@
-//! The `model.bin` file format, version 2: a fixed 20-byte frame
+//! The `model.bin` file format, versions 2 (flat mixtures) and 3
+//! (two-level mixtures, clusters of styles): a fixed 20-byte frame
 //! ([`ModelFile`]) around a postcard-encoded description (header and layer
 //! descriptors) followed by a 16-byte-aligned data section holding every
 //! tensor. `FORMAT.md` in this crate is the normative description; this
@@ -21,17 +22,21 @@ mod repr;
 mod wire;
 
 pub use desc::{
-    Activation, ElementType, Header, ImageShape, Int8Weights, LayerDesc, Layout, Likelihood,
-    Method, Requant, TensorRef, Weights,
+    Activation, ClusterDesc, ElementType, Extension, Header, ImageShape, Int8Weights, LayerDesc,
+    Layout, Likelihood, Method, Requant, TensorRef, Weights,
 };
-pub use emit::{emit, emitted_len};
+pub use emit::{emit, emit_two_level, emitted_len, emitted_len_two_level};
 pub use repr::{
     descriptors, Int8Layer, Layer, LayerWeights, Layers, ModelRepr, Network, RequantLayer,
 };
-pub use wire::{ModelFile, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use wire::{ModelFile, FORMAT_VERSION, HEADER_LEN, MAGIC, TWO_LEVEL_VERSION};
 
 /// Most experts a model may have (the kVAE experiments use 15).
 pub const MAX_EXPERTS: usize = 16;
+/// Most styles in one cluster of a two-level model (format version 3).
+pub const MAX_STYLES: usize = 16;
+/// Most extension sections in a version-3 description.
+pub const MAX_EXTENSIONS: usize = 16;
 /// Most dense layers in the gate or in one decoder.
 pub const MAX_LAYERS: usize = 4;
 /// The data section starts at a file offset that is a multiple of this, and

@@ -2,11 +2,12 @@
 //! all borrowed from the file's bytes.
 
 use super::desc::{
-    Activation, ElementType, Header, Int8Weights, LayerDesc, Layout, Requant, TensorRef, Weights,
+    Activation, ElementType, Extension, Header, Int8Weights, LayerDesc, Layout, Requant, TensorRef,
+    Weights,
 };
 use super::emit::{data_start, file_len, write, Description};
-use super::wire::{ModelFile, HEADER_LEN};
-use super::{MAX_EXPERTS, MAX_INT8_INPUTS, MAX_LAYERS, TABLE_LEN};
+use super::wire::{ModelFile, FORMAT_VERSION, HEADER_LEN, TWO_LEVEL_VERSION};
+use super::{MAX_EXPERTS, MAX_EXTENSIONS, MAX_INT8_INPUTS, MAX_LAYERS, MAX_STYLES, TABLE_LEN};
 use crate::Error;
 
 /// The whole model as a file describes it, validated and borrowed: the
@@ -32,10 +33,25 @@ pub struct ModelRepr<'a> {
     header: Header<'a>,
     /// The postcard description (header and all layer descriptors).
     description: &'a [u8],
-    /// Offset in `description` of each network's layer list: gate first.
+    /// Offset in `description` of the gate's layer list, then of each
+    /// decoder's (flat) or each cluster's record (two-level).
     networks: [u32; 1 + MAX_EXPERTS],
     data: &'a [u8],
     element: ElementType,
+    structure: Structure,
+}
+
+/// What the entries after the gate in [`ModelRepr::networks`] point at.
+/// (A byte: the parsed view is no larger than version 2's. A cluster's
+/// style count is read from its record, the extension list found by
+/// skipping the clusters.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Structure {
+    /// Version 2: one decoder per cluster.
+    Flat,
+    /// Version 3: a record per cluster (style weights, style gate,
+    /// decoders).
+    TwoLevel,
 }
 
 /// One network (the gate or a decoder) of a validated model.
@@ -417,8 +433,19 @@ impl<'a> ModelRepr<'a> {
         Self::parse_file(&ModelFile::new_checked(bytes)?)
     }
 
-    /// Decodes and validates the body of an already checked frame.
+    /// Decodes and validates the body of an already checked frame: a flat
+    /// description for version 2, a two-level one for version 3.
     pub fn parse_file(file: &ModelFile<&'a [u8]>) -> Result<Self, Error> {
+        let two_level = match file.version() {
+            FORMAT_VERSION => false,
+            TWO_LEVEL_VERSION => true,
+            found => {
+                return Err(Error::UnsupportedVersion {
+                    found,
+                    supported: TWO_LEVEL_VERSION,
+                })
+            }
+        };
         let body = file.body_slice();
         let (header, mut rest): (Header<'a>, &[u8]) =
             postcard::take_from_bytes(body).map_err(|_| Error::Malformed)?;
@@ -430,14 +457,26 @@ impl<'a> ModelRepr<'a> {
         rest = skip_network(rest)?;
         let (count, mut after) = take_len(rest)?;
         if count != k {
-            return Err(Error::InvalidModel(
-                "decoder count differs from expert count",
-            ));
+            return Err(Error::InvalidModel(if two_level {
+                "cluster count differs from expert count"
+            } else {
+                "decoder count differs from expert count"
+            }));
         }
         for slot in networks.iter_mut().skip(1).take(k) {
             *slot = offset(body, after);
-            after = skip_network(after)?;
+            after = if two_level {
+                skip_cluster(after)?.1
+            } else {
+                skip_network(after)?
+            };
         }
+        let structure = if two_level {
+            after = skip_extensions(after)?;
+            Structure::TwoLevel
+        } else {
+            Structure::Flat
+        };
         let description = &body[..offset(body, after) as usize];
         // The data section starts at the first 16-byte boundary of the file.
         let start = data_start(description.len()) - HEADER_LEN;
@@ -454,13 +493,32 @@ impl<'a> ModelRepr<'a> {
             description,
             networks,
             data: &body[start..],
+            structure,
         };
         // Pass 2: every layer against the data section and its neighbours.
         let pixels = repr.header.image.pixels();
         let element = repr.gate().check(pixels, k, None)?;
-        for e in 0..k {
-            let net = repr.network(1 + e);
-            net.check(repr.header.latent as usize, pixels, Some(element))?;
+        for c in 0..k {
+            let styles = repr.styles(c);
+            if let Some((_, gate)) = repr.cluster(c) {
+                let gate = Network {
+                    bytes: gate,
+                    data: repr.data,
+                };
+                match styles {
+                    1 if !gate.is_empty() => {
+                        return Err(Error::InvalidModel("style gate on a cluster of one style"))
+                    }
+                    1 => {}
+                    _ => {
+                        gate.check(pixels, styles, Some(element))?;
+                    }
+                }
+            }
+            for s in 0..styles {
+                let net = repr.decoder_of(c, s).ok_or(Error::Malformed)?;
+                net.check(repr.header.latent as usize, pixels, Some(element))?;
+            }
         }
         Ok(ModelRepr { element, ..repr })
     }
@@ -474,7 +532,26 @@ impl<'a> ModelRepr<'a> {
     /// `out`, returning its length: the parsed bytes again, through the
     /// same path as [`format::emit`](super::emit).
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
-        write(&Description::Encoded(self.description), self.data, out)
+        write(
+            &Description::Encoded(self.description, self.version()),
+            self.data,
+            out,
+        )
+    }
+
+    /// The format version: [`FORMAT_VERSION`] for a flat model,
+    /// [`TWO_LEVEL_VERSION`] for a two-level one.
+    pub fn version(&self) -> u16 {
+        match self.structure {
+            Structure::Flat => FORMAT_VERSION,
+            Structure::TwoLevel => TWO_LEVEL_VERSION,
+        }
+    }
+
+    /// Whether this is a two-level model (version 3), whose clusters have
+    /// styles.
+    pub fn is_two_level(&self) -> bool {
+        self.version() == TWO_LEVEL_VERSION
     }
 
     /// Shapes and metadata.
@@ -492,14 +569,115 @@ impl<'a> ModelRepr<'a> {
         self.network(0)
     }
 
-    /// Expert `k`'s decoder, if there is one.
+    /// Expert (cluster) `k`'s decoder, if there is one: of a two-level
+    /// model, its style 0's.
     pub fn decoder(&self, k: usize) -> Option<Network<'a>> {
-        (k < self.header.experts as usize).then(|| self.network(1 + k))
+        self.decoder_of(k, 0)
     }
 
-    /// The decoders, expert 0 first.
+    /// The decoders, expert 0 first (of a two-level model, each cluster's
+    /// style 0: [`networks`](Self::networks) has them all).
     pub fn decoders(&self) -> impl Iterator<Item = Network<'a>> + '_ {
-        (0..self.header.experts as usize).map(|k| self.network(1 + k))
+        (0..self.header.experts as usize).filter_map(|k| self.decoder(k))
+    }
+
+    /// Number of styles of cluster `c`: 1 for every cluster of a flat model,
+    /// 0 for a cluster that does not exist.
+    pub fn styles(&self, c: usize) -> usize {
+        match self.cluster(c) {
+            _ if c >= self.header.experts as usize => 0,
+            None => 1,
+            Some((weights, _)) => weights.len() / 4,
+        }
+    }
+
+    /// Prior weight of style `s` within cluster `c` (1 for the one style of
+    /// a flat model's cluster); `None` if there is no such style.
+    pub fn style_weight(&self, c: usize, s: usize) -> Option<f32> {
+        if s >= self.styles(c) {
+            return None;
+        }
+        match self.cluster(c) {
+            None => Some(1.0),
+            Some((weights, _)) => {
+                let w = weights.get(4 * s..4 * s + 4)?;
+                Some(f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            }
+        }
+    }
+
+    /// Cluster `c`'s style gate (pixels to `styles(c)` logits), if it has
+    /// one: never in a flat model, nor for a cluster of one style.
+    pub fn style_gate(&self, c: usize) -> Option<Network<'a>> {
+        let (_, bytes) = self.cluster(c)?;
+        let net = Network {
+            bytes,
+            data: self.data,
+        };
+        (!net.is_empty()).then_some(net)
+    }
+
+    /// Cluster `c`'s decoder of style `s`, if there is one.
+    pub fn decoder_of(&self, c: usize, s: usize) -> Option<Network<'a>> {
+        if s >= self.styles(c) {
+            return None;
+        }
+        let Some((_, gate)) = self.cluster(c) else {
+            return Some(self.network(1 + c));
+        };
+        // Skip the style gate and the decoders before style `s` (validated
+        // when parsed, so these steps succeed).
+        let (_, mut rest) = take_len(skip_network(gate).ok()?).ok()?;
+        for _ in 0..s {
+            rest = skip_network(rest).ok()?;
+        }
+        Some(Network {
+            bytes: rest,
+            data: self.data,
+        })
+    }
+
+    /// Every network of the model: the gate, then each cluster's style
+    /// gate (if any) and decoders.
+    pub fn networks(&self) -> impl Iterator<Item = Network<'a>> + '_ {
+        let clusters = (0..self.header.experts as usize).flat_map(move |c| {
+            self.style_gate(c)
+                .into_iter()
+                .chain((0..self.styles(c)).filter_map(move |s| self.decoder_of(c, s)))
+        });
+        core::iter::once(self.gate()).chain(clusters)
+    }
+
+    /// The extension sections of a version-3 description, in tag order
+    /// (none in a flat model). A reader skips the tags it does not know.
+    pub fn extensions(&self) -> impl Iterator<Item = Extension<'a>> + 'a {
+        // After the last cluster's record (validated, so skipping succeeds).
+        let last = (self.header.experts as usize).saturating_sub(1);
+        let list = match self.cluster(last) {
+            Some((_, gate)) => skip_cluster_rest(gate).unwrap_or(&[]),
+            None => &[],
+        };
+        let (count, mut rest) = take_len(list).unwrap_or((0, &[]));
+        (0..count).map_while(move |_| {
+            let (e, r): (Extension<'a>, &'a [u8]) = postcard::take_from_bytes(rest).ok()?;
+            rest = r;
+            Some(e)
+        })
+    }
+
+    /// A two-level model's cluster `c`: its style weights' bytes and the
+    /// description from its style gate on. `None` for a flat model.
+    fn cluster(&self, c: usize) -> Option<(&'a [u8], &'a [u8])> {
+        let Structure::TwoLevel = self.structure else {
+            return None;
+        };
+        if c >= self.header.experts as usize {
+            return None;
+        }
+        let at = *self.networks.get(c.checked_add(1)?)? as usize;
+        let (s, rest) = take_len(self.description.get(at..)?).ok()?;
+        let split = s.checked_mul(4)?;
+        Some((rest.get(..split)?, rest.get(split..)?))
     }
 
     fn network(&self, i: usize) -> Network<'a> {
@@ -515,15 +693,14 @@ impl<'a> ModelRepr<'a> {
         self.data
     }
 
-    /// Total parameters in the gate and all decoders.
+    /// Total parameters in every network.
     pub fn parameters(&self) -> usize {
-        self.gate().parameters() + self.decoders().map(|d| d.parameters()).sum::<usize>()
+        self.networks().map(|n| n.parameters()).sum()
     }
 
     /// Widest layer input or output anywhere in the model.
     pub fn max_width(&self) -> usize {
-        core::iter::once(self.gate())
-            .chain(self.decoders())
+        self.networks()
             .flat_map(|n| n.layers())
             .map(|l| l.inputs.max(l.outputs))
             .max()
@@ -620,6 +797,71 @@ fn skip_network(bytes: &[u8]) -> Result<&[u8], Error> {
     for _ in 0..count {
         let (_, r): (LayerDesc, &[u8]) =
             postcard::take_from_bytes(rest).map_err(|_| Error::Malformed)?;
+        rest = r;
+    }
+    Ok(rest)
+}
+
+/// Skips one cluster's record of a version-3 description, checking its
+/// counts (styles, decoders) and that its networks decode; returns its
+/// number of styles and what follows.
+fn skip_cluster(bytes: &[u8]) -> Result<(usize, &[u8]), Error> {
+    let (styles, rest) = take_len(bytes)?;
+    if styles == 0 {
+        return Err(Error::InvalidModel("cluster has no styles"));
+    }
+    if styles > MAX_STYLES {
+        return Err(Error::Capacity {
+            what: "styles",
+            needed: styles,
+            max: MAX_STYLES,
+        });
+    }
+    // `styles` f32 weights, 4 bytes each.
+    let rest = rest.get(4 * styles..).ok_or(Error::Malformed)?;
+    let (decoders, rest) = skip_cluster_networks(rest)?;
+    if decoders != styles {
+        return Err(Error::InvalidModel(
+            "decoder count differs from style count",
+        ));
+    }
+    Ok((styles, rest))
+}
+
+/// Skips a cluster's style gate and decoders; returns the decoder count and
+/// what follows.
+fn skip_cluster_networks(bytes: &[u8]) -> Result<(usize, &[u8]), Error> {
+    let (decoders, mut rest) = take_len(skip_network(bytes)?)?;
+    for _ in 0..decoders.min(MAX_STYLES + 1) {
+        rest = skip_network(rest)?;
+    }
+    Ok((decoders, rest))
+}
+
+/// What follows a validated cluster record, from its style gate on.
+fn skip_cluster_rest(bytes: &[u8]) -> Option<&[u8]> {
+    skip_cluster_networks(bytes).ok().map(|(_, rest)| rest)
+}
+
+/// Skips the extension list of a version-3 description: at most
+/// [`MAX_EXTENSIONS`] sections with strictly increasing tags.
+fn skip_extensions(bytes: &[u8]) -> Result<&[u8], Error> {
+    let (count, mut rest) = take_len(bytes)?;
+    if count > MAX_EXTENSIONS {
+        return Err(Error::Capacity {
+            what: "extensions",
+            needed: count,
+            max: MAX_EXTENSIONS,
+        });
+    }
+    let mut last: Option<u16> = None;
+    for _ in 0..count {
+        let (e, r): (Extension<'_>, &[u8]) =
+            postcard::take_from_bytes(rest).map_err(|_| Error::Malformed)?;
+        if last.is_some_and(|t| t >= e.tag) {
+            return Err(Error::InvalidModel("extension tags not increasing"));
+        }
+        last = Some(e.tag);
         rest = r;
     }
     Ok(rest)

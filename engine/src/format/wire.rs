@@ -6,8 +6,15 @@ use crate::{crc32, Error};
 /// files mangled by text-mode transfers, as PNG's signature does.
 pub const MAGIC: [u8; 8] = *b"MoVAE\r\n\x1a";
 
-/// The format version this engine reads and writes.
+/// The format version of flat models: the oldest version this engine
+/// reads, and the one the writer gives every model whose clusters all have
+/// one style.
 pub const FORMAT_VERSION: u16 = 2;
+
+/// The format version of two-level models (clusters of styles) and the
+/// newest this engine reads: it reads every version from
+/// [`FORMAT_VERSION`] up to this one.
+pub const TWO_LEVEL_VERSION: u16 = 3;
 
 /// Length of the fixed frame before the body.
 pub const HEADER_LEN: usize = 20;
@@ -45,15 +52,32 @@ impl<T: AsRef<[u8]>> ModelFile<T> {
 
     /// Wraps a buffer and validates the frame: length, magic, version,
     /// reserved bits, body length and body checksum.
+    /// Any version from [`FORMAT_VERSION`] to [`TWO_LEVEL_VERSION`] is
+    /// accepted; others are [`Error::UnsupportedVersion`] naming the newest.
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        Self::new_checked_version(buffer, FORMAT_VERSION)
+        Self::new_checked_up_to(buffer, TWO_LEVEL_VERSION)
+    }
+
+    /// [`new_checked`](Self::new_checked) as an engine that reads versions
+    /// [`FORMAT_VERSION`] to `newest` checks a frame: `newest = 2` is what
+    /// an engine built before version 3 answers (a version-3 file is then
+    /// [`Error::UnsupportedVersion`] at the frame, before its description
+    /// is read).
+    pub fn new_checked_up_to(buffer: T, newest: u16) -> Result<Self, Error> {
+        Self::new_checked_range(buffer, FORMAT_VERSION, newest)
     }
 
     /// [`new_checked`](Self::new_checked) for a frame of another format
     /// version (the writer reads version 1 to convert it).
+    #[cfg(feature = "std")]
     pub(crate) fn new_checked_version(buffer: T, version: u16) -> Result<Self, Error> {
+        Self::new_checked_range(buffer, version, version)
+    }
+
+    /// A checked frame of a version in `oldest..=newest`.
+    fn new_checked_range(buffer: T, oldest: u16, newest: u16) -> Result<Self, Error> {
         let file = Self::new_unchecked(buffer);
-        file.check_frame(version)?;
+        file.check_frame(oldest, newest)?;
         let stored = file.checksum();
         let computed = crc32(file.body());
         if stored != computed {
@@ -68,11 +92,11 @@ impl<T: AsRef<[u8]>> ModelFile<T> {
     /// validated by [`ModelRepr::parse`](crate::ModelRepr::parse).
     pub fn new_checked_skip_crc(buffer: T) -> Result<Self, Error> {
         let file = Self::new_unchecked(buffer);
-        file.check_frame(FORMAT_VERSION)?;
+        file.check_frame(FORMAT_VERSION, TWO_LEVEL_VERSION)?;
         Ok(file)
     }
 
-    fn check_frame(&self, version: u16) -> Result<(), Error> {
+    fn check_frame(&self, oldest: u16, newest: u16) -> Result<(), Error> {
         let data = self.buffer.as_ref();
         if data.len() < field::MAGIC.end {
             return Err(Error::Truncated {
@@ -89,10 +113,10 @@ impl<T: AsRef<[u8]>> ModelFile<T> {
                 available: data.len(),
             });
         }
-        if self.version() != version {
+        if !(oldest..=newest).contains(&self.version()) {
             return Err(Error::UnsupportedVersion {
                 found: self.version(),
-                supported: version,
+                supported: newest,
             });
         }
         if self.reserved() != 0 {
@@ -165,12 +189,17 @@ impl<'a> ModelFile<&'a [u8]> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ModelFile<T> {
-    /// Writes magic, version, zero reserved bits, body length and checksum
-    /// for the body already placed after the frame.
+    /// Writes magic, version ([`FORMAT_VERSION`]), zero reserved bits, body
+    /// length and checksum for the body already placed after the frame.
     pub fn fill_frame(&mut self, body_len: u32) {
+        self.fill_frame_version(FORMAT_VERSION, body_len);
+    }
+
+    /// [`fill_frame`](Self::fill_frame) with another version number.
+    pub fn fill_frame_version(&mut self, version: u16, body_len: u32) {
         let data = self.buffer.as_mut();
         data[field::MAGIC].copy_from_slice(&MAGIC);
-        data[field::VERSION].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        data[field::VERSION].copy_from_slice(&version.to_le_bytes());
         data[field::RESERVED].copy_from_slice(&0u16.to_le_bytes());
         data[field::BODY_LEN].copy_from_slice(&body_len.to_le_bytes());
         let crc = crc32(&data[HEADER_LEN..HEADER_LEN + body_len as usize]);
@@ -218,7 +247,26 @@ mod tests {
             ModelFile::new_checked(&b[..]).unwrap_err(),
             Error::UnsupportedVersion {
                 found: 1,
+                supported: 3
+            }
+        );
+        // Version 3 passes this engine's frame but not a version-2 engine's.
+        let mut b = EMPTY;
+        b[8] = 3;
+        assert!(ModelFile::new_checked(&b[..]).is_ok());
+        assert_eq!(
+            ModelFile::new_checked_up_to(&b[..], 2).unwrap_err(),
+            Error::UnsupportedVersion {
+                found: 3,
                 supported: 2
+            }
+        );
+        b[8] = 4;
+        assert_eq!(
+            ModelFile::new_checked(&b[..]).unwrap_err(),
+            Error::UnsupportedVersion {
+                found: 4,
+                supported: 3
             }
         );
         let mut b = EMPTY;
