@@ -155,7 +155,7 @@ pub extern "C" fn check_head(file_len: f64) -> i32 {
 /// the reasons a file's first bytes and its length can give.
 pub fn head_error(head: &[u8], file_len: f64) -> Result<(), String> {
     use engine::format::HEADER_LEN;
-    use engine::{Error, ModelFile, FORMAT_VERSION, MAGIC};
+    use engine::{Error, ModelFile, FORMAT_VERSION, MAGIC, TWO_LEVEL_VERSION};
     // Saturates: a file over usize::MAX bytes is over the limit anyway.
     let len = file_len as usize;
     let available = len.min(head.len());
@@ -172,10 +172,11 @@ pub fn head_error(head: &[u8], file_len: f64) -> Result<(), String> {
             needed: HEADER_LEN,
             available: len,
         })
-    } else if frame.version() != FORMAT_VERSION {
+    } else if !(FORMAT_VERSION..=TWO_LEVEL_VERSION).contains(&frame.version()) {
+        // The engine reads flat (version 2) and two-level (version 3) files.
         Some(Error::UnsupportedVersion {
             found: frame.version(),
-            supported: FORMAT_VERSION,
+            supported: TWO_LEVEL_VERSION,
         })
     } else if frame.reserved() != 0 {
         Some(Error::ReservedBits)
@@ -479,7 +480,7 @@ mod tests {
         assert_eq!(head_error(&bad[..20], n), whole(&bad));
         assert!(whole(&bad).unwrap_err().contains("bad magic"));
         let mut newer = bytes.clone();
-        newer[8] = 3;
+        newer[8] = 4;
         assert_eq!(head_error(&newer[..20], n), whole(&newer));
         let mut reserved = bytes.clone();
         reserved[10] = 1;
