@@ -73,7 +73,7 @@ def headline(results):
         f"the default command, seed 1: {seed1[11]} of CPU time (wall {seed1[10]}{load(fit_text)}) "
         f"| [results/default-fit.md](results/default-fit.md), {date(fit_text)} |\n"
         f"| on a microcontroller | **{int8[1]}** per classification on an RP2040 at 125 MHz (int8 model, "
-        f"{int8[4]} of RAM, {int8[5]} of flash) | [results/rp2040.md](results/rp2040.md), {date(rp_text)} |\n"
+        f"{int8[4]} of RAM, its {int8[5]} of weights read from flash) | [results/rp2040.md](results/rp2040.md), {date(rp_text)} |\n"
         f"| in a web page | {web_line[2:]} | [results/web.md](results/web.md), {date(web_text)} |\n")
 
 
