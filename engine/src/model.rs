@@ -238,17 +238,18 @@ impl<'a> Model<'a> {
         self.run(self.gate(), input, ws, Output::Logits(logits))?;
         let (probabilities, cluster) = softmax_of(logits);
         // The chosen cluster's style gate on the same input, if it has one.
-        let mut logits = [0.0f32; MAX_STYLES];
-        let logits = match self.repr.style_gate(cluster) {
-            Some(gate) => {
-                // S <= MAX_STYLES was validated, so this never truncates.
-                let logits = &mut logits[..self.styles(cluster).min(MAX_STYLES)];
-                self.run(gate, input, ws, Output::Logits(logits))?;
-                &logits[..]
+        // A cluster of one style (every cluster of a flat model) answers
+        // style 0 with probability 1, the bits a softmax of one logit gives,
+        // without a second network, an exponential or the style logits on
+        // the flat path's stack.
+        let (style_probabilities, style) = match self.repr.style_gate(cluster) {
+            Some(gate) => self.style_verdict(gate, cluster, ws, input)?,
+            None => {
+                let mut one = Vec::new();
+                let _ = one.push(1.0);
+                (one, 0)
             }
-            None => &[0.0][..],
         };
-        let (style_probabilities, style) = softmax_of(logits);
         let label = self
             .header()
             .label_map
@@ -261,6 +262,24 @@ impl<'a> Model<'a> {
             style,
             style_probabilities,
         })
+    }
+
+    /// Runs `cluster`'s style `gate` on `input`: `p(s | cluster)` and its
+    /// first argmax. Out of line, so that its logits stay off the frame of a
+    /// flat model's classification.
+    #[inline(never)]
+    fn style_verdict<const N: usize>(
+        &self,
+        gate: Network<'_>,
+        cluster: usize,
+        ws: &mut Workspace<N>,
+        input: Input<'_>,
+    ) -> Result<(Vec<f32, MAX_STYLES>, usize), Error> {
+        let mut logits = [0.0f32; MAX_STYLES];
+        // S <= MAX_STYLES was validated, so this never truncates.
+        let logits = &mut logits[..self.styles(cluster).min(MAX_STYLES)];
+        self.run(gate, input, ws, Output::Logits(logits))?;
+        Ok(softmax_of(logits))
     }
 
     /// Runs one of this model's networks: the single place that hands
