@@ -131,7 +131,7 @@ fn build_wasm() -> Result<(), String> {
         .args(["--config", "profile.release.panic=\"abort\""])
         // The engine optimised for size: the two-level models' code took the
         // wasm from 145 to 157 KiB at opt-level 3, and "s" brings it to
-        // 143 KiB; the page's calls stay far inside a frame (the browser
+        // 144 KiB (results/web.md); the page's calls stay far inside a frame (the browser
         // test times them), and no optimisation level changes the bits.
         .args(["--config", "profile.release.package.engine.opt-level=\"s\""])
         .status()
