@@ -31,6 +31,8 @@ FW_OUT=${FW_OUT:-$ROOT/target/firmware}
 OUT=${DEVICE_OUT:-$ROOT/target/device}
 # shellcheck disable=SC1091
 . "$ROOT/.ci/target-dir.sh"
+# shellcheck disable=SC1091
+. "$ROOT/.ci/machine.sh"
 HARNESS=${HARNESS:-$CARGO_TARGET/release/harness}
 # shellcheck disable=SC1091
 . "${EMULATORS_DIR:-$ROOT/.emulators}/env.sh"
@@ -196,7 +198,7 @@ table=$OUT/table.md
 cat "$table"
 if [ $UPDATE_README = 1 ]; then
   {
-    echo "Measured by \`bash .ci/device.sh --update-readme\` on $(date -u +%F) (emulated links, on $(nproc) cores of $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); cycles are the device's own counter, round trips emulated time)."
+    echo "Measured by \`bash .ci/device.sh --update-readme\` on $(date -u +%F) (emulated links, on $MACHINE; cycles are the device's own counter, round trips emulated time)."
     echo
     cat "$table"
   } >results/device-links.md

@@ -18,6 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck disable=SC1091
+. "$ROOT/.ci/machine.sh"
 FW=$ROOT/firmware-example
 
 # The models, by name. To run another model on the full-size targets, add
@@ -274,7 +276,7 @@ PY
 # instruction counts are deterministic, so CI's --check-readme compares a
 # fresh run with them, the date line aside.
 header() {
-  echo "Measured by \`bash .ci/firmware.sh --update-readme\` on $(date -u +%F) (rp2040js and QEMU, on $(nproc) cores of $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); cycle and instruction counts are deterministic, and every CI run checks them against this file)."
+  echo "Measured by \`bash .ci/firmware.sh --update-readme\` on $(date -u +%F) (rp2040js and QEMU, on $MACHINE; cycle and instruction counts are deterministic, and every CI run checks them against this file)."
   echo
 }
 RESULTS=(firmware-cost:table.md firmware-boot-log:boot-log.md rp2040:rp2040.md)

@@ -38,7 +38,7 @@ def table_rows(text):
     """The rows of the first Markdown table in `text`, as lists of cells."""
     rows = [[c.strip() for c in line.strip().strip("|").split("|")]
             for line in text.splitlines() if line.startswith("|")]
-    return [r for r in rows[2:]] if len(rows) > 2 else []
+    return rows[2:]
 
 
 def headline(results):

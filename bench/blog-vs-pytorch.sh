@@ -31,6 +31,8 @@ fi
 cargo build --release -p trainer >&2
 # shellcheck disable=SC1091
 . .ci/target-dir.sh
+# shellcheck disable=SC1091
+. .ci/machine.sh
 trainer=$CARGO_TARGET/release/trainer
 run_dir=$(mktemp -d)
 trap 'rm -rf "$run_dir"' EXIT
@@ -40,7 +42,7 @@ torch_version=$("$PYTHON" -c 'import torch; print(torch.__version__)')
 
 mkdir -p results
 table() {
-    echo "Measured by \`bash bench/blog-vs-pytorch.sh $rounds $images\` on $(date -u +%F): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), no GPU; load average $(cut -d' ' -f1 /proc/loadavg) at the start. Samples/s of the training steps of one epoch of $images images, each engine in turn, round after round."
+    echo "Measured by \`bash bench/blog-vs-pytorch.sh $rounds $images\` on $(date -u +%F): $MACHINE, no GPU; load average $(cut -d' ' -f1 /proc/loadavg) at the start. Samples/s of the training steps of one epoch of $images images, each engine in turn, round after round."
     echo
     printf '| round | PyTorch %s as published | batched + fused Adam | the same, compiled | trainer | trainer / published | / batched | / compiled |\n' "$torch_version"
     printf '|---|---|---|---|---|---|---|---|\n'

@@ -15,9 +15,10 @@ seeds=("$@")
 cargo build --release --locked -p trainer >/dev/null 2>&1
 # shellcheck disable=SC1091
 . .ci/target-dir.sh
+# shellcheck disable=SC1091
+. .ci/machine.sh
 out=$CARGO_TARGET/default-fit
 mkdir -p "$out" results
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # A report line's figures: "ACC 0.9661, NMI 0.9150, ARI 0.9270" -> "0.9661 | 0.9150 | 0.9270".
@@ -41,7 +42,7 @@ done
 load_end=$(cut -d' ' -f1 /proc/loadavg)
 
 {
-    echo "Measured by \`bash bench/default-fit.sh ${seeds[*]}\` on $(date -u +%Y-%m-%d): $(nproc) cores, $cpu, no GPU; load average $load_start at the start, $load_end at the end. Test set: MNIST's 10,000 t10k images; labels used only to score."
+    echo "Measured by \`bash bench/default-fit.sh ${seeds[*]}\` on $(date -u +%Y-%m-%d): $MACHINE, no GPU; load average $load_start at the start, $load_end at the end. Test set: MNIST's 10,000 t10k images; labels used only to score."
     echo
     echo '| seed | f32 ACC | NMI | ARI | engine on model.bin (f16) ACC | NMI | ARI | agree with f32 | model.bin bytes | model-int8.bin bytes | wall time (training, scoring, export) | CPU time (user + system) | peak MB |'
     echo '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'

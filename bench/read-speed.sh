@@ -20,6 +20,8 @@ python3 -c 'import numpy, PIL, pandas' 2>/dev/null || pip install -q numpy pillo
 cargo build --release --locked -p trainer >/dev/null 2>&1
 # shellcheck disable=SC1091
 . .ci/target-dir.sh
+# shellcheck disable=SC1091
+. .ci/machine.sh
 if [ ! -f "$fix/train.csv" ]; then
     python3 bench/read_fixtures.py write "$fix"
 fi
@@ -29,7 +31,7 @@ for path in "$fix/png" "$fix/train.csv"; do
     "$CARGO_TARGET/release/trainer" data "$path" >/dev/null
 done
 table() {
-    echo "Measured by \`bash bench/read-speed.sh $rounds\` on $(date -u +%F): $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average $(cut -d' ' -f1 /proc/loadavg) at the start; files in the page cache, whole processes, the first of each pair alternating."
+    echo "Measured by \`bash bench/read-speed.sh $rounds\` on $(date -u +%F): $MACHINE; load average $(cut -d' ' -f1 /proc/loadavg) at the start; files in the page cache, whole processes, the first of each pair alternating."
     echo
 
     # "WALL_S PEAK_MB" of one command, its output discarded.

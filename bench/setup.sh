@@ -12,12 +12,13 @@ cd "$(dirname "$0")/.."
 fit=1
 [ "${1:-}" = "--no-fit" ] && fit=0
 repo=$PWD
+# shellcheck disable=SC1091
+. .ci/machine.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/clone"
 cd "$work/clone"
 export CARGO_TARGET_DIR=$work/target CARGO_TERM_COLOR=never
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # Wall seconds of one command, its output in $work/NAME.log.
@@ -38,7 +39,7 @@ tests=$(timed test cargo test --workspace --release --locked)
 passed=$(grep -oE '^test result: ok\. [0-9]+ passed' "$work/test.log" | awk '{ n += $4 } END { print n }')
 
 {
-    echo "Measured by \`bash bench/setup.sh\` on $(date -u +%F): a fresh clone, an empty target directory, crates already in cargo's download cache; $(nproc) cores, $cpu, no GPU; load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end; $(rustc --version)."
+    echo "Measured by \`bash bench/setup.sh\` on $(date -u +%F): a fresh clone, an empty target directory, crates already in cargo's download cache; $MACHINE, no GPU; load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end; $(rustc --version)."
     echo
     echo '| step | command | wall time |'
     echo '|---|---|---:|'

@@ -12,11 +12,12 @@ python3 -c 'import sklearn, PIL' 2>/dev/null || pip install -q scikit-learn pill
 cargo build --release --locked -p trainer >/dev/null 2>&1
 # shellcheck disable=SC1091
 . .ci/target-dir.sh
+# shellcheck disable=SC1091
+. .ci/machine.sh
 trainer=$CARGO_TARGET/release/trainer
 out=$CARGO_TARGET/sklearn-digits
 rm -rf "$out"
 mkdir -p "$out" results
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 python3 examples/sklearn_digits.py "$out/digits" --kmeans | grep '^|' >"$out/kmeans.md"
 
@@ -41,7 +42,7 @@ bytes_f16=$(stat -c %s "$out/run-labelled-1/model.bin")
 bytes_int8=$(stat -c %s "$out/run-labelled-1/model-int8.bin")
 
 {
-    echo "Measured by \`bash bench/sklearn-digits.sh\` on $(date -u +%Y-%m-%d): $(nproc) cores, $cpu, no GPU; load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end. Labels used only to score."
+    echo "Measured by \`bash bench/sklearn-digits.sh\` on $(date -u +%Y-%m-%d): $MACHINE, no GPU; load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end. Labels used only to score."
     echo
     echo "The model: $bytes_f16 bytes f16, $bytes_int8 int8."
     echo
