@@ -132,6 +132,12 @@ pub fn predict(model: &Model<'_>, pixels: &[u8]) -> Result<Vec<usize>, HostError
     classify_each(model, pixels, |c| c.cluster)
 }
 
+/// The `(cluster, style)` of every image of `pixels` (style 0 for a flat
+/// model or a cluster of one style).
+pub fn routes(model: &Model<'_>, pixels: &[u8]) -> Result<Vec<(usize, usize)>, HostError> {
+    classify_each(model, pixels, |c| (c.cluster, c.style))
+}
+
 /// `keep` of every image's classification.
 fn classify_each<T>(
     model: &Model<'_>,
@@ -173,6 +179,41 @@ pub fn sample_tiles(model: &Model<'_>, rows: usize, seed: u64) -> Result<Vec<Vec
         for e in 0..k {
             let s = seed.wrapping_add(r.wrapping_mul(k).wrapping_add(e) as u64);
             tiles.push(model.generate(&mut ws, e, s)?.to_vec());
+        }
+    }
+    Ok(tiles)
+}
+
+/// Samples of every (cluster, style) for a grid of one column per cluster
+/// with its styles beneath: `rows` rows per style, for as many styles as
+/// the cluster with the most has. Tile `(s · rows + r) · K + c` is
+/// [`Model::generate_style`] of cluster `c`, style `s`, with seed `seed +`
+/// that index (wrapping); a cluster with fewer styles gets empty tiles
+/// (all 0) there. For a flat model this is [`sample_tiles`].
+///
+/// ```
+/// # let bytes = engine::testing::tiny_model_bytes();
+/// let model = engine::host::parse(&bytes)?;
+/// let tiles = engine::host::style_tiles(&model, 2, 10)?;
+/// assert_eq!(tiles, engine::host::sample_tiles(&model, 2, 10)?);
+/// # Ok::<(), engine::host::HostError>(())
+/// ```
+pub fn style_tiles(model: &Model<'_>, rows: usize, seed: u64) -> Result<Vec<Vec<f32>>, HostError> {
+    let k = model.experts();
+    let most = (0..k).map(|c| model.styles(c)).max().unwrap_or(1);
+    let mut ws = workspace();
+    let mut tiles = Vec::with_capacity(rows.saturating_mul(k).saturating_mul(most));
+    for s in 0..most {
+        for r in 0..rows {
+            for c in 0..k {
+                let i = (s * rows + r).wrapping_mul(k).wrapping_add(c);
+                if s < model.styles(c) {
+                    let seed = seed.wrapping_add(i as u64);
+                    tiles.push(model.generate_style(&mut ws, c, s, seed)?.to_vec());
+                } else {
+                    tiles.push(std::vec![0.0; model.pixels()]);
+                }
+            }
         }
     }
     Ok(tiles)

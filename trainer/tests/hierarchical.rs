@@ -1,6 +1,7 @@
 //! `trainer fit --method hierarchical` end to end on a few hundred images:
 //! the two levels' shapes in the run's files, a loss that falls, exact
-//! resume, and the refusals (`--export`, `--styles` elsewhere).
+//! resume, the version-3 export and its agreement with the f32 model,
+//! `--styles auto`, and the refusals (bad `--styles`, the flags elsewhere).
 
 mod common;
 
@@ -84,29 +85,51 @@ fn hierarchical_trains_two_levels_and_resumes_to_the_same_model() {
     assert!(elbo(3) < elbo(1), "elbo {} then {}", elbo(1), elbo(3));
     assert!(r[1]["terms"]["balance"].is_f64());
 
-    // Checkpoint names: the gate, the style head, 8 VAEs by index.
+    // Checkpoint names: the gate, the style gates, 8 VAEs by index.
     let names = checkpoint_names(&straight);
-    for n in ["gate.fc0.weight", "style.weight", "adam.m.style.bias"] {
+    for n in [
+        "gate.fc0.weight",
+        "style.fc0.weight",
+        "style.head.weight",
+        "adam.m.style.head.bias",
+    ] {
         assert!(names.iter().any(|x| x == n), "{n}: {names:?}");
     }
     for e in 0..8 {
         let n = format!("expert{e}.decoder.fc1.bias");
         assert!(names.contains(&n), "{n}: {names:?}");
     }
-    // model.bin is the flat view: 4 clusters, one decoder each.
-    let bytes = std::fs::read(straight.join("model.bin")).unwrap();
-    let model = engine::Model::from_bytes(&bytes).unwrap();
-    assert_eq!(model.experts(), 4);
+    // model.bin is version 3: 4 clusters of 2 styles, each with a style
+    // gate of `pixels → 16 → 2`, f16 and int8.
+    for file in ["model.bin", "model-int8.bin"] {
+        let bytes = std::fs::read(straight.join(file)).unwrap();
+        let model = engine::Model::from_bytes(&bytes).unwrap();
+        assert_eq!(model.repr().version(), 3, "{file}");
+        assert_eq!(model.experts(), 4);
+        for c in 0..4 {
+            assert_eq!(model.styles(c), 2, "{file} cluster {c}");
+            let gate = model.repr().style_gate(c).unwrap();
+            let shape: Vec<(usize, usize)> = gate.layers().map(|l| (l.inputs, l.outputs)).collect();
+            assert_eq!(shape, vec![(784, 16), (16, 2)]);
+        }
+    }
     let report = std::fs::read_to_string(straight.join("report.md")).unwrap();
     for needle in [
         "## Styles",
         "expected negative ELBO",
-        "flat view",
+        "(cluster, style) = f32's",
         "training, style 1",
     ] {
         assert!(report.contains(needle), "{needle}: {report}");
     }
+    // The exported files give the f32 model's cluster and style on at
+    // least 99.5% of the test images.
+    for weights in ["f16", "int8"] {
+        let agreement = style_agreement(&report, weights);
+        assert!(agreement >= 99.5, "{weights}: {agreement}% in {report}");
+    }
     assert!(straight.join("styles.png").is_file());
+    assert!(straight.join("samples.png").is_file());
 
     // Stopped after an epoch and resumed: the same model.
     let resumed = dir.path().join("resumed");
@@ -119,35 +142,166 @@ fn hierarchical_trains_two_levels_and_resumes_to_the_same_model() {
         "the resumed run differs from the straight one"
     );
     assert_eq!(metrics(&resumed).len(), 4);
-    // A two-level run cannot be exported for the engine yet.
+    // Exported again from the checkpoint: the run's int8 file.
+    let again = dir.path().join("m.bin");
     let o = trainer(&[
         "export",
         "--run",
         resumed.to_str().unwrap(),
         "--out",
-        dir.path().join("m.bin").to_str().unwrap(),
+        again.to_str().unwrap(),
+        "--weights",
+        "int8",
+        "--quiet",
     ]);
-    assert_one_line_error(&o, 1, &["two-level"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(resumed.join("model-int8.bin")).unwrap()
+    );
+    // `trainer sample` draws one column per cluster, its styles beneath.
+    let png = dir.path().join("s.png");
+    let o = trainer(&[
+        "sample",
+        "--model",
+        again.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+        "--per-expert",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("per style"));
+    assert!(png.is_file());
+}
+
+/// The `(cluster, style) = f32's` percentage of `weights`' row of the
+/// report's weights table.
+fn style_agreement(report: &str, weights: &str) -> f64 {
+    let header = report
+        .lines()
+        .find(|l| l.starts_with("| weights |"))
+        .expect("the weights table");
+    let col = header
+        .split('|')
+        .position(|h| h.trim() == "(cluster, style) = f32's")
+        .expect("the style agreement column");
+    let row = report
+        .lines()
+        .find(|l| l.starts_with(&format!("| {weights} |")))
+        .expect("the row");
+    row.split('|')
+        .nth(col)
+        .unwrap()
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap()
 }
 
 #[test]
-fn export_and_styles_elsewhere_are_refused_before_any_work() {
+fn styles_auto_holds_images_out_and_decides_per_digit_expert() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data();
+    let d = d.to_str().unwrap();
+    let run = dir.path().join("auto");
+    let mut args = small_args(d, run.to_str().unwrap());
+    let at = args.iter().position(|a| *a == "2").unwrap();
+    args[at] = "auto";
+    let o = trainer(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["auto_styles"], true);
+    // 600 images, 30 held out: the style counts cover the other 570.
+    let r = metrics(&run);
+    let last = r.last().unwrap();
+    let total: u64 = last["notes"]["style_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, 570);
+    let kept: Vec<u64> = last["notes"]["styles_kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(kept.len(), 4);
+    assert!(kept.iter().all(|&k| (1..=2).contains(&k)), "{kept:?}");
+    // The file keeps what the decision kept.
+    let bytes = std::fs::read(run.join("model.bin")).unwrap();
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    let styles: Vec<u64> = (0..4).map(|c| model.styles(c) as u64).collect();
+    assert_eq!(styles, kept);
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("30 training images were held out"),
+        "{report}"
+    );
+}
+
+#[test]
+fn bad_styles_and_styles_elsewhere_are_refused_before_any_work() {
     let nowhere = "/nonexistent/mnist";
-    let o = trainer(&[
-        "fit",
-        "--method",
-        "hierarchical",
-        "--export",
-        "/tmp/m.bin",
-        "--data",
-        nowhere,
-    ]);
-    assert_one_line_error(&o, 1, &["--export", "two-level"]);
+    // The shape checks need the images' size: they run after the data is
+    // read, before any training (a run that passed them would stop after
+    // an epoch of 100 images).
+    let d = data();
+    let out = tempfile::tempdir().unwrap();
+    let hierarchical = |extra: &[&str]| {
+        let mut args = vec![
+            "fit",
+            "--method",
+            "hierarchical",
+            "--data",
+            d.to_str().unwrap(),
+            "--limit",
+            "100",
+            "--ae-epochs",
+            "1",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            out.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        trainer(&args)
+    };
+    assert_one_line_error(
+        &hierarchical(&["--styles", "0"]),
+        1,
+        &["--styles", "between 1 and 8"],
+    );
+    assert_one_line_error(
+        &hierarchical(&["--styles", "9"]),
+        1,
+        &["--styles", "between 1 and 8"],
+    );
+    assert_one_line_error(
+        &hierarchical(&["--style-hidden", "0"]),
+        1,
+        &["--style-hidden"],
+    );
+    // Wider than the engine's workspace.
+    assert_one_line_error(
+        &hierarchical(&["--style-hidden", "100000"]),
+        1,
+        &["engine", "--style-hidden"],
+    );
+    let o = hierarchical(&["--styles", "many"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("auto"), "{}", stderr(&o));
     for method in ["mixture", "kvae"] {
-        let o = trainer(&[
-            "fit", "--method", method, "--styles", "3", "--data", nowhere,
-        ]);
-        assert_one_line_error(&o, 1, &["--styles", "--method hierarchical"]);
+        for flag in [["--styles", "3"], ["--style-hidden", "8"]] {
+            let o = trainer(&[
+                "fit", "--method", method, flag[0], flag[1], "--data", nowhere,
+            ]);
+            assert_one_line_error(&o, 1, &[flag[0], "--method hierarchical"]);
+        }
     }
     let o = trainer(&[
         "fit",

@@ -51,6 +51,37 @@ pub struct TwoLevelCalibration {
     pub latent: f32,
 }
 
+impl From<ModelSpec> for TwoLevelSpec {
+    /// A flat model as a two-level one whose clusters have one style each
+    /// (weight 1, no style gate): it writes the same bytes as `flat`.
+    ///
+    /// ```
+    /// # use engine::writer::{ModelSpec, TwoLevelSpec};
+    /// let bytes = engine::testing::tiny_model_bytes();
+    /// let flat = ModelSpec::from_bytes(&bytes).unwrap();
+    /// let two_level = TwoLevelSpec::from(flat.clone());
+    /// assert_eq!(two_level.to_bytes().unwrap(), flat.to_bytes().unwrap());
+    /// ```
+    fn from(flat: ModelSpec) -> Self {
+        let ModelSpec { decoders, .. } = &flat;
+        let clusters = decoders
+            .iter()
+            .map(|d| ClusterSpec {
+                style_weights: std::vec![1.0],
+                gate: Vec::new(),
+                decoders: std::vec![d.clone()],
+            })
+            .collect();
+        TwoLevelSpec {
+            model: ModelSpec {
+                decoders: Vec::new(),
+                ..flat
+            },
+            clusters,
+        }
+    }
+}
+
 impl TwoLevelSpec {
     /// The model of a file as f32 tensors (exact for f16 files,
     /// dequantized for int8 ones): a flat (version 2) file gives clusters

@@ -84,9 +84,32 @@ pub struct FitArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Hierarchical options (--method hierarchical)")]
 pub struct HierarchicalArgs {
-    /// Style VAEs under each digit expert [default: 2].
-    #[arg(long, conflicts_with = "resume")]
-    pub styles: Option<usize>,
+    /// Style VAEs under each digit expert: a number, or `auto` (trains 2 and
+    /// keeps, per digit expert, the styles that raise the held-out ELBO by
+    /// a clear margin) [default: auto].
+    #[arg(long, conflicts_with = "resume", value_parser = parse_styles)]
+    pub styles: Option<StylesArg>,
+    /// Hidden units of each style gate (`pixels → N → styles`) [default: 16].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub style_hidden: Option<usize>,
+}
+
+/// `--styles`: a fixed number, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StylesArg {
+    /// Every digit expert keeps this many.
+    Fixed(usize),
+    /// Each keeps those that pay.
+    Auto,
+}
+
+fn parse_styles(s: &str) -> Result<StylesArg, String> {
+    if s == "auto" {
+        return Ok(StylesArg::Auto);
+    }
+    s.parse()
+        .map(StylesArg::Fixed)
+        .map_err(|_| format!("expected a number of styles or `auto`, got `{s}`"))
 }
 
 /// The images to train on: any image set (`trainer fit --help` lists them).
@@ -356,6 +379,17 @@ impl KVaeArgs {
     }
 }
 
+impl HierarchicalArgs {
+    /// The flags given, for [`FitArgs::check_flags_for`].
+    fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--styles", self.styles.is_some()),
+            ("--style-hidden", self.style_hidden.is_some()),
+        ];
+        flags.iter().filter(|f| f.1).map(|f| f.0).collect()
+    }
+}
+
 impl FitArgs {
     /// The chosen method (the mixture unless `--method` says otherwise).
     pub fn method(&self) -> MethodName {
@@ -365,11 +399,11 @@ impl FitArgs {
     /// Refuses a flag of another method than `method` (the chosen one, or
     /// a resumed run's).
     pub fn check_flags_for(&self, method: MethodName) -> anyhow::Result<()> {
-        let styles = self.hierarchical.styles.is_some();
+        let styles = self.hierarchical.styles.is_some() || self.hierarchical.style_hidden.is_some();
         let (foreign, owner) = match method {
-            MethodName::Mixture if styles => (vec!["--styles"], "hierarchical"),
+            MethodName::Mixture if styles => (self.hierarchical.given(), "hierarchical"),
             MethodName::Mixture | MethodName::Hierarchical => (self.kvae.given(), "kvae"),
-            MethodName::Kvae if styles => (vec!["--styles"], "hierarchical"),
+            MethodName::Kvae if styles => (self.hierarchical.given(), "hierarchical"),
             MethodName::Kvae => {
                 let mut given = self.mixture.given();
                 if self.pretrain_epochs.is_some() {
@@ -401,8 +435,15 @@ impl FitArgs {
             c.mixture = MixtureConfig::preset(p);
         }
         c.mixture = self.mixture_flags(c.mixture)?;
-        if let Some(s) = self.hierarchical.styles {
-            c.styles = s;
+        match self.hierarchical.styles {
+            Some(StylesArg::Fixed(s)) => {
+                c.styles = s;
+                c.auto_styles = false;
+            }
+            Some(StylesArg::Auto) | None => {}
+        }
+        if let Some(h) = self.hierarchical.style_hidden {
+            c.style_hidden = h;
         }
         Ok(c)
     }

@@ -106,7 +106,7 @@ pub struct SampleArgs {
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,
-    /// Samples per expert (rows).
+    /// Samples per expert (rows; for a two-level model, per style).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub per_expert: u64,
     /// Seed of the first sample.
@@ -182,9 +182,6 @@ fn fit_run(
             crate::train::fit::<KVae>(cfg, opts, |_, _| {})
         }
         MethodName::Hierarchical => {
-            if opts.export.is_some() {
-                bail!("--export: the engine does not read two-level models yet (--method hierarchical; the run directory's model.bin is its flat view)");
-            }
             let cfg = args.map(FitArgs::hierarchical_config).transpose()?;
             crate::train::fit::<Hierarchical>(cfg, opts, |c, e| c.mixture.epochs = e)
         }
@@ -349,10 +346,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (path, bytes) = read_model(a.model)?;
             let model = crate::eval::host::parse(&bytes, &path.display().to_string())?;
             let image = model.header().image;
-            let tiles = crate::eval::host::sample_tiles(&model, a.per_expert as usize, a.seed)?;
+            let rows = a.per_expert as usize;
+            let most = (0..model.experts())
+                .map(|c| model.styles(c))
+                .max()
+                .unwrap_or(1);
+            // A two-level model: one column per cluster, its styles beneath.
+            let (tiles, title) = if most > 1 {
+                (
+                    crate::eval::host::style_tiles(&model, rows, a.seed)?,
+                    format!("One column per cluster; {rows} rows per style, style 0 on top (blank: the cluster has fewer styles)"),
+                )
+            } else {
+                (
+                    crate::eval::host::sample_tiles(&model, rows, a.seed)?,
+                    String::new(),
+                )
+            };
             crate::eval::pictures::save_labelled_grid(
                 &a.out,
-                "",
+                &title,
                 &tiles,
                 model.experts(),
                 (image.width as usize, image.height as usize),
@@ -364,10 +377,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .with_context(|| format!("{}", a.out.display()))?;
             println!(
-                "wrote {} ({} experts x {} samples)",
+                "wrote {} ({} experts x {} samples{})",
                 a.out.display(),
                 model.experts(),
-                a.per_expert
+                a.per_expert,
+                if most > 1 { " per style" } else { "" }
             );
         }
         Command::Data(a) => {

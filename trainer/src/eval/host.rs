@@ -22,10 +22,27 @@ pub fn predict(model: &Model<'_>, pixels: &[u8], n: usize) -> anyhow::Result<Vec
     Ok(engine::host::predict(model, pixels)?)
 }
 
+/// The engine's `(cluster, style)` for each of `n` images.
+pub fn classify(model: &Model<'_>, pixels: &[u8], n: usize) -> anyhow::Result<Vec<(usize, usize)>> {
+    let p = model.pixels();
+    ensure!(
+        pixels.len() == n * p,
+        "{} bytes for {n} images of {p} pixels",
+        pixels.len()
+    );
+    Ok(engine::host::routes(model, pixels)?)
+}
+
 /// `rows` samples from every expert (column = expert), from seeds
 /// `seed + row * experts + expert`.
 pub fn sample_tiles(model: &Model<'_>, rows: usize, seed: u64) -> anyhow::Result<Vec<Vec<f32>>> {
     Ok(engine::host::sample_tiles(model, rows, seed)?)
+}
+
+/// `rows` samples per style of every cluster: one column per cluster, its
+/// styles beneath ([`engine::host::style_tiles`]).
+pub fn style_tiles(model: &Model<'_>, rows: usize, seed: u64) -> anyhow::Result<Vec<Vec<f32>>> {
+    Ok(engine::host::style_tiles(model, rows, seed)?)
 }
 
 /// A human-readable description of a model file.
@@ -36,7 +53,7 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
     let _ = writeln!(
         s,
         "format version {}, {} bytes ({:.3} MiB)",
-        engine::FORMAT_VERSION,
+        model.repr().version(),
         bytes,
         bytes as f64 / 1048576.0
     );
@@ -93,8 +110,25 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
     };
     line("gate".into(), model.gate(), &mut s);
     for e in 0..model.experts() {
-        if let Ok(d) = model.decoder(e) {
-            line(format!("decoder {e}"), d, &mut s);
+        let styles = model.styles(e);
+        if styles <= 1 {
+            if let Ok(d) = model.decoder(e) {
+                line(format!("decoder {e}"), d, &mut s);
+            }
+            continue;
+        }
+        if let Some(g) = model.repr().style_gate(e) {
+            line(format!("cluster {e}: style gate"), g, &mut s);
+        }
+        for st in 0..styles {
+            if let Ok(d) = model.style_decoder(e, st) {
+                let w = model.repr().style_weight(e, st).unwrap_or(0.0);
+                line(
+                    format!("cluster {e}: style {st} (weight {w:.3}) decoder"),
+                    d,
+                    &mut s,
+                );
+            }
         }
     }
     let _ = writeln!(

@@ -4,14 +4,18 @@
 
 use candle_core::{Device, Module, Tensor, D};
 use candle_nn::Linear;
-use engine::writer::{DenseF32, ModelSpec};
+use engine::writer::{DenseF32, ModelSpec, TwoLevelSpec};
 use engine::Activation;
 
-/// The exported model as candle layers.
+/// The exported model as candle layers: a flat model's gate and decoders,
+/// or a two-level model's with its style gates.
 pub struct ReferenceModel {
     device: Device,
     gate: Vec<(Linear, Activation)>,
-    decoders: Vec<Vec<(Linear, Activation)>>,
+    /// Each cluster's style gate (empty for a cluster of one style).
+    style_gates: Vec<Vec<(Linear, Activation)>>,
+    /// Each cluster's decoders, style 0 first.
+    decoders: Vec<Vec<Vec<(Linear, Activation)>>>,
     latent: usize,
     pixels: usize,
 }
@@ -43,22 +47,78 @@ fn forward(net: &[(Linear, Activation)], x: &Tensor) -> candle_core::Result<Tens
 impl ReferenceModel {
     /// Builds the layers of `spec` on `device`.
     pub fn from_spec(spec: &ModelSpec, device: &Device) -> anyhow::Result<Self> {
+        Self::from_two_level(&TwoLevelSpec::from(spec.clone()), device)
+    }
+
+    /// Builds the layers of a two-level `spec` (a flat one: clusters of one
+    /// style) on `device`.
+    pub fn from_two_level(spec: &TwoLevelSpec, device: &Device) -> anyhow::Result<Self> {
         Ok(ReferenceModel {
             device: device.clone(),
-            gate: layers(&spec.gate, device)?,
-            decoders: spec
-                .decoders
+            gate: layers(&spec.model.gate, device)?,
+            style_gates: spec
+                .clusters
                 .iter()
-                .map(|d| layers(d, device))
+                .map(|c| layers(&c.gate, device))
                 .collect::<anyhow::Result<_>>()?,
-            latent: spec.latent,
-            pixels: spec.image.pixels(),
+            decoders: spec
+                .clusters
+                .iter()
+                .map(|c| {
+                    c.decoders
+                        .iter()
+                        .map(|d| layers(d, device))
+                        .collect::<anyhow::Result<_>>()
+                })
+                .collect::<anyhow::Result<_>>()?,
+            latent: spec.model.latent,
+            pixels: spec.model.image.pixels(),
         })
     }
 
-    /// Number of experts.
+    /// Number of experts (clusters).
     pub fn experts(&self) -> usize {
         self.decoders.len()
+    }
+
+    /// Styles of cluster `c` (0 for no such cluster).
+    pub fn styles(&self, c: usize) -> usize {
+        self.decoders.get(c).map_or(0, Vec::len)
+    }
+
+    /// The (cluster, style) of each of `n` images of bytes, as the engine
+    /// decides them (engine/FORMAT.md): the gate's first argmax, then that
+    /// cluster's style gate's first argmax (style 0 for a cluster of one
+    /// style).
+    pub fn classify(&self, images: &[u8], n: usize) -> anyhow::Result<Vec<(usize, usize)>> {
+        let clusters: Vec<usize> = self
+            .gate_probabilities(images, n)?
+            .iter()
+            .map(|p| engine::kernels::argmax(p))
+            .collect();
+        let x: Vec<f32> = images.iter().map(|&p| p as f32 / 255.0).collect();
+        let x = Tensor::from_slice(&x, (n, self.pixels), &self.device)?;
+        let styles: Vec<Option<Vec<Vec<f32>>>> = self
+            .style_gates
+            .iter()
+            .map(|g| {
+                if g.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(forward(g, &x)?.to_vec2::<f32>()?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(clusters
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let s = match styles.get(c) {
+                    Some(Some(logits)) => engine::kernels::argmax(&logits[i]),
+                    _ => 0,
+                };
+                (c, s)
+            })
+            .collect())
     }
 
     /// The gate's softmax for `n` images of bytes (pixel / 255).
@@ -92,11 +152,29 @@ impl ReferenceModel {
         Ok(p.to_vec2()?)
     }
 
-    /// Expert `expert`'s decoder output for latent `z`.
+    /// Expert `expert`'s decoder output for latent `z` (style 0).
     pub fn decode(&self, expert: usize, z: &[f32]) -> anyhow::Result<Vec<f32>> {
-        let net = self.decoders.get(expert).ok_or_else(|| {
-            anyhow::anyhow!("no expert {expert} (model has {})", self.decoders.len())
-        })?;
+        self.decode_style(expert, 0, z)
+    }
+
+    /// Cluster `cluster`'s style `style` decoder output for latent `z`.
+    pub fn decode_style(
+        &self,
+        cluster: usize,
+        style: usize,
+        z: &[f32],
+    ) -> anyhow::Result<Vec<f32>> {
+        let net = self
+            .decoders
+            .get(cluster)
+            .and_then(|c| c.get(style))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no cluster {cluster} style {style} (model has {} clusters, cluster {cluster} {} styles)",
+                    self.decoders.len(),
+                    self.styles(cluster)
+                )
+            })?;
         if z.len() != self.latent {
             anyhow::bail!("latent of length {}, model needs {}", z.len(), self.latent);
         }

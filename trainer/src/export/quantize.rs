@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use candle_core::Device;
-use engine::writer::ModelSpec;
+use engine::writer::TwoLevelSpec;
 
 use crate::eval::metrics::{evaluate, Evaluation};
 use crate::eval::reference::ReferenceModel;
@@ -40,18 +40,20 @@ pub const CALIBRATION_IMAGES: usize = 10_000;
 /// Seed of the calibration's latent draws.
 const CALIBRATION_SEED: u64 = 0xCA11_B8A7;
 
-/// Encodes `spec` with `weights`; int8 calibrates on the first
-/// [`CALIBRATION_IMAGES`] of `train_pixels` (784 bytes each).
+/// Encodes `spec` with `weights` (version 2 when every cluster has one
+/// style, version 3 otherwise); int8 calibrates on the first
+/// [`CALIBRATION_IMAGES`] of `train_pixels`.
 pub fn encode(
-    spec: &ModelSpec,
+    spec: &TwoLevelSpec,
     weights: WeightType,
     train_pixels: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
     let bytes = match weights {
         WeightType::F16 => spec.to_bytes(),
         WeightType::Int8 => {
-            let n = (train_pixels.len() / spec.image.pixels().max(1)).min(CALIBRATION_IMAGES);
-            let images = &train_pixels[..n * spec.image.pixels()];
+            let pixels = spec.model.image.pixels();
+            let n = (train_pixels.len() / pixels.max(1)).min(CALIBRATION_IMAGES);
+            let images = &train_pixels[..n * pixels];
             spec.to_int8_bytes(&spec.calibrate(images, CALIBRATION_SEED))
         }
     };
@@ -71,6 +73,10 @@ pub struct Variant {
     pub pred: Vec<usize>,
     /// Fraction of test images given the f32 model's cluster.
     pub agreement: f64,
+    /// The style of each test image (all 0 for a flat model).
+    pub styles: Vec<usize>,
+    /// Fraction of test images given the f32 model's cluster and style.
+    pub style_agreement: f64,
     /// Mean absolute difference of generated pixel intensities from f32's.
     pub pixel_mean: f64,
     /// Largest absolute difference of a generated pixel intensity from f32's.
@@ -81,31 +87,30 @@ pub struct Variant {
 const SAMPLES: usize = 32;
 
 /// Scores the f32 model and each encoded file on `test` (`n` images of
-/// `pixels`, class `labels` if any): clustering, agreement with f32's argmax, and
-/// the generated images' distance from f32's for the same seeds.
+/// `pixels`, class `labels` if any): clustering, agreement with f32's
+/// cluster (and style), and the generated images' distance from f32's for
+/// the same seeds, for every cluster and style.
 pub fn compare(
-    spec: &ModelSpec,
+    spec: &TwoLevelSpec,
     files: &[(&'static str, &[u8])],
     pixels: &[u8],
     labels: Option<&[u8]>,
     n: usize,
 ) -> anyhow::Result<Vec<Variant>> {
-    let k = spec.mixture_weights.len();
-    let reference = ReferenceModel::from_spec(spec, &Device::Cpu)?;
-    let f32_pred: Vec<usize> = reference
-        .gate_probabilities(pixels, n)?
-        .iter()
-        .map(|p| engine::kernels::argmax(p))
-        .collect();
+    let k = spec.clusters.len();
+    let reference = ReferenceModel::from_two_level(spec, &Device::Cpu)?;
+    let f32_routes = reference.classify(pixels, n)?;
+    let f32_pred: Vec<usize> = f32_routes.iter().map(|r| r.0).collect();
     // The f32 decoders on the latent vectors `generate` draws for each seed.
-    let seeds: Vec<(usize, u64)> = (0..k)
-        .flat_map(|e| (0..SAMPLES as u64).map(move |s| (e, 1000 + s)))
+    let seeds: Vec<(usize, usize, u64)> = (0..k)
+        .flat_map(|c| (0..reference.styles(c)).map(move |s| (c, s)))
+        .flat_map(|(c, s)| (0..SAMPLES as u64).map(move |i| (c, s, 1000 + i)))
         .collect();
     let mut f32_images = Vec::with_capacity(seeds.len());
-    for &(e, seed) in &seeds {
-        let mut z = vec![0.0f32; spec.latent];
+    for &(c, s, seed) in &seeds {
+        let mut z = vec![0.0f32; spec.model.latent];
         engine::rng::SplitMix64::new(seed).fill_normal(&mut z);
-        f32_images.push(reference.decode(e, &z)?);
+        f32_images.push(reference.decode_style(c, s, &z)?);
     }
     let mut out = vec![Variant {
         name: "f32",
@@ -113,18 +118,26 @@ pub fn compare(
         eval: labels.map(|l| evaluate(&f32_pred, l, k)),
         pred: f32_pred.clone(),
         agreement: 1.0,
+        styles: f32_routes.iter().map(|r| r.1).collect(),
+        style_agreement: 1.0,
         pixel_mean: 0.0,
         pixel_max: 0.0,
     }];
     for &(name, bytes) in files {
         let model = crate::eval::host::parse(bytes, name)?;
-        let pred = crate::eval::host::predict(&model, pixels, n)?;
+        let routes = crate::eval::host::classify(&model, pixels, n)?;
+        let pred: Vec<usize> = routes.iter().map(|r| r.0).collect();
         let agree = pred.iter().zip(&f32_pred).filter(|(a, b)| a == b).count();
+        let both = routes
+            .iter()
+            .zip(&f32_routes)
+            .filter(|(a, b)| a == b)
+            .count();
         let mut ws = engine::host::workspace();
         let (mut sum, mut max, mut count) = (0.0f64, 0.0f64, 0usize);
-        for (&(e, seed), reference) in seeds.iter().zip(&f32_images) {
+        for (&(c, s, seed), reference) in seeds.iter().zip(&f32_images) {
             let img = model
-                .generate(&mut ws, e, seed)
+                .generate_style(&mut ws, c, s, seed)
                 .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
             for (a, b) in img.iter().zip(reference) {
                 let d = (a - b).abs() as f64;
@@ -139,6 +152,8 @@ pub fn compare(
             eval: labels.map(|l| evaluate(&pred, l, k)),
             pred,
             agreement: agree as f64 / n.max(1) as f64,
+            styles: routes.iter().map(|r| r.1).collect(),
+            style_agreement: both as f64 / n.max(1) as f64,
             pixel_mean: sum / count.max(1) as f64,
             pixel_max: max,
         });
@@ -146,14 +161,20 @@ pub fn compare(
     Ok(out)
 }
 
-/// The comparison as a Markdown table.
-pub fn table(variants: &[Variant]) -> String {
+/// The comparison as a Markdown table; with `styles`, a column for the
+/// agreement on (cluster, style).
+pub fn table(variants: &[Variant], styles: bool) -> String {
     let mut s = String::new();
+    let (style_head, style_rule) = if styles {
+        (" (cluster, style) = f32's |", "---:|")
+    } else {
+        ("", "")
+    };
     let _ = writeln!(
         s,
-        "| weights | file | test ACC | NMI | ARI | argmax = f32's | generated pixels vs f32: mean / max abs. difference |"
+        "| weights | file | test ACC | NMI | ARI | argmax = f32's |{style_head} generated pixels vs f32: mean / max abs. difference |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|{style_rule}---|");
     for v in variants {
         let file = if v.bytes == 0 {
             "–".to_string()
@@ -169,9 +190,14 @@ pub fn table(variants: &[Variant]) -> String {
             Some(e) => format!("{:.4} | {:.4} | {:.4}", e.acc, e.nmi, e.ari),
             None => "– | – | –".to_string(),
         };
+        let style = if styles {
+            format!(" {:.2}% |", 100.0 * v.style_agreement)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "| {} | {file} | {scores} | {:.2}% | {pixels} |",
+            "| {} | {file} | {scores} | {:.2}% |{style} {pixels} |",
             v.name,
             100.0 * v.agreement
         );

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use engine::writer::ModelSpec;
+use engine::writer::TwoLevelSpec;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -165,10 +165,12 @@ pub trait Method: Sized {
         Ok(String::new())
     }
 
-    /// The model for the engine. `sizes` counts the training images the
-    /// classifier puts in each cluster; `label_map` names clusters (from
-    /// labels, after training; `None` for an unlabelled set).
-    fn to_spec(&self, sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec>;
+    /// The model for the engine (a flat model is one whose clusters have
+    /// one style each: `TwoLevelSpec::from(ModelSpec)`). `sizes` counts
+    /// the training images the classifier puts in each cluster; `label_map`
+    /// names clusters (from labels, after training; `None` for an
+    /// unlabelled set).
+    fn to_spec(&self, sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<TwoLevelSpec>;
 
     /// Tensors (weights and optimizer moments, named by what they are) and
     /// the rest of the state, for `checkpoint.safetensors` and `state.json`.

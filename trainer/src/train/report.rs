@@ -73,11 +73,23 @@ pub fn finish<M: Method>(
         / f32_pred.len().max(1) as f64;
     let model = crate::eval::host::parse(&bytes, "exported model")?;
     trainer.save_loss_curve()?;
-    let tiles = crate::eval::host::sample_tiles(&model, 8, cfg.seed())?;
+    let most_styles = (0..k).map(|c| model.styles(c)).max().unwrap_or(1);
+    let (tiles, title) = if most_styles > 1 {
+        let rows = (8 / most_styles).max(2);
+        (
+            crate::eval::host::style_tiles(&model, rows, cfg.seed())?,
+            format!("Engine samples from model.bin, one column per cluster; {rows} rows per style, style 0 on top"),
+        )
+    } else {
+        (
+            crate::eval::host::sample_tiles(&model, 8, cfg.seed())?,
+            "Engine samples from model.bin, one column per cluster".to_string(),
+        )
+    };
     let label_map = model.header().label_map.as_deref();
     crate::eval::pictures::save_labelled_grid(
         &trainer.run_dir.join("samples.png"),
-        "Engine samples from model.bin, one column per cluster",
+        &title,
         &tiles,
         k,
         (width, height),
@@ -153,7 +165,7 @@ pub fn finish<M: Method>(
         "\n## Weights: f32 (the trained model), f16 (`model.bin`), int8 (`model-int8.bin`)\n\nTest set; argmax agreement with the f32 model (a plain f32 forward pass of the exported weights); generated images of {} seeds per expert compared pixel by pixel with the f32 decoders' (intensities in [0, 1]). int8 was calibrated on the first {} training images (no labels).\n\n{}",
         32,
         crate::export::quantize::CALIBRATION_IMAGES,
-        table(&variants)
+        table(&variants, most_styles > 1)
     );
     match (&train_eval, engine_eval) {
         (Some(_), Some(engine_eval)) => {
@@ -191,7 +203,7 @@ pub fn finish<M: Method>(
             "engine agrees with the f32 model on {:.2}% of test images",
             100.0 * agree
         );
-        print!("{}", table(&variants));
+        print!("{}", table(&variants, most_styles > 1));
         println!(
             "wrote {} ({} bytes), model-int8.bin ({} bytes){}",
             path.display(),

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use candle_core::{Device, Tensor};
-use engine::writer::ModelSpec;
+use engine::writer::TwoLevelSpec;
 use serde::{Deserialize, Serialize};
 
 use super::batching::{members, Batcher};
@@ -343,15 +343,20 @@ impl Method for KVae {
         Ok(tiles)
     }
 
-    fn to_spec(&self, _sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec> {
-        super::to_spec(
+    fn to_spec(
+        &self,
+        _sizes: &[usize],
+        label_map: Option<Vec<u8>>,
+    ) -> anyhow::Result<TwoLevelSpec> {
+        Ok(super::to_spec(
             self.vaes.as_ref(),
             &self.gate,
             &self.state.assignment,
             self.cfg.image,
             label_map,
             self.provenance(),
-        )
+        )?
+        .into())
     }
 
     fn checkpoint(&self) -> anyhow::Result<(HashMap<String, Tensor>, serde_json::Value)> {

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use engine::writer::ModelSpec;
+use engine::writer::TwoLevelSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::data::batch_pixels;
@@ -67,17 +67,20 @@ struct MixtureState {
 impl Mixture {
     /// A mixture of `cfg`'s shapes with `styles` style experts under each
     /// of the gate's experts (1: the one-level mixture; more: the two-level
-    /// mixture of [`crate::methods::hierarchical`]), pretrained, if
+    /// mixture of [`crate::methods::hierarchical`], whose style gates have
+    /// `style_hidden` hidden units), pretrained, if
     /// `assignment` is given, on that cluster (of the K·S experts) of each
     /// training image.
     pub fn build(
         cfg: &MixtureConfig,
         styles: usize,
+        style_hidden: usize,
         assignment: Option<Vec<usize>>,
         device: &Device,
     ) -> anyhow::Result<Self> {
         let params = Params::new(cfg.seed);
-        let nets = Networks::with_styles(&cfg.arch, styles, params.var_builder(device))?;
+        let nets =
+            Networks::with_styles(&cfg.arch, styles, style_hidden, params.var_builder(device))?;
         let adam = Adam::new(params.vars(), AdamConfig::with_lr(cfg.lr));
         Ok(Mixture {
             cfg: cfg.clone(),
@@ -149,6 +152,52 @@ impl Mixture {
         Ok((expected / n, bound / n))
     }
 
+    /// Every VAE's ELBO (nats, the mean of `draws` latent draws from a
+    /// fixed seed) on each of `n` images: one row per image, one column per
+    /// VAE.
+    pub fn expert_elbos(
+        &self,
+        pixels: &[u8],
+        n: usize,
+        draws: usize,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let (p, latent) = (self.cfg.arch.pixels, self.cfg.arch.latent);
+        let mut rng = Rng::new(self.cfg.seed, 6);
+        let all: Vec<usize> = (0..n).collect();
+        let mut out = Vec::with_capacity(n);
+        for idx in all.chunks(500) {
+            let b = idx.len();
+            let x = Tensor::from_vec(
+                batch_pixels(pixels, (p, 1), idx, 0, None),
+                (b, p),
+                &self.device,
+            )?;
+            let mut sum: Option<Tensor> = None;
+            for _ in 0..draws.max(1) {
+                let mut losses = Vec::with_capacity(self.nets.groups.len());
+                for group in &self.nets.groups {
+                    let count = group.decoders.count();
+                    let eps = Tensor::from_vec(
+                        rng.normals(count * b * latent),
+                        (count, b, latent),
+                        &self.device,
+                    )?;
+                    losses.push(loss::expert_losses(group, self.cfg.likelihood, &x, &eps)?.total);
+                }
+                let losses = Tensor::cat(&losses, 0)?;
+                sum = Some(match sum {
+                    Some(s) => (s + losses)?,
+                    None => losses,
+                });
+            }
+            if let Some(sum) = sum {
+                let elbo = sum.affine(-1.0 / draws.max(1) as f64, 0.0)?.t()?;
+                out.extend(elbo.to_vec2::<f32>()?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The configuration.
     pub fn cfg(&self) -> &MixtureConfig {
         &self.cfg
@@ -191,7 +240,7 @@ impl Method for Mixture {
         } else {
             None
         };
-        Mixture::build(cfg, 1, assignment, &ctx.device)
+        Mixture::build(cfg, 1, 0, assignment, &ctx.device)
     }
 
     fn epochs(&self) -> usize {
@@ -357,10 +406,10 @@ impl Method for Mixture {
         ))
     }
 
-    fn to_spec(&self, sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<ModelSpec> {
+    fn to_spec(&self, sizes: &[usize], label_map: Option<Vec<u8>>) -> anyhow::Result<TwoLevelSpec> {
         let n = sizes.iter().sum::<usize>().max(1) as f32;
         let weights: Vec<f32> = sizes.iter().map(|&s| s as f32 / n).collect();
-        export::to_spec(&self.nets, &self.cfg, weights, label_map)
+        Ok(export::to_spec(&self.nets, &self.cfg, weights, label_map)?.into())
     }
 
     fn checkpoint(&self) -> anyhow::Result<(HashMap<String, Tensor>, serde_json::Value)> {

@@ -9,7 +9,7 @@
 //! ([`super::checkpoint`]), so the grouping is not part of a run's files.
 
 use candle_core::{Result, Tensor, D};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use engine::writer::DenseF32;
@@ -139,15 +139,75 @@ pub fn expert_group(k: usize, g: usize) -> (usize, usize) {
 
 /// The second level of a two-level mixture
 /// ([`crate::methods::hierarchical`]): each of the gate's K experts is
-/// itself a mixture of S style experts, whose style gates read the gate's
-/// last hidden layer through one dense layer `hidden → K·S` (so routing
-/// an image costs one gate pass and this small head).
+/// itself a mixture of S style experts, picked by a style gate of its own
+/// that reads the image: `pixels → hidden → S`, like the engine's
+/// version-3 style gates (engine/FORMAT.md), so the trained networks are
+/// exported as they are. The K first layers are one `pixels → K·hidden`
+/// matmul and the K heads one batched matmul, as in [`Encoders`].
 #[derive(Debug, Clone)]
-pub struct StyleHead {
+pub struct StyleGates {
     /// Styles S of every digit expert.
     pub styles: usize,
-    /// `hidden → K·S` logits, S per digit expert.
-    pub head: Linear,
+    k: usize,
+    hidden: usize,
+    first: Linear,
+    head: BatchedDense,
+    act: Activation,
+}
+
+impl StyleGates {
+    /// K style gates `pixels → hidden → styles`.
+    pub fn new(
+        k: usize,
+        pixels: usize,
+        hidden: usize,
+        styles: usize,
+        act: Activation,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(StyleGates {
+            styles,
+            k,
+            hidden,
+            first: dense(pixels, k * hidden, vb.pp("fc0"))?,
+            head: BatchedDense::new(k, hidden, styles, vb.pp("head"))?,
+            act,
+        })
+    }
+
+    /// Style logits `[B, K, S]` for images `[B, pixels]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let b = x.dim(0)?;
+        let h = dense_act(&self.first, x, self.act, true)?;
+        let h = h
+            .reshape((b, self.k, self.hidden))?
+            .transpose(0, 1)?
+            .contiguous()?;
+        self.head.forward(&h)?.transpose(0, 1)?.contiguous()
+    }
+
+    /// Digit expert `c`'s style gate for export: `pixels → hidden → S`
+    /// logits.
+    pub fn export(&self, c: usize) -> Result<Vec<DenseF32>> {
+        let (_, pixels) = self.first.weight().dims2()?;
+        let rows = |t: &Tensor| t.narrow(0, c * self.hidden, self.hidden);
+        let weights = rows(self.first.weight())?.flatten_all()?.to_vec1::<f32>()?;
+        let bias = match self.first.bias() {
+            Some(b) => rows(b)?.to_vec1::<f32>()?,
+            None => vec![0.0; self.hidden],
+        };
+        let first = DenseF32 {
+            inputs: pixels,
+            outputs: self.hidden,
+            activation: self.act,
+            weights,
+            bias,
+        };
+        Ok(vec![
+            first,
+            self.head.layer(c, engine::Activation::Identity)?,
+        ])
+    }
 }
 
 /// The routing logits of a two-level mixture from its gate's logits `top`
@@ -162,14 +222,14 @@ pub fn two_level_logits(top: &Tensor, style: &Tensor) -> Result<Tensor> {
 }
 
 /// The whole model: a gate and K VAE experts (encoders + decoders), the
-/// experts in [`EXPERT_GROUPS`] groups; with a [`StyleHead`], K·S experts
+/// experts in [`EXPERT_GROUPS`] groups; with [`StyleGates`], K·S experts
 /// (expert `c·S + s` is style `s` of digit expert `c`).
 #[derive(Debug, Clone)]
 pub struct Networks {
     /// The manager.
     pub gate: Gate,
     /// The style gates of a two-level mixture (`None`: one level).
-    pub styles: Option<StyleHead>,
+    pub styles: Option<StyleGates>,
     /// The experts, group by group ([`expert_group`] says which).
     pub groups: Vec<Experts>,
 }
@@ -178,27 +238,31 @@ impl Networks {
     /// Builds (or, on a store that has them, fetches) every tensor:
     /// `gate.*`, `experts.<group>.encoder.*`, `experts.<group>.decoder.*`.
     pub fn new(arch: &Arch, vb: VarBuilder) -> Result<Self> {
-        Self::with_styles(arch, 1, vb)
+        Self::with_styles(arch, 1, 0, vb)
     }
 
     /// [`Networks::new`] with `styles` style experts under each of the
-    /// gate's experts (more than one: a [`StyleHead`], `style.*`, and
-    /// `arch.experts × styles` VAEs).
-    pub fn with_styles(arch: &Arch, styles: usize, vb: VarBuilder) -> Result<Self> {
+    /// gate's experts (more than one: [`StyleGates`] of `style_hidden`
+    /// hidden units, `style.*`, and `arch.experts × styles` VAEs).
+    pub fn with_styles(
+        arch: &Arch,
+        styles: usize,
+        style_hidden: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let k = arch.experts;
         let gate = Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?;
         let styles = match styles {
             0 => candle_core::bail!("a digit expert has at least one style"),
             1 => None,
-            s => {
-                let Some(&hidden) = arch.gate_hidden.last() else {
-                    candle_core::bail!("style gates read the gate's hidden layer: it needs one");
-                };
-                Some(StyleHead {
-                    styles: s,
-                    head: crate::nn::layers::dense(hidden, k * s, vb.pp("style"))?,
-                })
-            }
+            s => Some(StyleGates::new(
+                k,
+                arch.pixels,
+                style_hidden,
+                s,
+                arch.act,
+                vb.pp("style"),
+            )?),
         };
         let vaes = k * styles.as_ref().map_or(1, |h| h.styles);
         let groups = (0..expert_groups(vaes))
@@ -229,9 +293,7 @@ impl Networks {
         let Some(style) = &self.styles else {
             return self.gate.forward(x);
         };
-        let (hidden, top) = self.gate.forward_hidden(x)?;
-        let (b, k, s) = (x.dim(0)?, top.dim(1)?, style.styles);
-        two_level_logits(&top, &style.head.forward(&hidden)?.reshape((b, k, s))?)
+        two_level_logits(&self.gate.forward(x)?, &style.forward(x)?)
     }
 
     /// Pixel logits `[K, B, pixels]` of every expert's decoder for latent
