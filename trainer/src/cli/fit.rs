@@ -89,6 +89,10 @@ pub struct HierarchicalArgs {
     /// a clear margin) [default: auto].
     #[arg(long, conflicts_with = "resume", value_parser = parse_styles)]
     pub styles: Option<StylesArg>,
+    /// With `--styles auto`: the most styles a digit expert keeps (each is
+    /// trained with this many) [default: 2].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub max_styles: Option<usize>,
     /// Hidden units of each style gate (`pixels → N → styles`) [default: 16].
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     pub style_hidden: Option<usize>,
@@ -384,6 +388,7 @@ impl HierarchicalArgs {
     fn given(&self) -> Vec<&'static str> {
         let flags = [
             ("--styles", self.styles.is_some()),
+            ("--max-styles", self.max_styles.is_some()),
             ("--style-hidden", self.style_hidden.is_some()),
         ];
         flags.iter().filter(|f| f.1).map(|f| f.0).collect()
@@ -399,7 +404,7 @@ impl FitArgs {
     /// Refuses a flag of another method than `method` (the chosen one, or
     /// a resumed run's).
     pub fn check_flags_for(&self, method: MethodName) -> anyhow::Result<()> {
-        let styles = self.hierarchical.styles.is_some() || self.hierarchical.style_hidden.is_some();
+        let styles = !self.hierarchical.given().is_empty();
         let (foreign, owner) = match method {
             MethodName::Mixture if styles => (self.hierarchical.given(), "hierarchical"),
             MethodName::Mixture | MethodName::Hierarchical => (self.kvae.given(), "kvae"),
@@ -435,12 +440,16 @@ impl FitArgs {
             c.mixture = MixtureConfig::preset(p);
         }
         c.mixture = self.mixture_flags(c.mixture)?;
-        match self.hierarchical.styles {
-            Some(StylesArg::Fixed(s)) => {
+        match (self.hierarchical.styles, self.hierarchical.max_styles) {
+            (Some(StylesArg::Fixed(_)), Some(_)) => {
+                bail!("--max-styles applies to --styles auto, not to a fixed number of styles")
+            }
+            (Some(StylesArg::Fixed(s)), None) => {
                 c.styles = s;
                 c.auto_styles = false;
             }
-            Some(StylesArg::Auto) | None => {}
+            (_, Some(m)) => c.styles = m,
+            (_, None) => {}
         }
         if let Some(h) = self.hierarchical.style_hidden {
             c.style_hidden = h;

@@ -74,8 +74,13 @@ impl crate::train::MethodConfig for HierarchicalConfig {
     fn validate(&self) -> anyhow::Result<()> {
         self.mixture.validate()?;
         if self.styles == 0 || self.styles > MAX_STYLES {
+            let flag = if self.auto_styles {
+                "--max-styles"
+            } else {
+                "--styles"
+            };
             anyhow::bail!(
-                "--styles must be between 1 and {MAX_STYLES}, got {}",
+                "{flag} must be between 1 and {MAX_STYLES}, got {}",
                 self.styles
             );
         }

@@ -353,6 +353,36 @@ impl Method for Hierarchical {
             }
             let _ = writeln!(r);
         }
+        if self.cfg.auto_styles {
+            // The exported model: the dropped styles' prior mass moved to
+            // the kept styles of the same digit expert.
+            let mut prior = self
+                .inner
+                .routing_log_prior(&self.fit.train.pixels, self.fit.train.n)?;
+            for (c, kept) in self.decisions.iter().map(|d| &d.kept).enumerate() {
+                let group = &mut prior[c * s..(c + 1) * s];
+                let mass: f64 = group.iter().map(|v| v.exp()).sum();
+                let kept_mass: f64 = kept.iter().map(|&st| group[st].exp()).sum();
+                for (st, v) in group.iter_mut().enumerate() {
+                    *v = if kept.contains(&st) {
+                        *v + (mass / kept_mass.max(1e-12)).ln()
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                }
+            }
+            let n = data.test.n.min(crate::methods::mixture::LIKELIHOOD_IMAGES);
+            let ll = self.inner.log_likelihood(
+                &data.test.pixels[..n * self.cfg.mixture.arch.pixels],
+                n,
+                &prior,
+                crate::methods::mixture::LIKELIHOOD_SAMPLES,
+            )?;
+            let _ = writeln!(
+                r,
+                "Test log-likelihood of the kept styles only (the exported model; the same estimator as above, each dropped style's prior mass given to its digit expert's kept styles): {ll:.2} nats/image\n"
+            );
+        }
         let _ = writeln!(
             r,
             "Images per style under the routing's argmax (cluster of the largest p(c|x), then style of the largest p(s|x,c)), all {s} trained styles.\n"

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`config`] | `MixtureConfig` (`config.json`), the `default` and `blog` presets |
 //! | [`nets`] | the gate, the encoders, the decoders, stored in two expert groups |
+//! | [`likelihood`] | the importance-sampled test log-likelihood, one estimator for both mixtures |
 //! | [`loss`] | per-expert negative ELBO, the mixture loss, the balancing term |
 //! | [`step`] | one batch's gradients, the expert groups on two cores |
 //! | [`checkpoint`] | per-expert checkpoint names, whatever the grouping |
@@ -16,6 +17,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod export;
+pub mod likelihood;
 pub mod loss;
 pub mod nets;
 pub mod partition;
@@ -57,6 +59,12 @@ pub struct Mixture {
 }
 
 /// The mixture's part of `state.json`.
+/// Test images the report's importance-sampled log-likelihood reads.
+pub const LIKELIHOOD_IMAGES: usize = 2_000;
+
+/// Draws per image and VAE of that estimate.
+pub const LIKELIHOOD_SAMPLES: usize = 16;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MixtureState {
     epoch_rng: Rng,
@@ -196,6 +204,46 @@ impl Mixture {
             }
         }
         Ok(out)
+    }
+
+    /// The log of the routing's mean over `n` images (one entry per VAE):
+    /// the prior weights of the mixture the gate's routing implies.
+    pub fn routing_log_prior(&self, pixels: &[u8], n: usize) -> anyhow::Result<Vec<f64>> {
+        let logits = self.routing_logits(pixels, n)?;
+        let mut mean = vec![0.0f64; self.nets.vaes()];
+        for row in &logits {
+            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let z: f64 = row.iter().map(|&v| ((v - m) as f64).exp()).sum();
+            for (acc, &v) in mean.iter_mut().zip(row) {
+                *acc += ((v - m) as f64).exp() / z;
+            }
+        }
+        Ok(mean
+            .iter()
+            .map(|&v| (v / n.max(1) as f64).max(1e-12).ln())
+            .collect())
+    }
+
+    /// The importance-sampled test log-likelihood ([`likelihood`]) of `n`
+    /// images under the mixture with prior `log_prior`, `samples` draws per
+    /// image and VAE, from a fixed seed.
+    pub fn log_likelihood(
+        &self,
+        pixels: &[u8],
+        n: usize,
+        log_prior: &[f64],
+        samples: usize,
+    ) -> anyhow::Result<f64> {
+        likelihood::log_likelihood(
+            &self.nets,
+            &self.device,
+            self.cfg.likelihood,
+            pixels,
+            n,
+            log_prior,
+            samples,
+            &mut Rng::new(self.cfg.seed, 7),
+        )
     }
 
     /// The configuration.
@@ -400,8 +448,16 @@ impl Method for Mixture {
         _label_map: Option<&[u8]>,
     ) -> anyhow::Result<String> {
         let (expected, bound) = self.test_loss(&data.test.pixels, data.test.n)?;
+        let prior = self.routing_log_prior(&data.train.pixels, data.train.n)?;
+        let n = data.test.n.min(LIKELIHOOD_IMAGES);
+        let ll = self.log_likelihood(
+            &data.test.pixels[..n * self.cfg.arch.pixels],
+            n,
+            &prior,
+            LIKELIHOOD_SAMPLES,
+        )?;
         Ok(format!(
-            "- test set, f32 model: expected negative ELBO under the routing {expected:.2} nats/image; bound on −log p(x) with a uniform prior over the {} experts {bound:.2} nats/image\n",
+            "- test set, f32 model: expected negative ELBO under the routing {expected:.2} nats/image; bound on −log p(x) with a uniform prior over the {} experts {bound:.2} nats/image\n- test log-likelihood, importance-sampled ({LIKELIHOOD_SAMPLES} draws per image and VAE, the first {n} test images, prior = the routing's mean over the training images): {ll:.2} nats/image\n",
             self.nets.vaes()
         ))
     }
