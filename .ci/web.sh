@@ -106,7 +106,7 @@ print(f"Measured by `bash .ci/web.sh --update-readme` on {datetime.date.today()}
 print()
 print(f"- {bits[3]} of {bits[4]} MNIST test digits drawn on the page get the harness's cluster and every probability's f32 bits ({bits[1]}), "
       f"in a {int(wasm[2]) / 1024:.0f} KiB wasm; {passed[1]} checks passed, {passed[2]} failed")
-styles = re.findall(r"^ok +(\S+): (\d+) MNIST images: style and the style confidence's f32 bits as harness classify \(styles seen: ([^)]*)\) \((\d+)/(\d+)\)", log, re.M)
+styles = re.findall(r"^ok +(\S+): (\d+) MNIST images: style and the style confidence's f32 bits as harness classify \(styles seen: ([^)]*)\) \((\d+)/(\d+)[;)]", log, re.M)
 versions3 = set(re.findall(r"^ok +(\S+): header says format version 3", log, re.M))
 two = [s for s in styles if s[0] in versions3]
 if two:
