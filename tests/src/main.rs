@@ -359,7 +359,7 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
                 });
                 let (row, _) = dev.request(&request, |a| match &a.body {
                     Body::Classify(c) => {
-                        let (style, style_confidence) = device_style(&c.extensions);
+                        let (style, style_confidence) = harness::answer_style(&c.extensions);
                         Ok(harness::Row {
                             index,
                             cluster: c.cluster.into(),
@@ -446,18 +446,4 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
         }
     }
     Ok(())
-}
-
-/// The style of a device's classify answer: its extension record `0x01`
-/// (`style: u8`, `confidence: f32` little-endian; firmware-example/PROTOCOL.md),
-/// or style 0 with confidence 1, what the engine answers for a flat model,
-/// when the device sends none.
-fn device_style(extensions: &device_protocol::Extensions<'_>) -> (usize, f32) {
-    match extensions.get(0x01) {
-        Some([style, c0, c1, c2, c3, ..]) => (
-            usize::from(*style),
-            f32::from_le_bytes([*c0, *c1, *c2, *c3]),
-        ),
-        _ => (0, 1.0),
-    }
 }
