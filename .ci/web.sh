@@ -72,6 +72,9 @@ nolabels=target/web/random-small-nolabels.bin
 "$fw_host" model --shape small --out "$nolabels" >/dev/null
 # The bundled int8 model goes through the same checks.
 also=(--also firmware-example/models/default-int8.bin)
+# Two-level models (format version 3: styles within each cluster): the
+# answer's style and its bits as the harness's, a row of samples per style.
+twolevel=(--twolevel firmware-example/models/hierarchical-int8.bin --twolevel firmware-example/models/hierarchical.bin)
 # Models of 8x8 images: the page takes its shape from the model. The
 # trained ones (scikit-learn's digits, README "Your own images") and the
 # random-weight ones (fw-host model --shape digits8).
@@ -82,7 +85,7 @@ step "web: the page in headless Chromium (set-up took $((SECONDS - start)) s)"
 node web/test/browser.mjs \
     --server "$CARGO_TARGET/release/web-serve" \
     --harness "$CARGO_TARGET/release/harness" \
-    --model "$model" --other "$other" --nolabels "$nolabels" "${also[@]}" "${eight[@]}" "${boards[@]}" \
+    --model "$model" --other "$other" --nolabels "$nolabels" "${also[@]}" "${twolevel[@]}" "${eight[@]}" "${boards[@]}" \
     --host target/web/release/examples/host_timing \
     --host target/web/simd/release/examples/host_timing \
     --screenshot target/web/screenshot.png | tee target/web/browser.log
@@ -103,6 +106,13 @@ print(f"Measured by `bash .ci/web.sh --update-readme` on {datetime.date.today()}
 print()
 print(f"- {bits[3]} of {bits[4]} MNIST test digits drawn on the page get the harness's cluster and every probability's f32 bits ({bits[1]}), "
       f"in a {int(wasm[2]) / 1024:.0f} KiB wasm; {passed[1]} checks passed, {passed[2]} failed")
+styles = re.findall(r"^ok +(\S+): (\d+) MNIST images: style and the style confidence's f32 bits as harness classify \(styles seen: ([^)]*)\) \((\d+)/(\d+)[;)]", log, re.M)
+versions3 = set(re.findall(r"^ok +(\S+): header says format version 3", log, re.M))
+two = [s for s in styles if s[0] in versions3]
+if two:
+    print("- two-level models (format version 3): " + "; ".join(
+        f"{s[3]} of {s[4]} digits get the harness's style and the style confidence's f32 bits ({s[0]}, styles seen: {s[2]})" for s in two)
+        + "; the chosen expert's styles each get a row of samples")
 print()
 print("Microseconds per call (the browser test's timing section: best of 5 rounds; the machine was shared):")
 print()

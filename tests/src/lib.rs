@@ -78,6 +78,11 @@ pub struct Row {
     pub confidence: f32,
     /// The gate's probability of every expert.
     pub probabilities: Vec<f32>,
+    /// Chosen style within the cluster (0 for a flat model).
+    pub style: usize,
+    /// Probability of the chosen style within the cluster (1 for a flat
+    /// model or a cluster of one style).
+    pub style_confidence: f32,
 }
 
 /// Classifies every image of a stack with the engine.
@@ -101,16 +106,29 @@ pub fn classify_all(model: &Model<'_>, images: &trainer::data::Images) -> Result
             label: c.label,
             confidence: c.confidence(),
             probabilities: c.probabilities.to_vec(),
+            style: c.style,
+            style_confidence: c.style_confidence(),
         })
         .collect())
 }
 
-/// The CSV `classify` prints: a header, then `index,cluster,label,confidence`
-/// for every row; with `bits`, a last column `probability_bits`: the
-/// probabilities' f32 bits in hex, space-separated.
+/// The CSV `classify` prints: a header, then
+/// `index,cluster,label,confidence,style,style_confidence` for every row
+/// (`style` is the chosen style within the cluster, 0 for a flat model;
+/// `style_confidence` its probability, 1 for a flat model). With `bits`,
+/// `probability_bits` (the K probabilities' f32 bits in hex,
+/// space-separated) comes after `confidence`, where it always was, and
+/// `style_confidence_bits` (the style confidence's f32 bits) ends the row:
+/// `index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits`.
+/// The style columns come after the columns of earlier versions, which keep
+/// their positions.
 pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
     let mut out = String::from("index,cluster,label,confidence");
-    out.push_str(if bits { ",probability_bits\n" } else { "\n" });
+    out.push_str(if bits {
+        ",probability_bits,style,style_confidence,style_confidence_bits\n"
+    } else {
+        ",style,style_confidence\n"
+    });
     for r in rows {
         let label = r.label.map(|l| l.to_string()).unwrap_or_default();
         let _ = write!(
@@ -126,20 +144,202 @@ pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
                 .collect();
             let _ = write!(out, ",{}", hex.join(" "));
         }
+        let _ = write!(out, ",{},{:.6}", r.style, r.style_confidence);
+        if bits {
+            let _ = write!(out, ",{:08x}", r.style_confidence.to_bits());
+        }
         out.push('\n');
     }
     out
 }
 
+/// The style of a device's classify answer: its extension record `0x01`
+/// (`style: u8`, then the style's probability as an `f32`, little-endian;
+/// firmware-example/PROTOCOL.md), or style 0 with probability 1, what the
+/// engine answers for a flat model, when the device sends none.
+///
+/// ```
+/// use device_protocol::Extensions;
+/// let none = Extensions::EMPTY;
+/// assert_eq!(harness::answer_style(&none), (0, 1.0));
+/// let mut record = vec![0x01, 5, 1];
+/// record.extend_from_slice(&0.75f32.to_le_bytes());
+/// let ext = Extensions::new_checked(&record).unwrap();
+/// assert_eq!(harness::answer_style(&ext), (1, 0.75));
+/// ```
+pub fn answer_style(extensions: &device_protocol::Extensions<'_>) -> (usize, f32) {
+    match extensions.get(0x01) {
+        Some([style, c0, c1, c2, c3, ..]) => (
+            usize::from(*style),
+            f32::from_le_bytes([*c0, *c1, *c2, *c3]),
+        ),
+        _ => (0, 1.0),
+    }
+}
+
+/// `count` samples of cluster `cluster`'s style `style` as 8-bit images:
+/// sample `i` is [`engine::to_pixels`] of [`Model::generate_style`] with
+/// seed `seed + i` (wrapping); style 0 gives what
+/// [`engine::host::generate_images`] gives. A cluster or style the model
+/// does not have is a one-line error naming `path` and the valid range.
+pub fn generate_style_images(
+    model: &Model<'_>,
+    path: &Path,
+    (cluster, style): (usize, usize),
+    count: usize,
+    seed: u64,
+) -> Result<Vec<Vec<u8>>> {
+    let (experts, styles) = (model.experts(), model.styles(cluster));
+    if cluster >= experts {
+        anyhow::bail!(
+            "{}: no expert {cluster}: the model has {experts} experts (0-{})",
+            path.display(),
+            experts - 1
+        );
+    }
+    if style >= styles {
+        let range = match styles {
+            1 => "style 0 only".to_string(),
+            n => format!("styles 0-{}", n - 1),
+        };
+        anyhow::bail!(
+            "{}: no style {style} in expert {cluster}: it has {range}",
+            path.display()
+        );
+    }
+    let mut ws = engine::host::workspace();
+    (0..count)
+        .map(|i| {
+            let values =
+                model.generate_style(&mut ws, cluster, style, seed.wrapping_add(i as u64))?;
+            let mut px = vec![0u8; values.len()];
+            engine::to_pixels(values, &mut px);
+            Ok(px)
+        })
+        .collect::<Result<_, engine::Error>>()
+        .with_context(|| path.display().to_string())
+}
+
+/// A model's description, as `harness inspect` prints it: for a flat model
+/// [`trainer::eval::host::describe`]'s text; for a two-level model (format
+/// version 3) the same header lines, then the tree: the gate, and per
+/// cluster its label, weight and number of styles, its style gate's shape
+/// and bytes, and each style's weight and decoder (shape and bytes).
+pub fn describe(model: &Model<'_>, bytes: usize) -> String {
+    let repr = model.repr();
+    if !repr.is_two_level() {
+        return trainer::eval::host::describe(model, bytes);
+    }
+    let flat = trainer::eval::host::describe(model, bytes);
+    let mut s = String::new();
+    // The header lines (up to the provenance), with the file's own version.
+    for line in flat.lines().take_while(|l| !l.starts_with("gate:")) {
+        match line.strip_prefix(&format!("format version {},", engine::FORMAT_VERSION)) {
+            Some(rest) => {
+                let _ = writeln!(s, "format version {},{rest}", repr.version());
+            }
+            None => {
+                let _ = writeln!(s, "{line}");
+            }
+        }
+    }
+    let h = model.header();
+    let _ = writeln!(s, "gate: {}", network_line(model.gate()));
+    let total: usize = (0..model.experts()).map(|c| model.styles(c)).sum();
+    let _ = writeln!(
+        s,
+        "tree: {} clusters, {total} styles (cluster → style → decoder)",
+        model.experts()
+    );
+    for c in 0..model.experts() {
+        let label = match h.label_map.as_deref().and_then(|m| m.get(c)) {
+            Some(d) => format!(" → digit {d}"),
+            None => String::new(),
+        };
+        let weight = h.mixture_weights.get(c).copied().unwrap_or(f32::NAN);
+        let styles = model.styles(c);
+        let _ = writeln!(
+            s,
+            "cluster {c}{label}: weight {}, {styles} style{}",
+            round3(weight),
+            if styles == 1 { "" } else { "s" }
+        );
+        match repr.style_gate(c) {
+            Some(g) => {
+                let _ = writeln!(s, "  style gate: {}", network_line(g));
+            }
+            None => {
+                let _ = writeln!(s, "  style gate: none (one style)");
+            }
+        }
+        for st in 0..styles {
+            let w = repr.style_weight(c, st).unwrap_or(f32::NAN);
+            if let Some(d) = repr.decoder_of(c, st) {
+                let _ = writeln!(
+                    s,
+                    "  style {st}: weight {}, decoder: {}",
+                    round3(w),
+                    network_line(d)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "parameters {}, {} weights, RAM needed {} bytes (workspace {} slots per buffer)",
+        model.parameters(),
+        model.element_type().name(),
+        model.ram_bytes(),
+        model.workspace_len()
+    );
+    s
+}
+
+/// `w` rounded to 3 decimals, as `inspect` prints weights.
+fn round3(w: f32) -> f32 {
+    (w * 1000.0).round() / 1000.0
+}
+
+/// One network as `inspect` prints it: its layers' shapes, activations and
+/// element types, then its parameters and bytes of tensors.
+fn network_line(net: engine::Network<'_>) -> String {
+    let shape: Vec<String> = net
+        .layers()
+        .map(|l| {
+            let layout = match l.weights {
+                engine::LayerWeights::Int8(q) if q.layout == engine::Layout::ColumnMajor => {
+                    " by columns"
+                }
+                _ => "",
+            };
+            format!(
+                "{}->{} {:?} {}{layout}",
+                l.inputs,
+                l.outputs,
+                l.activation,
+                l.element_type().name()
+            )
+        })
+        .collect();
+    format!(
+        "{} ({} parameters, {} bytes of tensors)",
+        shape.join(", "),
+        net.parameters(),
+        net.tensor_bytes()
+    )
+}
+
 /// Writes the samples of one expert as a PNG grid under a title that names
-/// the expert, the digit its label map gives it and the seeds
-/// (`expert 2 → digit 7 · seeds 5–13`): what `harness generate` writes, on
-/// the host or from a board, so that the two pictures are the same bytes.
+/// the expert, the digit its label map gives it, the style (`Some` for a
+/// two-level model only) and the seeds (`expert 2 → digit 7 · seeds 5–13`,
+/// `expert 2 → digit 7 · style 1 · seeds 5–13`): what `harness generate`
+/// writes, on the host or from a board, so that the two pictures are the
+/// same bytes.
 pub fn save_expert_grid(
     out: &Path,
     images: &[Vec<u8>],
     (width, height): (usize, usize),
-    expert: usize,
+    (expert, style): (usize, Option<usize>),
     seed: u64,
     label_map: Option<&[u8]>,
 ) -> Result<()> {
@@ -147,6 +347,9 @@ pub fn save_expert_grid(
     let mut title = format!("expert {expert}");
     if let Some(&digit) = label_map.and_then(|m| m.get(expert)) {
         let _ = write!(title, " → digit {digit}");
+    }
+    if let Some(style) = style {
+        let _ = write!(title, " · style {style}");
     }
     let last = seed.wrapping_add(images.len().saturating_sub(1) as u64);
     let _ = match images.len() {

@@ -18,21 +18,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Classify every image of a set; prints CSV `index,cluster,label,confidence`
-    /// (`label` is the model's label for the cluster, empty without a label map).
+    /// Classify every image of a set; prints CSV
+    /// `index,cluster,label,confidence,style,style_confidence` (`label` is
+    /// the model's label for the cluster, empty without a label map; `style`
+    /// the chosen style within the cluster and `style_confidence` its
+    /// probability: 0 and 1 for a flat model).
     Classify {
         /// Model file written by `trainer fit --export`.
         #[arg(long)]
         model: PathBuf,
         #[command(flatten)]
         input: ImagesArgs,
-        /// Add a column `probability_bits`: the K probabilities' f32 bits in hex,
-        /// space-separated (for bit-for-bit comparisons, e.g. with the web page).
+        /// Add a column `probability_bits` after `confidence`: the K
+        /// probabilities' f32 bits in hex, space-separated, and a last column
+        /// `style_confidence_bits` (for bit-for-bit comparisons, e.g. with
+        /// the web page).
         #[arg(long)]
         bits: bool,
     },
-    /// Generate samples of one expert and write them as a PNG grid
-    /// (sample i uses seed S+i).
+    /// Generate samples of one expert (of a two-level model: of one of its
+    /// styles) and write them as a PNG grid (sample i uses seed S+i).
     Generate {
         /// Model file.
         #[arg(long)]
@@ -40,6 +45,10 @@ enum Command {
         /// Expert index, 0-based.
         #[arg(long)]
         expert: usize,
+        /// Style within the expert, 0-based (a two-level model's cluster has
+        /// `inspect`'s number of styles; a flat model's only style is 0).
+        #[arg(long, default_value_t = 0)]
+        style: usize,
         /// Number of samples.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
         count: u32,
@@ -82,7 +91,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Describe a model: header, layer shapes, parameters, file size and RAM needed.
+    /// Describe a model: header, layer shapes, parameters, file size and RAM
+    /// needed; of a two-level model, the tree: per cluster its label, weight
+    /// and styles, its style gate, each style's weight and decoder.
     Inspect {
         /// Model file.
         #[arg(long)]
@@ -243,23 +254,28 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate {
             model,
             expert,
+            style,
             count,
             seed,
             out,
         } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            let images = engine::host::generate_images(&m, expert, count as usize, seed)?;
+            let images =
+                harness::generate_style_images(&m, &model, (expert, style), count as usize, seed)?;
             let (w, h) = (
                 m.header().image.width as usize,
                 m.header().image.height as usize,
             );
             let labels = m.header().label_map.as_deref();
-            harness::save_expert_grid(&out, &images, (w, h), expert, seed, labels)?;
-            eprintln!(
-                "wrote {} ({count} samples of expert {expert})",
-                out.display()
-            );
+            // A flat model's grid is titled as before; a two-level one's names the style.
+            let titled = m.repr().is_two_level().then_some(style);
+            harness::save_expert_grid(&out, &images, (w, h), (expert, titled), seed, labels)?;
+            let of = match titled {
+                Some(s) => format!("expert {expert}, style {s}"),
+                None => format!("expert {expert}"),
+            };
+            eprintln!("wrote {} ({count} samples of {of})", out.display());
         }
         Command::Upgrade { model, out } => {
             let bytes = harness::read_model_bytes(&model)?;
@@ -309,7 +325,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect { model } => {
             let bytes = harness::read_model_bytes(&model)?;
             let m = harness::parse_model(&bytes, &model)?;
-            print!("{}", trainer::eval::host::describe(&m, bytes.len()));
+            print!("{}", harness::describe(&m, bytes.len()));
         }
         Command::Device { link, action } => device(&link, action)?,
     }
@@ -342,13 +358,18 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
                     pixels: imgs.image(index),
                 });
                 let (row, _) = dev.request(&request, |a| match &a.body {
-                    Body::Classify(c) => Ok(harness::Row {
-                        index,
-                        cluster: c.cluster.into(),
-                        label: c.label,
-                        confidence: c.confidence_f32(),
-                        probabilities: c.probabilities_f32().collect(),
-                    }),
+                    Body::Classify(c) => {
+                        let (style, style_confidence) = harness::answer_style(&c.extensions);
+                        Ok(harness::Row {
+                            index,
+                            cluster: c.cluster.into(),
+                            label: c.label,
+                            confidence: c.confidence_f32(),
+                            probabilities: c.probabilities_f32().collect(),
+                            style,
+                            style_confidence,
+                        })
+                    }
                     other => anyhow::bail!("classify answered with {other:?}"),
                 })?;
                 rows.push(row);
@@ -382,7 +403,7 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
                 images.push(pixels);
             }
             let labels = info.label_map.as_deref();
-            harness::save_expert_grid(&out, &images, (w, h), expert.into(), seed, labels)?;
+            harness::save_expert_grid(&out, &images, (w, h), (expert.into(), None), seed, labels)?;
             eprintln!(
                 "wrote {} ({count} samples of expert {expert}, generated by {})",
                 out.display(),

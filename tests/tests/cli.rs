@@ -85,7 +85,10 @@ fn classify_prints_one_row_per_image() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "index,cluster,label,confidence");
+    assert_eq!(
+        lines[0],
+        "index,cluster,label,confidence,style,style_confidence"
+    );
     assert_eq!(lines.len(), n + 1);
     // The CSV agrees with the engine called directly.
     let bytes = std::fs::read(&model).unwrap();
@@ -98,6 +101,8 @@ fn classify_prints_one_row_per_image() {
         assert_eq!(fields[1], c.cluster.to_string());
         assert_eq!(fields[2], c.label.unwrap().to_string());
         assert_eq!(fields[3], format!("{:.6}", c.confidence()));
+        // A flat model: style 0, with probability 1.
+        assert_eq!(fields[4..], ["0", "1.000000"]);
     }
 }
 
@@ -119,7 +124,10 @@ fn classify_bits_appends_the_probabilities_bits() {
     };
     let (plain, with_bits) = (run(false), run(true));
     let lines: Vec<&str> = with_bits.lines().collect();
-    assert_eq!(lines[0], "index,cluster,label,confidence,probability_bits");
+    assert_eq!(
+        lines[0],
+        "index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits"
+    );
     let bytes = std::fs::read(&model).unwrap();
     let m = engine::Model::from_bytes(&bytes).unwrap();
     let mut ws = engine::host::workspace();
@@ -130,7 +138,20 @@ fn classify_bits_appends_the_probabilities_bits() {
             .iter()
             .map(|p| format!("{:08x}", p.to_bits()))
             .collect();
-        assert_eq!(*line, format!("{plain},{}", hex.join(" ")));
+        // The plain row's columns, `probability_bits` after `confidence`
+        // (where it always was), the style confidence's bits last.
+        let plain: Vec<&str> = plain.split(',').collect();
+        let (head, style) = plain.split_at(4);
+        assert_eq!(
+            *line,
+            format!(
+                "{},{},{},{:08x}",
+                head.join(","),
+                hex.join(" "),
+                style.join(","),
+                c.style_confidence().to_bits()
+            )
+        );
     }
 }
 

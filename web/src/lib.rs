@@ -3,8 +3,10 @@
 //! This is the only file of `web/` that talks to the engine, and it uses only
 //! its public inference API (`Model::from_bytes`, `header`, `experts`,
 //! `latent`, `pixels`, `workspace_len`, `classify`, `generate`, `decode`,
-//! `Workspace`, `Error`'s `Display`; for the header text also `parameters`,
-//! `element_type`, `ram_bytes`), and `engine::frame::mnist` to turn the pad's
+//! `Workspace`, `Error`'s `Display`; for a two-level model's styles `styles`,
+//! `Classification::style` and `style_probabilities`, `generate_style`; for
+//! the header text also `parameters`, `element_type`, `ram_bytes`,
+//! `repr().version()` and `repr().style_weight`), and `engine::frame::mnist` to turn the pad's
 //! drawing into the model's input image. The page (`www/app.js`) exchanges data
 //! through buffers in the wasm memory: an export returns a buffer's address,
 //! JavaScript reads or fills it, another export does the work. Nothing here is
@@ -39,6 +41,9 @@ struct State {
     pixels: Vec<u8>,
     probabilities: Vec<f32>,
     label: i32,
+    /// The last classification's style within its cluster, and `p(s | cluster)`.
+    style: i32,
+    style_probabilities: Vec<f32>,
     latent: Vec<f32>,
     output: Vec<f32>,
     text: String,
@@ -57,6 +62,8 @@ fn state() -> MutexGuard<'static, Option<State>> {
         pixels: Vec::new(),
         probabilities: Vec::new(),
         label: -1,
+        style: -1,
+        style_probabilities: Vec::new(),
         latent: Vec::new(),
         output: Vec::new(),
         text: String::new(),
@@ -102,6 +109,8 @@ pub extern "C" fn load() -> i32 {
                 s.latent = vec![0.0; model.latent()];
                 s.output = vec![0.0; model.pixels()];
                 s.label = -1;
+                s.style = -1;
+                s.style_probabilities.clear();
                 s.text = describe(&model, bytes);
                 s.model = Some(model);
                 0
@@ -223,15 +232,15 @@ fn check(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// The model's header as `harness inspect` shows it, as JSON:
-/// `{"experts", "latent", "width", "height", "labels", "crc", "inspect"}`
-/// where `inspect` is the text, `labels` the label map (or null) and `crc`
-/// the file's CRC-32 from its header (what a board's `info` answer reports
-/// as `model_crc`).
+/// `{"experts", "latent", "width", "height", "labels", "crc", "styles",
+/// "inspect"}` where `inspect` is the text, `labels` the label map (or null),
+/// `crc` the file's CRC-32 from its header (what a board's `info` answer
+/// reports as `model_crc`) and `styles` each cluster's number of styles
+/// (all 1 for a flat model). Of a two-level model the text ends with one
+/// line per cluster: its styles and their weights.
 pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
     let h = model.header();
-    let version = bytes
-        .get(8..10)
-        .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+    let version = model.repr().version();
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -267,13 +276,25 @@ pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
         model.ram_bytes(),
         model.workspace_len()
     );
+    let styles: Vec<usize> = (0..model.experts()).map(|c| model.styles(c)).collect();
+    if model.repr().is_two_level() {
+        for (c, &n) in styles.iter().enumerate() {
+            let weights: Vec<f32> = (0..n)
+                .map(|st| {
+                    let w = model.repr().style_weight(c, st).unwrap_or(0.0);
+                    (w * 1000.0).round() / 1000.0
+                })
+                .collect();
+            let _ = writeln!(t, "cluster {c}: {n} styles, weights {weights:?}");
+        }
+    }
     let labels = match &h.label_map {
         Some(m) => format!("{:?}", m.as_slice()),
         None => "null".into(),
     };
     let crc = engine::ModelFile::new_checked_skip_crc(bytes).map_or(0, |f| f.checksum());
     format!(
-        "{{\"experts\":{},\"latent\":{},\"width\":{},\"height\":{},\"labels\":{labels},\"crc\":{crc},\"inspect\":{}}}",
+        "{{\"experts\":{},\"latent\":{},\"width\":{},\"height\":{},\"labels\":{labels},\"crc\":{crc},\"styles\":{styles:?},\"inspect\":{}}}",
         model.experts(),
         model.latent(),
         h.image.width,
@@ -361,6 +382,10 @@ pub extern "C" fn classify() -> i32 {
                 s.probabilities.clear();
                 s.probabilities.extend_from_slice(&c.probabilities);
                 s.label = c.label.map_or(-1, i32::from);
+                s.style = c.style as i32;
+                s.style_probabilities.clear();
+                s.style_probabilities
+                    .extend_from_slice(&c.style_probabilities);
                 c.cluster as i32
             }
             Err(e) => {
@@ -381,6 +406,41 @@ pub extern "C" fn probabilities_ptr() -> *const f32 {
 #[no_mangle]
 pub extern "C" fn label() -> i32 {
     with(|s| s.label)
+}
+
+/// The last classification's style within its cluster (0 for a flat
+/// model), or -1 before any.
+#[no_mangle]
+pub extern "C" fn style() -> i32 {
+    with(|s| s.style)
+}
+
+/// Address of the last classification's style probabilities
+/// (`p(s | cluster)`, [`style_count`] f32).
+#[no_mangle]
+pub extern "C" fn style_probabilities_ptr() -> *const f32 {
+    with(|s| s.style_probabilities.as_ptr())
+}
+
+/// How many style probabilities the last classification has (its cluster's
+/// styles; 1 for a flat model).
+#[no_mangle]
+pub extern "C" fn style_count() -> usize {
+    with(|s| s.style_probabilities.len())
+}
+
+/// A digit from cluster `k`'s style `style` with `seed`: returns the
+/// address of `pixels()` f32 intensities, or null (message in the text
+/// buffer, e.g. for a style the cluster does not have).
+#[no_mangle]
+pub extern "C" fn generate_style(k: usize, style: usize, seed: u32) -> *const f32 {
+    with(|s| {
+        let Some(model) = &s.model else {
+            return std::ptr::null();
+        };
+        let result = model.generate_style(&mut *s.ws, k, style, u64::from(seed));
+        keep(result, &mut s.output, &mut s.text)
+    })
 }
 
 /// A digit from expert `k` with `seed`: returns the address of `pixels()`
@@ -456,6 +516,11 @@ pub fn set_pixels(pixels: &[u8]) {
 /// Native access: the last classification's probabilities.
 pub fn probabilities() -> Vec<f32> {
     with(|s| s.probabilities.clone())
+}
+
+/// Native access: the last classification's style and its probabilities.
+pub fn style_answer() -> (i32, Vec<f32>) {
+    with(|s| (s.style, s.style_probabilities.clone()))
 }
 
 /// Native access: the last generated or decoded image.
@@ -567,5 +632,39 @@ mod tests {
         assert_eq!(check_head(300e6), -1);
         assert!(with(|s| s.text.contains("bad magic")));
         assert_eq!(classify(), c.cluster as i32, "the model is kept");
+        assert_eq!(style_answer(), (0, vec![1.0]), "a flat model: style 0");
+        assert!(info.contains("\"styles\":[1, 1, 1]"), "{info}");
+
+        // A two-level model: the style and its probabilities are the
+        // engine's, and generate_style draws each style.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../firmware-example/models/hierarchical-int8.bin"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let info = load_bytes(&bytes).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        assert!(info.contains("format version 3,"), "{info}");
+        let styles: Vec<usize> = (0..model.experts()).map(|c| model.styles(c)).collect();
+        assert!(info.contains(&format!("\"styles\":{styles:?}")), "{info}");
+        for step in [7usize, 13, 29] {
+            let image: Vec<u8> = (0..model.pixels()).map(|i| (i * step) as u8).collect();
+            set_pixels(&image);
+            let c = model.classify(&mut *ws, &image).unwrap();
+            assert_eq!(classify(), c.cluster as i32);
+            assert_eq!(
+                style_answer(),
+                (c.style as i32, c.style_probabilities.to_vec())
+            );
+            assert_eq!(style_count(), model.styles(c.cluster));
+        }
+        let last = model.styles(0) - 1;
+        assert!(!generate_style(0, last, 4).is_null());
+        assert_eq!(
+            output(),
+            model.generate_style(&mut *ws, 0, last, 4).unwrap()
+        );
+        assert!(generate_style(0, last + 1, 4).is_null());
+        assert!(with(|s| s.text.starts_with("no style")));
     }
 }

@@ -2,7 +2,7 @@
 // pipe (--remote-debugging-pipe): Node's standard library only, no npm.
 //
 //   node web/test/browser.mjs --server target/release/web-serve --harness target/release/harness \
-//     [--model M] [--other M2] [--nolabels M0] [--also M3]... [--eight M8]... [--images IDX.gz] [--wasm W] [--host BIN]...
+//     [--model M] [--other M2] [--nolabels M0] [--also M3]... [--twolevel M4]... [--eight M8]... [--images IDX.gz] [--wasm W] [--host BIN]...
 //     [--board CMD]... [--screenshot PNG] [--chromium PATH]
 //
 // Checks: the page loads the model and shows its header; the first 100 MNIST
@@ -14,7 +14,15 @@
 // generate gives the native bits; a dropped truncated model shows the
 // engine's error and keeps the page working; a model opened with the file
 // picker replaces the default; each --also model (e.g. int8), opened with the
-// file picker, passes the MNIST and generate checks too; each --eight model
+// file picker, passes the MNIST and generate checks too; every model's
+// answer names the style within the cluster with the style and the style
+// confidence's f32 bits `harness classify --bits` gives (style 0, bits of
+// 1.0, for a flat model, whose style rows stay hidden); each --twolevel model
+// (format version 3), opened with the file picker, passes the MNIST and
+// generate checks, shows its styles in the header and, for the explored
+// expert, one row of samples per style (as many as the harness's `inspect`
+// gives the cluster, each drawn, each style's unlike the others'), the drawn
+// digit's style framed; each --eight model
 // (8×8 images, like scikit-learn's digits), opened with the file picker,
 // sizes the page's canvases from its shape, classifies 8×8 images with the
 // bits `harness classify --bits` gives (IDX files of 8×8 images written
@@ -50,7 +58,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-const args = { host: [], also: [], eight: [], board: [] };
+const args = { host: [], also: [], twolevel: [], eight: [], board: [] };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
   if (Array.isArray(args[key])) args[key].push(process.argv[i + 1]);
@@ -103,8 +111,9 @@ function harnessClassify(list, modelPath = model, rows = 28, cols = 28) {
   // The page's own bytes as they are: no polarity guess (--invert no).
   const out = execFileSync(at(args.harness), ['classify', '--model', modelPath, '--images', file, '--bits', '--invert', 'no']);
   return out.toString().trim().split('\n').slice(1).map((line) => {
-    const [, cluster, , , bits] = line.split(',');
-    return { cluster: Number(cluster), bits: bits.split(' ') };
+    // index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits
+    const [, cluster, , , bits, style, , styleBits] = line.split(',');
+    return { cluster: Number(cluster), bits: bits.split(' '), style: Number(style), styleBits };
   });
 }
 
@@ -331,6 +340,8 @@ const shown = `(() => {
   const p = document.getElementById('preview');
   return {
     cluster: Number(document.getElementById('verdict').dataset.cluster),
+    style: Number(document.getElementById('verdict').dataset.style),
+    styleBits: document.getElementById('verdict').dataset.styleBits,
     // In cluster order (the bars are shown in digit order).
     bits: [...document.querySelectorAll('.bar')].sort((a, b) => a.dataset.cluster - b.dataset.cluster).map((b) => b.dataset.bits),
     preview: [...p.getContext('2d').getImageData(0, 0, p.width, p.height).data].filter((_, i) => i % 4 === 0),
@@ -495,6 +506,13 @@ async function mnistCheck(modelPath, name) {
     if (!ok) check(`${name}: image ${i}: cluster and probability bits as harness classify`, false, `page ${pageRows[i].cluster} ${pageRows[i].bits.join(' ')}, harness ${onRaw[i].cluster} ${onRaw[i].bits.join(' ')}`);
   }
   check(`${name}: ${N} MNIST images: cluster and every probability's f32 bits as harness classify`, sameBits === N, `${sameBits}/${N}`);
+  // The style within the cluster and its confidence's f32 bits.
+  const sameStyle = pageRows.filter((r, i) => r.style === onRaw[i].style && r.styleBits === onRaw[i].styleBits
+    && r.style === onPreview[i].style && r.styleBits === onPreview[i].styleBits).length;
+  const styles = new Set(pageRows.map((r) => r.style));
+  check(`${name}: ${N} MNIST images: style and the style confidence's f32 bits as harness classify (styles seen: ${[...styles].sort().join(', ')})`,
+    sameStyle === N, `${sameStyle}/${N}; image 0: page ${pageRows[0].style} ${pageRows[0].styleBits}, harness ${onRaw[0].style} ${onRaw[0].styleBits}`);
+  return pageRows;
 }
 const timings = [];
 async function timeAndGenerate(modelPath, name, image = images[N - 1]) {
@@ -509,6 +527,21 @@ async function timeAndGenerate(modelPath, name, image = images[N - 1]) {
 }
 await mnistCheck(model, path.basename(model));
 await timeAndGenerate(model, path.basename(model));
+// The style rows, as the page shows them: the block's state and, for each
+// row, its style, whether it is shown and framed, and its samples' pixels.
+const styleRows = `(() => {
+  const st = document.getElementById('styles');
+  return { hidden: st.hidden, shown: st.getBoundingClientRect().height > 0, cluster: Number(st.dataset.cluster),
+    expert: document.getElementById('styles-expert').textContent,
+    rows: [...document.querySelectorAll('.style-row')].map((r) => ({ style: Number(r.dataset.style),
+      visible: getComputedStyle(r).visibility !== 'hidden', chosen: r.classList.contains('chosen'),
+      samples: [...r.querySelectorAll('canvas')].map((c) => [...c.getContext('2d').getImageData(0, 0, c.width, c.height).data].filter((_, i) => i % 4 === 0)) })) };
+})()`;
+{
+  const flat = await ev(styleRows);
+  check(`${path.basename(model)}: a flat model: the answer says style 0, the style rows stay hidden`,
+    flat.hidden && !flat.shown && (await ev('document.getElementById("verdict").textContent')).includes('style 0'), JSON.stringify({ hidden: flat.hidden, shown: flat.shown }));
+}
 
 // The layout does not move when the answer changes: the boxes of the page's
 // blocks (the pad, the answer, the bars, the latent section, the experts,
@@ -709,6 +742,45 @@ for (const extra of args.also.map(at)) {
   }
   await mnistCheck(extra, name);
   await timeAndGenerate(extra, name);
+}
+
+// Two-level models (--twolevel: format version 3), opened with the file
+// picker: the MNIST checks (style included), the header's styles, a row of
+// samples per style of the explored expert, and generate.
+for (const two of args.twolevel.map(at)) {
+  const name = path.basename(two);
+  if (!(await pick(two))) {
+    check(`${name}: opened with the file picker`, false, await ev('document.getElementById("error-text").textContent'));
+    continue;
+  }
+  // The harness's tree: each cluster's number of styles.
+  const tree = execFileSync(at(args.harness), ['inspect', '--model', two]).toString();
+  const styleCounts = [...tree.matchAll(/^cluster (\d+)[^:]*: weight [^,]+, (\d+) styles?$/gm)].map((m) => Number(m[2]));
+  const text2 = await ev('document.getElementById("inspect").textContent');
+  check(`${name}: header says format version 3 and each cluster's styles as harness inspect`,
+    text2.includes('\nformat version 3,') && styleCounts.length > 0
+      && styleCounts.every((n, c) => text2.includes(`\ncluster ${c}: ${n} styles`)), `${styleCounts.join(', ')}`);
+  const rows2 = await mnistCheck(two, name);
+  // A digit drawn: the rows show the gate's expert, one row per style.
+  const pick2 = rows2.findIndex((r) => r.style > 0);
+  const img = images[Math.max(pick2, 0)];
+  const page = await ev(`(moe.drawImage(${JSON.stringify(Array.from(img))}), ${shown})`);
+  const st = await ev(styleRows);
+  const visible = st.rows.filter((r) => r.visible);
+  const n = styleCounts[page.cluster];
+  const inked = visible.every((r) => r.samples.length === 3 && r.samples.every((px) => px.some((v) => v > 0)));
+  const distinct = new Set(visible.map((r) => r.samples.map((px) => px.join()).join('|'))).size === visible.length;
+  const framed = st.rows.filter((r) => r.chosen).map((r) => r.style);
+  check(`${name}: the drawn digit's expert gets a row of 3 samples per style (${n}), each with ink, each style's unlike the others', its style (${page.style}) framed`,
+    !st.hidden && st.shown && st.cluster === page.cluster && visible.length === n && visible.every((r, s) => r.style === s)
+      && inked && distinct && framed.length === 1 && framed[0] === page.style,
+    JSON.stringify({ cluster: st.cluster, page: page.cluster, visible: visible.length, n, inked, distinct, framed, expert: st.expert }));
+  if (args.screenshot) {
+    const png = Buffer.from((await send('Page.captureScreenshot', { format: 'png' })).data, 'base64');
+    fs.writeFileSync(at(args.screenshot.replace(/\.png$/, `-${path.basename(two, '.bin')}.png`)), png);
+  }
+  await ev(`moe.drawImage(${JSON.stringify(Array.from(images[N - 1]))})`);
+  await timeAndGenerate(two, name);
 }
 
 // 5. Models of 8×8 images (--eight), opened with the file picker.

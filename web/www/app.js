@@ -1,7 +1,9 @@
 // The page: plain JavaScript over web.wasm's raw exports (web/src/lib.rs).
 // A drawing goes pad → ink bytes → wasm preprocess (engine::frame::mnist:
 // MNIST-style, at the model's image shape, e.g. 28×28 or 8×8) → classify;
-// experts' samples and the latent sliders call generate / decode. Every
+// experts' samples and the latent sliders call generate / decode; a
+// two-level model's answer names the style too, and the chosen expert's
+// styles get a row of samples each (generate_style). Every
 // image canvas takes the model's shape, shown scaled up (pixelated).
 // "Connect a board" (Web Serial) sends each classified drawing to a board
 // too, encoded and decoded by the wasm (web/src/board.rs: the protocol's
@@ -18,7 +20,7 @@ let chosen = -1;   // the gate's cluster for the drawing, -1 when empty
 let explored = -1; // the expert whose latent space the sliders drive
 let seed = 1;
 let hasInk = false;
-let verdict = null; // the page's last answer: { drawn, cluster, label, bits }
+let verdict = null; // the page's last answer: { drawn, cluster, label, bits, style }
 let drawn = 0;      // drawings classified so far (the board's answers name theirs)
 
 const bytes = (ptr, len) => new Uint8Array(wasm.memory.buffer, ptr, len);
@@ -36,6 +38,9 @@ $('error-close').addEventListener('click', () => showError(''));
 // or just the cluster when the model has no label map.
 const clusterName = (k) => (info.labels ? `${k} → ${info.labels[k]}` : `${k}`);
 
+// Whether the loaded model is two-level (some cluster has more than one style).
+const twoLevel = () => info.styles.some((n) => n > 1);
+
 // Loads model bytes: returns null, or the engine's message (the old model kept).
 function loadModel(data, name) {
   bytes(wasm.upload(data.length), data.length).set(data);
@@ -52,6 +57,7 @@ function loadModel(data, name) {
   explored = -1;
   chosen = -1;
   buildBars();
+  buildStyles();
   buildExperts();
   showBoardInfo();
   update();
@@ -103,6 +109,8 @@ function update() {
     $('board-answer').replaceChildren();
     $('verdict').textContent = 'Draw a digit.';
     $('verdict').dataset.cluster = -1;
+    $('verdict').dataset.style = -1;
+    delete $('verdict').dataset.styleBits;
     showBars(null);
   } else {
     chosen = wasm.classify();
@@ -110,13 +118,21 @@ function update() {
     const bits = new Uint32Array(wasm.memory.buffer, wasm.probabilities_ptr(), info.experts);
     const label = wasm.label();
     const digit = label >= 0 ? `digit ${label}` : 'no label map';
-    // Fixed width (style.css) and tabular figures: the text does not move the layout.
+    // The style within the cluster and its probability p(style | cluster):
+    // style 0 with probability 1 in a flat model.
+    const style = wasm.style();
+    const styles = wasm.style_count();
+    const styleBits = new Uint32Array(wasm.memory.buffer, wasm.style_probabilities_ptr(), styles)[style];
+    const styleP = floats(wasm.style_probabilities_ptr(), styles)[style];
+    const styleText = twoLevel()
+      ? `style ${style} of ${styles}, confidence ${(100 * styleP).toFixed(1)}%`
+      : 'style 0 (one style per cluster)';
+    // Fixed width and height (style.css) and tabular figures: the text does not move the layout.
     $('verdict').textContent =
-      `cluster ${chosen} → ${digit}\nconfidence ${(100 * probs[chosen]).toFixed(1)}%`;
-    $('verdict').dataset.cluster = chosen;
-    $('verdict').dataset.label = label;
+      `cluster ${chosen} → ${digit}\nconfidence ${(100 * probs[chosen]).toFixed(1)}%\n${styleText}`;
+    Object.assign($('verdict').dataset, { cluster: chosen, label, style, styleBits: hex(styleBits) });
     showBars(Array.from(probs), Array.from(bits));
-    verdict = { drawn: ++drawn, cluster: chosen, label, bits: Array.from(bits) };
+    verdict = { drawn: ++drawn, cluster: chosen, label, bits: Array.from(bits), style };
     toBoard();
   }
   for (const [k, el] of document.querySelectorAll('.expert').entries()) {
@@ -124,6 +140,11 @@ function update() {
   }
   if (chosen >= 0 && chosen !== explored) explore(chosen);
   else if (explored < 0) explore(0);
+  else if (twoLevel()) { // the same expert: only the drawn style's mark moves
+    for (const row of $('style-rows').children) {
+      row.classList.toggle('chosen', explored === chosen && Number(row.dataset.style) === verdict?.style);
+    }
+  }
 }
 
 // The gate's bars, one row per cluster, named `cluster → digit` and sorted
@@ -190,12 +211,54 @@ function resample() {
       if (ptr) paint(canvas, floats(ptr, info.width * info.height), 255);
     }
   }
+  if (explored >= 0) showStyles(explored);
+}
+
+// A two-level model's styles: one row per style (as many rows as the
+// largest cluster has styles, built once per model, so that the layout does
+// not move), each with samples of that style of the explored expert. Hidden
+// for a flat model (its one style is the expert's row above).
+function buildStyles() {
+  const rows = $('style-rows');
+  $('styles').hidden = !twoLevel();
+  rows.replaceChildren(...Array.from({ length: Math.max(...info.styles) }, (_, s) => {
+    const row = document.createElement('div');
+    row.className = 'style-row';
+    row.dataset.style = s;
+    row.append(Object.assign(document.createElement('span'), { className: 'name', textContent: `style ${s}` }));
+    for (let i = 0; i < SAMPLES; i++) {
+      const canvas = document.createElement('canvas');
+      fit(canvas, 42);
+      row.append(canvas);
+    }
+    return row;
+  }));
+}
+
+// The explored expert's styles, each its samples (the expert's seeds); the
+// drawn digit's style marked when the expert is the gate's choice.
+function showStyles(k) {
+  if (!twoLevel()) return;
+  $('styles-expert').textContent = clusterName(k);
+  $('styles').dataset.cluster = k;
+  for (const row of $('style-rows').children) {
+    const s = Number(row.dataset.style);
+    const has = s < info.styles[k];
+    row.style.visibility = has ? 'visible' : 'hidden';
+    row.classList.toggle('chosen', has && k === chosen && s === verdict?.style);
+    if (!has) continue;
+    for (const [i, canvas] of row.querySelectorAll('canvas').entries()) {
+      const ptr = wasm.generate_style(k, s, seed + i);
+      if (ptr) paint(canvas, floats(ptr, info.width * info.height), 255);
+    }
+  }
 }
 
 // Sliders over expert k's latent vector, each redrawing its decoder's output.
 function explore(k) {
   explored = k;
   $('latent-expert').textContent = clusterName(k);
+  showStyles(k);
   const sliders = $('sliders');
   sliders.replaceChildren();
   for (let i = 0; i < info.latent; i++) {
