@@ -304,7 +304,7 @@ fn run(cli: Cli) -> Result<()> {
             if m.element_type() != engine::ElementType::F16 {
                 anyhow::bail!("{}: already has int8 weights", model.display());
             }
-            let spec = engine::writer::ModelSpec::from_bytes(&bytes)
+            let spec = engine::writer::TwoLevelSpec::from_bytes(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
             let imgs = harness::read_images(
                 &images,
