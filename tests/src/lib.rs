@@ -220,113 +220,13 @@ pub fn generate_style_images(
         .with_context(|| path.display().to_string())
 }
 
-/// A model's description, as `harness inspect` prints it: for a flat model
-/// [`trainer::eval::host::describe`]'s text; for a two-level model (format
-/// version 3) the same header lines, then the tree: the gate, and per
-/// cluster its label, weight and number of styles, its style gate's shape
-/// and bytes, and each style's weight and decoder (shape and bytes).
+/// A model's description, as `harness inspect` prints it:
+/// [`trainer::eval::host::describe`] (for a two-level model, format
+/// version 3, the header lines, then the tree: the gate, and per cluster
+/// its label, weight and number of styles, its style gate's shape and
+/// bytes, and each style's weight and decoder).
 pub fn describe(model: &Model<'_>, bytes: usize) -> String {
-    let repr = model.repr();
-    if !repr.is_two_level() {
-        return trainer::eval::host::describe(model, bytes);
-    }
-    let flat = trainer::eval::host::describe(model, bytes);
-    let mut s = String::new();
-    // The header lines (up to the provenance), with the file's own version.
-    for line in flat.lines().take_while(|l| !l.starts_with("gate:")) {
-        match line.strip_prefix(&format!("format version {},", engine::FORMAT_VERSION)) {
-            Some(rest) => {
-                let _ = writeln!(s, "format version {},{rest}", repr.version());
-            }
-            None => {
-                let _ = writeln!(s, "{line}");
-            }
-        }
-    }
-    let h = model.header();
-    let _ = writeln!(s, "gate: {}", network_line(model.gate()));
-    let total: usize = (0..model.experts()).map(|c| model.styles(c)).sum();
-    let _ = writeln!(
-        s,
-        "tree: {} clusters, {total} styles (cluster → style → decoder)",
-        model.experts()
-    );
-    for c in 0..model.experts() {
-        let label = match h.label_map.as_deref().and_then(|m| m.get(c)) {
-            Some(d) => format!(" → digit {d}"),
-            None => String::new(),
-        };
-        let weight = h.mixture_weights.get(c).copied().unwrap_or(f32::NAN);
-        let styles = model.styles(c);
-        let _ = writeln!(
-            s,
-            "cluster {c}{label}: weight {}, {styles} style{}",
-            round3(weight),
-            if styles == 1 { "" } else { "s" }
-        );
-        match repr.style_gate(c) {
-            Some(g) => {
-                let _ = writeln!(s, "  style gate: {}", network_line(g));
-            }
-            None => {
-                let _ = writeln!(s, "  style gate: none (one style)");
-            }
-        }
-        for st in 0..styles {
-            let w = repr.style_weight(c, st).unwrap_or(f32::NAN);
-            if let Some(d) = repr.decoder_of(c, st) {
-                let _ = writeln!(
-                    s,
-                    "  style {st}: weight {}, decoder: {}",
-                    round3(w),
-                    network_line(d)
-                );
-            }
-        }
-    }
-    let _ = writeln!(
-        s,
-        "parameters {}, {} weights, RAM needed {} bytes (workspace {} slots per buffer)",
-        model.parameters(),
-        model.element_type().name(),
-        model.ram_bytes(),
-        model.workspace_len()
-    );
-    s
-}
-
-/// `w` rounded to 3 decimals, as `inspect` prints weights.
-fn round3(w: f32) -> f32 {
-    (w * 1000.0).round() / 1000.0
-}
-
-/// One network as `inspect` prints it: its layers' shapes, activations and
-/// element types, then its parameters and bytes of tensors.
-fn network_line(net: engine::Network<'_>) -> String {
-    let shape: Vec<String> = net
-        .layers()
-        .map(|l| {
-            let layout = match l.weights {
-                engine::LayerWeights::Int8(q) if q.layout == engine::Layout::ColumnMajor => {
-                    " by columns"
-                }
-                _ => "",
-            };
-            format!(
-                "{}->{} {:?} {}{layout}",
-                l.inputs,
-                l.outputs,
-                l.activation,
-                l.element_type().name()
-            )
-        })
-        .collect();
-    format!(
-        "{} ({} parameters, {} bytes of tensors)",
-        shape.join(", "),
-        net.parameters(),
-        net.tensor_bytes()
-    )
+    trainer::eval::host::describe(model, bytes)
 }
 
 /// Writes the samples of one expert as a PNG grid under a title that names

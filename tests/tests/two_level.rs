@@ -298,4 +298,9 @@ fn inspect_of_a_flat_model_is_unchanged() {
     let out = stdout(&harness(&["inspect", "--model", model.to_str().unwrap()]));
     assert_eq!(out, trainer::eval::host::describe(&m, bytes.len()));
     assert!(!out.contains("tree:") && !out.contains("style"), "{out}");
+    // The flat listing: the file's version, the gate, a decoder per cluster.
+    assert!(out.starts_with("format version 2,"), "{out}");
+    for c in 0..m.experts() {
+        assert!(out.contains(&format!("\ndecoder {c}: ")), "{out}");
+    }
 }

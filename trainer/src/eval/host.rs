@@ -67,7 +67,7 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
         "mixture weights {:?}",
         h.mixture_weights
             .iter()
-            .map(|w| (w * 1000.0).round() / 1000.0)
+            .map(|&w| round3(w))
             .collect::<Vec<_>>()
     );
     match &h.label_map {
@@ -79,64 +79,106 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
         }
     }
     let _ = writeln!(s, "provenance: {}", h.provenance);
-    let mut params = 0usize;
-    let mut line = |name: String, net: engine::Network<'_>, s: &mut String| {
-        let shape: Vec<String> = net
-            .layers()
-            .map(|l| {
-                let layout = match l.weights {
-                    engine::LayerWeights::Int8(q) if q.layout == engine::Layout::ColumnMajor => {
-                        " by columns"
-                    }
-                    _ => "",
-                };
-                format!(
-                    "{}->{} {:?} {}{layout}",
-                    l.inputs,
-                    l.outputs,
-                    l.activation,
-                    l.element_type().name()
-                )
-            })
-            .collect();
-        let n = net.parameters();
-        params += n;
-        let _ = writeln!(
-            s,
-            "{name}: {} ({n} parameters, {} bytes of tensors)",
-            shape.join(", "),
-            net.tensor_bytes()
-        );
-    };
-    line("gate".into(), model.gate(), &mut s);
-    for e in 0..model.experts() {
-        let styles = model.styles(e);
-        if styles <= 1 {
+    let repr = model.repr();
+    if repr.is_two_level() {
+        tree(model, &mut s);
+    } else {
+        let _ = writeln!(s, "gate: {}", network_line(model.gate()));
+        for e in 0..model.experts() {
             if let Ok(d) = model.decoder(e) {
-                line(format!("decoder {e}"), d, &mut s);
-            }
-            continue;
-        }
-        if let Some(g) = model.repr().style_gate(e) {
-            line(format!("cluster {e}: style gate"), g, &mut s);
-        }
-        for st in 0..styles {
-            if let Ok(d) = model.style_decoder(e, st) {
-                let w = model.repr().style_weight(e, st).unwrap_or(0.0);
-                line(
-                    format!("cluster {e}: style {st} (weight {w:.3}) decoder"),
-                    d,
-                    &mut s,
-                );
+                let _ = writeln!(s, "decoder {e}: {}", network_line(d));
             }
         }
     }
     let _ = writeln!(
         s,
-        "parameters {params}, {} weights, RAM needed {} bytes (workspace {} slots per buffer)",
+        "parameters {}, {} weights, RAM needed {} bytes (workspace {} slots per buffer)",
+        model.parameters(),
         model.element_type().name(),
         model.ram_bytes(),
         model.workspace_len()
     );
     s
+}
+
+/// A two-level model's networks as a tree: the gate, then per cluster its
+/// label, weight and styles, its style gate, and each style's weight and
+/// decoder.
+fn tree(model: &Model<'_>, s: &mut String) {
+    use std::fmt::Write as _;
+    let (h, repr) = (model.header(), model.repr());
+    let _ = writeln!(s, "gate: {}", network_line(model.gate()));
+    let total: usize = (0..model.experts()).map(|c| model.styles(c)).sum();
+    let _ = writeln!(
+        s,
+        "tree: {} clusters, {total} styles (cluster → style → decoder)",
+        model.experts()
+    );
+    for c in 0..model.experts() {
+        let label = match h.label_map.as_deref().and_then(|m| m.get(c)) {
+            Some(d) => format!(" → digit {d}"),
+            None => String::new(),
+        };
+        let weight = h.mixture_weights.get(c).copied().unwrap_or(f32::NAN);
+        let styles = model.styles(c);
+        let _ = writeln!(
+            s,
+            "cluster {c}{label}: weight {}, {styles} style{}",
+            round3(weight),
+            if styles == 1 { "" } else { "s" }
+        );
+        match repr.style_gate(c) {
+            Some(g) => {
+                let _ = writeln!(s, "  style gate: {}", network_line(g));
+            }
+            None => {
+                let _ = writeln!(s, "  style gate: none (one style)");
+            }
+        }
+        for st in 0..styles {
+            let w = repr.style_weight(c, st).unwrap_or(f32::NAN);
+            if let Some(d) = repr.decoder_of(c, st) {
+                let _ = writeln!(
+                    s,
+                    "  style {st}: weight {}, decoder: {}",
+                    round3(w),
+                    network_line(d)
+                );
+            }
+        }
+    }
+}
+
+/// `w` rounded to 3 decimals, as the description prints weights.
+fn round3(w: f32) -> f32 {
+    (w * 1000.0).round() / 1000.0
+}
+
+/// One network: its layers' shapes, activations and element types, then
+/// its parameters and bytes of tensors.
+fn network_line(net: engine::Network<'_>) -> String {
+    let shape: Vec<String> = net
+        .layers()
+        .map(|l| {
+            let layout = match l.weights {
+                engine::LayerWeights::Int8(q) if q.layout == engine::Layout::ColumnMajor => {
+                    " by columns"
+                }
+                _ => "",
+            };
+            format!(
+                "{}->{} {:?} {}{layout}",
+                l.inputs,
+                l.outputs,
+                l.activation,
+                l.element_type().name()
+            )
+        })
+        .collect();
+    format!(
+        "{} ({} parameters, {} bytes of tensors)",
+        shape.join(", "),
+        net.parameters(),
+        net.tensor_bytes()
+    )
 }
