@@ -133,6 +133,9 @@ code_enum! {
         Unsupported = 9,
         /// The engine refused (its error in the text).
         Internal = 10,
+        /// Revision 2: no such style in the cluster (`expected` = the
+        /// cluster's number of styles, `got` = the style asked for).
+        StyleRange = 11,
     }
 }
 
