@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Result};
 use device_protocol::{
     answer_kind, encode_request, parse_answer, wire_len, Answer, Body, ClassifyAnswer,
     ClassifyRequest, CounterUnit, Error, Failure, Frame, FrameReader, InfoAnswer, Request,
-    StatsAnswer, Status, MAX_FRAME, VERSION,
+    StatsAnswer, Status, Style, MAX_FRAME, VERSION,
 };
 
 /// How to reach the device.
@@ -62,6 +62,9 @@ pub struct Device {
     closed: bool,
     next_id: u16,
     timeout: Duration,
+    /// The style of every classify answer read by [`Device::request`]
+    /// since the last [`styled`] (`None` from a revision-1 device).
+    styles: Vec<Option<Style>>,
 }
 
 /// Reads `source` on a thread of its own, forwarding chunks, so that a
@@ -196,6 +199,7 @@ impl Device {
             closed: false,
             next_id: 1,
             timeout,
+            styles: Vec::new(),
         }
     }
 
@@ -327,6 +331,9 @@ impl Device {
     ) -> Result<(T, Duration)> {
         let (frame, round_trip) = self.ask(request)?;
         let a = answer(&frame, request.kind() as u8)?;
+        if let Body::Classify(c) = &a.body {
+            self.styles.push(c.style());
+        }
         Ok((read(&a)?, round_trip))
     }
 
@@ -532,6 +539,46 @@ impl DeviceInfo {
             self.height,
         )
     }
+}
+
+/// `harness device classify`'s CSV (`harness::rows_to_csv` of its rows)
+/// with the device's style of each row appended (protocol revision 2: a
+/// two-level model's style within the cluster; a flat model's is 0 with
+/// probability 1): columns `style,style_confidence` and, with `bits`,
+/// `style_confidence_bits` (the f32's bits). The rows are the device's
+/// classify answers since the last call, in order; from a revision-1
+/// device, which sends no style, the CSV is returned as it is.
+pub fn styled(csv: String, dev: &mut Device, bits: bool) -> String {
+    let styles = std::mem::take(&mut dev.styles);
+    if styles.iter().all(Option::is_none) {
+        return csv;
+    }
+    let mut lines = csv.lines();
+    let mut out = String::with_capacity(csv.len() + 24 * (styles.len() + 1));
+    out += lines.next().unwrap_or("index,cluster,label,confidence");
+    out += if bits {
+        ",style,style_confidence,style_confidence_bits\n"
+    } else {
+        ",style,style_confidence\n"
+    };
+    for (line, style) in lines.zip(styles.iter().chain(std::iter::repeat(&None))) {
+        out += line;
+        match style {
+            Some(s) if bits => {
+                out += &format!(
+                    ",{},{:.6},{:08x}",
+                    s.style,
+                    s.confidence_f32(),
+                    s.confidence
+                )
+            }
+            Some(s) => out += &format!(",{},{:.6}", s.style, s.confidence_f32()),
+            None if bits => out += ",,,",
+            None => out += ",,",
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The unit of an answer's `cycles`, for tables.
@@ -782,7 +829,10 @@ pub fn soak(
                 label: c.label,
                 confidence: c.confidence,
                 probabilities: c.probabilities.clone(),
-                extensions: device_protocol::Extensions::EMPTY,
+                // The style record (revision 2), so that the soak checks it too.
+                extensions: c.style().map_or(device_protocol::Extensions::EMPTY, |s| {
+                    device_protocol::Extensions::style_answer(s.style, s.confidence)
+                }),
             }),
             other => bail!("classify answered with {other:?}"),
         })?;

@@ -359,7 +359,7 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
                 dev.name(),
                 start.elapsed().as_secs_f64()
             );
-            let csv = harness::rows_to_csv(&rows, bits);
+            let csv = harness::device::styled(harness::rows_to_csv(&rows, bits), &mut dev, bits);
             let _ = std::io::stdout().lock().write_all(csv.as_bytes());
         }
         DeviceAction::Generate {
