@@ -451,6 +451,10 @@ pub fn refusal(kind: u8, f: &Failure<'_>) -> String {
             "the device refused {what}: {} bytes, over its buffer of {}",
             f.got, f.expected
         ),
+        Status::STYLE_RANGE => format!(
+            "the device refused {what}: style {} out of range (its cluster has {} styles)",
+            f.got, f.expected
+        ),
         status => format!("the device refused {what}: {status:?}{text}"),
     }
 }

@@ -209,7 +209,7 @@ pub fn engine_failure(e: engine::Error) -> Failure<'static> {
             .with(clamp(expected), clamp(found))
             .text("engine: input length"),
         E::NoSuchExpert { .. } => f.text("engine: no such expert"),
-        E::NoSuchStyle { style, styles, .. } => Failure::new(Status::StyleRange)
+        E::NoSuchStyle { style, styles, .. } => Failure::new(Status::STYLE_RANGE)
             .with(clamp(styles), clamp(style))
             .text("engine: no such style"),
         _ => f.text("engine: refused"),
@@ -285,7 +285,7 @@ impl<C: Counter, const N: usize> Handler for Device<'_, C, N> {
         let styles = self.model.styles(expert);
         if style >= styles {
             let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-            return Err(Failure::new(Status::StyleRange)
+            return Err(Failure::new(Status::STYLE_RANGE)
                 .with(clamp(styles), clamp(style))
                 .text("no such style in the cluster"));
         }
@@ -528,7 +528,7 @@ mod tests {
                 });
                 let frames = ask(&mut server, &mut device, 10, &request);
                 let (kind, f) = failure(&frames[0]);
-                assert_eq!((kind, f.status), (0x03, Status::StyleRange));
+                assert_eq!((kind, f.status), (0x03, Status::STYLE_RANGE));
                 assert_eq!(f.expected as usize, model.styles(expert.into()));
             }
         }

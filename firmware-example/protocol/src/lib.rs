@@ -78,7 +78,7 @@ pub const VERSION: u8 = 1;
 ///
 /// Revision 1 appended `last_total` to `stats`; revision 2 adds the style
 /// record ([`ext::STYLE`]): a `classify` answer's [`Style`], a `generate`
-/// request's style, and the status [`Status::StyleRange`].
+/// request's style, and the status [`Status::STYLE_RANGE`].
 pub const REVISION: u8 = 2;
 
 /// Bytes of a frame's header: version, id, kind, length.

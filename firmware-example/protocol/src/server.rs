@@ -29,7 +29,7 @@ pub trait Handler {
     /// its style `style` (0 when the request has no style record) into the
     /// handler's own buffer, which [`generated`](Self::generated) then
     /// returns. A style the cluster does not have is the handler's to refuse
-    /// ([`Status::StyleRange`]).
+    /// ([`Status::STYLE_RANGE`]).
     fn generate(
         &mut self,
         expert: u8,

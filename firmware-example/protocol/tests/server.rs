@@ -190,7 +190,7 @@ fn refusals() {
     let f = failure_of(&a);
     assert_eq!(
         (f.status, f.expected, f.got),
-        (Status::StyleRange, STYLES.into(), STYLES.into())
+        (Status::STYLE_RANGE, STYLES.into(), STYLES.into())
     );
 
     // Unknown kind, malformed payload, other version: frames built by hand.

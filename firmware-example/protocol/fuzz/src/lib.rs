@@ -55,7 +55,7 @@ impl Handler for Fake {
     ) -> Result<(), Failure<'static>> {
         assert!(expert < 5, "the server checks the expert");
         if style >= 2 {
-            return Err(Failure::new(Status::StyleRange).with(2, style.into()));
+            return Err(Failure::new(Status::STYLE_RANGE).with(2, style.into()));
         }
         self.image = [seed as u8 ^ expert ^ style; 12];
         Ok(())

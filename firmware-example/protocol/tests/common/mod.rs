@@ -105,7 +105,7 @@ impl Handler for Fake {
             return Err(Failure::new(Status::Busy));
         }
         if style >= STYLES {
-            return Err(Failure::new(Status::StyleRange).with(STYLES.into(), style.into()));
+            return Err(Failure::new(Status::STYLE_RANGE).with(STYLES.into(), style.into()));
         }
         self.image = expected_style_image(expert, style, seed);
         Ok(())
