@@ -11,7 +11,11 @@
 #   - info names the model;
 #   - 100 MNIST test digits classified on the device, CSV identical to
 #     `harness classify --bits` on the host (the f32 bits of every
-#     probability);
+#     probability, and each digit's style: protocol revision 2, the last
+#     three columns of both): a flat model's all style
+#     0 with probability 1, the two-level model's identical to `fw-host
+#     serve`'s (the `fw-host` link, run first; cargo test's
+#     tests/tests/device.rs checks fw-host's against the engine);
 #   - generated samples identical to `harness generate` (PNG bytes);
 #   - soak: random bytes, cut and corrupted frames interleaved with valid
 #     requests, every valid one answered bit-identical to its clean answer;
@@ -19,7 +23,11 @@
 #     protocol's overhead beside the work (saved for the cost table).
 # Closes with `device: N links passed, N failed`.
 #
-# Environment: FW_OUT (default target/firmware, where the ELFs are),
+# Links: the emulated boards, and `fw-host` (`fw-host serve`, the same
+# device code on the host, through a pipe).
+#
+# Environment: FW_OUT (default target/firmware, where the ELFs are and
+# fw-host, FW_OUT/cargo/release/fw-host),
 # DEVICE_OUT (logs, default target/device), HARNESS (default
 # target/release/harness, built if missing), DEVICE_LINKS (the LINK:MODEL
 # pairs to run, space-separated; default all of LINKS below).
@@ -40,8 +48,10 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*
 [ -x "$HARNESS" ] || cargo build --release --locked --quiet -p harness
 
+FW_HOST=${FW_HOST:-$FW_OUT/cargo/release/fw-host}
 declare -A MODELS=([int8]=$FW/models/default-int8.bin [default]=$FW/models/default.bin
-  [small]=$FW/models/small.bin [small-int8]=$FW/models/small-int8.bin)
+  [small]=$FW/models/small.bin [small-int8]=$FW/models/small-int8.bin
+  [hierarchical-int8]=${HIER_INT8_MODEL:-$FW/models/hierarchical-int8.bin})
 MNIST=$ROOT/data/mnist
 IMAGES=100
 
@@ -53,13 +63,17 @@ IMAGES=100
 # others (CI time: a megabyte through a QEMU UART takes 45-60 s).
 # (The f16 model on the RP2040 classifies in 0.58 s: its 100 digits are
 # the boot test's job, .ci/firmware.sh, not this one's.)
+# The two-level model: on fw-host (the style reference) and the Pico's USB
+# (100 digits in about 65 M emulated cycles, a few seconds).
 LINKS=(rp2040-usb:int8 rp2040-uart0:int8
   riscv32-virt:int8 riscv32-virt:default mps2-an386:int8 mps2-an385:int8
-  microbit:small-int8 microbit:small)
+  microbit:small-int8 microbit:small
+  fw-host:hierarchical-int8 rp2040-usb:hierarchical-int8)
 if [ -n "${DEVICE_LINKS:-}" ]; then read -ra LINKS <<<"$DEVICE_LINKS"; fi
 declare -A SOAK=([rp2040-usb:int8]=1048576 [rp2040-uart0:int8]=4096
   [riscv32-virt:int8]=1048576 [riscv32-virt:default]=65536 [mps2-an386:int8]=65536
-  [mps2-an385:int8]=262144 [microbit:small-int8]=65536 [microbit:small]=16384)
+  [mps2-an385:int8]=262144 [microbit:small-int8]=65536 [microbit:small]=16384
+  [fw-host:hierarchical-int8]=65536 [rp2040-usb:hierarchical-int8]=65536)
 
 # The QEMU firmware serves its UART (QEMU's stdin/stdout) when the
 # semihosting command line says `serve`; its boot report goes to semihosting
@@ -72,6 +86,9 @@ UPDATE_README=0
 serve_command() {
   local elf=$FW_OUT/elf/$1-$2 qemu
   case $1 in
+    fw-host)
+      echo "$FW_HOST serve --model ${MODELS[$2]}"
+      return ;;
     rp2040-usb | rp2040-uart0)
       elf=$FW_OUT/elf/rp2040-$2
       echo "node $FW/scripts/rp2040js-run.cjs $elf $RP2040_BOOTROM --serve ${1#rp2040-}"
@@ -86,6 +103,10 @@ serve_command() {
   esac
   echo "$qemu -kernel $elf $QEMU_SERVE 2>>$OUT/$1-$2.qemu"
 }
+
+# The last three columns of `harness classify --bits` and of `harness device
+# classify --bits` (the same CSV): style, its confidence and its bits.
+styles() { sed -E 's/^.*((,[^,]*){3})$/\1/; s/^,//' "$1"; }
 
 passed=0
 failed=0
@@ -111,6 +132,13 @@ for pair in "${LINKS[@]}"; do
     fail "$pair: classify ($(tail -1 "$OUT/$name.stderr"))"; ok=0
   elif ! cmp -s "$OUT/$name.csv" "$OUT/host-$model.csv"; then
     fail "$pair: classify differs from harness classify --bits"; ok=0
+  elif [ "$(styles "$OUT/$name.csv" | head -1)" != style,style_confidence,style_confidence_bits ]; then
+    fail "$pair: classify has no style columns (a revision-2 device answers the style)"; ok=0
+  elif [ "${model#hierarchical}" = "$model" ] && [ "$(styles "$OUT/$name.csv" | tail -n +2 | sort -u)" != 0,1.000000,3f800000 ]; then
+    fail "$pair: a flat model's styles are not all 0 with probability 1"; ok=0
+  elif [ "${model#hierarchical}" != "$model" ] && [ "$link" != fw-host ] &&
+    ! cmp -s <(styles "$OUT/$name.csv") <(styles "$OUT/fw-host-$model.csv"); then
+    fail "$pair: the styles differ from fw-host serve's"; ok=0
   fi
   if ! "${dev[@]}" generate --expert 3 --count 4 --seed 5 --out "$OUT/$name.png" 2>>"$OUT/$name.stderr"; then
     fail "$pair: generate ($(tail -1 "$OUT/$name.stderr"))"; ok=0
@@ -144,7 +172,7 @@ for pair in "${LINKS[@]}"; do
   fi
   if [ $ok = 1 ]; then
     passed=$((passed + 1))
-    step "$pair: $IMAGES digits and 4 samples identical to the host; $(sed 's/ interleaved.*//' "$OUT/$name.soak") survived; $(sed -n 's/.*; \(stack high-water .*\)/\1/p' "$OUT/$name.soak") ($((SECONDS - start)) s)"
+    step "$pair: $IMAGES digits ($(styles "$OUT/$name.csv" | tail -n +2 | cut -d, -f1 | sort -n | uniq -c | awk '{print $1 " in style " $2}' | paste -sd, - | sed 's/,/, /g')) and 4 samples identical to the host; $(sed 's/ interleaved.*//' "$OUT/$name.soak") survived; $(sed -n 's/.*; \(stack high-water .*\)/\1/p' "$OUT/$name.soak") ($((SECONDS - start)) s)"
     grep '^| classify' "$OUT/$name.bench.md" || true
   fi
 done

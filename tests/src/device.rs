@@ -444,6 +444,10 @@ pub fn refusal(kind: u8, f: &Failure<'_>) -> String {
             "the device refused {what}: {} bytes, over its buffer of {}",
             f.got, f.expected
         ),
+        Status::STYLE_RANGE => format!(
+            "the device refused {what}: style {} out of range (its cluster has {} styles)",
+            f.got, f.expected
+        ),
         status => format!("the device refused {what}: {status:?}{text}"),
     }
 }
@@ -782,7 +786,10 @@ pub fn soak(
                 label: c.label,
                 confidence: c.confidence,
                 probabilities: c.probabilities.clone(),
-                extensions: device_protocol::Extensions::EMPTY,
+                // The style record (revision 2), so that the soak checks it too.
+                extensions: c.style().map_or(device_protocol::Extensions::EMPTY, |s| {
+                    device_protocol::Extensions::style_answer(s.style, s.confidence)
+                }),
             }),
             other => bail!("classify answered with {other:?}"),
         })?;

@@ -153,30 +153,6 @@ pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
     out
 }
 
-/// The style of a device's classify answer: its extension record `0x01`
-/// (`style: u8`, then the style's probability as an `f32`, little-endian;
-/// firmware-example/PROTOCOL.md), or style 0 with probability 1, what the
-/// engine answers for a flat model, when the device sends none.
-///
-/// ```
-/// use device_protocol::Extensions;
-/// let none = Extensions::EMPTY;
-/// assert_eq!(harness::answer_style(&none), (0, 1.0));
-/// let mut record = vec![0x01, 5, 1];
-/// record.extend_from_slice(&0.75f32.to_le_bytes());
-/// let ext = Extensions::new_checked(&record).unwrap();
-/// assert_eq!(harness::answer_style(&ext), (1, 0.75));
-/// ```
-pub fn answer_style(extensions: &device_protocol::Extensions<'_>) -> (usize, f32) {
-    match extensions.get(0x01) {
-        Some([style, c0, c1, c2, c3, ..]) => (
-            usize::from(*style),
-            f32::from_le_bytes([*c0, *c1, *c2, *c3]),
-        ),
-        _ => (0, 1.0),
-    }
-}
-
 /// `count` samples of cluster `cluster`'s style `style` as 8-bit images:
 /// sample `i` is [`engine::to_pixels`] of [`Model::generate_style`] with
 /// seed `seed + i` (wrapping); style 0 gives what

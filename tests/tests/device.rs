@@ -69,10 +69,44 @@ fn first_mnist_images(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
-const MODELS: [&str; 2] = [
+const MODELS: [&str; 3] = [
     "firmware-example/models/default-int8.bin",
     "firmware-example/models/default.bin",
+    // Two-level (version 3): clusters of styles.
+    "firmware-example/models/hierarchical-int8.bin",
 ];
+
+/// Splits a `harness classify --bits` CSV (the host's or the device's)
+/// into its other columns and its three style columns.
+fn split_styles(device: &str) -> (String, Vec<String>) {
+    let mut host = String::new();
+    let mut styles = Vec::new();
+    for line in device.lines() {
+        let mut cols: Vec<&str> = line.rsplitn(4, ',').collect();
+        cols.reverse();
+        assert_eq!(cols.len(), 4, "{line}");
+        host += cols[0];
+        host.push('\n');
+        styles.push(cols[1..].join(","));
+    }
+    (host, styles)
+}
+
+/// What the engine says of each image's style: `style,confidence,bits`.
+fn engine_styles(model: &str, images: &str) -> Vec<String> {
+    let bytes = std::fs::read(model).unwrap();
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    let idx = std::fs::read(images).unwrap();
+    let mut ws = engine::Workspace::<4096>::new();
+    idx[16..]
+        .chunks_exact(784)
+        .map(|pixels| {
+            let c = model.classify(&mut ws, pixels).unwrap();
+            let p = c.style_confidence();
+            format!("{},{p:.6},{:08x}", c.style, p.to_bits())
+        })
+        .collect()
+}
 
 #[test]
 fn the_device_classifies_and_generates_what_the_harness_does() {
@@ -92,11 +126,20 @@ fn the_device_classifies_and_generates_what_the_harness_does() {
         ]);
         assert!(device.status.success(), "{}", stderr(&device));
         assert_eq!(String::from_utf8_lossy(&host.stdout).lines().count(), 101);
+        // The device's CSV is the host's, the style columns included.
         assert_eq!(
             String::from_utf8_lossy(&device.stdout),
             String::from_utf8_lossy(&host.stdout),
             "{model}"
         );
+        let (_, styles) = split_styles(&String::from_utf8_lossy(&device.stdout));
+        // The style of each digit: the engine's, bit for bit (a flat
+        // model's: 0, certain).
+        assert_eq!(styles[0], "style,style_confidence,style_confidence_bits");
+        assert_eq!(styles[1..], engine_styles(model, images)[..], "{model}");
+        if !model.contains("hierarchical") {
+            assert!(styles[1..].iter().all(|s| s == "0,1.000000,3f800000"));
+        }
 
         let (a, b) = (dir.path().join("host.png"), dir.path().join("device.png"));
         let common = ["--expert", "3", "--count", "9", "--seed", "5", "--out"];
@@ -121,6 +164,33 @@ fn the_device_classifies_and_generates_what_the_harness_does() {
         let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
         assert!(a.starts_with(b"\x89PNG"));
         assert!(a == b, "{model}: the PNGs differ");
+        if model.contains("hierarchical") {
+            // Style 1, asked for on both sides: the same grid, titled so.
+            let (a, b) = (dir.path().join("host1.png"), dir.path().join("device1.png"));
+            let style = ["--style", "1"];
+            let host = harness(
+                &[
+                    &["generate", "--model", model][..],
+                    &style,
+                    &common,
+                    &[a.to_str().unwrap()],
+                ]
+                .concat(),
+            );
+            assert!(host.status.success(), "{}", stderr(&host));
+            let device = harness(
+                &[
+                    &["device", "--spawn", &spawn, "generate"][..],
+                    &style,
+                    &common,
+                    &[b.to_str().unwrap()],
+                ]
+                .concat(),
+            );
+            assert!(device.status.success(), "{}", stderr(&device));
+            let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            assert!(a == b, "{model}: style 1's PNGs differ");
+        }
     }
 }
 
@@ -375,10 +445,13 @@ fn a_device_on_a_pseudo_terminal_answers_through_port() {
         images,
         "--bits",
     ]);
+    // The same CSV, and the device's style columns (a flat model's).
     assert_eq!(
         String::from_utf8_lossy(&on_port.stdout),
         String::from_utf8_lossy(&host.stdout)
     );
+    let (_, styles) = split_styles(&String::from_utf8_lossy(&on_port.stdout));
+    assert!(styles[1..].iter().all(|s| s == "0,1.000000,3f800000"));
 
     stop.store(true, Ordering::Relaxed);
     host_to_device.join().unwrap();

@@ -209,6 +209,9 @@ pub fn engine_failure(e: engine::Error) -> Failure<'static> {
             .with(clamp(expected), clamp(found))
             .text("engine: input length"),
         E::NoSuchExpert { .. } => f.text("engine: no such expert"),
+        E::NoSuchStyle { style, styles, .. } => Failure::new(Status::STYLE_RANGE)
+            .with(clamp(styles), clamp(style))
+            .text("engine: no such style"),
         _ => f.text("engine: refused"),
     }
 }
@@ -270,6 +273,7 @@ impl<C: Counter, const N: usize> Handler for Device<'_, C, N> {
     fn generate(
         &mut self,
         expert: u8,
+        style: u8,
         seed: u64,
         _extensions: Extensions<'_>,
     ) -> Result<(), Failure<'static>> {
@@ -277,20 +281,27 @@ impl<C: Counter, const N: usize> Handler for Device<'_, C, N> {
         let image = self.image.get_mut(..pixels).ok_or(
             Failure::new(Status::Internal).text("the image buffer is smaller than the model's"),
         )?;
-        let expert = usize::from(expert);
+        let (expert, style) = (usize::from(expert), usize::from(style));
+        let styles = self.model.styles(expert);
+        if style >= styles {
+            let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            return Err(Failure::new(Status::STYLE_RANGE)
+                .with(clamp(styles), clamp(style))
+                .text("no such style in the cluster"));
+        }
         match self.model.element_type() {
             // The f32 image, then its pixels: what the host's engine computes.
             ElementType::F16 => {
                 let values = self
                     .model
-                    .generate(self.ws, expert, seed)
+                    .generate_style(self.ws, expert, style, seed)
                     .map_err(engine_failure)?;
                 engine::to_pixels(values, image);
                 Ok(())
             }
             ElementType::Int8 => self
                 .model
-                .generate_pixels(self.ws, expert, seed, image)
+                .generate_pixels_style(self.ws, expert, style, seed, image)
                 .map_err(engine_failure),
         }
     }
@@ -424,8 +435,11 @@ mod tests {
 
     static DIGITS_28: &[u8] = include_bytes!("../data/digits.bin");
 
-    fn models() -> [&'static [u8]; 2] {
-        [crate::MODEL, F16_MODEL]
+    /// The two-level (version 3) int8 model: clusters of several styles.
+    static TWO_LEVEL_MODEL: &[u8] = include_bytes!("../../models/hierarchical-int8.bin");
+
+    fn models() -> [&'static [u8]; 3] {
+        [crate::MODEL, F16_MODEL, TWO_LEVEL_MODEL]
     }
 
     #[test]
@@ -459,6 +473,9 @@ mod tests {
                 assert_eq!(c.probabilities.as_slice(), bits.as_slice());
                 assert_eq!(c.confidence, expected.confidence().to_bits());
                 assert_eq!(c.label, expected.label);
+                let style = c.style().unwrap();
+                assert_eq!(usize::from(style.style), expected.style);
+                assert_eq!(style.confidence, expected.style_confidence().to_bits());
             }
         }
     }
@@ -473,24 +490,46 @@ mod tests {
             let mut server = Server::new();
             let mut reference = Workspace::<SLOTS>::new();
             for expert in 0..model.experts() as u8 {
-                for seed in [0, 1, crate::SAMPLE_SEED + u64::from(expert), u64::MAX] {
+                let styles = model.styles(expert.into()) as u8;
+                // No style record: style 0; then every style by its record.
+                let styles = [None].into_iter().chain((0..styles).map(Some));
+                for (style, seed) in styles.flat_map(|s| {
+                    [0, 1, crate::SAMPLE_SEED + u64::from(expert), u64::MAX].map(|seed| (s, seed))
+                }) {
                     let request = Request::Generate(GenerateRequest {
                         expert,
                         seed,
-                        extensions: Extensions::EMPTY,
+                        extensions: style.map_or(Extensions::EMPTY, Extensions::style_request),
                     });
                     let frames = ask(&mut server, &mut device, 9, &request);
                     let a = answer(&frames[0]);
                     // What `harness generate` writes: the f32 image's pixels.
-                    let values = model.generate(&mut reference, expert.into(), seed).unwrap();
+                    let s = style.unwrap_or(0).into();
+                    let values = model
+                        .generate_style(&mut reference, expert.into(), s, seed)
+                        .unwrap();
                     let mut expected = [0u8; 784];
                     engine::to_pixels(values, &mut expected);
                     let Body::Generate(g) = a.body else {
                         panic!("{:?}", a.body)
                     };
                     assert_eq!((g.width, g.height), (28, 28));
-                    assert_eq!(g.pixels, &expected[..], "expert {expert} seed {seed}");
+                    assert_eq!(
+                        g.pixels,
+                        &expected[..],
+                        "expert {expert} style {style:?} seed {seed}"
+                    );
                 }
+                // A style the cluster does not have.
+                let request = Request::Generate(GenerateRequest {
+                    expert,
+                    seed: 0,
+                    extensions: Extensions::style_request(model.styles(expert.into()) as u8),
+                });
+                let frames = ask(&mut server, &mut device, 10, &request);
+                let (kind, f) = failure(&frames[0]);
+                assert_eq!((kind, f.status), (0x03, Status::STYLE_RANGE));
+                assert_eq!(f.expected as usize, model.styles(expert.into()));
             }
         }
     }

@@ -208,10 +208,11 @@ pub fn run<const N: usize, W: Write, C: Counter>(
     let header = model.header();
     writeln!(
         out,
-        "model {} bytes, {:?}, {} experts, latent {}, {} parameters, {} weights, workspace {} values",
+        "model {} bytes, {:?}, {} experts ({} styles), latent {}, {} parameters, {} weights, workspace {} values",
         model_bytes.len(),
         header.method,
         model.experts(),
+        (0..model.experts()).map(|c| model.styles(c)).sum::<usize>(),
         model.latent(),
         model.parameters(),
         model.element_type().name(),
@@ -283,16 +284,11 @@ fn infer<const N: usize, W: Write, C: Counter>(
             }
             None => out.write_char('-')?,
         }
-        // Four decimals by integer arithmetic: core's float formatting
-        // needs 2 KB of stack, an eighth of a micro:bit's RAM.
-        let ten_thousandths = (conf.clamp(0.0, 1.0) * 10_000.0 + 0.5) as u32;
-        write!(
-            out,
-            " confidence {}.{:04} ({:08x})",
-            ten_thousandths / 10_000,
-            ten_thousandths % 10_000,
-            conf.to_bits()
-        )?;
+        write!(out, " confidence ")?;
+        write_probability(out, conf)?;
+        // The style within the cluster (a flat model's is 0, certain).
+        write!(out, " style {} style-confidence ", c.style)?;
+        write_probability(out, c.style_confidence())?;
         write_cost(out, counter, spent)?;
         out.write_char('\n')?;
     }
@@ -329,6 +325,20 @@ fn infer<const N: usize, W: Write, C: Counter>(
         }
     }
     Ok(costs)
+}
+
+/// A probability as four decimals and its `f32` bits, e.g.
+/// `0.9999 (3f7ffc78)`. Four decimals by integer arithmetic: core's float
+/// formatting needs 2 KB of stack, an eighth of a micro:bit's RAM.
+fn write_probability<W: Write>(out: &mut W, p: f32) -> fmt::Result {
+    let ten_thousandths = (p.clamp(0.0, 1.0) * 10_000.0 + 0.5) as u32;
+    write!(
+        out,
+        "{}.{:04} ({:08x})",
+        ten_thousandths / 10_000,
+        ten_thousandths % 10_000,
+        p.to_bits()
+    )
 }
 
 /// The most pixels an image of the boot sequence's own buffers holds (an

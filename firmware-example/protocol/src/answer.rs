@@ -4,6 +4,7 @@
 use heapless::Vec;
 
 use crate::bytes::{Cursor, Writer};
+use crate::ext::STYLE;
 use crate::{answer_kind, CounterUnit, ElementType, Error, Extensions, Kind, Method, Status};
 use engine::MAX_EXPERTS;
 
@@ -50,8 +51,29 @@ pub struct ClassifyAnswer<'a> {
     pub confidence: u32,
     /// The gate's softmax, K values as `f32` bits.
     pub probabilities: Vec<u32, MAX_EXPERTS>,
-    /// Fields of later versions (a hierarchical model's style, a novelty score).
+    /// Fields of later versions: revision 2's style record (read it with
+    /// [`style`](Self::style)), later a novelty score.
     pub extensions: Extensions<'a>,
+}
+
+/// A two-level model's verdict within the chosen cluster: the style record
+/// (tag [`STYLE`](crate::ext::STYLE), `style: u8, confidence: f32`) of a
+/// revision-2 `classify` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Style {
+    /// The style of the cluster with the highest probability (0 in a flat
+    /// model).
+    pub style: u8,
+    /// Its probability within the cluster, `p(style | cluster)`, as `f32`
+    /// bits (exactly the device's value; 1.0 in a flat model).
+    pub confidence: u32,
+}
+
+impl Style {
+    /// [`confidence`](Self::confidence) as an `f32`.
+    pub fn confidence_f32(&self) -> f32 {
+        f32::from_bits(self.confidence)
+    }
 }
 
 impl ClassifyAnswer<'static> {
@@ -65,6 +87,9 @@ impl ClassifyAnswer<'static> {
     /// let a = device_protocol::ClassifyAnswer::from_engine(&c);
     /// assert_eq!(a.cluster as usize, c.cluster);
     /// assert_eq!(a.confidence_f32(), c.confidence());
+    /// // A flat model's style: 0, certain.
+    /// let style = a.style().unwrap();
+    /// assert_eq!((style.style, style.confidence_f32()), (0, 1.0));
     /// # Ok::<(), engine::Error>(())
     /// ```
     pub fn from_engine(c: &engine::Classification) -> Self {
@@ -73,7 +98,10 @@ impl ClassifyAnswer<'static> {
             label: c.label.filter(|&l| l != NO_LABEL),
             confidence: c.confidence().to_bits(),
             probabilities: c.probabilities.iter().map(|p| p.to_bits()).collect(),
-            extensions: Extensions::EMPTY,
+            extensions: Extensions::style_answer(
+                c.style.min(255) as u8,
+                c.style_confidence().to_bits(),
+            ),
         }
     }
 }
@@ -87,6 +115,18 @@ impl ClassifyAnswer<'_> {
     /// The probabilities as `f32`s.
     pub fn probabilities_f32(&self) -> impl Iterator<Item = f32> + '_ {
         self.probabilities.iter().map(|&b| f32::from_bits(b))
+    }
+
+    /// Revision 2: the style within the cluster, from the style record
+    /// (`None` from a revision-1 device, which sends none).
+    pub fn style(&self) -> Option<Style> {
+        match *self.extensions.get(STYLE)? {
+            [style, a, b, c, d] => Some(Style {
+                style,
+                confidence: u32::from_le_bytes([a, b, c, d]),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -246,6 +286,9 @@ pub struct Answer<'a> {
     pub body: Body<'a>,
 }
 
+/// Bytes of a classify answer's style record's value.
+const STYLE_ANSWER_LEN: usize = 5;
+
 /// The label byte of a cluster without label.
 const NO_LABEL: u8 = 0xFF;
 
@@ -311,6 +354,7 @@ impl<'a> Answer<'a> {
                         probabilities.push(c.u32()?).map_err(|_| Error::Invalid)?;
                     }
                     let extensions = Extensions::new_checked(c.rest())?;
+                    extensions.check_known(STYLE_ANSWER_LEN)?;
                     Body::Classify(ClassifyAnswer {
                         cluster,
                         label,
@@ -374,7 +418,8 @@ impl<'a> Answer<'a> {
     /// Writes the payload; returns its length. [`Error::Invalid`] for an
     /// answer that would not parse back the same (a failure with status
     /// `Ok`, a label of 255, an empty label map or one not of `experts`
-    /// bytes, pixels that are not `width × height`); [`Error::TooLong`] for a
+    /// bytes, pixels that are not `width × height`, a classify answer's
+    /// style record not of 5 bytes or twice); [`Error::TooLong`] for a
     /// text over 255 bytes; [`Error::BufferTooSmall`].
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(out);
@@ -387,6 +432,7 @@ impl<'a> Answer<'a> {
                 if c.label == Some(NO_LABEL) {
                     return Err(Error::Invalid);
                 }
+                c.extensions.check_known(STYLE_ANSWER_LEN)?;
                 w.u8(c.cluster)?;
                 w.u8(c.label.unwrap_or(NO_LABEL))?;
                 w.u32(c.confidence)?;

@@ -136,6 +136,21 @@ code_enum! {
     }
 }
 
+impl Status {
+    /// Revision 2's status 11: no such style in the cluster (`expected` =
+    /// the cluster's number of styles, `got` = the style asked for).
+    /// `Other(11)`, not a variant of its own, so that adding it broke no
+    /// exhaustive `match` of revision-1 code (an older reader sees the same
+    /// `Other(11)`).
+    ///
+    /// ```
+    /// use device_protocol::Status;
+    /// assert_eq!(Status::from(11), Status::STYLE_RANGE);
+    /// assert_eq!(u8::from(Status::STYLE_RANGE), 11);
+    /// ```
+    pub const STYLE_RANGE: Status = Status::Other(11);
+}
+
 code_enum! {
     /// What an answer's `cycles` count.
     ///

@@ -1,12 +1,30 @@
 //! The extension area: how later versions add fields to a payload without
 //! breaking older readers. A sequence of records, each `tag: u8`,
 //! `length: u8`, then `length` bytes, to the end of the payload. Readers skip
-//! tags they do not know. Version 1 defines no tag; `PROTOCOL.md` lists the
-//! planned ones (a hierarchical model's style, a novelty score).
+//! tags they do not know. Revision 2 defines tag [`STYLE`], a two-level
+//! model's style: in a `classify` answer ([`crate::ClassifyAnswer::style`],
+//! written by [`Extensions::style_answer`]) and in a `generate` request
+//! ([`crate::GenerateRequest::style`], [`Extensions::style_request`]);
+//! `PROTOCOL.md` lists the planned others (a novelty score, a temperature).
+
+use core::hash::{Hash, Hasher};
 
 use crate::Error;
 
+/// Tag of the style record (revision 2): `style: u8, confidence: f32` (5
+/// bytes) in a `classify` answer, `style: u8` (1 byte) in a `generate`
+/// request. At most one per payload; one of another length makes the
+/// payload [`Error::Invalid`].
+pub const STYLE: u8 = 0x01;
+
+/// Bytes of records an [`Extensions`] holds by value (a device's own
+/// records, built without a buffer to borrow).
+const INLINE: usize = 8;
+
 /// A validated view of an extension area: every record lies inside it.
+/// Received areas are borrowed from the payload; a device's own records
+/// ([`style_answer`](Self::style_answer)) are held by value. Equality and
+/// hashing are by the bytes.
 ///
 /// ```
 /// use device_protocol::Extensions;
@@ -15,16 +33,88 @@ use crate::Error;
 /// assert_eq!((tag, value), (0x02, &[0x00, 0x00, 0x80, 0x3f][..]));
 /// assert_eq!(ext.get(0x02), Some(&[0x00, 0x00, 0x80, 0x3f][..]));
 /// assert!(Extensions::new_checked(&[0x02, 0x05, 0x00]).is_err());
+/// assert_eq!(Extensions::style_request(1).as_bytes(), &[0x01, 0x01, 0x01]);
 /// # Ok::<(), device_protocol::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy)]
 pub struct Extensions<'a> {
-    bytes: &'a [u8],
+    repr: Repr<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Repr<'a> {
+    Borrowed(&'a [u8]),
+    Inline { bytes: [u8; INLINE], len: u8 },
+}
+
+impl Default for Extensions<'_> {
+    fn default() -> Self {
+        Extensions::EMPTY
+    }
+}
+
+impl PartialEq for Extensions<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Extensions<'_> {}
+
+impl Hash for Extensions<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl core::fmt::Debug for Extensions<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Extensions").field(&self.as_bytes()).finish()
+    }
+}
+
+impl Extensions<'static> {
+    /// One record held by value (`value` of at most `INLINE - 2` bytes).
+    const fn inline<const M: usize>(tag: u8, value: [u8; M]) -> Self {
+        let mut bytes = [0u8; INLINE];
+        bytes[0] = tag;
+        bytes[1] = M as u8;
+        let mut i = 0;
+        while i < M {
+            bytes[2 + i] = value[i];
+            i += 1;
+        }
+        Extensions {
+            repr: Repr::Inline {
+                bytes,
+                len: (2 + M) as u8,
+            },
+        }
+    }
+
+    /// A `classify` answer's style record: `style`, and its probability
+    /// within the cluster as `f32` bits.
+    ///
+    /// ```
+    /// let ext = device_protocol::Extensions::style_answer(1, 0.625f32.to_bits());
+    /// assert_eq!(ext.as_bytes(), &[0x01, 0x05, 0x01, 0x00, 0x00, 0x20, 0x3f]);
+    /// ```
+    pub const fn style_answer(style: u8, confidence: u32) -> Self {
+        let c = confidence.to_le_bytes();
+        Self::inline(STYLE, [style, c[0], c[1], c[2], c[3]])
+    }
+
+    /// A `generate` request's style record.
+    pub const fn style_request(style: u8) -> Self {
+        Self::inline(STYLE, [style])
+    }
 }
 
 impl<'a> Extensions<'a> {
     /// No records.
-    pub const EMPTY: Extensions<'static> = Extensions { bytes: &[] };
+    pub const EMPTY: Extensions<'static> = Extensions {
+        repr: Repr::Borrowed(&[]),
+    };
 
     /// Validates `bytes` as records ([`Error::Invalid`] if one runs past the end).
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self, Error> {
@@ -33,25 +123,30 @@ impl<'a> Extensions<'a> {
             rest = tail.get(*len as usize..).ok_or(Error::Invalid)?;
         }
         if rest.is_empty() {
-            Ok(Extensions { bytes })
+            Ok(Extensions {
+                repr: Repr::Borrowed(bytes),
+            })
         } else {
             Err(Error::Invalid)
         }
     }
 
     /// The records' bytes, as sent.
-    pub const fn as_bytes(&self) -> &'a [u8] {
-        self.bytes
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Borrowed(bytes) => bytes,
+            Repr::Inline { bytes, len } => bytes.get(..usize::from(*len)).unwrap_or(&[]),
+        }
     }
 
     /// Whether there is no record.
-    pub const fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+    pub fn is_empty(&self) -> bool {
+        self.as_bytes().is_empty()
     }
 
     /// The records, `(tag, value)`, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (u8, &'a [u8])> {
-        let mut rest = self.bytes;
+    pub fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> {
+        let mut rest = self.as_bytes();
         core::iter::from_fn(move || match rest {
             [tag, len, tail @ ..] => {
                 let (value, after) = tail.split_at_checked(*len as usize)?;
@@ -63,7 +158,18 @@ impl<'a> Extensions<'a> {
     }
 
     /// The value of the first record with this tag.
-    pub fn get(&self, tag: u8) -> Option<&'a [u8]> {
+    pub fn get(&self, tag: u8) -> Option<&[u8]> {
         self.iter().find(|&(t, _)| t == tag).map(|(_, v)| v)
+    }
+
+    /// Checks the records this revision knows: at most one [`STYLE`]
+    /// record, of `style_len` bytes ([`Error::Invalid`] otherwise).
+    pub(crate) fn check_known(&self, style_len: usize) -> Result<(), Error> {
+        let mut styles = self.iter().filter(|&(t, _)| t == STYLE);
+        match (styles.next(), styles.next()) {
+            (None, _) => Ok(()),
+            (Some((_, v)), None) if v.len() == style_len => Ok(()),
+            _ => Err(Error::Invalid),
+        }
     }
 }

@@ -48,7 +48,7 @@ mod bytes;
 pub mod cobs;
 mod codes;
 mod error;
-mod ext;
+pub mod ext;
 mod frame;
 mod message;
 mod reader;
@@ -57,6 +57,7 @@ mod server;
 
 pub use answer::{
     Answer, Body, ClassifyAnswer, Failure, GenerateAnswer, InfoAnswer, SelftestAnswer, StatsAnswer,
+    Style,
 };
 pub use codes::{answer_kind, CounterUnit, ElementType, Kind, Method, Status};
 pub use error::Error;
@@ -74,7 +75,11 @@ pub const VERSION: u8 = 1;
 /// Additions within [`VERSION`] that this crate knows (new kinds, fields
 /// appended to a payload, extension tags, status codes); a device reports
 /// its own in `info`. Readers ignore what they do not know.
-pub const REVISION: u8 = 1;
+///
+/// Revision 1 appended `last_total` to `stats`; revision 2 adds the style
+/// record ([`ext::STYLE`]): a `classify` answer's [`Style`], a `generate`
+/// request's style, and the status [`Status::STYLE_RANGE`].
+pub const REVISION: u8 = 2;
 
 /// Bytes of a frame's header: version, id, kind, length.
 pub const HEADER_LEN: usize = 6;

@@ -2,6 +2,7 @@
 //! [`parse`](Request::parse) and [`emit`](Request::emit).
 
 use crate::bytes::{Cursor, Writer};
+use crate::ext::STYLE;
 use crate::{Error, Extensions, Kind};
 
 /// `classify`: one image, u8 pixels row-major (0 = paper, 255 = ink), of
@@ -21,16 +22,40 @@ pub struct ClassifyRequest<'a> {
 
 /// `generate`: draw one image from an expert's decoder.
 ///
-/// Payload: `expert: u8`, `seed: u64`, then the extension area (later
-/// versions' options, e.g. a temperature).
+/// Payload: `expert: u8`, `seed: u64`, then the extension area: revision
+/// 2's style record ([`Extensions::style_request`]), later versions'
+/// options (e.g. a temperature).
+///
+/// ```
+/// use device_protocol::{Extensions, GenerateRequest, Request};
+/// let g = GenerateRequest { expert: 3, seed: 7, extensions: Extensions::style_request(1) };
+/// assert_eq!(g.style(), Some(1));
+/// let mut buf = [0u8; 16];
+/// let n = Request::Generate(g).emit(&mut buf)?;
+/// assert_eq!(&buf[..n], &[3, 7, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x01, 0x01]);
+/// assert_eq!(Request::parse(0x03, &buf[..n])?, Request::Generate(g));
+/// # Ok::<(), device_protocol::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GenerateRequest<'a> {
     /// Expert (cluster) index.
     pub expert: u8,
     /// Seed of the latent draw (the engine's SplitMix64).
     pub seed: u64,
-    /// Further fields of later versions.
+    /// Further fields of later versions: revision 2's style record (read
+    /// it with [`style`](Self::style)).
     pub extensions: Extensions<'a>,
+}
+
+impl GenerateRequest<'_> {
+    /// Revision 2: the style of the cluster to draw from, from the style
+    /// record (`None`: no record, the device draws from style 0).
+    pub fn style(&self) -> Option<u8> {
+        match *self.extensions.get(STYLE)? {
+            [style] => Some(style),
+            _ => None,
+        }
+    }
 }
 
 /// A request, by kind. Payloads of `Info`, `Selftest`, `Stats` and
@@ -101,6 +126,7 @@ impl<'a> Request<'a> {
                 let expert = c.u8()?;
                 let seed = c.u64()?;
                 let extensions = Extensions::new_checked(c.rest())?;
+                extensions.check_known(1)?;
                 Request::Generate(GenerateRequest {
                     expert,
                     seed,
@@ -120,7 +146,8 @@ impl<'a> Request<'a> {
     }
 
     /// Writes the payload; returns its length. [`Error::Invalid`] if a
-    /// classify request's pixels are not `width × height`.
+    /// classify request's pixels are not `width × height`, or a generate
+    /// request's style record is not of 1 byte or comes twice.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(out);
         match self {
@@ -136,6 +163,7 @@ impl<'a> Request<'a> {
             Request::Generate(g) => {
                 w.u8(g.expert)?;
                 w.u64(g.seed)?;
+                g.extensions.check_known(1)?;
                 w.put(g.extensions.as_bytes())?;
             }
         }

@@ -25,11 +25,15 @@ pub trait Handler {
     /// Classifies `pixels`, which have the model's shape.
     fn classify(&mut self, pixels: &[u8]) -> Result<ClassifyAnswer<'static>, Failure<'static>>;
 
-    /// Draws an image from `expert` (below the model's expert count) into the
-    /// handler's own buffer, which [`generated`](Self::generated) then returns.
+    /// Draws an image from `expert` (below the model's expert count) and
+    /// its style `style` (0 when the request has no style record) into the
+    /// handler's own buffer, which [`generated`](Self::generated) then
+    /// returns. A style the cluster does not have is the handler's to refuse
+    /// ([`Status::STYLE_RANGE`]).
     fn generate(
         &mut self,
         expert: u8,
+        style: u8,
         seed: u64,
         extensions: Extensions<'_>,
     ) -> Result<(), Failure<'static>>;
@@ -74,7 +78,7 @@ pub trait Handler {
 ///         Ok(ClassifyAnswer { cluster: 1, label: None, confidence: 0x3f80_0000,
 ///             probabilities, extensions: Extensions::EMPTY })
 ///     }
-///     fn generate(&mut self, e: u8, _: u64, _: Extensions<'_>) -> Result<(), Failure<'static>> {
+///     fn generate(&mut self, e: u8, _: u8, _: u64, _: Extensions<'_>) -> Result<(), Failure<'static>> {
 ///         self.0 = [e; 4];
 ///         Ok(())
 ///     }
@@ -342,10 +346,12 @@ fn dispatch<H: Handler>(request: &Request<'_>, handler: &mut H, counters: &Count
         Request::Generate(g) if u16::from(g.expert) >= experts => {
             Err(Failure::new(Status::ExpertRange).with(experts.into(), g.expert.into()))
         }
-        Request::Generate(g) => match handler.generate(g.expert, g.seed, g.extensions) {
-            Ok(()) => return Outcome::Generated(width, height),
-            Err(f) => Err(f),
-        },
+        Request::Generate(g) => {
+            match handler.generate(g.expert, g.style().unwrap_or(0), g.seed, g.extensions) {
+                Ok(()) => return Outcome::Generated(width, height),
+                Err(f) => Err(f),
+            }
+        }
         Request::Selftest => handler.selftest().map(Body::Selftest),
         Request::Stats => {
             let (stack_used, stack_size) = handler.stack();

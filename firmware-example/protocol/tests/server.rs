@@ -163,6 +163,35 @@ fn refusals() {
         failure_of(&exchange(&mut server, &mut fake, &request_wire(4, &req))).status,
         Status::Busy
     );
+    // Revision 2: a style is passed to the handler; one the cluster does
+    // not have is its refusal (StyleRange, expected = its styles).
+    let req = Request::Generate(GenerateRequest {
+        expert: 2,
+        seed: 5,
+        extensions: Extensions::style_request(1),
+    });
+    let a = exchange(&mut server, &mut fake, &request_wire(4, &req));
+    let image = expected_style_image(2, 1, 5);
+    assert_eq!(
+        answer_of(&a).body,
+        Body::Generate(GenerateAnswer {
+            width: WIDTH,
+            height: HEIGHT,
+            pixels: &image,
+        })
+    );
+    assert_ne!(image, expected_image(2, 5));
+    let req = Request::Generate(GenerateRequest {
+        expert: 2,
+        seed: 5,
+        extensions: Extensions::style_request(STYLES),
+    });
+    let a = exchange(&mut server, &mut fake, &request_wire(4, &req));
+    let f = failure_of(&a);
+    assert_eq!(
+        (f.status, f.expected, f.got),
+        (Status::STYLE_RANGE, STYLES.into(), STYLES.into())
+    );
 
     // Unknown kind, malformed payload, other version: frames built by hand.
     let raw = |version: u8, kind: u8, payload: &[u8]| {
@@ -296,7 +325,7 @@ fn a_megabyte_of_garbage_with_requests_interleaved() {
             Request::Classify(c) => Body::Classify(expected_classify(c.pixels)),
             Request::Generate(g) => {
                 fake_for_expectations
-                    .generate(g.expert, g.seed, Extensions::EMPTY)
+                    .generate(g.expert, 0, g.seed, Extensions::EMPTY)
                     .unwrap();
                 Body::Generate(GenerateAnswer {
                     width: WIDTH,
@@ -369,7 +398,9 @@ impl CloneStatic for Body<'_> {
                 label: c.label,
                 confidence: c.confidence,
                 probabilities: c.probabilities.clone(),
-                extensions: Extensions::EMPTY,
+                extensions: c.style().map_or(Extensions::EMPTY, |s| {
+                    Extensions::style_answer(s.style, s.confidence)
+                }),
             }),
             Body::Selftest(s) => Body::Selftest(SelftestAnswer {
                 passed: s.passed,

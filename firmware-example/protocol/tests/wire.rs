@@ -123,8 +123,18 @@ fn check_answer(kind: u8, answer: Answer<'_>, payload: &[u8]) {
     assert_eq!(Answer::parse(kind, payload).unwrap(), answer);
     // Every shorter payload is refused (no field is optional in revision 0),
     // but for a revision-0 device's `stats`, which lacks revision 1's
-    // `last_total` (8 bytes) and reads as 0...
+    // `last_total` (8 bytes) and reads as 0, and a revision-1 device's
+    // `classify`, which lacks revision 2's style record (7 bytes) and reads
+    // as no style...
+    let style = matches!(&answer.body, Body::Classify(c) if c.style().is_some());
     for cut in 0..payload.len() {
+        if style && cut == payload.len() - 7 {
+            let Body::Classify(old) = Answer::parse(kind, &payload[..cut]).unwrap().body else {
+                panic!("not classify")
+            };
+            assert_eq!(old.style(), None);
+            continue;
+        }
         if kind == 0x85 && cut == payload.len() - 8 {
             let Body::Stats(old) = Answer::parse(kind, &payload[..cut]).unwrap().body else {
                 panic!("not stats")
@@ -193,6 +203,122 @@ fn classify_answer() {
     many.extend_from_slice(&[0, 0xFF, 0, 0, 0, 0, 17]);
     many.extend_from_slice(&[0; 68]);
     assert_eq!(Answer::parse(0x82, &many), Err(Error::Invalid));
+}
+
+/// Revision 2: the style record (tag 0x01, `style: u8, confidence: f32`)
+/// in a classify answer's extension area.
+#[test]
+fn classify_answer_with_style() {
+    let probabilities = [0.25f32, 0.75, 0.0].iter().map(|p| p.to_bits()).collect();
+    let answer = Answer {
+        unit: CounterUnit::Cycles,
+        cycles: 443_390,
+        body: Body::Classify(ClassifyAnswer {
+            cluster: 1,
+            label: Some(4),
+            confidence: 0.75f32.to_bits(),
+            probabilities,
+            extensions: Extensions::style_answer(1, 0.625f32.to_bits()),
+        }),
+    };
+    let mut payload = PREFIX_OK_CYCLES_443390.to_vec();
+    payload.extend_from_slice(&[
+        0x01, // cluster
+        0x04, // label
+        0x00, 0x00, 0x40, 0x3f, // confidence 0.75
+        0x03, // K
+        0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x40, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x01,
+        0x05, // style record: tag, length
+        0x01, // style
+        0x00, 0x00, 0x20, 0x3f, // style confidence 0.625
+    ]);
+    check_answer(0x82, answer.clone(), &payload);
+    let Body::Classify(c) = Answer::parse(0x82, &payload).unwrap().body else {
+        panic!()
+    };
+    let style = c.style().unwrap();
+    assert_eq!((style.style, style.confidence_f32()), (1, 0.625));
+    // The whole wire encoding, as Python computes it.
+    let mut out = [0u8; 64];
+    let n = encode_answer(7, &answer, &mut out).unwrap();
+    assert_eq!(
+        &out[..n],
+        &[
+            0x00, 0x03, 0x01, 0x07, 0x03, 0x82, 0x24, 0x01, 0x05, 0x01, 0xfe, 0xc3, 0x06, 0x01,
+            0x01, 0x01, 0x01, 0x03, 0x01, 0x04, 0x01, 0x04, 0x40, 0x3f, 0x03, 0x01, 0x03, 0x80,
+            0x3e, 0x01, 0x03, 0x40, 0x3f, 0x01, 0x01, 0x01, 0x04, 0x01, 0x05, 0x01, 0x01, 0x07,
+            0x20, 0x3f, 0xe7, 0xbe, 0xf9, 0x6f, 0x00,
+        ][..]
+    );
+    // Another record after it is kept; the style is read all the same.
+    let mut later = payload.clone();
+    later.extend_from_slice(&[0x02, 0x04, 0x00, 0x00, 0x80, 0x3f]);
+    let Body::Classify(c) = Answer::parse(0x82, &later).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(c.style(), Some(style));
+    assert_eq!(c.extensions.get(0x02), Some(&[0x00, 0x00, 0x80, 0x3f][..]));
+    // A revision-1 device's answer (no record) has no style.
+    let old = &payload[..payload.len() - 7];
+    let Body::Classify(c) = Answer::parse(0x82, old).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(c.style(), None);
+    // A style record of another length, or twice: Invalid, both ways.
+    let mut short = old.to_vec();
+    short.extend_from_slice(&[0x01, 0x04, 0x01, 0x00, 0x00, 0x20]);
+    assert_eq!(Answer::parse(0x82, &short), Err(Error::Invalid));
+    let mut twice = payload.clone();
+    twice.extend_from_slice(&payload[payload.len() - 7..]);
+    assert_eq!(Answer::parse(0x82, &twice), Err(Error::Invalid));
+    let mut bad = answer;
+    if let Body::Classify(c) = &mut bad.body {
+        c.extensions = Extensions::style_request(1);
+    }
+    assert_eq!(bad.emit(&mut out), Err(Error::Invalid));
+}
+
+/// Revision 2: a generate request's style record (tag 0x01, `style: u8`).
+#[test]
+fn generate_request_with_style() {
+    let request = GenerateRequest {
+        expert: 3,
+        seed: 0x5EED_0003,
+        extensions: Extensions::style_request(1),
+    };
+    assert_eq!(request.style(), Some(1));
+    check_request(
+        9,
+        Request::Generate(request),
+        &[
+            0x00, 0x03, 0x01, 0x09, 0x03, 0x03, 0x0c, 0x03, 0x03, 0x03, 0x03, 0xed, 0x5e, 0x01,
+            0x01, 0x01, 0x06, 0x01, 0x01, 0x01, 0x7c, 0x5e, 0x02, 0xd8, 0x00,
+        ],
+    );
+    let payload = [3, 3, 0, 0xed, 0x5e, 0, 0, 0, 0, 0x01, 0x01, 0x01];
+    let Request::Generate(g) = Request::parse(0x03, &payload).unwrap() else {
+        panic!()
+    };
+    assert_eq!(g.style(), Some(1));
+    // Without the record (a revision-1 host's request): no style.
+    let Request::Generate(g) = Request::parse(0x03, &payload[..9]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(g.style(), None);
+    // Refused: another length, twice.
+    let wrong = [&payload[..9], &[0x01, 0x02, 1, 1][..]].concat();
+    assert_eq!(Request::parse(0x03, &wrong), Err(Error::Invalid));
+    let twice = [&payload[..], &[0x01, 0x01, 0x00][..]].concat();
+    assert_eq!(Request::parse(0x03, &twice), Err(Error::Invalid));
+    let bad = GenerateRequest {
+        expert: 3,
+        seed: 1,
+        extensions: Extensions::style_answer(1, 0),
+    };
+    assert_eq!(
+        Request::Generate(bad).emit(&mut [0u8; 32]),
+        Err(Error::Invalid)
+    );
 }
 
 #[test]
@@ -450,4 +576,13 @@ fn sizes_for_the_default_model() {
     let n = encode_answer(1, &a, &mut out).unwrap();
     assert!(n <= wire_len(67));
     println!("classify answer K=10: frame 67 bytes, wire {n} bytes");
+    // Revision 2's style record: 7 bytes more, within answer_capacity.
+    let mut a = a;
+    if let Body::Classify(c) = &mut a.body {
+        c.extensions = Extensions::style_answer(1, 0.5f32.to_bits());
+    }
+    assert_eq!(a.payload_len(), 64);
+    let n = encode_answer(1, &a, &mut out).unwrap();
+    assert!(n <= wire_len(74));
+    assert!(74 <= answer_capacity(784, 10));
 }

@@ -43,17 +43,21 @@ impl Handler for Fake {
             label: Some(cluster),
             confidence: 1.0f32.to_bits(),
             probabilities: (0..5).map(|k| u32::from(k == cluster)).collect(),
-            extensions: Extensions::EMPTY,
+            extensions: Extensions::style_answer(pixels[1] % 2, 0.5f32.to_bits()),
         })
     }
     fn generate(
         &mut self,
         expert: u8,
+        style: u8,
         seed: u64,
         _: Extensions<'_>,
     ) -> Result<(), Failure<'static>> {
         assert!(expert < 5, "the server checks the expert");
-        self.image = [seed as u8 ^ expert; 12];
+        if style >= 2 {
+            return Err(Failure::new(Status::STYLE_RANGE).with(2, style.into()));
+        }
+        self.image = [seed as u8 ^ expert ^ style; 12];
         Ok(())
     }
     fn generated(&self) -> &[u8] {

@@ -44,8 +44,17 @@ pub fn expected_classify(pixels: &[u8]) -> ClassifyAnswer<'static> {
         },
         confidence: 1.0f32.to_bits(),
         probabilities,
-        extensions: Extensions::EMPTY,
+        extensions: Extensions::style_answer(cluster % STYLES, 0.75f32.to_bits()),
     }
+}
+
+/// Styles of every cluster of the fake.
+pub const STYLES: u8 = 2;
+
+/// The fake's image for (expert, style, seed): style 0's is
+/// [`expected_image`]'s.
+pub fn expected_style_image(expert: u8, style: u8, seed: u64) -> [u8; PIXELS] {
+    expected_image(expert, seed ^ (u64::from(style) * 0x55))
 }
 
 /// The fake's image for (expert, seed).
@@ -87,6 +96,7 @@ impl Handler for Fake {
     fn generate(
         &mut self,
         expert: u8,
+        style: u8,
         seed: u64,
         _: Extensions<'_>,
     ) -> Result<(), Failure<'static>> {
@@ -94,7 +104,10 @@ impl Handler for Fake {
         if seed == u64::MAX {
             return Err(Failure::new(Status::Busy));
         }
-        self.image = expected_image(expert, seed);
+        if style >= STYLES {
+            return Err(Failure::new(Status::STYLE_RANGE).with(STYLES.into(), style.into()));
+        }
+        self.image = expected_style_image(expert, style, seed);
         Ok(())
     }
     fn generated(&self) -> &[u8] {
