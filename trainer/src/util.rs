@@ -1,4 +1,5 @@
-//! Small helpers: files written atomically, and jobs run on threads.
+//! Small helpers: files written atomically, jobs run on threads, and the
+//! log of a sum of exponentials.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -116,4 +117,20 @@ mod tests {
         let e = write_atomic(&bad, b"x").unwrap_err();
         assert!(format!("{e:#}").contains("cannot write"));
     }
+}
+
+/// `log Σ exp(v)`, stable (the largest term factored out); `-inf` for an
+/// empty slice or one of `-inf` only.
+///
+/// ```
+/// let v = [-1000.0, -1000.0];
+/// assert!((trainer::util::log_sum_exp(&v) - (-1000.0 + 2f64.ln())).abs() < 1e-9);
+/// assert_eq!(trainer::util::log_sum_exp(&[]), f64::NEG_INFINITY);
+/// ```
+pub fn log_sum_exp(v: &[f64]) -> f64 {
+    let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }

@@ -167,8 +167,7 @@ pub fn mixture_log_likelihood(
                 .zip(&per)
                 .map(|(w, row)| w.ln() + row[b])
                 .collect();
-            let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            ll.push(max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln());
+            ll.push(crate::util::log_sum_exp(&terms));
             best.push(
                 terms
                     .iter()

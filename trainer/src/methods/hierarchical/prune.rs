@@ -44,8 +44,7 @@ fn bound(elbo: &[f32], weights: &[f64], kept: &[usize]) -> f64 {
         .iter()
         .map(|&s| (weights[s] / total).max(1e-12).ln() + elbo[s] as f64)
         .collect();
-    let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln()
+    crate::util::log_sum_exp(&terms)
 }
 
 /// Mean and standard error of `v`.

@@ -17,15 +17,7 @@ use super::nets::Networks;
 use crate::data::batch_pixels;
 use crate::nn::likelihood::{Likelihood, Nll};
 use crate::rng::Rng;
-
-/// `log Σ exp(v)`, stable.
-fn log_sum_exp(v: &[f64]) -> f64 {
-    let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    if !m.is_finite() {
-        return m;
-    }
-    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
-}
+use crate::util::log_sum_exp;
 
 /// Mean over `n` images of `pixels` of the importance-sampled `log p(x)`
 /// (nats per image) of the mixture `nets` with prior `log_prior` (one
@@ -81,16 +73,4 @@ pub fn log_likelihood(
         }
     }
     Ok(total / n.max(1) as f64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::log_sum_exp;
-
-    #[test]
-    fn log_sum_exp_is_stable() {
-        let v = [-1000.0, -1000.0];
-        assert!((log_sum_exp(&v) - (-1000.0 + 2f64.ln())).abs() < 1e-9);
-        assert_eq!(log_sum_exp(&[f64::NEG_INFINITY]), f64::NEG_INFINITY);
-    }
 }

@@ -457,7 +457,8 @@ impl Method for Mixture {
             LIKELIHOOD_SAMPLES,
         )?;
         Ok(format!(
-            "- test set, f32 model: expected negative ELBO under the routing {expected:.2} nats/image; bound on −log p(x) with a uniform prior over the {} experts {bound:.2} nats/image\n- test log-likelihood, importance-sampled ({LIKELIHOOD_SAMPLES} draws per image and VAE, the first {n} test images, prior = the routing's mean over the training images): {ll:.2} nats/image\n",
+            "- parameters trained: {} (encoders included)\n- test set, f32 model: expected negative ELBO under the routing {expected:.2} nats/image; bound on −log p(x) with a uniform prior over the {} experts {bound:.2} nats/image\n- test log-likelihood, importance-sampled ({LIKELIHOOD_SAMPLES} draws per image and VAE, the first {n} test images, prior = the routing's mean over the training images): {ll:.2} nats/image\n",
+            self.parameters(),
             self.nets.vaes()
         ))
     }
