@@ -127,7 +127,7 @@ impl Mixture {
     /// ELBO part), and the bound on −log p(x) of the mixture with a uniform
     /// prior over its E experts, Σ_e q_e(x) (L_e(x) + log q_e(x) + log E).
     pub fn test_loss(&self, pixels: &[u8], n: usize) -> anyhow::Result<(f64, f64)> {
-        let (p, latent, e) = (self.cfg.arch.pixels, self.cfg.arch.latent, self.nets.vaes());
+        let (p, e) = (self.cfg.arch.pixels, self.nets.vaes());
         let mut rng = Rng::new(self.cfg.seed, 4);
         let all: Vec<usize> = (0..n).collect();
         let (mut expected, mut bound) = (0.0, 0.0);
@@ -141,23 +141,30 @@ impl Mixture {
             let log_q =
                 candle_nn::ops::log_softmax(&self.nets.logits(&x)?, candle_core::D::Minus1)?;
             let q = log_q.exp()?;
-            let mut losses = Vec::with_capacity(self.nets.groups.len());
-            for group in &self.nets.groups {
-                let count = group.decoders.count();
-                let eps = Tensor::from_vec(
-                    rng.normals(count * b * latent),
-                    (count, b, latent),
-                    &self.device,
-                )?;
-                losses.push(loss::expert_losses(group, self.cfg.likelihood, &x, &eps)?.total);
-            }
-            let losses = Tensor::cat(&losses, 0)?.t()?;
+            let losses = self.vae_losses(&x, &mut rng)?.t()?;
             expected += (&q * &losses)?.sum_all()?.to_scalar::<f32>()? as f64;
             let extra = (&q * (log_q + (e as f64).ln())?)?;
             bound += (&q * &losses)?.add(&extra)?.sum_all()?.to_scalar::<f32>()? as f64;
         }
         let n = n.max(1) as f64;
         Ok((expected / n, bound / n))
+    }
+
+    /// Every VAE's negative ELBO `[VAEs, B]` on images `x` `[B, pixels]`,
+    /// one latent draw each from `rng` (group by group).
+    fn vae_losses(&self, x: &Tensor, rng: &mut Rng) -> anyhow::Result<Tensor> {
+        let (b, latent) = (x.dim(0)?, self.cfg.arch.latent);
+        let mut losses = Vec::with_capacity(self.nets.groups.len());
+        for group in &self.nets.groups {
+            let count = group.decoders.count();
+            let eps = Tensor::from_vec(
+                rng.normals(count * b * latent),
+                (count, b, latent),
+                &self.device,
+            )?;
+            losses.push(loss::expert_losses(group, self.cfg.likelihood, x, &eps)?.total);
+        }
+        Ok(Tensor::cat(&losses, 0)?)
     }
 
     /// Every VAE's ELBO (nats, the mean of `draws` latent draws from a
@@ -169,7 +176,7 @@ impl Mixture {
         n: usize,
         draws: usize,
     ) -> anyhow::Result<Vec<Vec<f32>>> {
-        let (p, latent) = (self.cfg.arch.pixels, self.cfg.arch.latent);
+        let p = self.cfg.arch.pixels;
         let mut rng = Rng::new(self.cfg.seed, 6);
         let all: Vec<usize> = (0..n).collect();
         let mut out = Vec::with_capacity(n);
@@ -182,17 +189,7 @@ impl Mixture {
             )?;
             let mut sum: Option<Tensor> = None;
             for _ in 0..draws.max(1) {
-                let mut losses = Vec::with_capacity(self.nets.groups.len());
-                for group in &self.nets.groups {
-                    let count = group.decoders.count();
-                    let eps = Tensor::from_vec(
-                        rng.normals(count * b * latent),
-                        (count, b, latent),
-                        &self.device,
-                    )?;
-                    losses.push(loss::expert_losses(group, self.cfg.likelihood, &x, &eps)?.total);
-                }
-                let losses = Tensor::cat(&losses, 0)?;
+                let losses = self.vae_losses(&x, &mut rng)?;
                 sum = Some(match sum {
                     Some(s) => (s + losses)?,
                     None => losses,

@@ -52,17 +52,28 @@ impl Encoders {
     /// Mean and variance `[K, B, latent]` for images `[B, pixels]`.
     /// The variance is `1e-5 + exp(s)` as in the published method.
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let b = x.dim(0)?;
-        let h = dense_act(&self.first, x, self.act, true)?;
-        let h = h
-            .reshape((b, self.k, self.hidden))?
-            .transpose(0, 1)?
-            .contiguous()?;
+        let h = hidden_per_expert(&self.first, x, self.k, self.hidden, self.act)?;
         let out = self.head.forward(&h)?;
         let mean = out.narrow(D::Minus1, 0, self.latent)?;
         let var = (out.narrow(D::Minus1, self.latent, self.latent)?.exp()? + 1e-5)?;
         Ok((mean, var))
     }
+}
+
+/// The hidden layers `[K, B, hidden]` of K networks whose first layers are
+/// one `pixels → K·hidden` layer `first`, for images `x` `[B, pixels]`.
+fn hidden_per_expert(
+    first: &Linear,
+    x: &Tensor,
+    k: usize,
+    hidden: usize,
+    act: Activation,
+) -> Result<Tensor> {
+    let b = x.dim(0)?;
+    dense_act(first, x, act, true)?
+        .reshape((b, k, hidden))?
+        .transpose(0, 1)?
+        .contiguous()
 }
 
 /// Shapes of a mixture of VAE experts.
@@ -177,12 +188,7 @@ impl StyleGates {
 
     /// Style logits `[B, K, S]` for images `[B, pixels]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let b = x.dim(0)?;
-        let h = dense_act(&self.first, x, self.act, true)?;
-        let h = h
-            .reshape((b, self.k, self.hidden))?
-            .transpose(0, 1)?
-            .contiguous()?;
+        let h = hidden_per_expert(&self.first, x, self.k, self.hidden, self.act)?;
         self.head.forward(&h)?.transpose(0, 1)?.contiguous()
     }
 
