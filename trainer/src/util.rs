@@ -83,6 +83,22 @@ pub fn one_line(e: &anyhow::Error) -> String {
         .replace('\n', " ")
 }
 
+/// `log Σ exp(v)`, stable (the largest term factored out); `-inf` for an
+/// empty slice or one of `-inf` only.
+///
+/// ```
+/// let v = [-1000.0, -1000.0];
+/// assert!((trainer::util::log_sum_exp(&v) - (-1000.0 + 2f64.ln())).abs() < 1e-9);
+/// assert_eq!(trainer::util::log_sum_exp(&[]), f64::NEG_INFINITY);
+/// ```
+pub fn log_sum_exp(v: &[f64]) -> f64 {
+    let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,20 +133,4 @@ mod tests {
         let e = write_atomic(&bad, b"x").unwrap_err();
         assert!(format!("{e:#}").contains("cannot write"));
     }
-}
-
-/// `log Σ exp(v)`, stable (the largest term factored out); `-inf` for an
-/// empty slice or one of `-inf` only.
-///
-/// ```
-/// let v = [-1000.0, -1000.0];
-/// assert!((trainer::util::log_sum_exp(&v) - (-1000.0 + 2f64.ln())).abs() < 1e-9);
-/// assert_eq!(trainer::util::log_sum_exp(&[]), f64::NEG_INFINITY);
-/// ```
-pub fn log_sum_exp(v: &[f64]) -> f64 {
-    let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    if !m.is_finite() {
-        return m;
-    }
-    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
