@@ -7,7 +7,7 @@
 //! al.'s IWAE bound, a lower bound that tightens as `M` grows; `M = 1` is
 //! the ELBO in expectation); the mixture's is `log Σ_e π_e p_e(x)` with the
 //! prior `π` given (the routing's mean over training images, see
-//! [`super::Mixture::routing_prior`]). The likelihood is the model's own
+//! [`super::Mixture::routing_log_prior`]). The likelihood is the model's own
 //! (Bernoulli on intensities in [0, 1] by default), so only models of the
 //! same likelihood compare.
 
