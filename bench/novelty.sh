@@ -15,7 +15,7 @@ cargo build --release --locked -p trainer >/dev/null 2>&1
 # shellcheck disable=SC1091
 . .ci/machine.sh
 trainer=$CARGO_TARGET/release/trainer
-run=$CARGO_TARGET/hierarchical/flat
+run=$(realpath -m --relative-to=. "$CARGO_TARGET/hierarchical/flat")
 out=$CARGO_TARGET/novelty
 mkdir -p "$out" results
 if [ ! -f "$run/checkpoint.safetensors" ]; then

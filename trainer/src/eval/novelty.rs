@@ -44,6 +44,16 @@ pub fn percentile(scores: &[f64], q: f64) -> f64 {
     s[rank.clamp(1, s.len()) - 1]
 }
 
+/// The share (0–1) of `sorted` (ascending) at or below `x`: the empirical
+/// distribution function, which puts scores of different units on one
+/// scale (0–1) for combining them.
+pub fn empirical_cdf(sorted: &[f64], x: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted.partition_point(|&s| s <= x) as f64 / sorted.len() as f64
+}
+
 /// The share (0–1) of `scores` above `threshold`.
 pub fn share_above(scores: &[f64], threshold: f64) -> f64 {
     if scores.is_empty() {
@@ -139,6 +149,15 @@ mod tests {
         assert_eq!(percentile(&v, 0.0), 1.0);
         assert_eq!(percentile(&[3.0, 1.0, 2.0], 50.0), 2.0);
         assert_eq!(share_above(&v, 99.0), 0.01);
+    }
+
+    #[test]
+    fn empirical_cdf_counts_scores_at_or_below() {
+        let s = [1.0, 2.0, 2.0, 4.0];
+        assert_eq!(empirical_cdf(&s, 0.5), 0.0);
+        assert_eq!(empirical_cdf(&s, 2.0), 0.75);
+        assert_eq!(empirical_cdf(&s, 3.0), 0.75);
+        assert_eq!(empirical_cdf(&s, 9.0), 1.0);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | energy | −logsumexp of the gate's logits |
 //! | Gaussian (gate hidden) | −log density of the gate's last hidden layer under the argmax cluster's diagonal Gaussian, fitted on training images grouped by the gate's argmax |
 //! | expert −ELBO | the argmax cluster's VAE's negative ELBO (one draw) |
+//! | Gaussian or 1 − max p | the larger of the two scores' ranks among the training scores (their empirical distribution functions): on a device, two thresholds |
 //!
 //! Each score's threshold is the 99th percentile of its training scores; the
 //! tables give each set's AUROC against the test digits and the share
@@ -21,7 +22,7 @@ use anyhow::{bail, Context};
 use candle_core::{Device, Tensor};
 
 use crate::data::{batch_pixels, Images, Invert, Mnist};
-use crate::eval::novelty::{auroc, percentile, share_above, DiagGaussians};
+use crate::eval::novelty::{auroc, empirical_cdf, percentile, share_above, DiagGaussians};
 use crate::eval::ood;
 use crate::methods::mixture::Mixture;
 use crate::train::Method;
@@ -33,12 +34,14 @@ pub const THRESHOLD_PERCENTILE: f64 = 99.0;
 /// the mean variance of a unit over all training images.
 pub const VAR_FLOOR_SHARE: f64 = 0.01;
 
-/// Names of the four candidates, in the tables' order.
-pub const CANDIDATES: [&str; 4] = [
+/// Names of the candidates, in the tables' order (the last combines the
+/// first and the third).
+pub const CANDIDATES: [&str; 5] = [
     "1 − max p",
     "energy",
     "Gaussian (gate hidden)",
     "expert −ELBO",
+    "Gaussian or 1 − max p",
 ];
 
 /// Sizes of the measurement.
@@ -157,14 +160,14 @@ impl GateOut {
     }
 }
 
-/// The four candidates' scores of every image of `images`, in
+/// The first four candidates' scores of every image of `images`, in
 /// [`CANDIDATES`]' order.
 fn scores(
     mixture: &Mixture,
     gauss: &DiagGaussians,
     gate: &GateOut,
     images: &Images,
-) -> anyhow::Result<[Vec<f64>; 4]> {
+) -> anyhow::Result<Vec<Vec<f64>>> {
     let chosen = gate.argmax();
     let lse: Vec<f64> = gate
         .logits
@@ -190,7 +193,19 @@ fn scores(
         .zip(&chosen)
         .map(|(e, &c)| -(e[c] as f64))
         .collect();
-    Ok([max_p, energy, gaussian, neg_elbo])
+    Ok(vec![max_p, energy, gaussian, neg_elbo])
+}
+
+/// Appends the combined candidate to `scores` (the first four): per image,
+/// the larger of the ranks of its Gaussian and 1 − max p scores among the
+/// training ones (`sorted_train`, each ascending).
+fn add_combined(scores: &mut Vec<Vec<f64>>, sorted_train: &[Vec<f64>]) {
+    let combined = scores[0]
+        .iter()
+        .zip(&scores[2])
+        .map(|(&p, &g)| empirical_cdf(&sorted_train[0], p).max(empirical_cdf(&sorted_train[2], g)))
+        .collect();
+    scores.push(combined);
 }
 
 /// The out-of-distribution sets: name and images.
@@ -229,8 +244,8 @@ fn ood_sets(
 /// candidate, and the model's own (the gate's multiply-adds; the
 /// parameters of the gate and the decoders, what `model.bin` holds).
 struct Costs {
-    params: [usize; 4],
-    macs: [usize; 4],
+    params: [usize; 5],
+    macs: [usize; 5],
     base_params: usize,
     base_macs: usize,
 }
@@ -257,9 +272,16 @@ impl Costs {
         let hidden = a.gate_hidden.last().copied().unwrap_or(a.pixels);
         Costs {
             // Means and inverse variances per cluster (and one constant).
-            params: [0, 0, a.experts * (2 * hidden + 1), a.experts * enc_p],
+            // The combination: the Gaussian's, and a second threshold.
+            params: [
+                0,
+                0,
+                a.experts * (2 * hidden + 1),
+                a.experts * enc_p,
+                a.experts * (2 * hidden + 1) + 1,
+            ],
             // (h − μ)², times 1/σ², summed.
-            macs: [0, 0, 2 * hidden, enc_m + dec_m + a.pixels],
+            macs: [0, 0, 2 * hidden, enc_m + dec_m + a.pixels, 2 * hidden],
             base_params: gate_p + a.experts * dec_p,
             base_macs: gate_m,
         }
@@ -305,21 +327,32 @@ pub fn run(
     eprintln!("novelty: {} training images", mnist.train_images.n);
     let train_gate = GateOut::of(&mixture, &mnist.train_images)?;
     let gauss = DiagGaussians::fit(&train_gate.hidden, &train_gate.argmax(), k, VAR_FLOOR_SHARE);
-    let train = scores(&mixture, &gauss, &train_gate, &mnist.train_images)?;
+    let mut train = scores(&mixture, &gauss, &train_gate, &mnist.train_images)?;
+    let sorted_train: Vec<Vec<f64>> = train
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.sort_by(f64::total_cmp);
+            s
+        })
+        .collect();
+    add_combined(&mut train, &sorted_train);
     let thresholds: Vec<f64> = train
         .iter()
         .map(|s| percentile(s, THRESHOLD_PERCENTILE))
         .collect();
-    let score_set = |images: &Images| -> anyhow::Result<[Vec<f64>; 4]> {
-        scores(&mixture, &gauss, &GateOut::of(&mixture, images)?, images)
+    let score_set = |images: &Images| -> anyhow::Result<Vec<Vec<f64>>> {
+        let mut s = scores(&mixture, &gauss, &GateOut::of(&mixture, images)?, images)?;
+        add_combined(&mut s, &sorted_train);
+        Ok(s)
     };
     let test = score_set(&mnist.test_images)?;
 
     let mut md = format!(
         "Novelty candidates of the flat mixture in `{}` (K = {k}), higher = more novel. Thresholds: the {THRESHOLD_PERCENTILE}th percentile of each score on {} training images (no labels); the Gaussians of the gate's last hidden layer fitted on the same images grouped by the gate's choice, each variance at least {VAR_FLOOR_SHARE} × a unit's mean variance. AUROC: each set against the {} MNIST test images (ties half); flagged: share above the threshold. The expert's ELBO is one draw of its latent noise.\n\n",
         run.display(),
-        mnist.train_images.n,
-        mnist.test_images.n
+        commas(mnist.train_images.n),
+        commas(mnist.test_images.n)
     );
     md.push_str("| set | images |");
     for c in CANDIDATES {
@@ -382,7 +415,7 @@ pub fn run(
     md.push_str(&row("threshold (99th percentile, training)", &|i| {
         format!("{:.4}", thresholds[i])
     }));
-    md.push_str("\nThe expert's −ELBO needs every expert's encoder in the file (any may be chosen) and, per classification, the chosen encoder, its decoder and one log-likelihood term per pixel (counted as one multiply-add each; a softplus each besides). The Gaussian needs a mean and an inverse variance per unit and cluster, and one constant per cluster.\n");
+    md.push_str("\nThe expert's −ELBO needs every expert's encoder in the file (any may be chosen) and, per classification, the chosen encoder, its decoder and one log-likelihood term per pixel (counted as one multiply-add each; a softplus each besides). The Gaussian needs a mean and an inverse variance per unit and cluster, and one constant per cluster. The combination's threshold on its rank is, on a device, one threshold per score (the scores at that rank among the training ones): flagged when either is passed.\n");
     Ok(md)
 }
 
