@@ -12,7 +12,11 @@ fn novelty_quick_measures_a_tiny_run() {
     let run = tmp.path().join("run");
     let out = tmp.path().join("out");
     let d = data();
-    let (d, run_s, out_s) = (d.to_str().unwrap(), run.to_str().unwrap(), out.to_str().unwrap());
+    let (d, run_s, out_s) = (
+        d.to_str().unwrap(),
+        run.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
     let fit = trainer(&[
         "fit",
         "--limit",
@@ -63,7 +67,10 @@ fn novelty_quick_measures_a_tiny_run() {
     // extra for the gate's own scores.
     assert!(md.contains("| 0 (+0.0%) | 0 (+0.0%) | 5,130 ("), "{md}");
     // AUROCs are within [0, 1].
-    let line = md.lines().find(|l| l.starts_with("| uniform noise")).unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("| uniform noise"))
+        .unwrap();
     let cells: Vec<f64> = line
         .split('|')
         .filter_map(|c| c.trim().parse::<f64>().ok())

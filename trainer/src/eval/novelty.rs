@@ -91,7 +91,9 @@ impl DiagGaussians {
             let n = chosen.len() as f64;
             let mut mean = vec![0.0; d];
             for r in &chosen {
-                mean.iter_mut().zip(r.iter()).for_each(|(m, &v)| *m += v as f64 / n);
+                mean.iter_mut()
+                    .zip(r.iter())
+                    .for_each(|(m, &v)| *m += v as f64 / n);
             }
             let mut var = vec![0.0; d];
             for r in &chosen {
@@ -106,8 +108,8 @@ impl DiagGaussians {
         let floor = if floor > 0.0 { floor } else { 1e-6 };
         let (mut means, mut vars) = (Vec::with_capacity(k), Vec::with_capacity(k));
         for c in 0..k {
-            let (m, v) =
-                moments(&|i| cluster[i] == c).unwrap_or_else(|| (all_mean.clone(), all_var.clone()));
+            let (m, v) = moments(&|i| cluster[i] == c)
+                .unwrap_or_else(|| (all_mean.clone(), all_var.clone()));
             means.push(m);
             vars.push(v.into_iter().map(|v| v.max(floor)).collect());
         }
@@ -137,7 +139,10 @@ mod tests {
         // Pairs (novel, known): 2>1, 2=2, 3>1, 3>2 → (3 + 0.5) / 4.
         assert_eq!(auroc(&[1.0, 2.0], &[2.0, 3.0]), 0.875);
         // Novel 0.5 beats 0 (1); 1.5 beats both (2); 1.0 beats 0, ties 1 (1.5).
-        assert_eq!(auroc(&[0.0, 1.0], &[0.5, 1.5, 1.0]), (1.0 + 2.0 + 1.5) / 6.0);
+        assert_eq!(
+            auroc(&[0.0, 1.0], &[0.5, 1.5, 1.0]),
+            (1.0 + 2.0 + 1.5) / 6.0
+        );
         assert!(auroc(&[], &[1.0]).is_nan());
     }
 

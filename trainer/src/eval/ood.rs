@@ -31,7 +31,9 @@ fn images(n: usize, mut each: impl FnMut(usize, &mut [u8])) -> Images {
 /// Every pixel uniform in 0–255.
 pub fn uniform_noise(n: usize, seed: u64) -> Images {
     let mut rng = Rng::new(seed, 101);
-    images(n, |_, img| img.iter_mut().for_each(|p| *p = rng.below(256) as u8))
+    images(n, |_, img| {
+        img.iter_mut().for_each(|p| *p = rng.below(256) as u8)
+    })
 }
 
 /// Blank and near-blank images: 0 to 5 random pixels of ink (128–255) on
@@ -177,10 +179,18 @@ mod tests {
         ];
         for (name, make) in makers {
             let a = make(1);
-            assert_eq!((a.n, a.rows, a.cols, a.pixels.len()), (7, 28, 28, 7 * 784), "{name}");
+            assert_eq!(
+                (a.n, a.rows, a.cols, a.pixels.len()),
+                (7, 28, 28, 7 * 784),
+                "{name}"
+            );
             assert_eq!(a.pixels, make(1).pixels, "{name}: same seed, same images");
             if name != "inverted" {
-                assert_ne!(a.pixels, make(2).pixels, "{name}: another seed, other images");
+                assert_ne!(
+                    a.pixels,
+                    make(2).pixels,
+                    "{name}: another seed, other images"
+                );
             }
         }
     }

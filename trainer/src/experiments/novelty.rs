@@ -153,7 +153,10 @@ impl GateOut {
             .map(|l| {
                 l.iter()
                     .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                    )
                     .0
             })
             .collect()
@@ -217,11 +220,20 @@ fn ood_sets(
 ) -> anyhow::Result<Vec<(String, Images)>> {
     let mut sets = vec![
         ("uniform noise".to_string(), ood::uniform_noise(n, seed)),
-        ("blank and near-blank (0–5 pixels)".into(), ood::near_blank(n, seed)),
+        (
+            "blank and near-blank (0–5 pixels)".into(),
+            ood::near_blank(n, seed),
+        ),
         ("random strokes (1–4)".into(), ood::strokes(n, seed)),
         ("shuffled-pixel MNIST".into(), ood::shuffled(test, n, seed)),
-        ("inverted MNIST (255 − x)".into(), ood::inverted(test, n, seed)),
-        ("MNIST, 10×10 block cut out".into(), ood::block_cut(test, n, seed)),
+        (
+            "inverted MNIST (255 − x)".into(),
+            ood::inverted(test, n, seed),
+        ),
+        (
+            "MNIST, 10×10 block cut out".into(),
+            ood::block_cut(test, n, seed),
+        ),
         ("letters A–Z (DejaVu Sans)".into(), ood::letters(n, seed)),
     ];
     if let Some(dir) = sklearn {
@@ -403,7 +415,11 @@ pub fn run(
         )
     }));
     md.push_str(&row("extra bytes, f16 / int8", &|i| {
-        format!("{} / {}", commas(2 * costs.params[i]), commas(costs.params[i]))
+        format!(
+            "{} / {}",
+            commas(2 * costs.params[i]),
+            commas(costs.params[i])
+        )
     }));
     md.push_str(&row("extra multiply-adds per classification", &|i| {
         format!(
