@@ -165,10 +165,13 @@ mod tests {
         })
     }
 
+    /// A set's name and its maker, given a seed.
+    type Maker<'a> = (&'a str, Box<dyn Fn(u64) -> Images + 'a>);
+
     #[test]
     fn every_set_has_the_shape_asked_and_repeats_with_its_seed() {
         let src = source();
-        let makers: Vec<(&str, Box<dyn Fn(u64) -> Images>)> = vec![
+        let makers: Vec<Maker> = vec![
             ("noise", Box::new(|s| uniform_noise(7, s))),
             ("near-blank", Box::new(|s| near_blank(7, s))),
             ("strokes", Box::new(|s| strokes(7, s))),
