@@ -7,6 +7,8 @@
 pub mod fid;
 pub mod host;
 pub mod metrics;
+pub mod novelty;
+pub mod ood;
 pub mod pictures;
 pub mod plot;
 pub mod reference;

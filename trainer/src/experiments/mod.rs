@@ -10,11 +10,15 @@
 //! - `kvae-fixed-point`: K = 10 convolutional VAEs trained on the true
 //!   digit partition (labels used as a probe), then one reassignment with
 //!   each scoring rule: does the rule keep digit clusters?
+//! - `novelty`: four candidate novelty scores of a finished flat run
+//!   against out-of-distribution sets made in code (AUROC, share flagged
+//!   at a threshold calibrated on training images, cost on a device).
 //! - `fid-classifier`: retrains the FID feature classifier (its weights are
 //!   committed; rerunning replaces them and changes every FID).
 
 pub mod fixed_point;
 pub mod mnist;
+pub mod novelty;
 pub mod plot;
 pub mod synthetic;
 
@@ -37,6 +41,8 @@ pub enum Experiment {
     KvaeFixedPoint,
     /// Retrain the FID feature classifier on the MNIST training labels.
     FidClassifier,
+    /// A finished flat run: four novelty scores on out-of-distribution sets.
+    Novelty,
 }
 
 /// Options of `trainer experiment`.
@@ -93,6 +99,13 @@ pub struct ExperimentArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// novelty: the finished flat mixture run to read.
+    #[arg(long, default_value = "target/hierarchical/flat")]
+    pub run: PathBuf,
+    /// novelty: scikit-learn's digits as an image folder
+    /// (`examples/sklearn_digits.py`), scored as one more set.
+    #[arg(long)]
+    pub sklearn: Option<PathBuf>,
     /// fid-classifier: where to write the weights.
     #[arg(long, default_value = "trainer/assets/fid_classifier.safetensors")]
     pub weights: PathBuf,
@@ -106,6 +119,7 @@ pub fn run(args: &ExperimentArgs) -> anyhow::Result<String> {
         Experiment::KvaeMnist => "kvae-mnist",
         Experiment::KvaeFixedPoint => "kvae-fixed-point",
         Experiment::FidClassifier => "fid-classifier",
+        Experiment::Novelty => "novelty",
     };
     let out = args
         .out
@@ -162,6 +176,22 @@ pub fn run(args: &ExperimentArgs) -> anyhow::Result<String> {
             fixed_point::run(&out, &args.data, &settings, args.seed, &device)?.markdown
         }
         Experiment::FidClassifier => train_fid_classifier(args, &device)?,
+        Experiment::Novelty => {
+            let settings = if args.quick {
+                novelty::Settings::quick()
+            } else {
+                novelty::Settings::full()
+            };
+            let md = novelty::run(
+                &args.run,
+                &args.data,
+                args.sklearn.as_deref(),
+                &settings,
+                args.seed,
+            )?;
+            std::fs::create_dir_all(&out)?;
+            md
+        }
     };
     markdown.push_str(&format!(
         "\nWall time of the whole experiment: {:.1} s.\n",

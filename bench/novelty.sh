@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Issue 25's first deliverable, measured: four candidate novelty scores of the default flat run
+# (seed 1; trained with `trainer fit` when missing) on out-of-distribution sets made in code and on
+# scikit-learn's 8x8 digits framed to 28x28 (examples/sklearn_digits.py), each against the MNIST
+# test set, with thresholds calibrated on the training images only (`trainer experiment novelty`).
+# Writes results/novelty-candidates.md, which docs/measurements/novelty.md includes
+# (`python3 .ci/readme-blocks.py --update`). Not part of the test suite.
+#
+#   bash bench/novelty.sh          # needs scikit-learn and pillow for the last set (skipped without)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p trainer >/dev/null 2>&1
+# shellcheck disable=SC1091
+. .ci/target-dir.sh
+# shellcheck disable=SC1091
+. .ci/machine.sh
+trainer=$CARGO_TARGET/release/trainer
+run=$(realpath -m --relative-to=. "$CARGO_TARGET/hierarchical/flat")
+out=$CARGO_TARGET/novelty
+mkdir -p "$out" results
+if [ ! -f "$run/checkpoint.safetensors" ]; then
+    echo "training $run (trainer fit --out $run)" >&2
+    "$trainer" fit --quiet --out "$run" >/dev/null
+fi
+sklearn=()
+if python3 -c 'import sklearn, PIL' 2>/dev/null; then
+    rm -rf "$out/digits"
+    python3 examples/sklearn_digits.py "$out/digits" >/dev/null
+    sklearn=(--sklearn "$out/digits/flat")
+fi
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+"$trainer" experiment novelty --run "$run" --out "$out" "${sklearn[@]}" >/dev/null
+load_end=$(cut -d' ' -f1 /proc/loadavg)
+{
+    echo "Measured by \`bash bench/novelty.sh\` on $(date -u +%Y-%m-%d): $MACHINE, no GPU; load average $load_start at the start, $load_end at the end. Labels used only to score."
+    echo
+    cat "$out/novelty.md"
+} >results/novelty-candidates.md
+cat results/novelty-candidates.md
