@@ -30,7 +30,7 @@ pub use idx::{
 };
 pub use points::Points;
 pub use polarity::Invert;
-pub use split::{batch_pixels, holdout, Split};
+pub use split::{batch_pixels, holdout, images_tensor, Split};
 
 use std::path::{Path, PathBuf};
 

@@ -55,6 +55,22 @@ pub fn holdout(set: &Split, fraction: f64) -> (Split, Split) {
     (set.select(&train), set.select(&test))
 }
 
+/// Images `idx` of `pixels` (`size` bytes each), unshifted, as a tensor
+/// `[idx.len(), size]` of intensities in `[0, 1]` on `device`: a batch for
+/// a forward pass.
+pub fn images_tensor(
+    pixels: &[u8],
+    size: usize,
+    idx: &[usize],
+    device: &candle_core::Device,
+) -> candle_core::Result<candle_core::Tensor> {
+    candle_core::Tensor::from_vec(
+        batch_pixels(pixels, (size, 1), idx, 0, None),
+        (idx.len(), size),
+        device,
+    )
+}
+
 /// Images `idx` (each `width × height` bytes) as f32 in `[0, 1]`, each
 /// shifted by up to `shift` pixels in x and y (zeros fill in) when an RNG is
 /// given.

@@ -96,6 +96,9 @@ impl ReferenceModel {
             .iter()
             .map(|p| engine::kernels::argmax(p))
             .collect();
+        if self.style_gates.iter().all(Vec::is_empty) {
+            return Ok(clusters.into_iter().map(|c| (c, 0)).collect());
+        }
         let x: Vec<f32> = images.iter().map(|&p| p as f32 / 255.0).collect();
         let x = Tensor::from_slice(&x, (n, self.pixels), &self.device)?;
         let styles: Vec<Option<Vec<Vec<f32>>>> = self

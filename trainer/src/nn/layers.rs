@@ -229,11 +229,7 @@ impl Gate {
         let mut out = Vec::with_capacity(n);
         let all: Vec<usize> = (0..n).collect();
         for idx in all.chunks(1000) {
-            let x = Tensor::from_vec(
-                crate::data::batch_pixels(pixels, (p, 1), idx, 0, None),
-                (idx.len(), p),
-                device,
-            )?;
+            let x = crate::data::images_tensor(pixels, p, idx, device)?;
             out.extend(self.classify(&x)?);
         }
         Ok(out)

@@ -59,8 +59,8 @@ pub struct Hierarchical {
     /// Training images per (digit expert, style) under the routing's
     /// argmax, after the last epoch.
     style_counts: Vec<Vec<usize>>,
-    /// Each digit expert's styles, decided after each epoch (all of them
-    /// without `--styles auto`).
+    /// Each digit expert's styles, decided after the last epoch (all of
+    /// them without `--styles auto`, or before the last epoch ends).
     decisions: Vec<StyleDecision>,
 }
 
@@ -152,7 +152,7 @@ impl Hierarchical {
             .collect())
     }
 
-    /// The decisions in force: the last epoch's, or all styles before any.
+    /// The decisions in force: the last epoch's, or all styles before it.
     fn kept(&self, c: usize) -> Vec<usize> {
         self.decisions
             .get(c)
@@ -239,9 +239,13 @@ impl Method for Hierarchical {
             "style_counts".into(),
             serde_json::to_value(&self.style_counts)?,
         );
-        self.decisions = self.decide_styles()?;
-        let kept: Vec<usize> = self.decisions.iter().map(|d| d.kept.len()).collect();
-        notes.insert("styles_kept".into(), serde_json::to_value(kept)?);
+        // The held-out ELBOs run every VAE on every held-out image several
+        // times: once, after the last epoch, is all the export needs.
+        if epoch + 1 == self.epochs() {
+            self.decisions = self.decide_styles()?;
+            let kept: Vec<usize> = self.decisions.iter().map(|d| d.kept.len()).collect();
+            notes.insert("styles_kept".into(), serde_json::to_value(kept)?);
+        }
         Ok(notes)
     }
 

@@ -14,7 +14,6 @@
 use candle_core::{Device, Tensor, D};
 
 use super::nets::Networks;
-use crate::data::batch_pixels;
 use crate::nn::likelihood::{Likelihood, Nll};
 use crate::rng::Rng;
 use crate::util::log_sum_exp;
@@ -38,7 +37,7 @@ pub fn log_likelihood(
     let mut total = 0.0;
     for idx in all.chunks(250) {
         let b = idx.len();
-        let x = Tensor::from_vec(batch_pixels(pixels, (p, 1), idx, 0, None), (b, p), device)?;
+        let x = crate::data::images_tensor(pixels, p, idx, device)?;
         // log w of every (VAE, image), one vector of draws each.
         let mut log_w: Vec<Vec<f64>> = Vec::new();
         for group in &nets.groups {

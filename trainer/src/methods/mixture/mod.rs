@@ -111,11 +111,7 @@ impl Mixture {
         let all: Vec<usize> = (0..n).collect();
         let mut out = Vec::with_capacity(n);
         for idx in all.chunks(1000) {
-            let x = Tensor::from_vec(
-                batch_pixels(pixels, (p, 1), idx, 0, None),
-                (idx.len(), p),
-                &self.device,
-            )?;
+            let x = crate::data::images_tensor(pixels, p, idx, &self.device)?;
             out.extend(self.nets.logits(&x)?.to_vec2::<f32>()?);
         }
         Ok(out)
@@ -132,12 +128,7 @@ impl Mixture {
         let all: Vec<usize> = (0..n).collect();
         let (mut expected, mut bound) = (0.0, 0.0);
         for idx in all.chunks(500) {
-            let b = idx.len();
-            let x = Tensor::from_vec(
-                batch_pixels(pixels, (p, 1), idx, 0, None),
-                (b, p),
-                &self.device,
-            )?;
+            let x = crate::data::images_tensor(pixels, p, idx, &self.device)?;
             let log_q =
                 candle_nn::ops::log_softmax(&self.nets.logits(&x)?, candle_core::D::Minus1)?;
             let q = log_q.exp()?;
@@ -181,12 +172,7 @@ impl Mixture {
         let all: Vec<usize> = (0..n).collect();
         let mut out = Vec::with_capacity(n);
         for idx in all.chunks(500) {
-            let b = idx.len();
-            let x = Tensor::from_vec(
-                batch_pixels(pixels, (p, 1), idx, 0, None),
-                (b, p),
-                &self.device,
-            )?;
+            let x = crate::data::images_tensor(pixels, p, idx, &self.device)?;
             let mut sum: Option<Tensor> = None;
             for _ in 0..draws.max(1) {
                 let losses = self.vae_losses(&x, &mut rng)?;
