@@ -141,39 +141,19 @@ fn the_device_classifies_and_generates_what_the_harness_does() {
             assert!(styles[1..].iter().all(|s| s == "0,1.000000,3f800000"));
         }
 
-        let (a, b) = (dir.path().join("host.png"), dir.path().join("device.png"));
-        let common = ["--expert", "3", "--count", "9", "--seed", "5", "--out"];
-        let host = harness(
-            &[
-                &["generate", "--model", model][..],
-                &common,
-                &[a.to_str().unwrap()],
-            ]
-            .concat(),
-        );
-        assert!(host.status.success(), "{}", stderr(&host));
-        let device = harness(
-            &[
-                &["device", "--spawn", &spawn, "generate"][..],
-                &common,
-                &[b.to_str().unwrap()],
-            ]
-            .concat(),
-        );
-        assert!(device.status.success(), "{}", stderr(&device));
-        let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-        assert!(a.starts_with(b"\x89PNG"));
-        assert!(a == b, "{model}: the PNGs differ");
-        if model.contains("hierarchical") {
-            // Style 1, asked for on both sides: the same grid, titled so.
-            let (a, b) = (dir.path().join("host1.png"), dir.path().join("device1.png"));
-            let style = ["--style", "1"];
+        // The host's and the device's grids of expert 3, with `extra` flags.
+        let grids = |extra: &[&str], name: &str| -> (Vec<u8>, Vec<u8>) {
+            let (a, b) = (
+                dir.path().join(format!("host{name}.png")),
+                dir.path().join(format!("device{name}.png")),
+            );
+            let common = ["--expert", "3", "--count", "9", "--seed", "5"];
             let host = harness(
                 &[
                     &["generate", "--model", model][..],
-                    &style,
+                    extra,
                     &common,
-                    &[a.to_str().unwrap()],
+                    &["--out", a.to_str().unwrap()],
                 ]
                 .concat(),
             );
@@ -181,14 +161,21 @@ fn the_device_classifies_and_generates_what_the_harness_does() {
             let device = harness(
                 &[
                     &["device", "--spawn", &spawn, "generate"][..],
-                    &style,
+                    extra,
                     &common,
-                    &[b.to_str().unwrap()],
+                    &["--out", b.to_str().unwrap()],
                 ]
                 .concat(),
             );
             assert!(device.status.success(), "{}", stderr(&device));
-            let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap())
+        };
+        let (a, b) = grids(&[], "");
+        assert!(a.starts_with(b"\x89PNG"));
+        assert!(a == b, "{model}: the PNGs differ");
+        if model.contains("hierarchical") {
+            // Style 1, asked for on both sides: the same grid, titled so.
+            let (a, b) = grids(&["--style", "1"], "1");
             assert!(a == b, "{model}: style 1's PNGs differ");
         }
     }
