@@ -65,5 +65,5 @@ pub use format::{
     FORMAT_VERSION, MAGIC, MAX_EXPERTS, MAX_LAYERS, MAX_STYLES, TWO_LEVEL_VERSION,
 };
 pub use forward::{to_pixels, MAX_F32_IMAGE};
-pub use model::{Classification, Model};
+pub use model::{Classification, Model, Novelty};
 pub use workspace::Workspace;

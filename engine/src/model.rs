@@ -38,6 +38,55 @@ pub struct Classification {
     /// The style gate's softmax over `cluster`'s styles, `p(s | cluster)`:
     /// `[1.0]` when the cluster has one style.
     pub style_probabilities: Vec<f32, MAX_STYLES>,
+    /// How unlike the training images the input is, if the model carries
+    /// a novelty section (`FORMAT.md`, *Novelty*); `None` for a model
+    /// without one (every version-2 file).
+    pub novelty: Option<Novelty>,
+}
+
+/// How unlike its training images a model finds an input: two scores in
+/// units of their thresholds (1 = at the threshold, fitted by the trainer
+/// so that about 1% of training images pass one of them).
+///
+/// ```
+/// let n = engine::Novelty::new(0.5, 0.2, 0.4);
+/// assert_eq!(n.doubt, 0.5);      // 0.2 / 0.4
+/// assert_eq!(n.score, 0.5);      // the larger of the two
+/// assert!(n.known);
+/// assert!(!engine::Novelty::new(1.5, 0.0, 0.4).known);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Novelty {
+    /// The chosen cluster's weighted squared distance over the gate's last
+    /// hidden layer: how far the gate's view of the input lies from the
+    /// cluster's training images.
+    pub distance: f32,
+    /// The gate's doubt, `1 − max p`, over its threshold: inputs between
+    /// clusters, and blank ones.
+    pub doubt: f32,
+    /// The larger of the two (`+∞` if either is NaN).
+    pub score: f32,
+    /// Whether neither passes its threshold: `score <= 1`.
+    pub known: bool,
+}
+
+impl Novelty {
+    /// The scores of a `distance` (already in threshold units) and a doubt
+    /// `1 − max p` under `doubt_threshold`.
+    pub fn new(distance: f32, doubt: f32, doubt_threshold: f32) -> Self {
+        let doubt = doubt / doubt_threshold;
+        let score = if distance.is_nan() || doubt.is_nan() {
+            f32::INFINITY
+        } else {
+            distance.max(doubt)
+        };
+        Novelty {
+            distance,
+            doubt,
+            score,
+            known: score <= 1.0,
+        }
+    }
 }
 
 impl Classification {
@@ -237,6 +286,13 @@ impl<'a> Model<'a> {
         let logits = &mut logits[..self.experts().min(MAX_EXPERTS)];
         self.run(self.gate(), input, ws, Output::Logits(logits))?;
         let (probabilities, cluster) = softmax_of(logits);
+        // Before a style gate overwrites the workspace: the novelty reads
+        // the gate's last hidden layer where the gate's pass left it.
+        let novelty = self.repr.novelty().and_then(|section| {
+            let distance = forward::novelty_distance(self.gate(), ws, section, cluster)?;
+            let doubt = 1.0 - probabilities.get(cluster).copied().unwrap_or(0.0);
+            Some(Novelty::new(distance, doubt, section.doubt_threshold))
+        });
         // The chosen cluster's style gate on the same input, if it has one.
         // A cluster of one style (every cluster of a flat model) answers
         // style 0 with probability 1, the bits a softmax of one logit gives,
@@ -261,6 +317,7 @@ impl<'a> Model<'a> {
             label,
             style,
             style_probabilities,
+            novelty,
         })
     }
 

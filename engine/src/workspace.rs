@@ -40,6 +40,11 @@ impl<const N: usize> Workspace<N> {
         )
     }
 
+    /// The second buffer as `4N` code bytes, to read.
+    pub(crate) fn code_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.b[..])
+    }
+
     /// The second buffer as `4N` code bytes.
     pub(crate) fn codes(&mut self) -> &mut [u8] {
         bytemuck::cast_slice_mut(&mut self.b[..])

@@ -384,9 +384,11 @@ fn latent_maxes(decoders: &[&[DenseF32]], latent: usize, seed: u64) -> (Vec<Vec<
 }
 
 mod legacy;
+mod novelty;
 mod shape;
 mod two_level;
 
+pub use novelty::NoveltySpec;
 pub use shape::{ModelShape, ShapeError, Width, MAX_TENSOR_BYTES};
 pub use two_level::{ClusterSpec, TwoLevelCalibration, TwoLevelSpec};
 

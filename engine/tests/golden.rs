@@ -186,62 +186,62 @@ fn writer_and_inference_bits_are_pinned() {
 /// RAM the model needs, then the file's CRC and those of the f16 and (for
 /// f16 files) int8 files the writer makes from it, with their lengths.
 const EXPECTED: &str = "
-default-int8.bin: infer e23ad74c workspace 256 ram 2472
+default-int8.bin: infer e23ad74c workspace 256 ram 2560
 default-int8.bin: file 87b24a5e to_bytes b0cc7af3 (932160) to_int8 - Int8
-default.bin: infer 3e8c88b2 workspace 784 ram 6696
+default.bin: infer 3e8c88b2 workspace 784 ram 6784
 default.bin: file 97d2fbb2 to_bytes 97d2fbb2 (932160) to_int8 50b7c70a (564688) F16
-default.bin/int8: infer a5212bba workspace 256 ram 2472
+default.bin/int8: infer a5212bba workspace 256 ram 2560
 default.bin/int8: file 50b7c70a to_bytes 6958e1da (932160) to_int8 - Int8
-digits8x8-int8.bin: infer 0294f5b2 workspace 256 ram 2472
+digits8x8-int8.bin: infer 0294f5b2 workspace 256 ram 2560
 digits8x8-int8.bin: file 4913f698 to_bytes db8825c4 (88304) to_int8 - Int8
-digits8x8.bin: infer 153493ec workspace 256 ram 2472
+digits8x8.bin: infer 153493ec workspace 256 ram 2560
 digits8x8.bin: file 3c34931c to_bytes 3c34931c (88304) to_int8 bd6a77c8 (63552) F16
-digits8x8.bin/int8: infer dcf637b8 workspace 256 ram 2472
+digits8x8.bin/int8: infer dcf637b8 workspace 256 ram 2560
 digits8x8.bin/int8: file bd6a77c8 to_bytes 5791cc39 (88304) to_int8 - Int8
-hierarchical-int8.bin: infer 33641621 workspace 256 ram 2472
+hierarchical-int8.bin: infer 33641621 workspace 256 ram 2560
 hierarchical-int8.bin: file cff427cb to_bytes 8165ba62 (1709408) to_int8 - Int8
-hierarchical.bin: infer c5ece20e workspace 784 ram 6696
+hierarchical.bin: infer c5ece20e workspace 784 ram 6784
 hierarchical.bin: file a5c84f3a to_bytes a5c84f3a (1709408) to_int8 d00084db (1051360) F16
-hierarchical.bin/int8: infer 0be5f088 workspace 256 ram 2472
+hierarchical.bin/int8: infer 0be5f088 workspace 256 ram 2560
 hierarchical.bin/int8: file d00084db to_bytes b2950bc5 (1709408) to_int8 - Int8
-small-int8.bin: infer 24c455b6 workspace 16 ram 552
+small-int8.bin: infer 24c455b6 workspace 16 ram 640
 small-int8.bin: file fb8be2a2 to_bytes 4b863079 (133424) to_int8 - Int8
-small.bin: infer 4f25b2df workspace 784 ram 6696
+small.bin: infer 4f25b2df workspace 784 ram 6784
 small.bin: file 232ec938 to_bytes 232ec938 (133424) to_int8 83108ece (104560) F16
-small.bin/int8: infer 72f5c9ea workspace 16 ram 552
+small.bin/int8: infer 72f5c9ea workspace 16 ram 640
 small.bin/int8: file 83108ece to_bytes 1edafbc1 (133424) to_int8 - Int8
-tiny8x8-int8.bin: infer f39c3b8f workspace 32 ram 680
+tiny8x8-int8.bin: infer f39c3b8f workspace 32 ram 768
 tiny8x8-int8.bin: file 69fa36df to_bytes 6d7df1a1 (54560) to_int8 - Int8
-tiny8x8.bin: infer 30fdf07c workspace 64 ram 936
+tiny8x8.bin: infer 30fdf07c workspace 64 ram 1024
 tiny8x8.bin: file 3552cbb1 to_bytes 3552cbb1 (54560) to_int8 f0b76d3c (44128) F16
-tiny8x8.bin/int8: infer 499ce7b2 workspace 32 ram 680
+tiny8x8.bin/int8: infer 499ce7b2 workspace 32 ram 768
 tiny8x8.bin/int8: file f0b76d3c to_bytes 0eba39ee (54560) to_int8 - Int8
-tiny: infer 810b5d73 workspace 784 ram 6696
+tiny: infer 810b5d73 workspace 784 ram 6784
 tiny: file 01a45364 to_bytes 01a45364 (18976) to_int8 a7425ba7 (37072) F16
-tiny/int8: infer 2bfbd1a3 workspace 3 ram 448
+tiny/int8: infer 2bfbd1a3 workspace 3 ram 536
 tiny/int8: file a7425ba7 to_bytes 4ab5fc26 (18976) to_int8 - Int8
-random0/1: infer 1270934d workspace 784 ram 6696
+random0/1: infer 1270934d workspace 784 ram 6784
 random0/1: file ac73471b to_bytes ac73471b (1132976) to_int8 a5cd92d3 (666416) F16
-random0/1/int8: infer 43c52eba workspace 64 ram 936
+random0/1/int8: infer 43c52eba workspace 64 ram 1024
 random0/1/int8: file a5cd92d3 to_bytes 40217bfc (1132976) to_int8 - Int8
-random0/2: infer c66cb282 workspace 784 ram 6696
+random0/2: infer c66cb282 workspace 784 ram 6784
 random0/2: file ec3c85ff to_bytes ec3c85ff (1132976) to_int8 a09c68c9 (666416) F16
-random0/2/int8: infer 399b05ab workspace 64 ram 936
+random0/2/int8: infer 399b05ab workspace 64 ram 1024
 random0/2/int8: file a09c68c9 to_bytes 7717ab73 (1132976) to_int8 - Int8
-random1/1: infer eaef5aa2 workspace 784 ram 6696
+random1/1: infer eaef5aa2 workspace 784 ram 6784
 random1/1: file fcf82b4c to_bytes fcf82b4c (453424) to_int8 2ed404f6 (279008) F16
-random1/1/int8: infer 46c3bae5 workspace 32 ram 680
+random1/1/int8: infer 46c3bae5 workspace 32 ram 768
 random1/1/int8: file 2ed404f6 to_bytes d49e0616 (453424) to_int8 - Int8
-random1/2: infer b4a2f041 workspace 784 ram 6696
+random1/2: infer b4a2f041 workspace 784 ram 6784
 random1/2: file 91d371b9 to_bytes 91d371b9 (453424) to_int8 94d50efd (279008) F16
-random1/2/int8: infer 1ba27a85 workspace 32 ram 680
+random1/2/int8: infer 1ba27a85 workspace 32 ram 768
 random1/2/int8: file 94d50efd to_bytes 519e3f1c (453424) to_int8 - Int8
-random2/1: infer 128f498d workspace 784 ram 6696
+random2/1: infer 128f498d workspace 784 ram 6784
 random2/1: file 2d1fd54f to_bytes 2d1fd54f (39408) to_int8 6292beb2 (65680) F16
-random2/1/int8: infer c8909b15 workspace 5 ram 464
+random2/1/int8: infer c8909b15 workspace 5 ram 552
 random2/1/int8: file 6292beb2 to_bytes c4caa126 (39408) to_int8 - Int8
-random2/2: infer 28159bef workspace 784 ram 6696
+random2/2: infer 28159bef workspace 784 ram 6784
 random2/2: file b9df6fcd to_bytes b9df6fcd (39408) to_int8 b954999f (65680) F16
-random2/2/int8: infer dbd7ad91 workspace 5 ram 464
+random2/2/int8: infer dbd7ad91 workspace 5 ram 552
 random2/2/int8: file b954999f to_bytes 293c38c9 (39408) to_int8 - Int8
 ";

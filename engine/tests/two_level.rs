@@ -64,7 +64,11 @@ fn spec(styles: &[usize]) -> TwoLevelSpec {
             decoders: (0..s).map(|_| layers(&mut rng, &decoder)).collect(),
         })
         .collect();
-    TwoLevelSpec { model, clusters }
+    TwoLevelSpec {
+        model,
+        clusters,
+        novelty: None,
+    }
 }
 
 fn images(count: usize, seed: u64) -> Vec<u8> {

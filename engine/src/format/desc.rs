@@ -245,8 +245,8 @@ pub struct ClusterDesc<'r> {
 
 /// An extension section at the end of a version-3 description: a tag and
 /// the section's bytes. A reader skips a section whose tag it does not
-/// know; tags are strictly increasing in a file. No tag is defined yet
-/// (the first is planned for the novelty score, issue 25).
+/// know; tags are strictly increasing in a file. One tag is defined:
+/// [`NOVELTY_TAG`](super::NOVELTY_TAG), the novelty section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extension<'a> {
     /// What the section holds.

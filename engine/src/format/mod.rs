@@ -18,6 +18,7 @@
 
 mod desc;
 mod emit;
+mod novelty;
 mod repr;
 mod wire;
 
@@ -26,6 +27,7 @@ pub use desc::{
     Layout, Likelihood, Method, Requant, TensorRef, Weights,
 };
 pub use emit::{emit, emit_two_level, emitted_len, emitted_len_two_level};
+pub use novelty::{Gaussians, GaussiansDesc, NoveltyDesc, NoveltySection, NOVELTY_TAG};
 pub use repr::{
     descriptors, Int8Layer, Layer, LayerWeights, Layers, ModelRepr, Network, RequantLayer,
 };

@@ -6,6 +6,7 @@ use super::desc::{
     Weights,
 };
 use super::emit::{data_start, file_len, write, Description};
+use super::novelty::{self, NoveltyDesc, NoveltySection, NOVELTY_TAG};
 use super::wire::{ModelFile, FORMAT_VERSION, HEADER_LEN, TWO_LEVEL_VERSION};
 use super::{MAX_EXPERTS, MAX_EXTENSIONS, MAX_INT8_INPUTS, MAX_LAYERS, MAX_STYLES, TABLE_LEN};
 use crate::Error;
@@ -39,6 +40,8 @@ pub struct ModelRepr<'a> {
     data: &'a [u8],
     element: ElementType,
     structure: Structure,
+    /// The novelty section, if the file has one (version 3 only).
+    novelty: Option<NoveltySection<'a>>,
 }
 
 /// What the entries after the gate in [`ModelRepr::networks`] point at.
@@ -131,7 +134,7 @@ fn tensor(data: &[u8], t: TensorRef) -> Option<&[u8]> {
 
 /// The tensor, checked for its length (`count` elements of `size` bytes)
 /// and, for elements wider than a byte, 4-byte alignment in the data section.
-fn checked_tensor<'a>(
+pub(super) fn checked_tensor<'a>(
     data: &'a [u8],
     t: TensorRef,
     count: usize,
@@ -494,6 +497,7 @@ impl<'a> ModelRepr<'a> {
             networks,
             data: &body[start..],
             structure,
+            novelty: None,
         };
         // Pass 2: every layer against the data section and its neighbours.
         let pixels = repr.header.image.pixels();
@@ -520,7 +524,45 @@ impl<'a> ModelRepr<'a> {
                 net.check(repr.header.latent as usize, pixels, Some(element))?;
             }
         }
-        Ok(ModelRepr { element, ..repr })
+        let novelty = repr.novelty_section(element)?;
+        Ok(ModelRepr {
+            element,
+            novelty,
+            ..repr
+        })
+    }
+
+    /// Finds, checks and resolves the novelty section among the
+    /// extensions (none in a flat model).
+    fn novelty_section(&self, element: ElementType) -> Result<Option<NoveltySection<'a>>, Error> {
+        let Some(section) = self.extensions().find(|e| e.tag == NOVELTY_TAG) else {
+            return Ok(None);
+        };
+        let (desc, rest): (NoveltyDesc, &[u8]) =
+            postcard::take_from_bytes(section.bytes).map_err(|_| Error::Malformed)?;
+        if !rest.is_empty() {
+            return Err(Error::Malformed);
+        }
+        // The gate's last hidden layer: the output of its last layer but one.
+        let gate = self.gate();
+        let hidden = gate.layers().nth(gate.len().wrapping_sub(2));
+        let context = novelty::Context {
+            element,
+            clusters: self.header.experts as usize,
+            hidden: hidden.map(|l| l.outputs),
+            codes: match hidden.map(|l| l.activation.unsigned_codes()) {
+                Some(false) => (-128, 127),
+                _ => (0, 255),
+            },
+        };
+        desc.resolve(self.data, &context).map(Some)
+    }
+
+    /// The novelty section, if the file has one: what
+    /// [`Model::classify`](crate::Model::classify) needs to score how unlike
+    /// the training images an input is.
+    pub fn novelty(&self) -> Option<&NoveltySection<'a>> {
+        self.novelty.as_ref()
     }
 
     /// Exact size of the file [`emit`](Self::emit) writes.

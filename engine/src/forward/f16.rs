@@ -106,3 +106,16 @@ where
         .map(|layer| layer.inputs.max(layer.outputs))
         .fold(0, usize::max)
 }
+
+/// The gate's last hidden layer as the pass over `net` (of at least two
+/// layers) just left it in `ws`: layer `i` writes `ws.b` when `i` is even,
+/// so the last layer but one, `L − 2`, wrote `ws.b` when `L` is even. The
+/// last layer wrote only its outputs into the other buffer.
+pub(super) fn last_hidden<'w, const N: usize>(
+    net: Network<'_>,
+    ws: &'w Workspace<N>,
+    units: usize,
+) -> &'w [f32] {
+    let buffer = if net.len().is_multiple_of(2) { &ws.b } else { &ws.a };
+    &buffer[..units.min(N)]
+}

@@ -301,3 +301,25 @@ where
     }
     need
 }
+
+/// The gate's last hidden layer's codes as the pass over `net` (of at least
+/// two layers) just left them in `ws`, and whether they are signed: layer
+/// `i` writes the first half of the code buffer when `i` is even (`forward`),
+/// so the last layer but one, `L − 2`, wrote it when `L` is even. The last
+/// layer sums into the other buffer and writes no codes.
+pub(super) fn last_hidden<'w, const N: usize>(
+    net: Network<'_>,
+    ws: &'w Workspace<N>,
+    units: usize,
+) -> (&'w [u8], bool) {
+    let count = net.len();
+    let signed = net
+        .layers()
+        .nth(count.wrapping_sub(2))
+        .is_some_and(|l| !l.activation.unsigned_codes());
+    let half = 2 * N;
+    let codes = ws.code_bytes();
+    let start = if count.is_multiple_of(2) { 0 } else { half };
+    let end = start + units.min(half);
+    (&codes[start..end], signed)
+}

@@ -10,6 +10,9 @@
 
 mod f16;
 mod int8;
+mod novelty;
+
+pub(crate) use novelty::distance as novelty_distance;
 
 use crate::format::{ElementType, Layer, LayerWeights, Layout, Network};
 use crate::{Error, Workspace};

@@ -5,6 +5,7 @@
 
 use std::vec::Vec;
 
+use super::novelty::NoveltySpec;
 use super::{
     f16_network, image_maxes, int8_network, latent_maxes, latent_scale, Calibration, Data,
     DenseF32, ModelSpec, IMAGE_SCALE,
@@ -34,6 +35,10 @@ pub struct TwoLevelSpec {
     pub model: ModelSpec,
     /// The clusters, cluster 0 first.
     pub clusters: Vec<ClusterSpec>,
+    /// The novelty score's parameters, if the file is to carry them (a
+    /// flat model with them is written as version 3: the section is an
+    /// extension of the version-3 description).
+    pub novelty: Option<NoveltySpec>,
 }
 
 /// What [`TwoLevelSpec::to_int8_bytes`] needs: the largest output
@@ -78,6 +83,7 @@ impl From<ModelSpec> for TwoLevelSpec {
                 ..flat
             },
             clusters,
+            novelty: None,
         }
     }
 }
@@ -108,12 +114,22 @@ impl TwoLevelSpec {
                     .collect(),
             })
             .collect();
-        Ok(TwoLevelSpec { model, clusters })
+        let novelty = repr
+            .novelty()
+            .map(|section| NoveltySpec::from_section(section, repr.gate()));
+        Ok(TwoLevelSpec {
+            model,
+            clusters,
+            novelty,
+        })
     }
 
     /// The flat model this is when every cluster has one style (and no
-    /// style gate).
+    /// style gate) and there is no novelty section.
     fn flat(&self) -> Option<ModelSpec> {
+        if self.novelty.is_some() {
+            return None;
+        }
         let decoders = self
             .clusters
             .iter()
@@ -139,7 +155,8 @@ impl TwoLevelSpec {
     }
 
     /// Quantizes to f16 and writes a complete, validated file: version 3,
-    /// or version 2 when every cluster has one style.
+    /// or version 2 when every cluster has one style and there is no
+    /// novelty section.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         if let Some(flat) = self.flat() {
             return flat.to_bytes();
@@ -255,9 +272,17 @@ impl TwoLevelSpec {
         &self,
         gate: Vec<LayerDesc>,
         clusters: Vec<(Vec<LayerDesc>, Vec<Vec<LayerDesc>>)>,
-        data: Data,
+        mut data: Data,
     ) -> Result<Vec<u8>, Error> {
         let header = self.model.header()?;
+        let section = match &self.novelty {
+            Some(n) => Some(n.section(&gate, &mut data)?),
+            None => None,
+        };
+        let extensions = match &section {
+            Some(bytes) => NoveltySpec::extensions(bytes).to_vec(),
+            None => Vec::new(),
+        };
         let decoders: Vec<Vec<&[LayerDesc]>> = clusters
             .iter()
             .map(|(_, d)| d.iter().map(Vec::as_slice).collect())
@@ -272,9 +297,10 @@ impl TwoLevelSpec {
                 decoders,
             })
             .collect();
-        let len = format::emitted_len_two_level(&header, &gate, &clusters, &[], data.0.len())?;
+        let len =
+            format::emitted_len_two_level(&header, &gate, &clusters, &extensions, data.0.len())?;
         let mut out = std::vec![0u8; len];
-        let n = format::emit_two_level(&header, &gate, &clusters, &[], &data.0, &mut out)?;
+        let n = format::emit_two_level(&header, &gate, &clusters, &extensions, &data.0, &mut out)?;
         out.truncate(n);
         ModelRepr::parse(&out)?;
         Ok(out)

@@ -475,7 +475,11 @@ impl Method for Hierarchical {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(TwoLevelSpec { model, clusters })
+        Ok(TwoLevelSpec {
+            model,
+            clusters,
+            novelty: None,
+        })
     }
 
     fn checkpoint(&self) -> anyhow::Result<(HashMap<String, Tensor>, serde_json::Value)> {
