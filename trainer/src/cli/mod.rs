@@ -125,6 +125,10 @@ pub struct ExportArgs {
     /// Element type of the weights.
     #[arg(long, value_enum, default_value = "f16")]
     pub weights: crate::export::quantize::WeightType,
+    /// Write no novelty score (a flat model then stays a version-2 file,
+    /// which engines older than the novelty score read).
+    #[arg(long)]
+    pub no_novelty: bool,
     /// The images for calibration and scoring, as `trainer fit --data`
     /// [default: the run's own, from its data.json].
     #[arg(long, value_name = "PATH")]
@@ -203,6 +207,7 @@ fn export_run(
     data: Option<&std::path::Path>,
     export: Option<PathBuf>,
     weights: crate::export::quantize::WeightType,
+    novelty: bool,
     verbose: bool,
 ) -> anyhow::Result<()> {
     // Another set for the run's own: read as the run read its own.
@@ -224,6 +229,7 @@ fn export_run(
         epochs: None,
         export,
         weights,
+        novelty,
         export_only: true,
         device: Device::Cpu,
         verbose,
@@ -261,6 +267,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 epochs: a.mixture.epochs,
                 export: a.export.clone(),
                 weights: a.weights,
+                novelty: !a.no_novelty,
                 export_only: false,
                 device: device(&a.device)?,
                 verbose: !a.quiet,
@@ -287,6 +294,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 a.data.as_deref(),
                 Some(a.out.clone()),
                 a.weights,
+                !a.no_novelty,
                 !a.quiet,
             )?;
         }
@@ -294,7 +302,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // A run directory: its f32 model from the checkpoint, scored
             // beside both of its exports (model.bin, model-int8.bin, written
             // again from that checkpoint: the same bytes).
-            export_run(&a.model, a.data.as_deref(), None, Default::default(), true)?;
+            export_run(
+                &a.model,
+                a.data.as_deref(),
+                None,
+                Default::default(),
+                true,
+                true,
+            )?;
         }
         Command::Eval(a) => {
             let (path, bytes) = read_model(a.model)?;
