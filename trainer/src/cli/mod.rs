@@ -115,10 +115,17 @@ pub struct SampleArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["run", "model"])))]
 pub struct ExportArgs {
     /// A finished run directory (holding checkpoint.safetensors and state.json).
     #[arg(long, value_name = "RUN_DIR")]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
+    /// Or a model file with f16 weights, written again with a novelty score
+    /// fitted on the training images of --data (default: the bundled
+    /// MNIST); its networks are kept exactly (as f16, or quantized to
+    /// int8 with --weights int8).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
     /// The model file to write (atomically).
     #[arg(long)]
     pub out: PathBuf,
@@ -238,6 +245,75 @@ fn export_run(
     Ok(())
 }
 
+/// `trainer export --model FILE`: the file's networks again (f16 exactly,
+/// or quantized to int8), with a novelty score fitted on the training
+/// images of `--data` unless `--no-novelty`.
+fn export_file(a: &ExportArgs) -> anyhow::Result<()> {
+    use crate::export::quantize::encode;
+    let Some(model) = &a.model else {
+        bail!("give --run RUN_DIR or --model FILE");
+    };
+    let (path, bytes) = read_model(model.clone())?;
+    let parsed = crate::eval::host::parse(&bytes, &path.display().to_string())?;
+    if parsed.element_type() != engine::ElementType::F16 {
+        bail!(
+            "{}: has int8 weights; give the f16 file (quantizing int8 weights again would change them)",
+            path.display()
+        );
+    }
+    let mut spec = engine::writer::TwoLevelSpec::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let opts = crate::train::DataOptions {
+        data: a
+            .data
+            .clone()
+            .unwrap_or_else(|| crate::train::DataOptions::default().data),
+        ..Default::default()
+    };
+    let log = |line: &str| {
+        if !a.quiet {
+            eprintln!("{line}");
+        }
+    };
+    let data = crate::train::fit::load_data(&opts, None, &log)?;
+    if data.image != spec.model.image {
+        bail!(
+            "{}: images of {}x{}, the model reads {}x{}",
+            opts.data.display(),
+            data.image.width,
+            data.image.height,
+            spec.model.image.width,
+            spec.model.image.height
+        );
+    }
+    spec.novelty = None;
+    if !a.no_novelty {
+        log(&format!(
+            "novelty score: fitting on {} training images",
+            data.train.n
+        ));
+        let fitted = crate::export::novelty::fit(&spec, &data.train.pixels, data.train.n)?;
+        log(&format!(
+            "novelty score: {:.2}% of the training images flagged (thresholds at quantile {:.4})",
+            100.0 * fitted.flagged,
+            fitted.quantile
+        ));
+        spec.novelty = Some(fitted.spec);
+    }
+    let out = encode(&spec, a.weights, &data.train.pixels)?;
+    crate::export::write_bytes(&out, &a.out)?;
+    log(&format!(
+        "wrote {} ({} weights, format version {}, {} bytes)",
+        a.out.display(),
+        a.weights.name(),
+        crate::eval::host::parse(&out, "written model")?
+            .repr()
+            .version(),
+        out.len()
+    ));
+    Ok(())
+}
+
 fn read_model(p: PathBuf) -> anyhow::Result<(PathBuf, Vec<u8>)> {
     let p = model_path(p);
     let bytes = std::fs::read(&p).map_err(|e| match e.kind() {
@@ -282,15 +358,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(130));
             }
         }
+        Command::Export(a) if a.model.is_some() => export_file(&a)?,
         Command::Export(a) => {
-            if !crate::train::has_checkpoint(&a.run) {
+            let Some(run) = &a.run else {
+                bail!("give --run RUN_DIR or --model FILE");
+            };
+            if !crate::train::has_checkpoint(run) {
                 bail!(
                     "{}: not a run directory (needs checkpoint.safetensors and state.json)",
-                    a.run.display()
+                    run.display()
                 );
             }
             export_run(
-                &a.run,
+                run,
                 a.data.as_deref(),
                 Some(a.out.clone()),
                 a.weights,

@@ -484,7 +484,11 @@ fn as_built(
             .collect())
     };
     let all = |images: &Images| -> anyhow::Result<[Vec<engine::Novelty>; 3]> {
-        Ok([reference(images)?, engine(&f16, images)?, engine(&int8, images)?])
+        Ok([
+            reference(images)?,
+            engine(&f16, images)?,
+            engine(&int8, images)?,
+        ])
     };
     let score = |v: &[engine::Novelty]| -> Vec<f64> { v.iter().map(|n| n.score as f64).collect() };
     let flagged = |v: &[engine::Novelty]| {
@@ -505,7 +509,11 @@ fn as_built(
         let got = all(images)?;
         md.push_str(&format!("| {name} | {} |", commas(images.n)));
         for (g, k) in got.iter().zip(&known) {
-            md.push_str(&format!(" {:.3} | {:.1}% |", auroc(&score(k), &score(g)), flagged(g)));
+            md.push_str(&format!(
+                " {:.3} | {:.1}% |",
+                auroc(&score(k), &score(g)),
+                flagged(g)
+            ));
         }
         md.push('\n');
     }

@@ -284,7 +284,11 @@ mod tests {
             "{}",
             fitted.flagged
         );
-        assert!(fitted.quantile > 0.99 && fitted.quantile < 1.0, "{}", fitted.quantile);
+        assert!(
+            fitted.quantile > 0.99 && fitted.quantile < 1.0,
+            "{}",
+            fitted.quantile
+        );
         // The section's arithmetic gives the same verdicts: a training image
         // is flagged exactly when its score passes 1.
         let gate = outputs(4000, 1);
@@ -296,7 +300,11 @@ mod tests {
             .filter(|(h, p)| !spec.novelty(p, h).known)
             .count() as f64
             / 4000.0;
-        assert!((flagged - fitted.flagged).abs() < 0.002, "{flagged} vs {}", fitted.flagged);
+        assert!(
+            (flagged - fitted.flagged).abs() < 0.002,
+            "{flagged} vs {}",
+            fitted.flagged
+        );
         // New images from the same clusters: about 1% flagged; far ones all.
         let fresh = outputs(4000, 2);
         let share = fresh
@@ -316,7 +324,10 @@ mod tests {
     fn a_cluster_with_no_images_gets_the_overall_threshold() {
         let fitted = fit_outputs(&outputs(400, 3), 3);
         assert_eq!(fitted.distance_thresholds.len(), 3);
-        assert!(fitted.distance_thresholds.iter().all(|t| t.is_finite() && *t > 0.0));
+        assert!(fitted
+            .distance_thresholds
+            .iter()
+            .all(|t| t.is_finite() && *t > 0.0));
         assert_eq!(fitted.spec.means.len(), 3);
     }
 }

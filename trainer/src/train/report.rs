@@ -166,7 +166,10 @@ pub fn finish<M: Method>(
             &spec,
             &test.pixels,
             test.n,
-            &[("f16 (model.bin)", &bytes), ("int8 (model-int8.bin)", &int8)],
+            &[
+                ("f16 (model.bin)", &bytes),
+                ("int8 (model-int8.bin)", &int8),
+            ],
         )?);
     }
     let _ = writeln!(
