@@ -70,7 +70,5 @@ pub use gate::{distill_gate, gate_predict};
 pub use method::KVae;
 pub use run::{no_images, RunOptions};
 pub use scoring::{normalise_per_model, reassign, reassign_round, scores, Reassignment, Scorer};
-pub use training::{
-    train_fixed, train_fixed_nets, train_vaes, vae_step, FixedBudget, RoundContext, VaeBatches,
-};
-pub use vae::{Observation, VaeNets, VaeShape, VaeStack};
+pub use training::{train_vaes, vae_step, RoundContext, VaeBatches};
+pub use vae::{VaeNets, VaeShape, VaeStack};
