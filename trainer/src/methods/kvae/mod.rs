@@ -44,7 +44,7 @@
 //! | [`gate`] | step 3: the distilled gate |
 //! | [`export`] | the model file |
 //! | [`method`] | kVAE as a [`crate::train::Method`] (`trainer fit --method kvae`) |
-//! | [`run`] | the experiments' kVAE on the one loop, on any points ([`run::train`]) |
+//! | [`run`] | the experiments' kVAE on the one loop, on any points and from any start, a given one included ([`run::train`]) |
 
 pub mod batching;
 pub mod config;

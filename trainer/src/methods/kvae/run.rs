@@ -1,7 +1,10 @@
 //! kVAE outside `trainer fit`: the experiments train [`KVae`] on the one
 //! training loop ([`crate::train::Trainer`]) on points of any dimension,
 //! with checkpoints after every epoch, resume, and an observer for their
-//! per-round figures; no model file is written.
+//! per-round figures; no model file is written. Besides `fit`'s starts they
+//! may hand over one of their own ([`RunOptions::start`] with
+//! [`Pretrain::Given`]): with [`KVaeConfig::fixed_assignment`] that is VAEs
+//! trained on a fixed assignment, their baselines and probes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
