@@ -83,6 +83,29 @@ pub struct Row {
     /// Probability of the chosen style within the cluster (1 for a flat
     /// model or a cluster of one style).
     pub style_confidence: f32,
+    /// The novelty score and its verdict, if the model carries a novelty
+    /// section (`engine/FORMAT.md`, *Novelty*); `None` otherwise.
+    pub novelty: Option<NoveltyCell>,
+}
+
+/// What the `novelty` and `known` columns show: [`engine::Novelty`]'s
+/// `score` (in threshold units: 1 = at the threshold) and `known`
+/// (`score <= 1`), the two values the device protocol carries too.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoveltyCell {
+    /// How unlike the model's training images the input is.
+    pub score: f32,
+    /// Whether the score is within the threshold.
+    pub known: bool,
+}
+
+impl From<engine::Novelty> for NoveltyCell {
+    fn from(n: engine::Novelty) -> Self {
+        NoveltyCell {
+            score: n.score,
+            known: n.known,
+        }
+    }
 }
 
 /// Classifies every image of a stack with the engine.
@@ -108,26 +131,31 @@ pub fn classify_all(model: &Model<'_>, images: &trainer::data::Images) -> Result
             probabilities: c.probabilities.to_vec(),
             style: c.style,
             style_confidence: c.style_confidence(),
+            novelty: c.novelty.map(NoveltyCell::from),
         })
         .collect())
 }
 
 /// The CSV `classify` prints: a header, then
-/// `index,cluster,label,confidence,style,style_confidence` for every row
-/// (`style` is the chosen style within the cluster, 0 for a flat model;
-/// `style_confidence` its probability, 1 for a flat model). With `bits`,
-/// `probability_bits` (the K probabilities' f32 bits in hex,
-/// space-separated) comes after `confidence`, where it always was, and
-/// `style_confidence_bits` (the style confidence's f32 bits) ends the row:
-/// `index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits`.
-/// The style columns come after the columns of earlier versions, which keep
+/// `index,cluster,label,confidence,style,style_confidence,novelty,known`
+/// for every row (`style` is the chosen style within the cluster, 0 for a
+/// flat model; `style_confidence` its probability, 1 for a flat model;
+/// `novelty` the novelty score in threshold units and `known` `true` or
+/// `false`, both empty for a model without a novelty section). With
+/// `bits`, `probability_bits` (the K probabilities' f32 bits in hex,
+/// space-separated) comes after `confidence`, where it always was,
+/// `style_confidence_bits` (the style confidence's f32 bits) after
+/// `style_confidence` and `novelty_bits` (the score's f32 bits, empty
+/// without a section) ends the row:
+/// `index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits,novelty,known,novelty_bits`.
+/// Columns of later versions come after those of earlier ones, which keep
 /// their positions.
 pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
     let mut out = String::from("index,cluster,label,confidence");
     out.push_str(if bits {
-        ",probability_bits,style,style_confidence,style_confidence_bits\n"
+        ",probability_bits,style,style_confidence,style_confidence_bits,novelty,known,novelty_bits\n"
     } else {
-        ",style,style_confidence\n"
+        ",style,style_confidence,novelty,known\n"
     });
     for r in rows {
         let label = r.label.map(|l| l.to_string()).unwrap_or_default();
@@ -148,9 +176,45 @@ pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
         if bits {
             let _ = write!(out, ",{:08x}", r.style_confidence.to_bits());
         }
+        match r.novelty {
+            Some(n) => {
+                let _ = write!(out, ",{:.6},{}", n.score, n.known);
+                if bits {
+                    let _ = write!(out, ",{:08x}", n.score.to_bits());
+                }
+            }
+            None => out.push_str(if bits { ",,," } else { ",," }),
+        }
         out.push('\n');
     }
     out
+}
+
+/// One line on a model's novelty section, as `harness inspect` ends with:
+/// its units, doubt threshold and encoding, or that it has none.
+///
+/// ```
+/// let bytes = engine::testing::tiny_model_bytes();
+/// let model = engine::Model::from_bytes(&bytes)?;
+/// assert_eq!(harness::describe_novelty(&model), "novelty: no novelty score\n");
+/// # Ok::<(), engine::Error>(())
+/// ```
+pub fn describe_novelty(model: &Model<'_>) -> String {
+    match model.repr().novelty() {
+        None => "novelty: no novelty score\n".to_string(),
+        Some(n) => {
+            let encoding = match n.gaussians {
+                engine::format::Gaussians::F32 { .. } => "f32 means and weights",
+                engine::format::Gaussians::Int8 { .. } => {
+                    "int8: i16 means in the layer's codes, u16 weights, an f32 scale per cluster"
+                }
+            };
+            format!(
+                "novelty score: yes, over the gate's last hidden layer ({} units) and the gate's doubt (threshold 1 - max p = {}); {encoding}; scores in threshold units, known = score <= 1\n",
+                n.units, n.doubt_threshold
+            )
+        }
+    }
 }
 
 /// `count` samples of cluster `cluster`'s style `style` as 8-bit images:
@@ -200,9 +264,10 @@ pub fn generate_style_images(
 /// [`trainer::eval::host::describe`] (for a two-level model, format
 /// version 3, the header lines, then the tree: the gate, and per cluster
 /// its label, weight and number of styles, its style gate's shape and
-/// bytes, and each style's weight and decoder).
+/// bytes, and each style's weight and decoder), then
+/// [`describe_novelty`]'s line.
 pub fn describe(model: &Model<'_>, bytes: usize) -> String {
-    trainer::eval::host::describe(model, bytes)
+    trainer::eval::host::describe(model, bytes) + &describe_novelty(model)
 }
 
 /// Writes the samples of one expert as a PNG grid under a title that names

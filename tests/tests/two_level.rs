@@ -81,11 +81,11 @@ fn classify_style_columns_agree_with_the_engine() {
         let with_bits: Vec<&str> = with_bits.lines().collect();
         assert_eq!(
             plain[0],
-            "index,cluster,label,confidence,style,style_confidence"
+            "index,cluster,label,confidence,style,style_confidence,novelty,known"
         );
         assert_eq!(
             with_bits[0],
-            "index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits"
+            "index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits,novelty,known,novelty_bits"
         );
         assert_eq!((plain.len(), with_bits.len()), (images.n + 1, images.n + 1));
         for i in 0..images.n {
@@ -119,7 +119,8 @@ fn classify_of_a_flat_model_answers_style_0_with_confidence_1() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), images.n + 1);
     for line in &lines[1..] {
-        assert!(line.ends_with(",0,1.000000,3f800000"), "{line}");
+        // Style 0, certain; no novelty section: empty novelty cells.
+        assert!(line.ends_with(",0,1.000000,3f800000,,,"), "{line}");
     }
 }
 
@@ -296,7 +297,11 @@ fn inspect_of_a_flat_model_is_unchanged() {
     let bytes = std::fs::read(&model).unwrap();
     let m = engine::Model::from_bytes(&bytes).unwrap();
     let out = stdout(&harness(&["inspect", "--model", model.to_str().unwrap()]));
-    assert_eq!(out, trainer::eval::host::describe(&m, bytes.len()));
+    // The trainer's description, then the novelty line.
+    assert_eq!(
+        out,
+        trainer::eval::host::describe(&m, bytes.len()) + &harness::describe_novelty(&m)
+    );
     assert!(!out.contains("tree:") && !out.contains("style"), "{out}");
     // The flat listing: the file's version, the gate, a decoder per cluster.
     assert!(out.starts_with("format version 2,"), "{out}");
