@@ -106,10 +106,12 @@ fn engine_novelty(model: &str, images: &str) -> Vec<String> {
     let mut ws = engine::Workspace::<4096>::new();
     idx[16..]
         .chunks_exact(784)
-        .map(|pixels| match model.classify(&mut ws, pixels).unwrap().novelty {
-            Some(n) => format!("{:.6},{},{:08x}", n.score, n.known, n.score.to_bits()),
-            None => ",,".to_string(),
-        })
+        .map(
+            |pixels| match model.classify(&mut ws, pixels).unwrap().novelty {
+                Some(n) => format!("{:.6},{},{:08x}", n.score, n.known, n.score.to_bits()),
+                None => ",,".to_string(),
+            },
+        )
         .collect()
 }
 
@@ -234,8 +236,14 @@ fn the_device_answers_the_novelty_the_harness_computes() {
         assert_eq!(device, host, "{model}");
         let (_, _, novelty) = split_styles(&device);
         assert_eq!(novelty[1..], engine_novelty(model, images)[..], "{model}");
-        assert!(novelty[1..].iter().any(|n| n.contains(",true,")), "{novelty:?}");
-        assert!(novelty[1..].iter().any(|n| n.contains(",false,")), "{novelty:?}");
+        assert!(
+            novelty[1..].iter().any(|n| n.contains(",true,")),
+            "{novelty:?}"
+        );
+        assert!(
+            novelty[1..].iter().any(|n| n.contains(",false,")),
+            "{novelty:?}"
+        );
     }
 }
 

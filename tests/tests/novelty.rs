@@ -21,7 +21,9 @@ fn stdout(o: &Output) -> String {
 
 /// The classify CSV of `model` on `images`, plain and with `--bits`.
 fn classify(model: &str, images: &str) -> (String, String) {
-    let args = ["classify", "--model", model, "--images", images, "--invert", "no"];
+    let args = [
+        "classify", "--model", model, "--images", images, "--invert", "no",
+    ];
     let plain = stdout(&harness(&args));
     let bits = stdout(&harness(&[&args[..], &["--bits"]].concat()));
     (plain, bits)
@@ -74,7 +76,10 @@ fn classify_prints_the_engines_novelty_and_known() {
             }
         }
         // The threshold is the median of such blobs' distances: both verdicts.
-        assert!(known > 5 && novel > 5, "{model:?}: {known} known, {novel} not");
+        assert!(
+            known > 5 && novel > 5,
+            "{model:?}: {known} known, {novel} not"
+        );
     }
 }
 
@@ -88,7 +93,11 @@ fn a_model_without_a_section_has_empty_novelty_cells() {
     let plain: Vec<&str> = plain.lines().collect();
     let bits: Vec<&str> = bits.lines().collect();
     assert!(plain[0].ends_with(",novelty,known"), "{}", plain[0]);
-    assert!(bits[0].ends_with(",novelty,known,novelty_bits"), "{}", bits[0]);
+    assert!(
+        bits[0].ends_with(",novelty,known,novelty_bits"),
+        "{}",
+        bits[0]
+    );
     for (p, b) in plain[1..].iter().zip(&bits[1..]) {
         assert!(p.ends_with(",1.000000,,"), "{p}");
         assert_eq!(p.split(',').count(), 8, "{p}");
@@ -103,9 +112,13 @@ fn inspect_says_whether_the_model_has_a_novelty_score() {
     let (f16, int8) = common::novelty_models(dir.path());
     let tiny = dir.path().join("tiny.bin");
     std::fs::write(&tiny, engine::testing::tiny_model_bytes()).unwrap();
-    let inspect = |p: &std::path::Path| stdout(&harness(&["inspect", "--model", p.to_str().unwrap()]));
+    let inspect =
+        |p: &std::path::Path| stdout(&harness(&["inspect", "--model", p.to_str().unwrap()]));
     let out = inspect(&f16);
-    assert!(out.contains("novelty score: yes, over the gate's last hidden layer (32 units)"), "{out}");
+    assert!(
+        out.contains("novelty score: yes, over the gate's last hidden layer (32 units)"),
+        "{out}"
+    );
     assert!(out.contains("threshold 1 - max p = 1)"), "{out}");
     assert!(out.contains("f32 means and weights"), "{out}");
     let out = inspect(&int8);

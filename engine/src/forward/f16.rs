@@ -116,6 +116,10 @@ pub(super) fn last_hidden<'w, const N: usize>(
     ws: &'w Workspace<N>,
     units: usize,
 ) -> &'w [f32] {
-    let buffer = if net.len().is_multiple_of(2) { &ws.b } else { &ws.a };
+    let buffer = if net.len().is_multiple_of(2) {
+        &ws.b
+    } else {
+        &ws.a
+    };
     &buffer[..units.min(N)]
 }

@@ -15,9 +15,7 @@ fn any_text() -> impl Strategy<Value = String> {
 /// Records of later versions: any tag but the style's and the novelty's
 /// (whose lengths the parsers check).
 fn any_ext() -> impl Strategy<Value = Vec<u8>> {
-    let tag = any::<u8>().prop_filter("not a known tag", |&t| {
-        t != ext::STYLE && t != ext::NOVELTY
-    });
+    let tag = any::<u8>().prop_filter("not a known tag", |&t| t != ext::STYLE && t != ext::NOVELTY);
     vec((tag, vec(any::<u8>(), 0..6)), 0..4).prop_map(|records| {
         let mut out = Vec::new();
         for (tag, value) in records {

@@ -38,7 +38,12 @@ pub fn blobs(count: usize, seed: u64) -> Vec<u8> {
 /// threshold `threshold`, the doubt's 1 (never passed).
 fn section(threshold: f32) -> NoveltySpec {
     let (k, d) = (4, 32);
-    NoveltySpec::from_gaussians(&vec![vec![0.0; d]; k], &vec![vec![1.0; d]; k], &[threshold; 4], 1.0)
+    NoveltySpec::from_gaussians(
+        &vec![vec![0.0; d]; k],
+        &vec![vec![1.0; d]; k],
+        &[threshold; 4],
+        1.0,
+    )
 }
 
 /// The f16 and int8 files of a model with a novelty section, written into
@@ -53,7 +58,14 @@ pub fn novelty_models(dir: &Path) -> (PathBuf, PathBuf) {
     let mut ws = engine::host::workspace();
     let mut distances: Vec<f32> = blobs(101, 5)
         .chunks_exact(784)
-        .map(|img| model.classify(&mut ws, img).unwrap().novelty.unwrap().distance)
+        .map(|img| {
+            model
+                .classify(&mut ws, img)
+                .unwrap()
+                .novelty
+                .unwrap()
+                .distance
+        })
         .collect();
     distances.sort_by(f32::total_cmp);
     spec.novelty = Some(section(distances[50].max(1e-3)));
