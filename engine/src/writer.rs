@@ -399,13 +399,14 @@ impl ModelSpec {
     /// The model of a file as f32 tensors: exact for f16 files,
     /// dequantized for int8 ones.
     ///
-    /// A two-level (version 3) file is an error here: read it with
-    /// [`TwoLevelSpec::from_bytes`], which keeps its styles.
+    /// A version-3 file (two-level, or with a novelty section) is an error
+    /// here: read it with [`TwoLevelSpec::from_bytes`], which keeps its
+    /// styles and its novelty section.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let repr = ModelRepr::parse(bytes)?;
-        if repr.is_two_level() {
+        if repr.version() == format::TWO_LEVEL_VERSION {
             return Err(Error::Unrepresentable(
-                "a two-level model: read it with TwoLevelSpec",
+                "a version-3 model: read it with TwoLevelSpec, which keeps its styles and novelty section",
             ));
         }
         Ok(Self::from_parts(

@@ -56,6 +56,12 @@ fn digest(name: &str, bytes: &[u8], out: &mut String) {
         acc.extend_from_slice(&(c.cluster as u32).to_le_bytes());
         acc.extend_from_slice(&crc_f32(&c.probabilities).to_le_bytes());
         acc.push(c.label.unwrap_or(255));
+        if let Some(n) = c.novelty {
+            for v in [n.distance, n.doubt, n.score] {
+                acc.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+            acc.push(u8::from(n.known));
+        }
         let f: Vec<f32> = img
             .iter()
             .enumerate()
@@ -186,24 +192,24 @@ fn writer_and_inference_bits_are_pinned() {
 /// RAM the model needs, then the file's CRC and those of the f16 and (for
 /// f16 files) int8 files the writer makes from it, with their lengths.
 const EXPECTED: &str = "
-default-int8.bin: infer e23ad74c workspace 256 ram 2560
-default-int8.bin: file 87b24a5e to_bytes b0cc7af3 (932160) to_int8 - Int8
-default.bin: infer 3e8c88b2 workspace 784 ram 6784
-default.bin: file 97d2fbb2 to_bytes 97d2fbb2 (932160) to_int8 50b7c70a (564688) F16
-default.bin/int8: infer a5212bba workspace 256 ram 2560
-default.bin/int8: file 50b7c70a to_bytes 6958e1da (932160) to_int8 - Int8
+default-int8.bin: infer 0534f24b workspace 256 ram 2560
+default-int8.bin: file 81aa41f7 to_bytes 261efeb7 (952736) to_int8 - Int8
+default.bin: infer 5d1d286b workspace 784 ram 6784
+default.bin: file 75b14f82 to_bytes 75b14f82 (952736) to_int8 f45931a6 (575064) F16
+default.bin/int8: infer aea25d75 workspace 256 ram 2560
+default.bin/int8: file f45931a6 to_bytes 4e1b3061 (952736) to_int8 - Int8
 digits8x8-int8.bin: infer 0294f5b2 workspace 256 ram 2560
 digits8x8-int8.bin: file 4913f698 to_bytes db8825c4 (88304) to_int8 - Int8
 digits8x8.bin: infer 153493ec workspace 256 ram 2560
 digits8x8.bin: file 3c34931c to_bytes 3c34931c (88304) to_int8 bd6a77c8 (63552) F16
 digits8x8.bin/int8: infer dcf637b8 workspace 256 ram 2560
 digits8x8.bin/int8: file bd6a77c8 to_bytes 5791cc39 (88304) to_int8 - Int8
-hierarchical-int8.bin: infer 33641621 workspace 256 ram 2560
-hierarchical-int8.bin: file cff427cb to_bytes 8165ba62 (1709408) to_int8 - Int8
-hierarchical.bin: infer c5ece20e workspace 784 ram 6784
-hierarchical.bin: file a5c84f3a to_bytes a5c84f3a (1709408) to_int8 d00084db (1051360) F16
-hierarchical.bin/int8: infer 0be5f088 workspace 256 ram 2560
-hierarchical.bin/int8: file d00084db to_bytes b2950bc5 (1709408) to_int8 - Int8
+hierarchical-int8.bin: infer 812f86bd workspace 256 ram 2560
+hierarchical-int8.bin: file b1828bf5 to_bytes 80f4a829 (1729904) to_int8 - Int8
+hierarchical.bin: infer f3306999 workspace 784 ram 6784
+hierarchical.bin: file 79a83482 to_bytes 79a83482 (1729904) to_int8 efc0dd4d (1061672) F16
+hierarchical.bin/int8: infer 2f8314de workspace 256 ram 2560
+hierarchical.bin/int8: file efc0dd4d to_bytes 5d35421a (1729904) to_int8 - Int8
 small-int8.bin: infer 24c455b6 workspace 16 ram 640
 small-int8.bin: file fb8be2a2 to_bytes 4b863079 (133424) to_int8 - Int8
 small.bin: infer 4f25b2df workspace 784 ram 6784

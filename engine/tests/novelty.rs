@@ -227,14 +227,16 @@ fn files_without_a_section_report_no_score() {
     let v2 = flat.to_bytes().unwrap();
     assert_eq!(ModelRepr::parse(&v2).unwrap().version(), 2);
     assert_eq!(novelty_of(&v2, &images(1, 4)[0]), None);
-    // The shipped files, all written before the section existed.
-    for name in ["default.bin", "default-int8.bin", "hierarchical-int8.bin"] {
+    // Shipped files written before the section existed.
+    for name in ["digits8x8.bin", "small-int8.bin", "tiny8x8.bin"] {
         let path = format!(
             "{}/../firmware-example/models/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(novelty_of(&bytes, &[0u8; 784]), None, "{name}");
+        let model = Model::from_bytes(&bytes).unwrap();
+        let image = vec![0u8; model.pixels()];
+        assert_eq!(novelty_of(&bytes, &image), None, "{name}");
     }
 }
 
@@ -257,6 +259,32 @@ fn tampered(bytes: &[u8], f: impl Fn(&mut NoveltyDesc)) -> Vec<u8> {
 fn fix_checksum(bytes: &mut [u8]) {
     let crc = engine::crc32(&bytes[engine::format::HEADER_LEN..]);
     bytes[16..20].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn the_shipped_default_models_carry_a_section() {
+    for name in [
+        "default.bin",
+        "default-int8.bin",
+        "hierarchical.bin",
+        "hierarchical-int8.bin",
+    ] {
+        let path = format!(
+            "{}/../firmware-example/models/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let repr = ModelRepr::parse(&bytes).unwrap();
+        assert_eq!(repr.novelty().map(|s| s.units), Some(256), "{name}");
+        // A blank frame is not a digit; noise neither.
+        assert!(
+            !novelty_of(&bytes, &[0u8; 784]).unwrap().known,
+            "{name}: blank"
+        );
+        let mut rng = SplitMix64::new(5);
+        let noise: Vec<u8> = (0..784).map(|_| (rng.next_unit() * 255.0) as u8).collect();
+        assert!(!novelty_of(&bytes, &noise).unwrap().known, "{name}: noise");
+    }
 }
 
 #[test]

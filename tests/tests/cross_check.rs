@@ -31,6 +31,7 @@ fn trained_model(dir: &std::path::Path, preset: Preset) -> Vec<u8> {
         epochs: None,
         export: Some(export.clone()),
         weights: Default::default(),
+        novelty: true,
         export_only: false,
         device: candle_core::Device::Cpu,
         verbose: false,

@@ -590,10 +590,11 @@ impl<'a> ModelRepr<'a> {
         }
     }
 
-    /// Whether this is a two-level model (version 3), whose clusters have
-    /// styles.
+    /// Whether this is a two-level model: some cluster has more than one
+    /// style. (A flat model with a novelty section is a version-3 file whose
+    /// clusters have one style each: not two-level.)
     pub fn is_two_level(&self) -> bool {
-        self.version() == TWO_LEVEL_VERSION
+        (0..self.header.experts as usize).any(|c| self.styles(c) > 1)
     }
 
     /// Shapes and metadata.

@@ -61,6 +61,12 @@ pub struct FitArgs {
     /// calibrated on training images, no labels). The run directory gets both.
     #[arg(long, value_enum, default_value = "f16")]
     pub weights: crate::export::quantize::WeightType,
+    /// Write no novelty score: by default the model files carry one,
+    /// fitted on the training images, that says when an input looks like
+    /// none of them (a flat model then stays a version-2 file, which
+    /// engines older than the novelty score read).
+    #[arg(long)]
+    pub no_novelty: bool,
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,

@@ -115,16 +115,27 @@ pub struct SampleArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["run", "model"])))]
 pub struct ExportArgs {
     /// A finished run directory (holding checkpoint.safetensors and state.json).
     #[arg(long, value_name = "RUN_DIR")]
-    pub run: PathBuf,
+    pub run: Option<PathBuf>,
+    /// Or a model file with f16 weights, written again with a novelty score
+    /// fitted on the training images of --data (default: the bundled
+    /// MNIST); its networks are kept exactly (as f16, or quantized to
+    /// int8 with --weights int8).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
     /// The model file to write (atomically).
     #[arg(long)]
     pub out: PathBuf,
     /// Element type of the weights.
     #[arg(long, value_enum, default_value = "f16")]
     pub weights: crate::export::quantize::WeightType,
+    /// Write no novelty score (a flat model then stays a version-2 file,
+    /// which engines older than the novelty score read).
+    #[arg(long)]
+    pub no_novelty: bool,
     /// The images for calibration and scoring, as `trainer fit --data`
     /// [default: the run's own, from its data.json].
     #[arg(long, value_name = "PATH")]
@@ -203,6 +214,7 @@ fn export_run(
     data: Option<&std::path::Path>,
     export: Option<PathBuf>,
     weights: crate::export::quantize::WeightType,
+    novelty: bool,
     verbose: bool,
 ) -> anyhow::Result<()> {
     // Another set for the run's own: read as the run read its own.
@@ -224,11 +236,81 @@ fn export_run(
         epochs: None,
         export,
         weights,
+        novelty,
         export_only: true,
         device: Device::Cpu,
         verbose,
     };
     fit_run(method_of_run(run)?, None, &opts)?;
+    Ok(())
+}
+
+/// `trainer export --model FILE`: the file's networks again (f16 exactly,
+/// or quantized to int8), with a novelty score fitted on the training
+/// images of `--data` unless `--no-novelty`.
+fn export_file(a: &ExportArgs) -> anyhow::Result<()> {
+    use crate::export::quantize::encode;
+    let Some(model) = &a.model else {
+        bail!("give --run RUN_DIR or --model FILE");
+    };
+    let (path, bytes) = read_model(model.clone())?;
+    let parsed = crate::eval::host::parse(&bytes, &path.display().to_string())?;
+    if parsed.element_type() != engine::ElementType::F16 {
+        bail!(
+            "{}: has int8 weights; give the f16 file (quantizing int8 weights again would change them)",
+            path.display()
+        );
+    }
+    let mut spec = engine::writer::TwoLevelSpec::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let opts = crate::train::DataOptions {
+        data: a
+            .data
+            .clone()
+            .unwrap_or_else(|| crate::train::DataOptions::default().data),
+        ..Default::default()
+    };
+    let log = |line: &str| {
+        if !a.quiet {
+            eprintln!("{line}");
+        }
+    };
+    let data = crate::train::fit::load_data(&opts, None, &log)?;
+    if data.image != spec.model.image {
+        bail!(
+            "{}: images of {}x{}, the model reads {}x{}",
+            opts.data.display(),
+            data.image.width,
+            data.image.height,
+            spec.model.image.width,
+            spec.model.image.height
+        );
+    }
+    spec.novelty = None;
+    if !a.no_novelty {
+        log(&format!(
+            "novelty score: fitting on {} training images",
+            data.train.n
+        ));
+        let fitted = crate::export::novelty::fit(&spec, &data.train.pixels, data.train.n)?;
+        log(&format!(
+            "novelty score: {:.2}% of the training images flagged (thresholds at quantile {:.4})",
+            100.0 * fitted.flagged,
+            fitted.quantile
+        ));
+        spec.novelty = Some(fitted.spec);
+    }
+    let out = encode(&spec, a.weights, &data.train.pixels)?;
+    crate::export::write_bytes(&out, &a.out)?;
+    log(&format!(
+        "wrote {} ({} weights, format version {}, {} bytes)",
+        a.out.display(),
+        a.weights.name(),
+        crate::eval::host::parse(&out, "written model")?
+            .repr()
+            .version(),
+        out.len()
+    ));
     Ok(())
 }
 
@@ -261,6 +343,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 epochs: a.mixture.epochs,
                 export: a.export.clone(),
                 weights: a.weights,
+                novelty: !a.no_novelty,
                 export_only: false,
                 device: device(&a.device)?,
                 verbose: !a.quiet,
@@ -275,18 +358,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(130));
             }
         }
+        Command::Export(a) if a.model.is_some() => export_file(&a)?,
         Command::Export(a) => {
-            if !crate::train::has_checkpoint(&a.run) {
+            let Some(run) = &a.run else {
+                bail!("give --run RUN_DIR or --model FILE");
+            };
+            if !crate::train::has_checkpoint(run) {
                 bail!(
                     "{}: not a run directory (needs checkpoint.safetensors and state.json)",
-                    a.run.display()
+                    run.display()
                 );
             }
             export_run(
-                &a.run,
+                run,
                 a.data.as_deref(),
                 Some(a.out.clone()),
                 a.weights,
+                !a.no_novelty,
                 !a.quiet,
             )?;
         }
@@ -294,7 +382,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // A run directory: its f32 model from the checkpoint, scored
             // beside both of its exports (model.bin, model-int8.bin, written
             // again from that checkpoint: the same bytes).
-            export_run(&a.model, a.data.as_deref(), None, Default::default(), true)?;
+            export_run(
+                &a.model,
+                a.data.as_deref(),
+                None,
+                Default::default(),
+                true,
+                true,
+            )?;
         }
         Command::Eval(a) => {
             let (path, bytes) = read_model(a.model)?;

@@ -90,6 +90,7 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
             }
         }
     }
+    let _ = writeln!(s, "{}", novelty_line(model));
     let _ = writeln!(
         s,
         "parameters {}, {} weights, RAM needed {} bytes (workspace {} slots per buffer)",
@@ -99,6 +100,22 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
         model.workspace_len()
     );
     s
+}
+
+/// What the model's novelty section holds, or that it has none.
+fn novelty_line(model: &Model<'_>) -> String {
+    match model.repr().novelty() {
+        None => "novelty score: none (this file has no novelty section)".into(),
+        Some(n) => format!(
+            "novelty score: per cluster a Gaussian over the gate's last hidden layer ({} units, {}), doubt threshold {:.4} (engine/FORMAT.md, Novelty)",
+            n.units,
+            match n.gaussians {
+                engine::format::Gaussians::F32 { .. } => "f32 means and weights",
+                engine::format::Gaussians::Int8 { .. } => "integer means and weights",
+            },
+            n.doubt_threshold
+        ),
+    }
 }
 
 /// A two-level model's networks as a tree: the gate, then per cluster its

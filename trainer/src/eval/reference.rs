@@ -20,6 +20,25 @@ pub struct ReferenceModel {
     pixels: usize,
 }
 
+/// What the gate computes for a set of images, one row per image.
+#[derive(Debug, Clone, Default)]
+pub struct GateOutputs {
+    /// The last hidden layer (the gate's last layer's input).
+    pub hidden: Vec<Vec<f32>>,
+    /// The softmax over clusters.
+    pub probabilities: Vec<Vec<f32>>,
+}
+
+impl GateOutputs {
+    /// Each image's cluster: the first argmax, as the engine decides.
+    pub fn argmax(&self) -> Vec<usize> {
+        self.probabilities
+            .iter()
+            .map(|p| engine::kernels::argmax(p))
+            .collect()
+    }
+}
+
 fn layers(spec: &[DenseF32], device: &Device) -> anyhow::Result<Vec<(Linear, Activation)>> {
     spec.iter()
         .map(|l| {
@@ -153,6 +172,34 @@ impl ReferenceModel {
         let x = Tensor::from_slice(images, (n, self.pixels), &self.device)?;
         let p = candle_nn::ops::softmax(&forward(&self.gate, &x)?, D::Minus1)?;
         Ok(p.to_vec2()?)
+    }
+
+    /// The gate's last hidden layer (its last layer's input) and softmax
+    /// for `n` images of bytes (pixel / 255), in batches of 2,000 images.
+    /// A gate of one layer gives the pixels as its "hidden layer".
+    pub fn gate_hidden(&self, images: &[u8], n: usize) -> anyhow::Result<GateOutputs> {
+        if images.len() != n * self.pixels {
+            anyhow::bail!(
+                "{} bytes for {n} images of {} pixels",
+                images.len(),
+                self.pixels
+            );
+        }
+        let (mut hidden, mut probabilities) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let last = self.gate.len().saturating_sub(1);
+        for chunk in images.chunks(2000 * self.pixels.max(1)) {
+            let rows = chunk.len() / self.pixels.max(1);
+            let x: Vec<f32> = chunk.iter().map(|&p| p as f32 / 255.0).collect();
+            let x = Tensor::from_slice(&x, (rows, self.pixels), &self.device)?;
+            let h = forward(&self.gate[..last], &x)?;
+            let logits = forward(&self.gate[last..], &h)?;
+            hidden.extend(h.to_vec2::<f32>()?);
+            probabilities.extend(candle_nn::ops::softmax(&logits, D::Minus1)?.to_vec2::<f32>()?);
+        }
+        Ok(GateOutputs {
+            hidden,
+            probabilities,
+        })
     }
 
     /// Expert `expert`'s decoder output for latent `z` (style 0).

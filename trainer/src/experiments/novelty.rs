@@ -31,8 +31,8 @@ use crate::train::Method;
 pub const THRESHOLD_PERCENTILE: f64 = 99.0;
 
 /// Each variance of the hidden-layer Gaussians is at least this share of
-/// the mean variance of a unit over all training images.
-pub const VAR_FLOOR_SHARE: f64 = 0.01;
+/// the mean variance of a unit over all training images: the export's.
+pub use crate::export::novelty::VAR_FLOOR_SHARE;
 
 /// Names of the candidates, in the tables' order (the last combines the
 /// first and the third).
@@ -380,9 +380,10 @@ pub fn run(
         md.push_str(&format!(" – | {:.1}% |", 100.0 * share_above(s, *t)));
     }
     md.push('\n');
-    for (name, images) in ood_sets(&mnist.test_images, sklearn, settings.per_set, seed)? {
+    let sets = ood_sets(&mnist.test_images, sklearn, settings.per_set, seed)?;
+    for (name, images) in &sets {
         eprintln!("novelty: {name}");
-        let got = score_set(&images)?;
+        let got = score_set(images)?;
         md.push_str(&format!("| {name} | {} |", commas(images.n)));
         for ((s, known), t) in got.iter().zip(&test).zip(&thresholds) {
             md.push_str(&format!(
@@ -432,6 +433,113 @@ pub fn run(
         format!("{:.4}", thresholds[i])
     }));
     md.push_str("\nThe expert's −ELBO needs every expert's encoder in the file (any may be chosen) and, per classification, the chosen encoder, its decoder and one log-likelihood term per pixel (counted as one multiply-add each; a softplus each besides). The Gaussian needs a mean and an inverse variance per unit and cluster, and one constant per cluster. The combination's threshold on its rank is, on a device, one threshold per score (the scores at that rank among the training ones): flagged when either is passed.\n");
+    md.push_str(&as_built(run, &mixture, &mnist, &sets)?);
+    Ok(md)
+}
+
+/// The score as the product computes it (`engine/FORMAT.md`, *Novelty*):
+/// the run's exported files' novelty sections, the f32 model's score
+/// (the section's parameters on the f32 gate) and the engine's on
+/// `model.bin` (f16) and `model-int8.bin`, per set; and what the section
+/// adds to each file. Empty when the run's files have no section.
+fn as_built(
+    run: &Path,
+    mixture: &Mixture,
+    mnist: &Mnist,
+    sets: &[(String, Images)],
+) -> anyhow::Result<String> {
+    use crate::export::novelty::engine_scores;
+    use engine::writer::TwoLevelSpec;
+    let read = |name: &str| {
+        let path = run.join(name);
+        std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))
+    };
+    let (f16, int8) = (read("model.bin")?, read("model-int8.bin")?);
+    let spec = TwoLevelSpec::from_bytes(&f16)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", run.join("model.bin").display()))?;
+    let Some(section) = spec.novelty.clone() else {
+        return Ok(format!(
+            "\n`{}` has no novelty section (exported with --no-novelty, or before the score existed): no as-built table.\n",
+            run.join("model.bin").display()
+        ));
+    };
+    // The f32 model's score: the section on the f32 gate's outputs.
+    let reference = |images: &Images| -> anyhow::Result<Vec<engine::Novelty>> {
+        let gate = GateOut::of(mixture, images)?;
+        Ok(gate
+            .hidden
+            .iter()
+            .zip(&gate.logits)
+            .map(|(h, l)| {
+                let mut p = l.clone();
+                engine::kernels::softmax(&mut p);
+                section.novelty(&p, h)
+            })
+            .collect())
+    };
+    let engine = |bytes: &[u8], images: &Images| -> anyhow::Result<Vec<engine::Novelty>> {
+        Ok(engine_scores(bytes, &images.pixels, images.n)?
+            .into_iter()
+            .map(|n| n.unwrap_or(engine::Novelty::new(f32::NAN, f32::NAN, 1.0)))
+            .collect())
+    };
+    let all = |images: &Images| -> anyhow::Result<[Vec<engine::Novelty>; 3]> {
+        Ok([
+            reference(images)?,
+            engine(&f16, images)?,
+            engine(&int8, images)?,
+        ])
+    };
+    let score = |v: &[engine::Novelty]| -> Vec<f64> { v.iter().map(|n| n.score as f64).collect() };
+    let flagged = |v: &[engine::Novelty]| {
+        100.0 * v.iter().filter(|n| !n.known).count() as f64 / v.len().max(1) as f64
+    };
+    let known = all(&mnist.test_images)?;
+    let mut md = format!(
+        "\n### The score as built\n\nThe novelty section of `{}` and `model-int8.bin` (fitted by the export on the training images: per cluster a Gaussian over the gate's last hidden layer and a threshold on the doubt, both at one quantile; doubt threshold {:.4}): score = the larger of the two, in threshold units; flagged = score > 1. f32: the section on the f32 gate; f16 and int8: the engine on the files. AUROC of the score against the {} MNIST test images.\n\n| set | images | f32: AUROC | flagged | f16: AUROC | flagged | int8: AUROC | flagged |\n|---|---:|---:|---:|---:|---:|---:|---:|\n| MNIST test (known digits) | {} | – | {:.1}% | – | {:.1}% | – | {:.1}% |\n",
+        run.join("model.bin").display(),
+        section.doubt_threshold,
+        commas(mnist.test_images.n),
+        commas(mnist.test_images.n),
+        flagged(&known[0]),
+        flagged(&known[1]),
+        flagged(&known[2]),
+    );
+    for (name, images) in sets {
+        let got = all(images)?;
+        md.push_str(&format!("| {name} | {} |", commas(images.n)));
+        for (g, k) in got.iter().zip(&known) {
+            md.push_str(&format!(
+                " {:.3} | {:.1}% |",
+                auroc(&score(k), &score(g)),
+                flagged(g)
+            ));
+        }
+        md.push('\n');
+    }
+    // What the section adds: the same model written without it (lengths
+    // depend on the shapes only, so the int8 rewrite's calibration does not
+    // matter).
+    let without = TwoLevelSpec {
+        novelty: None,
+        ..spec.clone()
+    };
+    let plain_f16 = without.to_bytes()?.len();
+    let pixels = mnist.train_images.rows * mnist.train_images.cols;
+    let few = &mnist.train_images.pixels[..pixels * mnist.train_images.n.min(1000)];
+    let plain_int8 = without.to_int8_bytes(&without.calibrate(few, 1))?.len();
+    let row = |name: &str, with: usize, plain: usize| {
+        format!(
+            "| {name} | {} | {} | {} (+{:.1}%) |\n",
+            commas(plain),
+            commas(with),
+            commas(with - plain.min(with)),
+            100.0 * (with as f64 / plain as f64 - 1.0)
+        )
+    };
+    md.push_str("\n| file | bytes without the section | with it | added |\n|---|---:|---:|---:|\n");
+    md.push_str(&row("model.bin (f16)", f16.len(), plain_f16));
+    md.push_str(&row("model-int8.bin", int8.len(), plain_int8));
     Ok(md)
 }
 

@@ -14,6 +14,7 @@ use engine::writer::ModelSpec;
 
 use crate::eval::metrics::Evaluation;
 
+pub mod novelty;
 pub mod quantize;
 
 /// The digit for each cluster: the Hungarian matching, and for clusters the

@@ -110,6 +110,9 @@ pub struct FitOptions {
     pub export: Option<PathBuf>,
     /// Element type of the weights written to `export`.
     pub weights: crate::export::quantize::WeightType,
+    /// Fit a novelty score on the training images and write it into the
+    /// model files (`engine/FORMAT.md`, *Novelty*).
+    pub novelty: bool,
     /// With `resume`: refuse to train, only export and report (the run
     /// must be finished).
     pub export_only: bool,
@@ -390,6 +393,7 @@ pub fn fit<M: Method>(
         started.elapsed().as_secs_f64(),
         opts.export.as_deref(),
         opts.weights,
+        opts.novelty,
     )?;
     Ok(FitResult {
         run_dir,

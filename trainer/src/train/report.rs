@@ -21,6 +21,7 @@ pub fn finish<M: Method>(
     seconds: f64,
     export: Option<&Path>,
     weight_type: WeightType,
+    novelty: bool,
 ) -> anyhow::Result<PathBuf> {
     let cfg = &trainer.cfg;
     let method = &trainer.method;
@@ -34,7 +35,17 @@ pub fn finish<M: Method>(
         .context("the method ended without a classifier")?;
     let train_sizes = cluster_sizes(&train_pred, k);
     let train_eval = train.labels.as_ref().map(|l| evaluate(&train_pred, l, k));
-    let spec = method.to_spec(&train_sizes, train_eval.as_ref().map(label_map))?;
+    let mut spec = method.to_spec(&train_sizes, train_eval.as_ref().map(label_map))?;
+    let fitted = if novelty {
+        if trainer.verbose {
+            eprintln!("novelty score: fitting on {} training images", train.n);
+        }
+        let fitted = crate::export::novelty::fit(&spec, &train.pixels, train.n)?;
+        spec.novelty = Some(fitted.spec.clone());
+        Some(fitted)
+    } else {
+        None
+    };
     let path = trainer.run_dir.join("model.bin");
     let bytes = encode(&spec, WeightType::F16, &[])?;
     let int8 = encode(&spec, WeightType::Int8, &train.pixels)?;
@@ -149,6 +160,18 @@ pub fn finish<M: Method>(
     );
     let notes = method.report_notes(data, &trainer.run_dir, label_map)?;
     r.push_str(&notes);
+    if let Some(fitted) = &fitted {
+        r.push_str(&crate::export::novelty::report(
+            fitted,
+            &spec,
+            &test.pixels,
+            test.n,
+            &[
+                ("f16 (model.bin)", &bytes),
+                ("int8 (model-int8.bin)", &int8),
+            ],
+        )?);
+    }
     let _ = writeln!(
         r,
         "\n## Cluster sizes (training set, f32 classifier)\n\n| cluster | images | share |\n|---:|---:|---:|"
