@@ -141,7 +141,7 @@ for pair in "${LINKS[@]}"; do
     fail "$pair: classify has no style columns (a revision-2 device answers the style)"; ok=0
   elif [ "$(novelty "$OUT/$name.csv" | head -1)" != novelty,known,novelty_bits ]; then
     fail "$pair: classify has no novelty columns"; ok=0
-  elif [[ $("$HARNESS" inspect --model "${MODELS[$model]}") == *"novelty score: yes"* ]] &&
+  elif [[ $("$HARNESS" inspect --model "${MODELS[$model]}") == *"novelty score: per cluster"* ]] &&
     [ "$(novelty "$OUT/$name.csv" | tail -n +2 | grep -c '^,,$' || true)" != 0 ]; then
     fail "$pair: the model has a novelty score, the device answered none (a revision-3 device answers it)"; ok=0
   elif [ "${model#hierarchical}" = "$model" ] && [ "$(styles "$OUT/$name.csv" | tail -n +2 | sort -u)" != 0,1.000000,3f800000 ]; then

@@ -190,33 +190,6 @@ pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
     out
 }
 
-/// One line on a model's novelty section, as `harness inspect` ends with:
-/// its units, doubt threshold and encoding, or that it has none.
-///
-/// ```
-/// let bytes = engine::testing::tiny_model_bytes();
-/// let model = engine::Model::from_bytes(&bytes)?;
-/// assert_eq!(harness::describe_novelty(&model), "novelty: no novelty score\n");
-/// # Ok::<(), engine::Error>(())
-/// ```
-pub fn describe_novelty(model: &Model<'_>) -> String {
-    match model.repr().novelty() {
-        None => "novelty: no novelty score\n".to_string(),
-        Some(n) => {
-            let encoding = match n.gaussians {
-                engine::format::Gaussians::F32 { .. } => "f32 means and weights",
-                engine::format::Gaussians::Int8 { .. } => {
-                    "int8: i16 means in the layer's codes, u16 weights, an f32 scale per cluster"
-                }
-            };
-            format!(
-                "novelty score: yes, over the gate's last hidden layer ({} units) and the gate's doubt (threshold 1 - max p = {}); {encoding}; scores in threshold units, known = score <= 1\n",
-                n.units, n.doubt_threshold
-            )
-        }
-    }
-}
-
 /// `count` samples of cluster `cluster`'s style `style` as 8-bit images:
 /// sample `i` is [`engine::to_pixels`] of [`Model::generate_style`] with
 /// seed `seed + i` (wrapping); style 0 gives what
@@ -264,10 +237,10 @@ pub fn generate_style_images(
 /// [`trainer::eval::host::describe`] (for a two-level model, format
 /// version 3, the header lines, then the tree: the gate, and per cluster
 /// its label, weight and number of styles, its style gate's shape and
-/// bytes, and each style's weight and decoder), then
-/// [`describe_novelty`]'s line.
+/// bytes, and each style's weight and decoder), and whether it has a
+/// novelty score (its units, encoding and doubt threshold).
 pub fn describe(model: &Model<'_>, bytes: usize) -> String {
-    trainer::eval::host::describe(model, bytes) + &describe_novelty(model)
+    trainer::eval::host::describe(model, bytes)
 }
 
 /// Writes the samples of one expert as a PNG grid under a title that names

@@ -300,25 +300,21 @@ pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
             let _ = writeln!(t, "cluster {c}: {n} styles, weights {weights:?}");
         }
     }
+    // The novelty line of `harness inspect` (trainer::eval::host::describe).
     let novelty = model.repr().novelty();
-    match novelty {
-        None => {
-            let _ = writeln!(t, "novelty: no novelty score");
-        }
-        Some(n) => {
-            let encoding = match n.gaussians {
+    let _ = match novelty {
+        None => writeln!(t, "novelty score: none (this file has no novelty section)"),
+        Some(n) => writeln!(
+            t,
+            "novelty score: per cluster a Gaussian over the gate's last hidden layer ({} units, {}), doubt threshold {:.4} (engine/FORMAT.md, Novelty)",
+            n.units,
+            match n.gaussians {
                 engine::format::Gaussians::F32 { .. } => "f32 means and weights",
-                engine::format::Gaussians::Int8 { .. } => {
-                    "int8: i16 means in the layer's codes, u16 weights, an f32 scale per cluster"
-                }
-            };
-            let _ = writeln!(
-                t,
-                "novelty score: yes, over the gate's last hidden layer ({} units) and the gate's doubt (threshold 1 - max p = {}); {encoding}; scores in threshold units, known = score <= 1",
-                n.units, n.doubt_threshold
-            );
-        }
-    }
+                engine::format::Gaussians::Int8 { .. } => "integer means and weights",
+            },
+            n.doubt_threshold
+        ),
+    };
     let labels = match &h.label_map {
         Some(m) => format!("{:?}", m.as_slice()),
         None => "null".into(),
@@ -699,7 +695,10 @@ mod tests {
         assert_eq!(novelty_answer(), None, "no novelty section: no score");
         assert_eq!((novelty_known(), novelty().is_nan()), (-1, true));
         assert!(info.contains("\"novelty\":false"), "{info}");
-        assert!(info.contains("novelty: no novelty score"), "{info}");
+        assert!(
+            info.contains("novelty score: none (this file has no novelty section)"),
+            "{info}"
+        );
         assert!(info.contains("\"styles\":[1, 1, 1]"), "{info}");
 
         // A two-level model: the style and its probabilities are the

@@ -46,11 +46,11 @@ const INLINE: usize = 16;
 ///
 /// ```
 /// use device_protocol::Extensions;
-/// let ext = Extensions::new_checked(&[0x02, 0x04, 0x00, 0x00, 0x80, 0x3f])?;
+/// let ext = Extensions::new_checked(&[0x7e, 0x04, 0x00, 0x00, 0x80, 0x3f])?;
 /// let (tag, value) = ext.iter().next().unwrap();
-/// assert_eq!((tag, value), (0x02, &[0x00, 0x00, 0x80, 0x3f][..]));
-/// assert_eq!(ext.get(0x02), Some(&[0x00, 0x00, 0x80, 0x3f][..]));
-/// assert!(Extensions::new_checked(&[0x02, 0x05, 0x00]).is_err());
+/// assert_eq!((tag, value), (0x7e, &[0x00, 0x00, 0x80, 0x3f][..]));
+/// assert_eq!(ext.get(0x7e), Some(&[0x00, 0x00, 0x80, 0x3f][..]));
+/// assert!(Extensions::new_checked(&[0x7e, 0x05, 0x00]).is_err());
 /// assert_eq!(Extensions::style_request(1).as_bytes(), &[0x01, 0x01, 0x01]);
 /// # Ok::<(), device_protocol::Error>(())
 /// ```
@@ -95,6 +95,7 @@ impl Extensions<'static> {
     /// Whole records held by value (`records`: tag, length, value, ...; at
     /// most `INLINE` bytes, built by this module only).
     const fn inline<const M: usize>(records: [u8; M]) -> Self {
+        const { assert!(M <= INLINE) };
         let mut bytes = [0u8; INLINE];
         let mut i = 0;
         while i < M {
