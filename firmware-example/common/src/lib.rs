@@ -623,7 +623,10 @@ mod tests {
         for line in digits {
             assert_eq!(line.contains(" novelty none"), !with_section, "{line}");
             if with_section {
-                assert!(line.contains(" known") || line.contains(" not-known"), "{line}");
+                assert!(
+                    line.contains(" known") || line.contains(" not-known"),
+                    "{line}"
+                );
             }
         }
     }

@@ -45,9 +45,9 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(args: &[String]) -> Result<()> {
-    let (command, rest) = args
-        .split_first()
-        .ok_or("missing command (model, digits, expect, size, table, traffic, strip-novelty, serve)")?;
+    let (command, rest) = args.split_first().ok_or(
+        "missing command (model, digits, expect, size, table, traffic, strip-novelty, serve)",
+    )?;
     match command.as_str() {
         "model" => {
             let shape = flag(rest, "--shape")?;
@@ -137,12 +137,18 @@ fn dispatch(args: &[String]) -> Result<()> {
             // bytes it adds to a file beside its few bytes of description.
             let tensors = engine::ModelRepr::parse(&bytes)
                 .ok()
-                .and_then(|r| r.novelty().map(|n| match n.gaussians {
-                    engine::format::Gaussians::F32 { means, weights } => means.len() + weights.len(),
-                    engine::format::Gaussians::Int8 { means, weights, scales } => {
-                        means.len() + weights.len() + scales.len()
-                    }
-                }))
+                .and_then(|r| {
+                    r.novelty().map(|n| match n.gaussians {
+                        engine::format::Gaussians::F32 { means, weights } => {
+                            means.len() + weights.len()
+                        }
+                        engine::format::Gaussians::Int8 {
+                            means,
+                            weights,
+                            scales,
+                        } => means.len() + weights.len() + scales.len(),
+                    })
+                })
                 .unwrap_or(0);
             println!("wrote {} ({} bytes)", out.display(), stripped.len());
             println!("novelty_tensors={tensors}");
@@ -658,7 +664,10 @@ mod tests {
                 let b = without.classify(&mut ws, &image).unwrap();
                 assert!(a.novelty.is_some() && b.novelty.is_none());
                 let bits = |c: &engine::Classification| {
-                    c.probabilities.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+                    c.probabilities
+                        .iter()
+                        .map(|p| p.to_bits())
+                        .collect::<Vec<_>>()
                 };
                 assert_eq!(bits(&a), bits(&b), "{name}");
             }
