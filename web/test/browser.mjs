@@ -634,33 +634,57 @@ for (const [name, parts] of Object.entries(strokes)) {
   check(`${name} drawn with the pointer: classified, non-empty preview`, r.cluster >= 0 && ink > 0 && r.bits.every(Boolean), `${text}; preview ink ${ink}`);
   strokeRows.push(r);
 }
-// A scribble: random strokes (a fixed seed), not a digit. The page flags
-// it: "this does not look like a digit", the answer and the bars greyed.
-// A real digit (MNIST test image 0, drawn on the pad) is not flagged.
-let scribbleSeed = 2026;
-const rnd = () => (scribbleSeed = (scribbleSeed * 1103515245 + 12345) % 2147483648) / 2147483648;
-const scribble = Array.from({ length: 6 }, () => {
-  const corners = Array.from({ length: 6 }, () => [20 + 240 * rnd(), 20 + 240 * rnd()]);
-  return corners.slice(1).flatMap((c, i) => line(corners[i], c, 8));
-});
-await clear();
-for (const p of scribble) await stroke(p);
-const scribbled = await ev(shown);
-strokeRows.push(scribbled);
+// Scribbles, not digits, drawn with the pointer: eight of one random
+// stroke through three random points (seeds 1-8), then a tangle of six
+// random strokes, nine horizontal lines, a grid of 5 + 5 lines and the pad
+// filled (27 overlapping lines). The shipped model flags only some such
+// inputs (docs/measurements/novelty.md: about half of random strokes), so
+// the check says how many are flagged, needs at least one (the flagged
+// answer's path), and every answer to show its verdict: flagged ones say
+// "this does not look like a digit" with the answer and the bars greyed,
+// the others "looks like a digit", ungreyed. A real digit (MNIST test
+// image 0, drawn on the pad) is not flagged.
+const scribbleSets = [];
+for (let seed = 1; seed <= 8; seed++) {
+  let x = seed * 7919;
+  const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const corners = Array.from({ length: 3 }, () => [20 + 240 * rnd(), 20 + 240 * rnd()]);
+  scribbleSets.push([corners.slice(1).flatMap((c, i) => line(corners[i], c, 12))]);
+}
+{
+  let x = 2026;
+  const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+  scribbleSets.push(Array.from({ length: 6 }, () => {
+    const corners = Array.from({ length: 6 }, () => [20 + 240 * rnd(), 20 + 240 * rnd()]);
+    return corners.slice(1).flatMap((c, i) => line(corners[i], c, 8));
+  }));
+}
+const across = (n) => Array.from({ length: n }, (_, i) => line([20, 20 + 240 * i / (n - 1)], [260, 20 + 240 * i / (n - 1)]));
+const down = (n) => Array.from({ length: n }, (_, i) => line([20 + 240 * i / (n - 1), 20], [20 + 240 * i / (n - 1), 260]));
+scribbleSets.push(across(9), [...across(5), ...down(5)], across(27));
+const scribbles = [];
+for (const parts of scribbleSets) {
+  await clear();
+  for (const p of parts) await stroke(p);
+  scribbles.push(await ev(shown));
+}
+strokeRows.push(...scribbles);
 const digitShown = await ev(`(moe.drawImage(${JSON.stringify(Array.from(images[0]))}), ${shown})`);
-if (scribbled.known === 'none') {
-  check(`${path.basename(model)}: a scribble (6 random strokes) is flagged: the page's model has no novelty score`, false, scribbled.noveltyText);
+const flagged = scribbles.filter((r) => r.known === 'false');
+if (scribbles.every((r) => r.known === 'none')) {
+  check(`${path.basename(model)}: scribbles flagged: the page's model has no novelty score`, false, scribbles[0].noveltyText);
 } else {
-  check(`a scribble (6 random strokes) drawn with the pointer is flagged "this does not look like a digit", the answer greyed (${one(scribbled.noveltyText)})`,
-    scribbled.known === 'false' && scribbled.noveltyText.startsWith('this does not look like a digit') && scribbled.greyed
-      && scribbled.verdictColour !== digitShown.verdictColour,
-    `known ${scribbled.known}, greyed ${scribbled.greyed}, colour ${scribbled.verdictColour}`);
+  check(`${scribbles.length} scribbles drawn with the pointer: ${flagged.length} flagged "this does not look like a digit", the answer and bars greyed; the others "looks like a digit" (novelty: ${scribbles.map((r) => r.noveltyText.replace(/.*novelty (\S+).*/, '$1')).join(', ')})`,
+    flagged.length > 0 && scribbles.every((r) => (r.known === 'false'
+      ? r.noveltyText.startsWith('this does not look like a digit') && r.greyed && r.verdictColour !== digitShown.verdictColour
+      : r.known === 'true' && r.noveltyText.startsWith('looks like a digit') && !r.greyed)),
+    scribbles.map((r) => `${r.known}: ${r.noveltyText}${r.greyed ? ', greyed' : ''}`).join('; '));
   check(`a real digit (MNIST test image 0) is not flagged, the answer not greyed (${one(digitShown.noveltyText)})`,
     digitShown.known === 'true' && digitShown.noveltyText.startsWith('looks like a digit') && !digitShown.greyed, `known ${digitShown.known}`);
 }
 const strokeHarness = harnessClassify(strokeRows.map((r) => r.preview));
 check('strokes: probability bits as harness classify on their previews', strokeRows.every((r, i) => r.cluster === strokeHarness[i].cluster && r.bits.join() === strokeHarness[i].bits.join()));
-check('strokes and the scribble: novelty and its f32 bits as harness classify on their previews',
+check('strokes and scribbles: novelty and its f32 bits as harness classify on their previews',
   strokeRows.every((r, i) => r.known === strokeHarness[i].known && r.noveltyBits === strokeHarness[i].noveltyBits),
   strokeRows.map((r, i) => `${r.known} ${r.noveltyBits} / ${strokeHarness[i].known} ${strokeHarness[i].noveltyBits}`).join('; '));
 
