@@ -192,24 +192,24 @@ fn writer_and_inference_bits_are_pinned() {
 /// RAM the model needs, then the file's CRC and those of the f16 and (for
 /// f16 files) int8 files the writer makes from it, with their lengths.
 const EXPECTED: &str = "
-default-int8.bin: infer 0534f24b workspace 256 ram 2560
-default-int8.bin: file 81aa41f7 to_bytes 261efeb7 (952736) to_int8 - Int8
-default.bin: infer 5d1d286b workspace 784 ram 6784
-default.bin: file 75b14f82 to_bytes 75b14f82 (952736) to_int8 f45931a6 (575064) F16
-default.bin/int8: infer aea25d75 workspace 256 ram 2560
-default.bin/int8: file f45931a6 to_bytes 4e1b3061 (952736) to_int8 - Int8
+default-int8.bin: infer 32b1c38e workspace 256 ram 2560
+default-int8.bin: file 7732aa25 to_bytes 0baaa01a (952736) to_int8 - Int8
+default.bin: infer 9d1a5122 workspace 784 ram 6784
+default.bin: file 56d2305c to_bytes 56d2305c (952736) to_int8 7a7d8c57 (575064) F16
+default.bin/int8: infer 630e47fb workspace 256 ram 2560
+default.bin/int8: file 7a7d8c57 to_bytes 1cb80fac (952736) to_int8 - Int8
 digits8x8-int8.bin: infer 0294f5b2 workspace 256 ram 2560
 digits8x8-int8.bin: file 4913f698 to_bytes db8825c4 (88304) to_int8 - Int8
 digits8x8.bin: infer 153493ec workspace 256 ram 2560
 digits8x8.bin: file 3c34931c to_bytes 3c34931c (88304) to_int8 bd6a77c8 (63552) F16
 digits8x8.bin/int8: infer dcf637b8 workspace 256 ram 2560
 digits8x8.bin/int8: file bd6a77c8 to_bytes 5791cc39 (88304) to_int8 - Int8
-hierarchical-int8.bin: infer 812f86bd workspace 256 ram 2560
-hierarchical-int8.bin: file b1828bf5 to_bytes 80f4a829 (1729904) to_int8 - Int8
-hierarchical.bin: infer f3306999 workspace 784 ram 6784
-hierarchical.bin: file 79a83482 to_bytes 79a83482 (1729904) to_int8 efc0dd4d (1061672) F16
-hierarchical.bin/int8: infer 2f8314de workspace 256 ram 2560
-hierarchical.bin/int8: file efc0dd4d to_bytes 5d35421a (1729904) to_int8 - Int8
+hierarchical-int8.bin: infer 30723ead workspace 256 ram 2560
+hierarchical-int8.bin: file 8b77be3c to_bytes fa0e8210 (1729904) to_int8 - Int8
+hierarchical.bin: infer 5ab86578 workspace 784 ram 6784
+hierarchical.bin: file 8dea1a8b to_bytes 8dea1a8b (1729904) to_int8 f47159fc (1061672) F16
+hierarchical.bin/int8: infer 33b3e198 workspace 256 ram 2560
+hierarchical.bin/int8: file f47159fc to_bytes 8a424ea9 (1729904) to_int8 - Int8
 small-int8.bin: infer 24c455b6 workspace 16 ram 640
 small-int8.bin: file fb8be2a2 to_bytes 4b863079 (133424) to_int8 - Int8
 small.bin: infer 4f25b2df workspace 784 ram 6784

@@ -44,14 +44,18 @@ fn cross_check(preset: Preset) {
     let dir = tempfile::tempdir().unwrap();
     let bytes = trained_model(dir.path(), preset);
     let model = Model::from_bytes(&bytes).unwrap();
-    // The export carries a novelty section, so the file is version 3: read
-    // it as a two-level spec (clusters of one style).
     let spec = engine::writer::TwoLevelSpec::from_bytes(&bytes).unwrap();
     let reference = ReferenceModel::from_two_level(&spec, &candle_core::Device::Cpu).unwrap();
     let test = trainer::data::read_images(data_dir().join("t10k-images-idx3-ubyte.gz")).unwrap();
     assert_eq!(test.n, 10_000);
 
-    let probs = reference.gate_probabilities(&test.pixels, test.n).unwrap();
+    let gate = reference.gate_hidden(&test.pixels, test.n).unwrap();
+    let probs = &gate.probabilities;
+    let novelty = spec
+        .novelty
+        .as_ref()
+        .expect("the export fits a novelty score");
+    let (mut same_verdict, mut flagged, mut worst_score) = (0usize, 0usize, 0.0f32);
     let mut ws = engine::host::workspace();
     let mut agree = 0;
     let mut max_prob_diff = 0.0f32;
@@ -64,7 +68,32 @@ fn cross_check(preset: Preset) {
         for (a, b) in c.probabilities.iter().zip(p) {
             max_prob_diff = max_prob_diff.max((a - b).abs());
         }
+        // The novelty score: the f16 file's, against the f32 reference of
+        // the same weights and section.
+        let ours = c.novelty.expect("a novelty score");
+        let theirs = novelty.novelty(p, &gate.hidden[i]);
+        same_verdict += usize::from(ours.known == theirs.known);
+        flagged += usize::from(!ours.known);
+        if c.cluster == reference_cluster {
+            worst_score =
+                worst_score.max((ours.score - theirs.score).abs() / theirs.score.max(1.0));
+        }
     }
+    let verdicts = same_verdict as f64 / test.n as f64;
+    let flagged = flagged as f64 / test.n as f64;
+    eprintln!(
+        "{preset:?}: novelty verdict agreement {verdicts:.4}, {:.2}% of test digits flagged, worst relative score difference {worst_score:.2e}",
+        100.0 * flagged
+    );
+    assert!(
+        verdicts >= 0.995,
+        "novelty verdicts agree on only {verdicts}"
+    );
+    assert!(worst_score < 1e-2, "novelty scores differ by {worst_score}");
+    // 600 training images: the gate is sure of itself on them, so its doubt
+    // threshold is low, and about 3-4% of test digits are flagged (the
+    // default model, fitted on 60,000, flags about 1%: trainer/README.md).
+    assert!(flagged <= 0.08, "{flagged} of the test digits flagged");
     let agreement = agree as f64 / test.n as f64;
     eprintln!("{preset:?}: argmax agreement {agreement:.4}, max probability difference {max_prob_diff:.2e}");
     assert!(

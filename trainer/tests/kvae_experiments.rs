@@ -7,6 +7,8 @@ use candle_core::Device;
 use trainer::data::Points;
 use trainer::eval::fid::Classifier;
 use trainer::experiments::{fixed_point, mnist, synthetic};
+use trainer::methods::kvae::{self, KVaeConfig, KVaeFitConfig, RunOptions, VaeShape};
+use trainer::nn::likelihood::Observation;
 
 fn data_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
@@ -15,8 +17,8 @@ fn data_dir() -> std::path::PathBuf {
 #[test]
 fn synthetic_quick_run_writes_tables_and_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let report =
-        synthetic::run(dir.path(), &synthetic::Settings::quick(), 1, &Device::Cpu).unwrap();
+    let settings = synthetic::Settings::quick();
+    let report = synthetic::run(dir.path(), &settings, 1, &Device::Cpu).unwrap();
     assert_eq!(report.rows.len(), 3);
     for row in &report.rows {
         // 2-D densities of spread-out data: finite, and far from degenerate.
@@ -45,6 +47,11 @@ fn synthetic_quick_run_writes_tables_and_figures() {
         "{}",
         report.markdown
     );
+    // Every model on the one loop: kVAE's rounds, the baselines' one epoch.
+    for (tag, epochs) in [("kvae", 1 + settings.rounds), ("large", 1), ("bagging", 1)] {
+        let run = dir.path().join(format!("run-{tag}"));
+        assert_eq!(trainer::train::epochs_done(&run).unwrap(), epochs, "{tag}");
+    }
 }
 
 #[test]
@@ -111,6 +118,14 @@ fn mnist_quick_run_writes_the_fair_comparison() {
         trainer::train::epochs_done(&run).unwrap(),
         settings.rounds + 1 + settings.gate_epochs
     );
+    // So did the baselines: one epoch each on their fixed assignment.
+    for tag in ["single", "ensemble", "big"] {
+        assert_eq!(
+            trainer::train::epochs_done(&dir.path().join(format!("run-{tag}"))).unwrap(),
+            1,
+            "{tag}"
+        );
+    }
     for f in [
         "mnist.md",
         "mnist_kvae_samples.png",
@@ -171,4 +186,70 @@ fn fixed_point_quick_run_reassigns_the_true_partition_with_every_rule() {
     let md = std::fs::read_to_string(dir.path().join("fixed_point.md")).unwrap();
     assert!(md.contains("Purity before: 1.0000"), "{md}");
     assert!(md.contains("most confused"), "{md}");
+    // The VAEs trained on the one loop: kVAE from the given true partition,
+    // its pretraining epoch only, the partition untouched (purity 1 in the
+    // loop's record of it).
+    let run = dir.path().join("run-vaes");
+    assert!(trainer::train::has_checkpoint(&run));
+    assert_eq!(trainer::train::epochs_done(&run).unwrap(), 1);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["pretrain"], "given");
+    assert_eq!(config["rounds"], 0);
+    let records = trainer::train::curves::read_records(&run.join("metrics.jsonl"));
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[&1].notes["train_purity"], 1.0);
+}
+
+/// A run from a given start: refused without one, or with one that does
+/// not fit the points; otherwise its VAEs train on exactly that assignment.
+#[test]
+fn a_given_start_is_checked_and_kept() {
+    let n = 20;
+    let points = Points::new((0..2 * n).map(|i| i as f32 / 10.0).collect(), 2);
+    let recipe = KVaeConfig::recipe();
+    let cfg = KVaeFitConfig {
+        kvae: KVaeConfig {
+            k: 2,
+            vae: VaeShape {
+                data: 2,
+                latent: 1,
+                hidden: vec![4],
+                observation: Observation::Real { std: Some(1.0) },
+            },
+            disc_hidden: vec![4],
+            gate_hidden: vec![],
+            batch: 4,
+            ..recipe
+        }
+        .fixed_assignment(3),
+        limit: None,
+        image: kvae::no_images(2).image,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let train = |start: Option<Vec<usize>>| {
+        let opts = RunOptions {
+            dir: dir.path().join("run"),
+            resume: false,
+            device: Device::Cpu,
+            verbose: false,
+            start,
+        };
+        kvae::run::train(
+            &cfg,
+            points.clone(),
+            None,
+            kvae::no_images(2),
+            &opts,
+            &mut |_, _| Ok(()),
+        )
+    };
+    assert!(train(None).is_err());
+    assert!(train(Some(vec![0; n - 1])).is_err());
+    assert!(train(Some(vec![2; n])).is_err());
+    let start: Vec<usize> = (0..n).map(|i| i % 2).collect();
+    let (model, records) = train(Some(start.clone())).unwrap();
+    assert_eq!(model.assignment(), &start[..]);
+    assert_eq!(records.len(), 1);
+    assert!(model.gate().is_none());
 }

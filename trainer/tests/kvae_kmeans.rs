@@ -7,9 +7,10 @@
 use candle_core::{Device, Tensor};
 use trainer::data::Points;
 use trainer::methods::kvae::{
-    self, DiscTraining, Observation, RoundContext, Scorer, VaeBatches, VaeNets, VaeShape, VaeStack,
+    self, DiscTraining, RoundContext, Scorer, VaeBatches, VaeNets, VaeShape, VaeStack,
 };
 use trainer::nn::adam::{Adam, AdamConfig};
+use trainer::nn::likelihood::Observation;
 use trainer::nn::params::Params;
 use trainer::rng::Rng;
 
@@ -41,7 +42,7 @@ fn kmeans_vaes(start: &[[f32; 2]], device: &Device) -> (VaeStack, Params, Adam) 
         data: 2,
         latent: 2,
         hidden: vec![],
-        observation: Observation::FixedGaussian { std: 1.0 },
+        observation: Observation::Real { std: Some(1.0) },
     };
     let params = Params::new(1);
     let vaes = VaeStack::new(K, shape, params.var_builder(device)).unwrap();

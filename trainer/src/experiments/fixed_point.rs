@@ -3,9 +3,12 @@
 //!
 //! A probe that **uses the labels to build its start** (and says so): K = 10
 //! convolutional VAEs, VAE d trained on the training images of digit d
-//! only (every VAE the same steps); discriminators trained against them; then
-//! **one** reassignment of the scored images with each scoring rule, and
-//! the purity before (1 by construction) and after. A rule that does not
+//! only (every VAE the same steps) — kVAE on the one training loop
+//! ([`kvae::run::train`]) from the given start ([`kvae::Pretrain::Given`]: the
+//! true partition), its pretraining epoch and no round, the run in
+//! `run-vaes/` under the output directory; discriminators trained against
+//! them; then **one** reassignment of the scored images with each scoring
+//! rule, and the purity before (1 by construction) and after. A rule that does not
 //! hold the true partition as a fixed point cannot be expected to find it
 //! from a random start, with any budget.
 //!
@@ -28,10 +31,9 @@ use candle_core::Device;
 
 use crate::data::{Mnist, Points};
 use crate::eval::metrics::{self, Evaluation};
-use crate::methods::kvae::conv::{ConvShape, ConvVaeStack};
 use crate::methods::kvae::{
     self, normalise_per_model, reassign, scorer_networks, train_discriminators, DiscTraining,
-    FixedBudget, RoundContext, ScoreRule, Scorer, VaeNets,
+    KVaeConfig, KVaeFitConfig, RoundContext, RunOptions, ScoreRule, Scorer, VaeKind,
 };
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::params::Params;
@@ -77,6 +79,35 @@ impl Settings {
             lr: 1e-3,
             disc_batch: 32,
             ll_samples: 16,
+        }
+    }
+
+    /// kVAE's configuration for the VAEs: K convolutional VAEs without
+    /// batch norm (as this probe was first measured) trained `vae_steps`
+    /// steps each on a fixed assignment ([`KVaeConfig::fixed_assignment`]:
+    /// the true partition, given to the run).
+    pub fn kvae(&self, seed: u64) -> KVaeFitConfig {
+        let recipe = KVaeConfig::recipe();
+        let kvae = KVaeConfig {
+            k: K,
+            vae: kvae::VaeShape {
+                latent: self.latent,
+                hidden: vec![],
+                ..recipe.vae
+            },
+            vae_kind: VaeKind::Conv {
+                filters: self.filters,
+                batch_norm: false,
+            },
+            batch: self.batch,
+            lr: self.lr,
+            seed,
+            ..recipe
+        };
+        KVaeFitConfig {
+            kvae: kvae.fixed_assignment(self.vae_steps),
+            limit: Some(self.train),
+            image: crate::data::IMAGE_SHAPE,
         }
     }
 
@@ -156,25 +187,33 @@ pub fn run(
     let before = &truth[..scored];
     let purity_before = metrics::evaluate(before, scored_labels, K).purity();
 
+    // The VAEs train on the one loop: kVAE started from the true partition,
+    // its pretraining epoch only (no reassignment rounds, no gate).
     let started = Instant::now();
-    let params = Params::new(seed);
-    let shape = ConvShape {
-        filters: s.filters,
-        latent: s.latent,
-        batch_norm: false,
+    let run = RunOptions {
+        dir: out.join("run-vaes"),
+        resume: false,
+        device: device.clone(),
+        verbose: false,
+        start: Some(truth.clone()),
     };
-    let vaes = ConvVaeStack::new(K, shape, params.var_builder(device))?;
-    let budget = FixedBudget {
-        steps: s.vae_steps,
-        batch: s.batch,
-        lr: s.lr,
-        seed,
-    };
-    let neg_elbo = kvae::train_fixed_nets(&vaes, &params, &train, &truth, budget, device)?;
+    let (model, records) = kvae::run::train(
+        &s.kvae(seed),
+        train.clone(),
+        Some(labels.clone()),
+        super::mnist::mnist_data(&mnist),
+        &run,
+        &mut |_, _| Ok(()),
+    )?;
+    let vaes = model.vaes();
     let vae_seconds = started.elapsed().as_secs_f64();
+    let neg_elbo = records
+        .first()
+        .and_then(|r| r.terms.get("neg_elbo"))
+        .copied()
+        .unwrap_or(f64::NAN);
     eprintln!(
-        "kvae-fixed-point: {K} VAEs trained on their digits in {vae_seconds:.1} s (negative ELBO {:.1})",
-        neg_elbo.iter().sum::<f64>() / K as f64
+        "kvae-fixed-point: {K} VAEs trained on their digits in {vae_seconds:.1} s (negative ELBO {neg_elbo:.1}, the mean over the steps and VAEs)"
     );
 
     let mut rows = Vec::new();
@@ -217,11 +256,11 @@ pub fn run(
             rng: &mut rng,
             device,
         };
-        train_discriminators(&disc, &mut opt, &vaes, training, &mut ctx)?;
+        train_discriminators(&disc, &mut opt, vaes, training, &mut ctx)?;
         let raw = kvae::scores(
             Scorer::Discriminator,
             Some(&disc),
-            &vaes,
+            vaes,
             &scored_points,
             &mut rng,
             device,

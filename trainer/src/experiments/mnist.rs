@@ -27,12 +27,10 @@ use crate::eval::metrics::{self, Evaluation};
 use crate::eval::pictures::save_grid;
 use crate::experiments::synthetic::mixture_log_likelihood;
 use crate::init::kmeans::{kmeans, nearest, KMeansConfig};
-use crate::methods::kvae::conv::{ConvShape, ConvVaeStack};
+use crate::methods::kvae::conv::ConvShape;
 use crate::methods::kvae::{
-    self, DiscKind, FixedBudget, KVaeConfig, KVaeFitConfig, Pretrain, RunOptions, ScoreRule,
-    VaeKind, VaeNets,
+    self, DiscKind, KVaeConfig, KVaeFitConfig, Pretrain, RunOptions, ScoreRule, VaeKind, VaeNets,
 };
-use crate::nn::params::Params;
 use crate::rng::Rng;
 use crate::train::{Data, EpochRecord};
 
@@ -498,6 +496,7 @@ pub fn run(
             resume: s.resume,
             device: device.clone(),
             verbose: false,
+            start: None,
         };
         let fid_log = run.dir.join("round_fid.jsonl");
         let mut fid_rng = Rng::new(seed, 0xF1D);
@@ -583,20 +582,35 @@ pub fn run(
         ("(d) one big VAE".into(), s.big, 1, vec![0; n], "big"),
     ];
     for (i, (name, filters, parts, split, tag)) in baselines.into_iter().enumerate() {
-        let params = Params::new(seed ^ (i as u64 + 1));
-        let vaes = ConvVaeStack::new(parts, s.shape(filters), params.var_builder(device))?;
-        let started = Instant::now();
-        let budget = FixedBudget {
-            steps,
-            batch: s.batch,
-            lr: s.lr,
-            seed: seed ^ (i as u64 + 1),
+        // On the one loop too: kVAE's VAEs on a fixed assignment, in
+        // `run-{tag}/`.
+        let mut cfg = s.kvae(parts, seed ^ (i as u64 + 1));
+        cfg.kvae = cfg.kvae.fixed_assignment(steps);
+        cfg.kvae.vae_kind = VaeKind::Conv {
+            filters,
+            batch_norm: s.batch_norm,
         };
-        kvae::train_fixed_nets(&vaes, &params, &bench.train, &split, budget, device)?;
+        let run = RunOptions {
+            dir: out.join(format!("run-{tag}")),
+            resume: s.resume,
+            device: device.clone(),
+            verbose: false,
+            start: Some(split),
+        };
+        let started = Instant::now();
+        let (model, _) = kvae::run::train(
+            &cfg,
+            bench.train.clone(),
+            Some(mnist.train_labels.clone()),
+            mnist_data(&mnist),
+            &run,
+            &mut |_, _| Ok(()),
+        )?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!("kvae-mnist: {name} trained in {seconds:.1} s");
+        let vaes = model.vaes();
         let (fid, ll) = bench.score(
-            &vaes,
+            vaes,
             &vec![1.0 / parts as f64; parts],
             &format!("mnist_{tag}_samples.png"),
         )?;
@@ -627,7 +641,7 @@ pub fn run(
 }
 
 /// The loop's images: MNIST's training and test images, as read.
-fn mnist_data(mnist: &Mnist) -> Data {
+pub(super) fn mnist_data(mnist: &Mnist) -> Data {
     let split = |images: &crate::data::Images, labels: &[u8]| crate::data::Split {
         n: images.n,
         pixels: images.pixels.clone(),

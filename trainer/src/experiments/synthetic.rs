@@ -13,9 +13,10 @@ use super::plot::{scatter_grid, Panel};
 use crate::data::Points;
 use crate::eval::metrics;
 use crate::methods::kvae::{
-    self, FixedBudget, KVaeConfig, KVaeFitConfig, Observation, Pretrain, RunOptions, ScoreRule,
-    Scorer, VaeKind, VaeNets, VaeShape,
+    self, KVaeConfig, KVaeFitConfig, Pretrain, RunOptions, ScoreRule, Scorer, VaeKind, VaeNets,
+    VaeShape,
 };
+use crate::nn::likelihood::Observation;
 use crate::rng::Rng;
 use crate::train::EpochRecord;
 
@@ -141,7 +142,7 @@ fn shape(width: usize) -> VaeShape {
         data: 2,
         latent: 2,
         hidden: vec![width, width],
-        observation: Observation::Gaussian,
+        observation: Observation::Real { std: None },
     }
 }
 
@@ -243,6 +244,7 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
         resume: false,
         device: device.clone(),
         verbose: false,
+        start: None,
     };
     let fit_cfg = KVaeFitConfig {
         kvae: cfg.clone(),
@@ -275,44 +277,50 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
     });
     let kvae_clusters = metrics::evaluate(&clusters, &test_modes, k);
 
-    // (b) one large VAE on all points, same epochs.
-    let started = Instant::now();
-    let budget = |steps: usize, seed: u64| FixedBudget {
-        steps,
-        batch,
-        lr,
-        seed,
+    // The baselines on the one loop too: kVAE's VAEs on a fixed assignment
+    // (`run-{tag}/`), the same epochs as kVAE.
+    let fixed = |parts: usize, width: usize, seed: u64, split: Vec<usize>, tag: &str| {
+        let cfg = KVaeFitConfig {
+            kvae: KVaeConfig {
+                k: parts,
+                vae: shape(width),
+                seed,
+                ..cfg.clone()
+            }
+            .fixed_assignment(epochs * per_epoch(parts)),
+            ..fit_cfg.clone()
+        };
+        let run = RunOptions {
+            dir: out.join(format!("run-{tag}")),
+            start: Some(split),
+            ..run.clone()
+        };
+        let started = Instant::now();
+        let (model, _) = kvae::run::train(
+            &cfg,
+            train.clone(),
+            None,
+            kvae::no_images(2),
+            &run,
+            &mut |_, _| Ok(()),
+        )?;
+        anyhow::Ok((model, started.elapsed().as_secs_f64()))
     };
-    let (large, _, _) = kvae::train_fixed(
-        &shape(settings.large),
-        1,
-        &train,
-        &vec![0; train.n],
-        budget(epochs * per_epoch(1), seed ^ 1),
-        device,
-    )?;
-    let seconds = started.elapsed().as_secs_f64();
-    let (ll, _) = likelihood(&large, &[1.0])?;
+
+    // (b) one large VAE on all points, same epochs.
+    let (large, seconds) = fixed(1, settings.large, seed ^ 1, vec![0; train.n], "large")?;
+    let (ll, _) = likelihood(large.vaes(), &[1.0])?;
     rows.push(Row {
         model: format!("(b) one VAE of 2×{} units", settings.large),
-        parameters: large.shape.parameters(),
+        parameters: shape(settings.large).parameters(),
         log_likelihood: ll.iter().sum::<f64>() / ll.len() as f64,
         seconds,
     });
 
     // (c) bagging: 5 small VAEs on a random split, same epochs.
-    let started = Instant::now();
     let split = kvae::random_split(train.n, k, &mut Rng::new(seed, 0xBA6));
-    let (bagged, _, _) = kvae::train_fixed(
-        &shape(settings.small),
-        k,
-        &train,
-        &split,
-        budget(epochs * per_epoch(k), seed ^ 2),
-        device,
-    )?;
-    let seconds = started.elapsed().as_secs_f64();
-    let (ll, _) = likelihood(&bagged, &vec![1.0 / k as f64; k])?;
+    let (bagged, seconds) = fixed(k, settings.small, seed ^ 2, split, "bagging")?;
+    let (ll, _) = likelihood(bagged.vaes(), &vec![1.0 / k as f64; k])?;
     rows.push(Row {
         model: format!(
             "(c) bagging, {k} VAEs of 2×{} units on random splits",
@@ -342,8 +350,8 @@ pub fn run(out: &Path, settings: &Settings, seed: u64, device: &Device) -> anyho
     scatter_grid(&out.join("synthetic_rounds.png"), &panels, 256, 7.5)?;
     let n = 1000.min(test.n);
     let kvae_samples = flatten_samples(&model.vaes().sample(n / k, &mut rng, device)?)?;
-    let large_samples = flatten_samples(&large.sample(n, &mut rng, device)?)?;
-    let bag_samples = flatten_samples(&bagged.sample(n / k, &mut rng, device)?)?;
+    let large_samples = flatten_samples(&large.vaes().sample(n, &mut rng, device)?)?;
+    let bag_samples = flatten_samples(&bagged.vaes().sample(n / k, &mut rng, device)?)?;
     let test_modes_usize: Vec<usize> = test_modes.iter().map(|&m| m as usize).collect();
     let models = vec![vec![
         Panel {

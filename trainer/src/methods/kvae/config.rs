@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::scoring::Scorer;
-use super::vae::{Observation, VaeShape};
+use super::vae::VaeShape;
 use crate::data::PIXELS;
+use crate::nn::likelihood::Observation;
 
 /// Where the VAEs start before the first reassignment.
 #[derive(
@@ -26,6 +27,12 @@ pub enum Pretrain {
     /// paper, which starts at random. `trainer fit` only (it caches the
     /// partition in the run directory).
     Partition,
+    /// VAE j trains on part j of an assignment the caller hands over
+    /// ([`super::RunOptions::start`]): the experiments' probes and
+    /// fixed-assignment baselines (`kvae-fixed-point` starts from the true
+    /// digit partition). Not a flag: a command line has no assignment to give.
+    #[value(skip)]
+    Given,
 }
 
 /// Which VAEs kVAE trains.
@@ -192,6 +199,24 @@ impl KVaeConfig {
     pub fn steps_per_vae(&self) -> usize {
         self.pretrain_steps + self.rounds * self.round_steps
     }
+
+    /// This configuration's VAEs trained on a fixed assignment: `steps`
+    /// steps of every VAE (a VAE with few points sees them more often, and
+    /// none is frozen) from a given start ([`Pretrain::Given`]), with no
+    /// reassignment and no gate. The experiments' baselines and probes
+    /// (one VAE, an ensemble on a random split, the true partition) are
+    /// kVAE runs of this configuration on the one loop.
+    pub fn fixed_assignment(self, steps: usize) -> Self {
+        KVaeConfig {
+            pretrain: Pretrain::Given,
+            pretrain_steps: steps,
+            rounds: 0,
+            round_steps: 0,
+            freeze_small: false,
+            gate_epochs: 0,
+            ..self
+        }
+    }
 }
 
 impl KVaeConfig {
@@ -210,7 +235,7 @@ impl KVaeConfig {
                 data: PIXELS,
                 latent: 8,
                 hidden: vec![64],
-                observation: Observation::Bernoulli,
+                observation: Observation::BERNOULLI,
             },
             pretrain: Pretrain::Full,
             pretrain_steps: 1000,

@@ -37,10 +37,11 @@ use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::conv_disc::BatchNorm;
-use super::vae::{split_posterior, Observation, VaeNets};
+use super::vae::{split_posterior, VaeNets};
 use crate::data::{PIXELS, SIDE};
 use crate::nn::conv::{BatchedConv2d, BatchedConvTranspose2d, ConvGeometry, ConvPlan};
 use crate::nn::layers::{Activation, BatchedDense};
+use crate::nn::likelihood::Observation;
 use crate::rng::Rng;
 
 /// Side of the decoder's first feature map (the dense layer's output).
@@ -235,7 +236,7 @@ impl VaeNets for ConvVaeStack {
     }
 
     fn observation(&self) -> Observation {
-        Observation::Bernoulli
+        Observation::BERNOULLI
     }
 
     fn parameters(&self) -> usize {

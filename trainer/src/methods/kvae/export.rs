@@ -5,12 +5,13 @@ use candle_core::Result;
 use engine::writer::ModelSpec;
 
 use super::batching::shares;
-use super::vae::{Observation, VaeNets};
+use super::vae::VaeNets;
 use crate::nn::layers::Gate;
+use crate::nn::likelihood::Observation;
 
 /// The model file contents: `gate` and the k decoders of `vaes`
-/// (Bernoulli VAEs on images only), each VAE's share of `assignment` as its
-/// mixture weight.
+/// (VAEs of pixels only, under their [`crate::nn::likelihood::Likelihood`]),
+/// each VAE's share of `assignment` as its mixture weight.
 pub fn to_spec(
     vaes: &dyn VaeNets,
     gate: &Gate,
@@ -19,10 +20,9 @@ pub fn to_spec(
     label_map: Option<Vec<u8>>,
     provenance: String,
 ) -> anyhow::Result<ModelSpec> {
-    anyhow::ensure!(
-        vaes.observation() == Observation::Bernoulli,
-        "only Bernoulli VAEs on images can be exported"
-    );
+    let Observation::Pixels(likelihood) = vaes.observation() else {
+        anyhow::bail!("only VAEs of pixels can be exported, not of real vectors");
+    };
     anyhow::ensure!(
         vaes.data() == image.pixels(),
         "the VAEs' data size is not the image size"
@@ -31,7 +31,7 @@ pub fn to_spec(
         method: engine::Method::KVae,
         image,
         latent: vaes.latent(),
-        likelihood: engine::Likelihood::Bernoulli,
+        likelihood,
         mixture_weights: shares(assignment, vaes.k())
             .iter()
             .map(|&s| s as f32)

@@ -146,7 +146,7 @@ impl Method for KVae {
 
     fn new(cfg: &KVaeFitConfig, data: &Data, ctx: &RunContext) -> anyhow::Result<Self> {
         let points = Points::from_pixels(&data.train.pixels, data.pixels());
-        KVae::on_points(cfg, points, data.train.labels.clone(), data, ctx)
+        KVae::on_points(cfg, points, data.train.labels.clone(), data, ctx, None)
     }
 
     fn epochs(&self) -> usize {

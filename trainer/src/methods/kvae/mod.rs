@@ -44,7 +44,7 @@
 //! | [`gate`] | step 3: the distilled gate |
 //! | [`export`] | the model file |
 //! | [`method`] | kVAE as a [`crate::train::Method`] (`trainer fit --method kvae`) |
-//! | [`run`] | the experiments' kVAE on the one loop, on any points ([`run::train`]) |
+//! | [`run`] | the experiments' kVAE on the one loop, on any points and from any start, a given one included ([`run::train`]) |
 
 pub mod batching;
 pub mod config;
@@ -70,7 +70,5 @@ pub use gate::{distill_gate, gate_predict};
 pub use method::KVae;
 pub use run::{no_images, RunOptions};
 pub use scoring::{normalise_per_model, reassign, reassign_round, scores, Reassignment, Scorer};
-pub use training::{
-    train_fixed, train_fixed_nets, train_vaes, vae_step, FixedBudget, RoundContext, VaeBatches,
-};
-pub use vae::{Observation, VaeNets, VaeShape, VaeStack};
+pub use training::{train_vaes, vae_step, RoundContext, VaeBatches};
+pub use vae::{VaeNets, VaeShape, VaeStack};

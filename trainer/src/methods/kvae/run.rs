@@ -1,7 +1,10 @@
 //! kVAE outside `trainer fit`: the experiments train [`KVae`] on the one
 //! training loop ([`crate::train::Trainer`]) on points of any dimension,
 //! with checkpoints after every epoch, resume, and an observer for their
-//! per-round figures; no model file is written.
+//! per-round figures; no model file is written. Besides `fit`'s starts they
+//! may hand over one of their own ([`RunOptions::start`] with
+//! [`Pretrain::Given`]): with [`KVaeConfig::fixed_assignment`] that is VAEs
+//! trained on a fixed assignment, their baselines and probes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,13 +30,16 @@ use crate::train::{Data, EpochRecord, Observer, Outcome, RunContext, Trainer};
 impl KVae {
     /// A kVAE run on `points` (any dimension), with `labels` of them to
     /// score the assignment in the log; `data` is read only by the
-    /// partition start, which clusters its training images.
+    /// partition start, which clusters its training images, and `start`
+    /// only by the given start ([`Pretrain::Given`]), which it must come
+    /// with.
     pub fn on_points(
         cfg: &KVaeFitConfig,
         points: Points,
         labels: Option<Vec<u8>>,
         data: &Data,
         ctx: &RunContext,
+        start: Option<Vec<usize>>,
     ) -> anyhow::Result<Self> {
         let c = &cfg.kvae;
         let device = ctx.device.clone();
@@ -55,7 +61,21 @@ impl KVae {
             Activation::Relu,
             gate_params.var_builder(&device).pp("gate"),
         )?;
-        let assignment = if c.pretrain == Pretrain::Partition {
+        anyhow::ensure!(
+            start.is_some() == (c.pretrain == Pretrain::Given),
+            "a given start goes with `pretrain: given`, and only with it"
+        );
+        let assignment = if let Some(start) = start {
+            anyhow::ensure!(
+                start.len() == points.n && start.iter().all(|&j| j < c.k),
+                "the given start assigns {} points to VAEs 0..{}, not the run's {} to 0..{}",
+                start.len(),
+                start.iter().max().map_or(0, |&j| j + 1),
+                points.n,
+                c.k
+            );
+            start
+        } else if c.pretrain == Pretrain::Partition {
             anyhow::ensure!(
                 data.train.n == points.n,
                 "kVAE's partition start clusters the training images: it needs them"
@@ -196,6 +216,9 @@ pub struct RunOptions {
     pub device: Device,
     /// Print the loop's per-epoch lines.
     pub verbose: bool,
+    /// The assignment the VAEs start from with [`Pretrain::Given`] (point i
+    /// to VAE `start[i]`); `None` for every other start.
+    pub start: Option<Vec<usize>>,
 }
 
 /// Images for [`train`]: none, for points that are not images.
@@ -254,7 +277,7 @@ pub fn train(
         verbose: opts.verbose,
     };
     let grids = data.train.n == points.n && data.pixels() == points.dim;
-    let method = KVae::on_points(cfg, points, labels, &data, &ctx)?;
+    let method = KVae::on_points(cfg, points, labels, &data, &ctx, opts.start.clone())?;
     let mut trainer = Trainer::new(cfg.clone(), method, data, dir.clone(), resume)?;
     trainer.verbose = opts.verbose;
     trainer.sample_grids = grids;

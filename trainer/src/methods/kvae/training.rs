@@ -1,10 +1,12 @@
 //! Step (a): the VAEs' optimizer steps, each VAE on batches of its own
-//! points, all K in one batched step; and the fixed-assignment baselines.
+//! points, all K in one batched step. (VAEs on a fixed assignment, the
+//! experiments' baselines, are kVAE runs of
+//! [`super::KVaeConfig::fixed_assignment`] on the one loop.)
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::batching::{members, Batcher};
-use super::vae::{VaeNets, VaeShape, VaeStack};
+use super::batching::Batcher;
+use super::vae::VaeNets;
 use crate::data::Points;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::params::Params;
@@ -102,63 +104,4 @@ pub fn train_vaes(
 /// Adam over `params` with learning rate `lr` (every kVAE optimizer).
 pub fn adam(params: &Params, lr: f64) -> Adam {
     Adam::new(params.vars(), AdamConfig::with_lr(lr))
-}
-
-/// The budget of VAEs trained on a fixed assignment.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FixedBudget {
-    /// Optimizer steps of every VAE.
-    pub steps: usize,
-    /// Points per VAE per step.
-    pub batch: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Seed of the weights (for [`train_fixed`]) and of the batches.
-    pub seed: u64,
-}
-
-/// Trains k dense VAEs of shape `vae` on a fixed assignment of `data` (no
-/// reassignment): on its own, the "one VAE" (k = 1) and "ensemble" (random
-/// split) baselines. Returns the VAEs, their tensors and the per-VAE loss.
-pub fn train_fixed(
-    vae: &VaeShape,
-    k: usize,
-    data: &Points,
-    assignment: &[usize],
-    budget: FixedBudget,
-    device: &Device,
-) -> Result<(VaeStack, Params, Vec<f64>)> {
-    let params = Params::new(budget.seed);
-    let vaes = VaeStack::new(k, vae.clone(), params.var_builder(device))?;
-    let loss = train_fixed_nets(&vaes, &params, data, assignment, budget, device)?;
-    Ok((vaes, params, loss))
-}
-
-/// [`train_fixed`] for VAEs of any kind, built by the caller on `params`.
-pub fn train_fixed_nets(
-    vaes: &dyn VaeNets,
-    params: &Params,
-    data: &Points,
-    assignment: &[usize],
-    budget: FixedBudget,
-    device: &Device,
-) -> Result<Vec<f64>> {
-    let mut opt = adam(params, budget.lr);
-    let mut rng = Rng::new(budget.seed, 0x7A11);
-    let batches = VaeBatches {
-        batch: budget.batch,
-        freeze_small: false,
-    };
-    train_vaes(
-        vaes,
-        &mut opt,
-        &members(assignment, vaes.k()),
-        budget.steps,
-        batches,
-        &mut RoundContext {
-            data,
-            rng: &mut rng,
-            device,
-        },
-    )
 }

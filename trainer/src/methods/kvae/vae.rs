@@ -15,37 +15,8 @@ use candle_core::{Device, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::nn::layers::{Activation, BatchedMlp};
-use crate::nn::likelihood::{bce_with_logits, kl_normal};
+use crate::nn::likelihood::{kl_normal, Observation, LOGVAR_MAX, LOGVAR_MIN};
 use crate::rng::Rng;
-
-/// What a decoder's output parametrizes.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Observation {
-    /// Pixels in [0, 1]: the decoder gives Bernoulli logits; a sample is the
-    /// vector of probabilities (the decoder mean), which is what the engine
-    /// generates.
-    Bernoulli,
-    /// Real vectors: the decoder gives a mean and a log-variance per
-    /// dimension; a sample adds the Gaussian noise.
-    Gaussian,
-    /// Real vectors: the decoder gives the mean of a Gaussian with this fixed
-    /// standard deviation; a sample adds the noise.
-    FixedGaussian {
-        /// Standard deviation of every dimension.
-        std: f32,
-    },
-}
-
-impl Observation {
-    /// Decoder outputs per data value (2 for a learned variance).
-    pub fn outputs_per_dim(self) -> usize {
-        match self {
-            Observation::Gaussian => 2,
-            Observation::Bernoulli | Observation::FixedGaussian { .. } => 1,
-        }
-    }
-}
 
 /// Shape of each VAE.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -73,11 +44,6 @@ impl VaeShape {
         count(&enc) + count(&dec)
     }
 }
-
-/// Log-variances are kept in this range: a Gaussian fitted to a handful of
-/// points would otherwise shrink its variance without bound.
-const LOGVAR_MIN: f64 = -9.0;
-const LOGVAR_MAX: f64 = 6.0;
 
 /// K VAEs of the same shape with independent weights.
 pub struct VaeStack {
@@ -208,25 +174,7 @@ pub trait VaeNets {
     /// `log p(x | z)` summed over dimensions, `[K, B]`, from the decoder
     /// output `out` and the data `x` (same leading shape).
     fn log_likelihood(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
-        let half_log_2pi = 0.5 * std::f64::consts::TAU.ln();
-        match self.observation() {
-            Observation::Bernoulli => bce_with_logits(out, x)?.sum(D::Minus1)?.neg(),
-            Observation::Gaussian => {
-                let d = self.data();
-                let mean = out.narrow(D::Minus1, 0, d)?;
-                let logvar = out.narrow(D::Minus1, d, d)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
-                let sq = (x - &mean)?.sqr()?;
-                let nll = ((sq * logvar.neg()?.exp()?)? + &logvar)?.affine(0.5, half_log_2pi)?;
-                nll.sum(D::Minus1)?.neg()
-            }
-            Observation::FixedGaussian { std } => {
-                let std = f64::from(std);
-                let nll = (x - out)?
-                    .sqr()?
-                    .affine(0.5 / (std * std), std.ln() + half_log_2pi)?;
-                nll.sum(D::Minus1)?.neg()
-            }
-        }
+        self.observation().log_likelihood(out, x)
     }
 
     /// Negative ELBO terms of `x: [K, B, data]` with reparametrization noise
@@ -241,28 +189,17 @@ pub trait VaeNets {
     }
 
     /// `n` samples from every VAE, `[K, n, data]`: decoder means for
-    /// Bernoulli observations, mean plus Gaussian noise otherwise.
+    /// pixels, mean plus Gaussian noise for real vectors
+    /// ([`Observation::sample`]).
     fn sample(&self, n: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
-        let (k, d) = (self.k(), self.data());
+        let k = self.k();
         let z = Tensor::from_vec(
             rng.normals(k * n * self.latent()),
             (k, n, self.latent()),
             device,
         )?;
         let out = self.decode(&z)?;
-        match self.observation() {
-            Observation::Bernoulli => candle_nn::ops::sigmoid(&out),
-            Observation::Gaussian => {
-                let mean = out.narrow(D::Minus1, 0, d)?;
-                let logvar = out.narrow(D::Minus1, d, d)?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
-                let eps = Tensor::from_vec(rng.normals(k * n * d), (k, n, d), device)?;
-                mean + (logvar.affine(0.5, 0.0)?.exp()? * eps)?
-            }
-            Observation::FixedGaussian { std } => {
-                let eps = Tensor::from_vec(rng.normals(k * n * d), (k, n, d), device)?;
-                out + eps.affine(f64::from(std), 0.0)?
-            }
-        }
+        self.observation().sample(&out, rng, device)
     }
 
     /// [`sample`](Self::sample)'s draws, detached, with Bernoulli logits
@@ -276,7 +213,7 @@ pub trait VaeNets {
         rng: &mut Rng,
         device: &Device,
     ) -> Result<Tensor> {
-        if sharpness == 1.0 || self.observation() != Observation::Bernoulli {
+        if sharpness == 1.0 || self.observation() != Observation::BERNOULLI {
             return Ok(self.sample(n, rng, device)?.detach());
         }
         let (k, l) = (self.k(), self.latent());

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# What each of the authors' architecture options does in `trainer experiment kvae-mnist`: the
+# experiment with all of them (its default: batch norm in the VAEs, the authors' convolutional
+# discriminators, σ(2·logit) as generated images), then once with each turned off
+# (--no-batch-norm, --dense-disc, --plain-fakes). Per run: kVAE's FID (15 VAEs), the test
+# clustering of its distilled gate (K = 15 and K = 10), kVAE's training time and the whole
+# experiment's wall time (/usr/bin/time; the build excluded). Writes results/kvae-options.md,
+# which trainer/README.md includes (`python3 .ci/readme-blocks.py --update`). Not part of the
+# test suite.
+#
+#   bash bench/kvae-options.sh            # the experiment's default setting (≈ 30 min a run on 2 cores)
+#   bash bench/kvae-options.sh --quick    # its --quick setting (the test suite's; minutes a run)
+#
+# Runs go to target/kvae-options/<option>/ (replaced each time; their checkpoints deleted).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=()
+setting="default"
+command="bash bench/kvae-options.sh"
+if [ "${1:-}" = "--quick" ]; then
+    quick=(--quick)
+    setting="--quick"
+    command+=" --quick"
+fi
+cargo build --release --locked -p trainer >/dev/null 2>&1
+# shellcheck disable=SC1091
+. .ci/target-dir.sh
+# shellcheck disable=SC1091
+. .ci/machine.sh
+out=$CARGO_TARGET/kvae-options
+mkdir -p "$out" results
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+
+# A cell of the first table row of $2 whose first cell starts with $1 (cells counted from 1).
+cell() { awk -F'|' -v key="$1" -v n="$3" 'index($2, " " key) == 1 { gsub(/^ +| +$/, "", $(n + 1)); print $(n + 1); exit }' "$2"; }
+minsec() { awk -v s="$1" 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }'; }
+
+rows=()
+for option in none --no-batch-norm --dense-disc --plain-fakes; do
+    name=${option#--}
+    run=$out/$name
+    rm -rf "$run"
+    flags=("${quick[@]}")
+    [ "$option" = none ] || flags+=("$option")
+    echo "kvae-options: trainer experiment kvae-mnist ${flags[*]}" >&2
+    /usr/bin/time -f '%e' -o "$out/time.txt" \
+        "$CARGO_TARGET/release/trainer" experiment kvae-mnist "${flags[@]}" --out "$run" >"$out/$name.log" 2>&1
+    wall=$(cat "$out/time.txt")
+    md=$run/mnist.md
+    fid=$(cell "(a) kVAE" "$md" 5)
+    seconds=$(cell "(a) kVAE" "$md" 7)
+    purity15=$(cell "kVAE, 15 " "$md" 3)
+    nmi15=$(cell "kVAE, 15 " "$md" 4)
+    purity10=$(cell "kVAE, 10 " "$md" 3)
+    acc10=$(cell "kVAE, 10 " "$md" 6)
+    [ -n "$fid" ] && [ -n "$purity15" ] && [ -n "$purity10" ] || { echo "no figures in $md" >&2; exit 1; }
+    # The table needs none of the run's checkpoints (≈ 330 MB a run with the convolutional
+    # discriminators' optimizer state): gone, so that four runs fit a small disk.
+    find "$run" -name '*.safetensors' -delete
+    if [ "$option" = none ]; then label="all three (the experiment's default)"; else label="\`$option\`"; fi
+    rows+=("| $label | $fid | $purity15 | $nmi15 | $purity10 | $acc10 | $(minsec "${seconds%.*}") | $(minsec "${wall%.*}") |")
+done
+load_end=$(cut -d' ' -f1 /proc/loadavg)
+real=$(grep -m1 -oE 'real training images score [0-9]+\.[0-9]+' "$out/none/mnist.md" | grep -oE '[0-9]+\.[0-9]+$')
+
+{
+    echo "Measured by \`$command\` on $(date -u +%Y-%m-%d): $MACHINE, no GPU; load average $load_start at the start, $load_end at the end (a machine shared with other jobs: times are comparable only roughly). Setting: \`trainer experiment kvae-mnist\` at its $setting setting, seed 1; one run per row, each option turned off alone. FID of kVAE's 15 VAEs (the experiment's FID; real training images score $real); clustering of the test images by kVAE's distilled gate; kVAE's training time (15 VAEs) and the wall time of the whole experiment (k-means, both kVAE runs, the three baselines, the scoring)."
+    echo
+    echo '| architecture options on | kVAE FID (K = 15) | purity (K = 15) | NMI (K = 15) | purity (K = 10) | ACC (K = 10) | kVAE training (K = 15) | whole experiment |'
+    echo '|---|---:|---:|---:|---:|---:|---:|---:|'
+    printf '%s\n' "${rows[@]}"
+} >results/kvae-options.md
+cat results/kvae-options.md
