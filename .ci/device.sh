@@ -11,8 +11,9 @@
 #   - info names the model;
 #   - 100 MNIST test digits classified on the device, CSV identical to
 #     `harness classify --bits` on the host (the f32 bits of every
-#     probability, and each digit's style: protocol revision 2, the last
-#     three columns of both): a flat model's all style
+#     probability, each digit's style: protocol revision 2, and its
+#     novelty: revision 3, the last three columns of both, for a model
+#     with a novelty section): a flat model's all style
 #     0 with probability 1, the two-level model's identical to `fw-host
 #     serve`'s (the `fw-host` link, run first; cargo test's
 #     tests/tests/device.rs checks fw-host's against the engine);
@@ -106,7 +107,11 @@ serve_command() {
 
 # The last three columns of `harness classify --bits` and of `harness device
 # classify --bits` (the same CSV): style, its confidence and its bits.
-styles() { sed -E 's/^.*((,[^,]*){3})$/\1/; s/^,//' "$1"; }
+# Columns of `classify --bits` (probability_bits holds no comma): 6-8 the
+# style, 9-11 the novelty (protocol revision 3; empty cells for a model
+# without a novelty section).
+styles() { cut -d, -f6-8 "$1"; }
+novelty() { cut -d, -f9-11 "$1"; }
 
 passed=0
 failed=0
@@ -134,6 +139,11 @@ for pair in "${LINKS[@]}"; do
     fail "$pair: classify differs from harness classify --bits"; ok=0
   elif [ "$(styles "$OUT/$name.csv" | head -1)" != style,style_confidence,style_confidence_bits ]; then
     fail "$pair: classify has no style columns (a revision-2 device answers the style)"; ok=0
+  elif [ "$(novelty "$OUT/$name.csv" | head -1)" != novelty,known,novelty_bits ]; then
+    fail "$pair: classify has no novelty columns"; ok=0
+  elif [[ $("$HARNESS" inspect --model "${MODELS[$model]}") == *"novelty score: per cluster"* ]] &&
+    [ "$(novelty "$OUT/$name.csv" | tail -n +2 | grep -c '^,,$' || true)" != 0 ]; then
+    fail "$pair: the model has a novelty score, the device answered none (a revision-3 device answers it)"; ok=0
   elif [ "${model#hierarchical}" = "$model" ] && [ "$(styles "$OUT/$name.csv" | tail -n +2 | sort -u)" != 0,1.000000,3f800000 ]; then
     fail "$pair: a flat model's styles are not all 0 with probability 1"; ok=0
   elif [ "${model#hierarchical}" != "$model" ] && [ "$link" != fw-host ] &&
@@ -172,7 +182,7 @@ for pair in "${LINKS[@]}"; do
   fi
   if [ $ok = 1 ]; then
     passed=$((passed + 1))
-    step "$pair: $IMAGES digits ($(styles "$OUT/$name.csv" | tail -n +2 | cut -d, -f1 | sort -n | uniq -c | awk '{print $1 " in style " $2}' | paste -sd, - | sed 's/,/, /g')) and 4 samples identical to the host; $(sed 's/ interleaved.*//' "$OUT/$name.soak") survived; $(sed -n 's/.*; \(stack high-water .*\)/\1/p' "$OUT/$name.soak") ($((SECONDS - start)) s)"
+    step "$pair: $IMAGES digits ($(styles "$OUT/$name.csv" | tail -n +2 | cut -d, -f1 | sort -n | uniq -c | awk '{print $1 " in style " $2}' | paste -sd, - | sed 's/,/, /g'); novelty: $(novelty "$OUT/$name.csv" | tail -n +2 | cut -d, -f2 | sort | uniq -c | awk '{print $1 " " ($2 == "" ? "none" : $2 == "true" ? "known" : "not known")}' | paste -sd, - | sed 's/,/, /g')) and 4 samples identical to the host; $(sed 's/ interleaved.*//' "$OUT/$name.soak") survived; $(sed -n 's/.*; \(stack high-water .*\)/\1/p' "$OUT/$name.soak") ($((SECONDS - start)) s)"
     grep '^| classify' "$OUT/$name.bench.md" || true
   fi
 done
@@ -201,8 +211,10 @@ device.kill()
 sys.exit(client.returncode)
 PY
 ) || true
-# harness: index,cluster,label,confidence; the client: "cluster C, digit L, confidence X, ..."
-want=$(echo "$host" | awk -F, '{printf "cluster %s, digit %s, confidence %.3f", $2, $3, $4}')
+# harness: index,cluster,label,confidence,style,style_confidence,novelty,known;
+# the client: "cluster C, digit L, confidence X[, novelty S (known|not a digit)], ..."
+want=$(echo "$host" | awk -F, '{printf "cluster %s, digit %s, confidence %.3f", $2, $3, $4;
+  if ($7 != "") printf ", novelty %.3f (%s)", $7, ($8 == "true" ? "known" : "not a digit")}')
 if [ -n "$host" ] && [ "${client%%, [0-9]* cycles}" = "$want" ]; then
   step "python client (examples/board_client.py) through a pty to rp2040-usb: $client, as harness classify"
 else

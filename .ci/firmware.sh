@@ -10,7 +10,10 @@
 # hardware f32), mps2-an385 and the micro:bit. The two-level (version 3)
 # int8 model (HIER_INT8_MODEL) runs on every full-size target, with its
 # budgets (file <= 1.5 MiB, engine RAM <= 8 KiB, RP2040 classification
-# <= 1.5x the flat int8 model's cycles). Also checks the RP2040
+# <= 1.5x the flat int8 model's cycles). The int8 model without its
+# novelty section (fw-host strip-novelty) runs on the RP2040 too: the
+# section's cost, at most 10% more cycles per classification and 10% more
+# bytes (issue 25). Also checks the RP2040
 # budgets and prints the cost table; `--update-readme` also writes the table,
 # the RP2040's boot log and its summary into results/ (firmware-cost.md,
 # firmware-boot-log.md, rp2040.md) and the READMEs' blocks that show them.
@@ -53,6 +56,11 @@ PAIRS+=(microbit:small-int8 microbit:small)
 # 8x8 model trained on scikit-learn's digits, with MNIST test digits framed
 # into 8x8 (fw-host digits --model).
 PAIRS+=(rp2040:digits8-int8 riscv32-virt:digits8-int8)
+# The int8 model without its novelty section (fw-host strip-novelty: the
+# same weights and data bytes, a version-2 file), on the RP2040 only: the
+# section's cost in cycles, against the int8 row (issue 25: at most 10%
+# more cycles per classification and 10% more model bytes).
+PAIRS+=(rp2040:int8-no-novelty)
 
 OUT=${FW_OUT:-$ROOT/target/firmware}
 export CARGO_TARGET_DIR=${FW_TARGET_DIR:-$OUT/cargo}
@@ -83,6 +91,8 @@ fi
 (cd "$FW/host" && cargo build --locked --quiet --release)
 HOST=$CARGO_TARGET_DIR/release/fw-host
 MODELS[digits8-int8]=$(realpath "$FW/models/digits8x8-int8.bin")
+MODELS[int8-no-novelty]=$OUT/default-int8-no-novelty.bin
+"$HOST" strip-novelty --model "${MODELS[int8]}" --out "${MODELS[int8-no-novelty]}" >"$OUT/strip-novelty.txt"
 declare -A DIGITS=()
 for m in "${!MODELS[@]}"; do DIGITS[$m]=$FW/common/data/digits.bin; done
 DIGITS[digits8-int8]=$OUT/digits8x8.bin
@@ -264,6 +274,31 @@ int8_targets() { # target model log result
   fi
 }
 
+# The novelty score's cost on the RP2040 (issue 25): the int8 model's
+# classification with its section against the same file without it
+# (fw-host strip-novelty), at most 10% more cycles; the section's tensors
+# at most 10% of the file.
+novelty_cost() {
+  local with without file tensors
+  with=$(sed -n 's/^classify=//p' "$OUT"/*-rp2040-int8.result)
+  without=$(sed -n 's/^classify=//p' "$OUT"/*-rp2040-int8-no-novelty.result)
+  file=$(stat -c %s "${MODELS[int8]}")
+  tensors=$(sed -n 's/^novelty_tensors=//p' "$OUT/strip-novelty.txt")
+  if [ -z "$with" ] || [ -z "$without" ] || [ "${tensors:-0}" = 0 ]; then
+    fail "novelty cost: no int8 classification with and without the section (${with:-?}, ${without:-?}) or no section (${tensors:-?} bytes)"
+    return
+  fi
+  [ $((10 * with)) -le $((11 * without)) ] || fail "RP2040 int8 novelty score: $with cycles with the section, over 1.1 x $without without"
+  [ $((10 * tensors)) -le "$file" ] || fail "int8 novelty section: $tensors bytes, over 10% of the file's $file"
+  local cycles_pct bytes_pct
+  cycles_pct=$(awk -v a="$with" -v b="$without" 'BEGIN { printf "%+.1f", 100 * (a - b) / b }')
+  bytes_pct=$(awk -v t="$tensors" -v f="$file" 'BEGIN { printf "%.1f", 100 * t / (f - t) }')
+  step "RP2040 int8 novelty score: classification $with cycles with the section, $without without ($cycles_pct%); its tensors $tensors bytes (+$bytes_pct% over the file without them)"
+  echo "RP2040 int8 novelty score (issue 25): classification $with cycles with the section, $without without it" \
+    "($cycles_pct%, at most +10%: the same file through fw-host strip-novelty); the section's tensors $tensors bytes," \
+    "+$bytes_pct% over the file's other $((file - tensors)) bytes (at most +10%)." >>"$OUT/budgets.txt"
+}
+
 rm -f "$OUT/budgets.txt"
 "$HOST" traffic --model "${MODELS[int8]}" --digits "$FW/common/data/digits.bin" >"$OUT/traffic-int8.txt"
 "$HOST" traffic --model "${MODELS[default]}" --digits "$FW/common/data/digits.bin" >"$OUT/traffic-default.txt"
@@ -272,6 +307,7 @@ for p in "${PAIRS[@]}"; do
   row=$((row + 1))
   pair "$row" "${p%%:*}" "${p#*:}"
 done
+novelty_cost
 
 "$HOST" table "$OUT"/*.result >"$OUT/table.md"
 {
@@ -312,7 +348,8 @@ import sys
 text = open(sys.argv[1]).read()
 ram = dict(re.findall(r"RP2040 \((\S+) model\) budgets: .*RAM (\d+ static \+ \d+ stack = \d+) bytes", text))
 names = {"int8": "int8", "default": "f16", "digits8-int8": "digits8-int8 (8×8 digits)",
-         "hierarchical-int8": "two-level int8 (clusters of styles)"}
+         "hierarchical-int8": "two-level int8 (clusters of styles)",
+         "int8-no-novelty": "int8 without its novelty section"}
 print("| model | per classification | per generated digit | model check at boot | RAM (static + stack high-water) | model in flash |")
 print("|---|---:|---:|---:|---:|---:|")
 for line in text.splitlines():

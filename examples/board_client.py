@@ -36,5 +36,8 @@ if sum(pixels[:28]) > 28 * 128: pixels = bytes(255 - p for p in pixels)  # dark 
 a = ask(port, 0x02, struct.pack("<HH", 28, 28) + pixels)
 if a[0] != 0: sys.exit(f"the board refused: status {a[0]}")
 cluster, label, confidence = struct.unpack("<BBf", a[10:16])
+rest = a[17 + 4 * a[16]:]  # the extension records (tag, length, value) after the K probabilities
+while rest and rest[0] != 2: rest = rest[2 + rest[1]:]  # tag 2: novelty score (f32), known (u8)
+novelty = f", novelty {struct.unpack('<f', rest[2:6])[0]:.3f} ({'known' if rest[6] else 'not a digit'})" if rest else ""
 unit = ["(not measured)", "cycles", "instructions", "us"][min(a[1], 3)]
-print(f"cluster {cluster}, digit {label if label != 255 else '?'}, confidence {confidence:.3f}, {struct.unpack('<Q', a[2:10])[0]} {unit}")
+print(f"cluster {cluster}, digit {label if label != 255 else '?'}, confidence {confidence:.3f}{novelty}, {struct.unpack('<Q', a[2:10])[0]} {unit}")

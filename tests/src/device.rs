@@ -786,10 +786,16 @@ pub fn soak(
                 label: c.label,
                 confidence: c.confidence,
                 probabilities: c.probabilities.clone(),
-                // The style record (revision 2), so that the soak checks it too.
-                extensions: c.style().map_or(device_protocol::Extensions::EMPTY, |s| {
-                    device_protocol::Extensions::style_answer(s.style, s.confidence)
-                }),
+                // The style record (revision 2) and the novelty record
+                // (revision 3), so that the soak checks them too.
+                extensions: match c.style() {
+                    Some(s) => device_protocol::Extensions::classify_answer(
+                        s.style,
+                        s.confidence,
+                        c.novelty(),
+                    ),
+                    None => device_protocol::Extensions::EMPTY,
+                },
             }),
             other => bail!("classify answered with {other:?}"),
         })?;

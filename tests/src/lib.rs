@@ -83,6 +83,29 @@ pub struct Row {
     /// Probability of the chosen style within the cluster (1 for a flat
     /// model or a cluster of one style).
     pub style_confidence: f32,
+    /// The novelty score and its verdict, if the model carries a novelty
+    /// section (`engine/FORMAT.md`, *Novelty*); `None` otherwise.
+    pub novelty: Option<NoveltyCell>,
+}
+
+/// What the `novelty` and `known` columns show: [`engine::Novelty`]'s
+/// `score` (in threshold units: 1 = at the threshold) and `known`
+/// (`score <= 1`), the two values the device protocol carries too.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoveltyCell {
+    /// How unlike the model's training images the input is.
+    pub score: f32,
+    /// Whether the score is within the threshold.
+    pub known: bool,
+}
+
+impl From<engine::Novelty> for NoveltyCell {
+    fn from(n: engine::Novelty) -> Self {
+        NoveltyCell {
+            score: n.score,
+            known: n.known,
+        }
+    }
 }
 
 /// Classifies every image of a stack with the engine.
@@ -108,26 +131,31 @@ pub fn classify_all(model: &Model<'_>, images: &trainer::data::Images) -> Result
             probabilities: c.probabilities.to_vec(),
             style: c.style,
             style_confidence: c.style_confidence(),
+            novelty: c.novelty.map(NoveltyCell::from),
         })
         .collect())
 }
 
 /// The CSV `classify` prints: a header, then
-/// `index,cluster,label,confidence,style,style_confidence` for every row
-/// (`style` is the chosen style within the cluster, 0 for a flat model;
-/// `style_confidence` its probability, 1 for a flat model). With `bits`,
-/// `probability_bits` (the K probabilities' f32 bits in hex,
-/// space-separated) comes after `confidence`, where it always was, and
-/// `style_confidence_bits` (the style confidence's f32 bits) ends the row:
-/// `index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits`.
-/// The style columns come after the columns of earlier versions, which keep
+/// `index,cluster,label,confidence,style,style_confidence,novelty,known`
+/// for every row (`style` is the chosen style within the cluster, 0 for a
+/// flat model; `style_confidence` its probability, 1 for a flat model;
+/// `novelty` the novelty score in threshold units and `known` `true` or
+/// `false`, both empty for a model without a novelty section). With
+/// `bits`, `probability_bits` (the K probabilities' f32 bits in hex,
+/// space-separated) comes after `confidence`, where it always was,
+/// `style_confidence_bits` (the style confidence's f32 bits) after
+/// `style_confidence` and `novelty_bits` (the score's f32 bits, empty
+/// without a section) ends the row:
+/// `index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits,novelty,known,novelty_bits`.
+/// Columns of later versions come after those of earlier ones, which keep
 /// their positions.
 pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
     let mut out = String::from("index,cluster,label,confidence");
     out.push_str(if bits {
-        ",probability_bits,style,style_confidence,style_confidence_bits\n"
+        ",probability_bits,style,style_confidence,style_confidence_bits,novelty,known,novelty_bits\n"
     } else {
-        ",style,style_confidence\n"
+        ",style,style_confidence,novelty,known\n"
     });
     for r in rows {
         let label = r.label.map(|l| l.to_string()).unwrap_or_default();
@@ -147,6 +175,15 @@ pub fn rows_to_csv(rows: &[Row], bits: bool) -> String {
         let _ = write!(out, ",{},{:.6}", r.style, r.style_confidence);
         if bits {
             let _ = write!(out, ",{:08x}", r.style_confidence.to_bits());
+        }
+        match r.novelty {
+            Some(n) => {
+                let _ = write!(out, ",{:.6},{}", n.score, n.known);
+                if bits {
+                    let _ = write!(out, ",{:08x}", n.score.to_bits());
+                }
+            }
+            None => out.push_str(if bits { ",,," } else { ",," }),
         }
         out.push('\n');
     }
@@ -200,7 +237,8 @@ pub fn generate_style_images(
 /// [`trainer::eval::host::describe`] (for a two-level model, format
 /// version 3, the header lines, then the tree: the gate, and per cluster
 /// its label, weight and number of styles, its style gate's shape and
-/// bytes, and each style's weight and decoder).
+/// bytes, and each style's weight and decoder), and whether it has a
+/// novelty score (its units, encoding and doubt threshold).
 pub fn describe(model: &Model<'_>, bytes: usize) -> String {
     trainer::eval::host::describe(model, bytes)
 }

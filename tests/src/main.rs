@@ -19,10 +19,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Classify every image of a set; prints CSV
-    /// `index,cluster,label,confidence,style,style_confidence` (`label` is
-    /// the model's label for the cluster, empty without a label map; `style`
-    /// the chosen style within the cluster and `style_confidence` its
-    /// probability: 0 and 1 for a flat model).
+    /// `index,cluster,label,confidence,style,style_confidence,novelty,known`
+    /// (`label` is the model's label for the cluster, empty without a label
+    /// map; `style` the chosen style within the cluster and
+    /// `style_confidence` its probability: 0 and 1 for a flat model;
+    /// `novelty` the novelty score in threshold units and `known` whether it
+    /// is at most 1: empty for a model without a novelty section).
     Classify {
         /// Model file written by `trainer fit --export`.
         #[arg(long)]
@@ -30,9 +32,10 @@ enum Command {
         #[command(flatten)]
         input: ImagesArgs,
         /// Add a column `probability_bits` after `confidence`: the K
-        /// probabilities' f32 bits in hex, space-separated, and a last column
-        /// `style_confidence_bits` (for bit-for-bit comparisons, e.g. with
-        /// the web page).
+        /// probabilities' f32 bits in hex, space-separated, a column
+        /// `style_confidence_bits` after `style_confidence` and a last
+        /// column `novelty_bits`, the score's (for bit-for-bit comparisons,
+        /// e.g. with the web page).
         #[arg(long)]
         bits: bool,
     },
@@ -383,6 +386,12 @@ fn device(link: &harness::device::LinkArgs, action: DeviceAction) -> Result<()> 
                             probabilities: c.probabilities_f32().collect(),
                             style,
                             style_confidence,
+                            // Revision 3: from a model with a novelty
+                            // section only.
+                            novelty: c.novelty().map(|n| harness::NoveltyCell {
+                                score: n.score_f32(),
+                                known: n.known,
+                            }),
                         })
                     }
                     other => anyhow::bail!("classify answered with {other:?}"),

@@ -87,7 +87,7 @@ fn classify_prints_one_row_per_image() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "index,cluster,label,confidence,style,style_confidence"
+        "index,cluster,label,confidence,style,style_confidence,novelty,known"
     );
     assert_eq!(lines.len(), n + 1);
     // The CSV agrees with the engine called directly.
@@ -101,8 +101,9 @@ fn classify_prints_one_row_per_image() {
         assert_eq!(fields[1], c.cluster.to_string());
         assert_eq!(fields[2], c.label.unwrap().to_string());
         assert_eq!(fields[3], format!("{:.6}", c.confidence()));
-        // A flat model: style 0, with probability 1.
-        assert_eq!(fields[4..], ["0", "1.000000"]);
+        // A flat model: style 0, with probability 1; no novelty section:
+        // empty novelty cells.
+        assert_eq!(fields[4..], ["0", "1.000000", "", ""]);
     }
 }
 
@@ -126,7 +127,7 @@ fn classify_bits_appends_the_probabilities_bits() {
     let lines: Vec<&str> = with_bits.lines().collect();
     assert_eq!(
         lines[0],
-        "index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits"
+        "index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits,novelty,known,novelty_bits"
     );
     let bytes = std::fs::read(&model).unwrap();
     let m = engine::Model::from_bytes(&bytes).unwrap();
@@ -139,17 +140,21 @@ fn classify_bits_appends_the_probabilities_bits() {
             .map(|p| format!("{:08x}", p.to_bits()))
             .collect();
         // The plain row's columns, `probability_bits` after `confidence`
-        // (where it always was), the style confidence's bits last.
+        // (where it always was), the style confidence's bits after it, the
+        // novelty's (empty: the model has no section) last.
         let plain: Vec<&str> = plain.split(',').collect();
-        let (head, style) = plain.split_at(4);
+        let (head, rest) = plain.split_at(4);
+        let (style, novelty) = rest.split_at(2);
+        assert_eq!(novelty, ["", ""]);
         assert_eq!(
             *line,
             format!(
-                "{},{},{},{:08x}",
+                "{},{},{},{:08x},{},",
                 head.join(","),
                 hex.join(" "),
                 style.join(","),
-                c.style_confidence().to_bits()
+                c.style_confidence().to_bits(),
+                novelty.join(",")
             )
         );
     }

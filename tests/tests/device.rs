@@ -10,6 +10,8 @@
 //! named by `FW_HOST`. Without a `cargo` to run it skips, saying so, except
 //! under CI (`CI` set), where it fails.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -77,19 +79,40 @@ const MODELS: [&str; 3] = [
 ];
 
 /// Splits a `harness classify --bits` CSV (the host's or the device's)
-/// into its other columns and its three style columns.
-fn split_styles(device: &str) -> (String, Vec<String>) {
+/// into its other columns, its three style columns and its three novelty
+/// columns.
+fn split_styles(device: &str) -> (String, Vec<String>, Vec<String>) {
     let mut host = String::new();
     let mut styles = Vec::new();
+    let mut novelty = Vec::new();
     for line in device.lines() {
-        let mut cols: Vec<&str> = line.rsplitn(4, ',').collect();
+        let mut cols: Vec<&str> = line.rsplitn(7, ',').collect();
         cols.reverse();
-        assert_eq!(cols.len(), 4, "{line}");
+        assert_eq!(cols.len(), 7, "{line}");
         host += cols[0];
         host.push('\n');
-        styles.push(cols[1..].join(","));
+        styles.push(cols[1..4].join(","));
+        novelty.push(cols[4..].join(","));
     }
-    (host, styles)
+    (host, styles, novelty)
+}
+
+/// What the engine says of each image's novelty: `novelty,known,bits`,
+/// empty cells for a model without a novelty section.
+fn engine_novelty(model: &str, images: &str) -> Vec<String> {
+    let bytes = std::fs::read(model).unwrap();
+    let model = engine::Model::from_bytes(&bytes).unwrap();
+    let idx = std::fs::read(images).unwrap();
+    let mut ws = engine::Workspace::<4096>::new();
+    idx[16..]
+        .chunks_exact(784)
+        .map(
+            |pixels| match model.classify(&mut ws, pixels).unwrap().novelty {
+                Some(n) => format!("{:.6},{},{:08x}", n.score, n.known, n.score.to_bits()),
+                None => ",,".to_string(),
+            },
+        )
+        .collect()
 }
 
 /// What the engine says of each image's style: `style,confidence,bits`.
@@ -132,11 +155,15 @@ fn the_device_classifies_and_generates_what_the_harness_does() {
             String::from_utf8_lossy(&host.stdout),
             "{model}"
         );
-        let (_, styles) = split_styles(&String::from_utf8_lossy(&device.stdout));
+        let (_, styles, novelty) = split_styles(&String::from_utf8_lossy(&device.stdout));
         // The style of each digit: the engine's, bit for bit (a flat
         // model's: 0, certain).
         assert_eq!(styles[0], "style,style_confidence,style_confidence_bits");
         assert_eq!(styles[1..], engine_styles(model, images)[..], "{model}");
+        // Its novelty: the engine's (empty cells for a model without a
+        // novelty section).
+        assert_eq!(novelty[0], "novelty,known,novelty_bits");
+        assert_eq!(novelty[1..], engine_novelty(model, images)[..], "{model}");
         if !model.contains("hierarchical") {
             assert!(styles[1..].iter().all(|s| s == "0,1.000000,3f800000"));
         }
@@ -178,6 +205,45 @@ fn the_device_classifies_and_generates_what_the_harness_does() {
             let (a, b) = grids(&["--style", "1"], "1");
             assert!(a == b, "{model}: style 1's PNGs differ");
         }
+    }
+}
+
+/// A model with a novelty section (protocol revision 3's novelty record):
+/// the device's `novelty`, `known` and `novelty_bits` columns are the
+/// host's, for the f16 and the int8 file.
+#[test]
+fn the_device_answers_the_novelty_the_harness_computes() {
+    let Some(fw) = fw_host() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (f16, int8) = common::novelty_models(dir.path());
+    let mut pixels = common::blobs(30, 12);
+    pixels.extend([0u8; 784]);
+    pixels.extend([255u8; 784]);
+    let images = common::idx_file(dir.path(), "images-idx3-ubyte", &pixels);
+    let images = images.to_str().unwrap();
+    for model in [f16, int8] {
+        let model = model.to_str().unwrap();
+        let spawn = format!("{} serve --model {model}", fw.display());
+        let args = ["--images", images, "--invert", "no", "--bits"];
+        let host = harness(&[&["classify", "--model", model][..], &args].concat());
+        assert!(host.status.success(), "{}", stderr(&host));
+        let device = harness(&[&["device", "--spawn", &spawn, "classify"][..], &args].concat());
+        assert!(device.status.success(), "{}", stderr(&device));
+        let (host, device) = (
+            String::from_utf8_lossy(&host.stdout),
+            String::from_utf8_lossy(&device.stdout),
+        );
+        assert_eq!(device, host, "{model}");
+        let (_, _, novelty) = split_styles(&device);
+        assert_eq!(novelty[1..], engine_novelty(model, images)[..], "{model}");
+        assert!(
+            novelty[1..].iter().any(|n| n.contains(",true,")),
+            "{novelty:?}"
+        );
+        assert!(
+            novelty[1..].iter().any(|n| n.contains(",false,")),
+            "{novelty:?}"
+        );
     }
 }
 
@@ -437,7 +503,7 @@ fn a_device_on_a_pseudo_terminal_answers_through_port() {
         String::from_utf8_lossy(&on_port.stdout),
         String::from_utf8_lossy(&host.stdout)
     );
-    let (_, styles) = split_styles(&String::from_utf8_lossy(&on_port.stdout));
+    let (_, styles, _) = split_styles(&String::from_utf8_lossy(&on_port.stdout));
     assert!(styles[1..].iter().all(|s| s == "0,1.000000,3f800000"));
 
     stop.store(true, Ordering::Relaxed);

@@ -81,11 +81,11 @@ fn classify_style_columns_agree_with_the_engine() {
         let with_bits: Vec<&str> = with_bits.lines().collect();
         assert_eq!(
             plain[0],
-            "index,cluster,label,confidence,style,style_confidence"
+            "index,cluster,label,confidence,style,style_confidence,novelty,known"
         );
         assert_eq!(
             with_bits[0],
-            "index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits"
+            "index,cluster,label,confidence,probability_bits,style,style_confidence,style_confidence_bits,novelty,known,novelty_bits"
         );
         assert_eq!((plain.len(), with_bits.len()), (images.n + 1, images.n + 1));
         for i in 0..images.n {
@@ -118,8 +118,18 @@ fn classify_of_a_flat_model_answers_style_0_with_confidence_1() {
     ]));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), images.n + 1);
+    let bytes = std::fs::read(&model).unwrap();
+    let has_novelty = engine::ModelRepr::parse(&bytes)
+        .unwrap()
+        .novelty()
+        .is_some();
     for line in &lines[1..] {
-        assert!(line.ends_with(",0,1.000000,3f800000"), "{line}");
+        // Style 0, certain (columns 6-8), then the novelty cells: empty
+        // without a novelty section.
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[5..8], ["0", "1.000000", "3f800000"], "{line}");
+        assert_eq!(f.len(), 11, "{line}");
+        assert_eq!(f[8..].iter().all(|c| !c.is_empty()), has_novelty, "{line}");
     }
 }
 
@@ -298,8 +308,14 @@ fn inspect_of_a_flat_model_is_unchanged() {
     let out = stdout(&harness(&["inspect", "--model", model.to_str().unwrap()]));
     assert_eq!(out, trainer::eval::host::describe(&m, bytes.len()));
     assert!(!out.contains("tree:") && !out.contains("style"), "{out}");
-    // The flat listing: the file's version, the gate, a decoder per cluster.
-    assert!(out.starts_with("format version 2,"), "{out}");
+    // The flat listing: the file's version (3: the shipped flat model
+    // carries a novelty section, an extension of the version-3
+    // description; 2 without one), the gate, a decoder per cluster.
+    let version = if m.repr().novelty().is_some() { 3 } else { 2 };
+    assert!(
+        out.starts_with(&format!("format version {version},")),
+        "{out}"
+    );
     for c in 0..m.experts() {
         assert!(out.contains(&format!("\ndecoder {c}: ")), "{out}");
     }

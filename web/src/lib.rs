@@ -6,7 +6,8 @@
 //! `Workspace`, `Error`'s `Display`; for a two-level model's styles `styles`,
 //! `Classification::style` and `style_probabilities`, `generate_style`; for
 //! the header text also `parameters`, `element_type`, `ram_bytes`,
-//! `repr().version()` and `repr().style_weight`), and `engine::frame::mnist` to turn the pad's
+//! `repr().version()`, `repr().style_weight` and `repr().novelty()`; for
+//! the novelty score `Classification::novelty`), and `engine::frame::mnist` to turn the pad's
 //! drawing into the model's input image. The page (`www/app.js`) exchanges data
 //! through buffers in the wasm memory: an export returns a buffer's address,
 //! JavaScript reads or fills it, another export does the work. Nothing here is
@@ -44,6 +45,11 @@ struct State {
     /// The last classification's style within its cluster, and `p(s | cluster)`.
     style: i32,
     style_probabilities: Vec<f32>,
+    /// The last classification's novelty score (NaN without one) and its
+    /// verdict: 1 known, 0 not, -1 no score (a model without a novelty
+    /// section, or no classification yet).
+    novelty: f32,
+    known: i32,
     latent: Vec<f32>,
     output: Vec<f32>,
     text: String,
@@ -64,6 +70,8 @@ fn state() -> MutexGuard<'static, Option<State>> {
         label: -1,
         style: -1,
         style_probabilities: Vec::new(),
+        novelty: f32::NAN,
+        known: -1,
         latent: Vec::new(),
         output: Vec::new(),
         text: String::new(),
@@ -111,6 +119,8 @@ pub extern "C" fn load() -> i32 {
                 s.label = -1;
                 s.style = -1;
                 s.style_probabilities.clear();
+                s.novelty = f32::NAN;
+                s.known = -1;
                 s.text = describe(&model, bytes);
                 s.model = Some(model);
                 0
@@ -233,11 +243,13 @@ fn check(bytes: &[u8]) -> Result<(), String> {
 
 /// The model's header as `harness inspect` shows it, as JSON:
 /// `{"experts", "latent", "width", "height", "labels", "crc", "styles",
-/// "inspect"}` where `inspect` is the text, `labels` the label map (or null),
-/// `crc` the file's CRC-32 from its header (what a board's `info` answer
-/// reports as `model_crc`) and `styles` each cluster's number of styles
-/// (all 1 for a flat model). Of a two-level model the text ends with one
-/// line per cluster: its styles and their weights.
+/// "novelty", "inspect"}` where `inspect` is the text, `labels` the label
+/// map (or null), `crc` the file's CRC-32 from its header (what a board's
+/// `info` answer reports as `model_crc`), `styles` each cluster's number
+/// of styles (all 1 for a flat model) and `novelty` whether the model has
+/// a novelty score. Of a two-level model the text has one line per
+/// cluster: its styles and their weights; it ends with the novelty line
+/// `harness inspect` ends with.
 pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
     let h = model.header();
     let version = model.repr().version();
@@ -288,17 +300,33 @@ pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
             let _ = writeln!(t, "cluster {c}: {n} styles, weights {weights:?}");
         }
     }
+    // The novelty line of `harness inspect` (trainer::eval::host::describe).
+    let novelty = model.repr().novelty();
+    let _ = match novelty {
+        None => writeln!(t, "novelty score: none (this file has no novelty section)"),
+        Some(n) => writeln!(
+            t,
+            "novelty score: per cluster a Gaussian over the gate's last hidden layer ({} units, {}), doubt threshold {:.4} (engine/FORMAT.md, Novelty)",
+            n.units,
+            match n.gaussians {
+                engine::format::Gaussians::F32 { .. } => "f32 means and weights",
+                engine::format::Gaussians::Int8 { .. } => "integer means and weights",
+            },
+            n.doubt_threshold
+        ),
+    };
     let labels = match &h.label_map {
         Some(m) => format!("{:?}", m.as_slice()),
         None => "null".into(),
     };
     let crc = engine::ModelFile::new_checked_skip_crc(bytes).map_or(0, |f| f.checksum());
     format!(
-        "{{\"experts\":{},\"latent\":{},\"width\":{},\"height\":{},\"labels\":{labels},\"crc\":{crc},\"styles\":{styles:?},\"inspect\":{}}}",
+        "{{\"experts\":{},\"latent\":{},\"width\":{},\"height\":{},\"labels\":{labels},\"crc\":{crc},\"styles\":{styles:?},\"novelty\":{},\"inspect\":{}}}",
         model.experts(),
         model.latent(),
         h.image.width,
         h.image.height,
+        novelty.is_some(),
         json_string(&t)
     )
 }
@@ -386,6 +414,10 @@ pub extern "C" fn classify() -> i32 {
                 s.style_probabilities.clear();
                 s.style_probabilities
                     .extend_from_slice(&c.style_probabilities);
+                (s.novelty, s.known) = match c.novelty {
+                    Some(n) => (n.score, i32::from(n.known)),
+                    None => (f32::NAN, -1),
+                };
                 c.cluster as i32
             }
             Err(e) => {
@@ -413,6 +445,22 @@ pub extern "C" fn label() -> i32 {
 #[no_mangle]
 pub extern "C" fn style() -> i32 {
     with(|s| s.style)
+}
+
+/// The last classification's novelty score, in threshold units (1 = at
+/// the threshold; `+∞` possible), or NaN when there is none (see
+/// [`novelty_known`]).
+#[no_mangle]
+pub extern "C" fn novelty() -> f32 {
+    with(|s| s.novelty)
+}
+
+/// The last classification's novelty verdict: 1 known (score at most 1),
+/// 0 not known ("this does not look like a digit"), -1 none (a model
+/// without a novelty section, or no classification yet).
+#[no_mangle]
+pub extern "C" fn novelty_known() -> i32 {
+    with(|s| s.known)
 }
 
 /// Address of the last classification's style probabilities
@@ -523,6 +571,12 @@ pub fn style_answer() -> (i32, Vec<f32>) {
     with(|s| (s.style, s.style_probabilities.clone()))
 }
 
+/// Native access: the last classification's novelty score and verdict
+/// (`None` for a model without a novelty section).
+pub fn novelty_answer() -> Option<(f32, bool)> {
+    with(|s| (s.known >= 0).then_some((s.novelty, s.known == 1)))
+}
+
 /// Native access: the last generated or decoded image.
 pub fn output() -> Vec<f32> {
     with(|s| s.output.clone())
@@ -531,6 +585,10 @@ pub fn output() -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The page's state is one global: the tests that load models take
+    /// turns.
+    static TEST_LOCK: Mutex<()> = Mutex::new(());
 
     #[test]
     fn head_checks_give_the_engines_reasons_before_the_whole_file() {
@@ -579,6 +637,7 @@ mod tests {
 
     #[test]
     fn exports_classify_generate_and_report_errors() {
+        let _guard = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         // One test: the state is global. The engine's own tiny model
         // follows its format whatever the version.
         let bytes = engine::testing::tiny_model_bytes();
@@ -633,6 +692,13 @@ mod tests {
         assert!(with(|s| s.text.contains("bad magic")));
         assert_eq!(classify(), c.cluster as i32, "the model is kept");
         assert_eq!(style_answer(), (0, vec![1.0]), "a flat model: style 0");
+        assert_eq!(novelty_answer(), None, "no novelty section: no score");
+        assert_eq!((novelty_known(), novelty().is_nan()), (-1, true));
+        assert!(info.contains("\"novelty\":false"), "{info}");
+        assert!(
+            info.contains("novelty score: none (this file has no novelty section)"),
+            "{info}"
+        );
         assert!(info.contains("\"styles\":[1, 1, 1]"), "{info}");
 
         // A two-level model: the style and its probabilities are the
@@ -666,5 +732,39 @@ mod tests {
         );
         assert!(generate_style(0, last + 1, 4).is_null());
         assert!(with(|s| s.text.starts_with("no style")));
+    }
+
+    #[test]
+    fn the_novelty_is_the_engines() {
+        // The shipped models (with a novelty section once the trainer
+        // writes one, without before): the answer is the engine's, and
+        // the header says whether there is one.
+        let _guard = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        for name in ["default.bin", "default-int8.bin", "small.bin"] {
+            let path = format!(
+                "{}/../firmware-example/models/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let bytes = std::fs::read(path).unwrap();
+            let info = load_bytes(&bytes).unwrap();
+            let model = Model::from_bytes(&bytes).unwrap();
+            let has = model.repr().novelty().is_some();
+            assert!(info.contains(&format!("\"novelty\":{has}")), "{info}");
+            let mut ws = Box::new(Workspace::<WIDTH>::new());
+            for step in [0usize, 7, 13, 255] {
+                let image: Vec<u8> = (0..model.pixels()).map(|i| (i * step) as u8).collect();
+                set_pixels(&image);
+                let c = model.classify(&mut *ws, &image).unwrap();
+                assert_eq!(classify(), c.cluster as i32);
+                let want = c.novelty.map(|n| (n.score, n.known));
+                let got = novelty_answer();
+                assert_eq!(
+                    got.map(|(s, k)| (s.to_bits(), k)),
+                    want.map(|(s, k)| (s.to_bits(), k)),
+                    "{name}"
+                );
+                assert_eq!(novelty_known(), want.map_or(-1, |(_, k)| i32::from(k)));
+            }
+        }
     }
 }

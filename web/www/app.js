@@ -21,6 +21,7 @@ let explored = -1; // the expert whose latent space the sliders drive
 let seed = 1;
 let hasInk = false;
 let verdict = null; // the page's last answer: { drawn, cluster, label, bits, style }
+// (its novelty is shown by showNovelty, in #novelty's text and data)
 let drawn = 0;      // drawings classified so far (the board's answers name theirs)
 
 const bytes = (ptr, len) => new Uint8Array(wasm.memory.buffer, ptr, len);
@@ -111,6 +112,7 @@ function update() {
     $('verdict').dataset.cluster = -1;
     $('verdict').dataset.style = -1;
     delete $('verdict').dataset.styleBits;
+    showNovelty(null);
     showBars(null);
   } else {
     chosen = wasm.classify();
@@ -131,6 +133,7 @@ function update() {
     $('verdict').textContent =
       `cluster ${chosen} → ${digit}\nconfidence ${(100 * probs[chosen]).toFixed(1)}%\n${styleText}`;
     Object.assign($('verdict').dataset, { cluster: chosen, label, style, styleBits: hex(styleBits) });
+    showNovelty(wasm.novelty_known(), wasm.novelty());
     showBars(Array.from(probs), Array.from(bits));
     verdict = { drawn: ++drawn, cluster: chosen, label, bits: Array.from(bits), style };
     toBoard();
@@ -145,6 +148,41 @@ function update() {
       row.classList.toggle('chosen', explored === chosen && Number(row.dataset.style) === verdict?.style);
     }
   }
+}
+
+// The novelty line under the answer: how unlike the model's training
+// digits the drawing is (the score in threshold units; the model's
+// calibration puts 1% of its training digits over 1). Over the threshold the
+// answer and the bars are greyed: "this does not look like a digit". A
+// model without a novelty section says so, quietly. data-known is true,
+// false or none, data-bits the score's f32 bits (as harness classify's
+// novelty_bits). `known`: 1, 0, or -1 for no score; null: nothing drawn.
+function showNovelty(known, score) {
+  const el = $('novelty');
+  const novel = known === 0;
+  $('verdict').classList.toggle('novel', novel);
+  $('bars').classList.toggle('novel', novel);
+  el.classList.toggle('novel', novel);
+  el.classList.toggle('quiet', known === -1 || !info.novelty);
+  delete el.dataset.bits;
+  if (!info.novelty || known === -1) {
+    el.dataset.known = 'none';
+    el.textContent = 'this model has no novelty score';
+    return;
+  }
+  if (known === null) {
+    el.dataset.known = 'none';
+    el.textContent = '';
+    return;
+  }
+  const f32 = new Float32Array([score]);
+  el.dataset.bits = hex(new Uint32Array(f32.buffer)[0]);
+  el.dataset.known = known === 1 ? 'true' : 'false';
+  const shown = Number.isFinite(score) ? score.toFixed(2) : '∞';
+  el.textContent = novel
+    ? `this does not look like a digit (novelty ${shown} > 1)`
+    : `looks like a digit (novelty ${shown} ≤ 1)`;
+  el.title = `novelty score ${score} in threshold units: over 1, the input is unlike the model's training digits`;
 }
 
 // The gate's bars, one row per cluster, named `cluster → digit` and sorted

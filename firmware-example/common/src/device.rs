@@ -476,6 +476,13 @@ mod tests {
                 let style = c.style().unwrap();
                 assert_eq!(usize::from(style.style), expected.style);
                 assert_eq!(style.confidence, expected.style_confidence().to_bits());
+                // Revision 3: the novelty record, exactly when the model
+                // has a novelty section.
+                assert_eq!(
+                    c.novelty(),
+                    expected.novelty.map(device_protocol::Novelty::from)
+                );
+                assert_eq!(c.novelty().is_some(), model.repr().novelty().is_some());
             }
         }
     }

@@ -289,6 +289,9 @@ fn infer<const N: usize, W: Write, C: Counter>(
         // The style within the cluster (a flat model's is 0, certain).
         write!(out, " style {} style-confidence ", c.style)?;
         write_probability(out, c.style_confidence())?;
+        // How unlike the training images it is, for a model with a novelty
+        // section (`engine/FORMAT.md`, *Novelty*).
+        write_novelty(out, c.novelty)?;
         write_cost(out, counter, spent)?;
         out.write_char('\n')?;
     }
@@ -339,6 +342,32 @@ fn write_probability<W: Write>(out: &mut W, p: f32) -> fmt::Result {
         ten_thousandths % 10_000,
         p.to_bits()
     )
+}
+
+/// A classification's novelty as ` novelty 0.8123 (3f4ff2e5) known` (or
+/// `not-known`), the score in threshold units to four decimals and its
+/// `f32` bits; ` novelty none` for a model without a novelty section.
+/// Four decimals by integer arithmetic, as [`write_probability`]; a score
+/// of 100,000 or more (`+∞` included) prints as `>=100000`, its bits
+/// exact all the same.
+fn write_novelty<W: Write>(out: &mut W, novelty: Option<engine::Novelty>) -> fmt::Result {
+    let Some(n) = novelty else {
+        return out.write_str(" novelty none");
+    };
+    out.write_str(" novelty ")?;
+    if n.score < 100_000.0 {
+        let ten_thousandths = (n.score.max(0.0) * 10_000.0 + 0.5) as u32;
+        write!(
+            out,
+            "{}.{:04}",
+            ten_thousandths / 10_000,
+            ten_thousandths % 10_000
+        )?;
+    } else {
+        out.write_str(">=100000")?;
+    }
+    let verdict = if n.known { "known" } else { "not-known" };
+    write!(out, " ({:08x}) {verdict}", n.score.to_bits())
 }
 
 /// The most pixels an image of the boot sequence's own buffers holds (an
@@ -562,5 +591,43 @@ mod tests {
             run::<WORKSPACE_LEN, _, _>(&mut text, &mut Steps(0), &bytes, DIGITS),
             Err(Failure::Engine(_))
         ));
+    }
+
+    #[test]
+    fn novelty_prints_four_decimals_its_bits_and_the_verdict() {
+        let line = |n: Option<engine::Novelty>| {
+            let mut text = String::new();
+            write_novelty(&mut text, n).unwrap();
+            text
+        };
+        let n = |score: f32| Some(engine::Novelty::new(score, 0.0, 1.0));
+        assert_eq!(line(None), " novelty none");
+        assert_eq!(line(n(0.5)), " novelty 0.5000 (3f000000) known");
+        assert_eq!(line(n(1.0)), " novelty 1.0000 (3f800000) known");
+        assert_eq!(line(n(1.25)), " novelty 1.2500 (3fa00000) not-known");
+        assert_eq!(line(n(12.34567)), " novelty 12.3457 (414587dd) not-known");
+        assert_eq!(
+            line(n(f32::INFINITY)),
+            " novelty >=100000 (7f800000) not-known"
+        );
+        assert_eq!(line(n(f32::NAN)), " novelty >=100000 (7f800000) not-known");
+    }
+
+    #[test]
+    fn the_boot_log_says_novelty_none_for_a_model_without_a_section() {
+        let mut text = String::new();
+        run::<WORKSPACE_LEN, _, _>(&mut text, &mut Steps(0), MODEL, DIGITS).unwrap();
+        let digits: Vec<&str> = text.lines().filter(|l| l.starts_with("digit ")).collect();
+        assert!(!digits.is_empty(), "{text}");
+        let with_section = engine::ModelRepr::parse(MODEL).unwrap().novelty().is_some();
+        for line in digits {
+            assert_eq!(line.contains(" novelty none"), !with_section, "{line}");
+            if with_section {
+                assert!(
+                    line.contains(" known") || line.contains(" not-known"),
+                    "{line}"
+                );
+            }
+        }
     }
 }

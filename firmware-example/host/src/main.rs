@@ -10,6 +10,9 @@
 //! fw-host size   --elf FILE --model FILE            flash (code, model) and static RAM of a firmware ELF
 //! fw-host table  RESULT...                          the cost table (markdown) from per-target result files
 //! fw-host traffic --model FILE --digits FILE       model bytes one classification reads, and the XIP-miss estimate
+//! fw-host strip-novelty --model FILE --out FILE   a flat model without its novelty section, the same
+//!                                                  weights and data bytes (a version-2 file): the cost table's
+//!                                                  "without the section" row
 //! fw-host serve  --model FILE [--digits FILE] [--firmware NAME] [--banner]
 //!                                                  a device on stdin/stdout: the host protocol (../PROTOCOL.md),
 //!                                                  binary frames, firmware_common::device::Device over the model
@@ -42,9 +45,9 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(args: &[String]) -> Result<()> {
-    let (command, rest) = args
-        .split_first()
-        .ok_or("missing command (model, digits, expect, size, table, traffic, serve)")?;
+    let (command, rest) = args.split_first().ok_or(
+        "missing command (model, digits, expect, size, table, traffic, strip-novelty, serve)",
+    )?;
     match command.as_str() {
         "model" => {
             let shape = flag(rest, "--shape")?;
@@ -124,6 +127,33 @@ fn dispatch(args: &[String]) -> Result<()> {
             );
             Ok(())
         }
+        "strip-novelty" => {
+            let path = PathBuf::from(flag(rest, "--model")?);
+            let out = PathBuf::from(flag(rest, "--out")?);
+            let bytes = read(&path)?;
+            let stripped = strip_novelty(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&out, &stripped).map_err(|e| format!("{}: {e}", out.display()))?;
+            // The section's own tensors (means, weights, scales): the
+            // bytes it adds to a file beside its few bytes of description.
+            let tensors = engine::ModelRepr::parse(&bytes)
+                .ok()
+                .and_then(|r| {
+                    r.novelty().map(|n| match n.gaussians {
+                        engine::format::Gaussians::F32 { means, weights } => {
+                            means.len() + weights.len()
+                        }
+                        engine::format::Gaussians::Int8 {
+                            means,
+                            weights,
+                            scales,
+                        } => means.len() + weights.len() + scales.len(),
+                    })
+                })
+                .unwrap_or(0);
+            println!("wrote {} ({} bytes)", out.display(), stripped.len());
+            println!("novelty_tensors={tensors}");
+            Ok(())
+        }
         "serve" => {
             let path = PathBuf::from(flag(rest, "--model")?);
             let bytes = read(&path)?;
@@ -139,6 +169,33 @@ fn dispatch(args: &[String]) -> Result<()> {
         }
         other => Err(format!("unknown command {other:?}")),
     }
+}
+
+/// A flat model's file without its novelty section: the header, the
+/// gate's and the decoders' descriptors and the data section as they are
+/// (the section's tensors stay in the data, unreferenced), written as a
+/// version-2 file by `engine::format::emit`. So the two files classify
+/// with the same weights, bit for bit, the one with the section also
+/// scoring the novelty: what the section costs.
+fn strip_novelty(bytes: &[u8]) -> Result<Vec<u8>> {
+    let repr = engine::ModelRepr::parse(bytes).map_err(|e| e.to_string())?;
+    if repr.is_two_level() {
+        return Err("a two-level model: only a flat model's section is stripped".into());
+    }
+    let gate: Vec<_> = engine::format::descriptors(repr.gate()).collect();
+    let decoders: Vec<Vec<_>> = repr
+        .decoders()
+        .map(|d| engine::format::descriptors(d).collect())
+        .collect();
+    let decoders: Vec<&[_]> = decoders.iter().map(Vec::as_slice).collect();
+    let len = engine::format::emitted_len(repr.header(), &gate, &decoders, repr.data().len())
+        .map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; len];
+    let n = engine::format::emit(repr.header(), &gate, &decoders, repr.data(), &mut out)
+        .map_err(|e| e.to_string())?;
+    out.truncate(n);
+    engine::Model::from_bytes(&out).map_err(|e| format!("the stripped file: {e}"))?;
+    Ok(out)
 }
 
 fn optional_flag(args: &[String], name: &str) -> Option<String> {
@@ -587,5 +644,35 @@ mod tests {
             assert!(spec.label_map.is_none());
         }
         assert!(random_model("huge").unwrap_err().contains("digits8"));
+    }
+
+    #[test]
+    fn strip_novelty_keeps_the_weights_and_drops_the_section() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
+        for name in ["default-int8.bin", "default.bin"] {
+            let bytes = std::fs::read(format!("{dir}/{name}")).unwrap();
+            let with = engine::Model::from_bytes(&bytes).unwrap();
+            assert!(with.repr().novelty().is_some(), "{name} has a section");
+            let stripped = strip_novelty(&bytes).unwrap();
+            let without = engine::Model::from_bytes(&stripped).unwrap();
+            assert!(without.repr().novelty().is_none());
+            assert_eq!(without.repr().version(), engine::FORMAT_VERSION);
+            let mut ws = engine::host::workspace();
+            for step in [0usize, 7, 13, 101] {
+                let image: Vec<u8> = (0..784).map(|i| (i * step % 256) as u8).collect();
+                let a = with.classify(&mut ws, &image).unwrap();
+                let b = without.classify(&mut ws, &image).unwrap();
+                assert!(a.novelty.is_some() && b.novelty.is_none());
+                let bits = |c: &engine::Classification| {
+                    c.probabilities
+                        .iter()
+                        .map(|p| p.to_bits())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(bits(&a), bits(&b), "{name}");
+            }
+        }
+        let two_level = std::fs::read(format!("{dir}/hierarchical-int8.bin")).unwrap();
+        assert!(strip_novelty(&two_level).is_err());
     }
 }

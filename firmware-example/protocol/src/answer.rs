@@ -4,7 +4,7 @@
 use heapless::Vec;
 
 use crate::bytes::{Cursor, Writer};
-use crate::ext::STYLE;
+use crate::ext::{NOVELTY, STYLE};
 use crate::{answer_kind, CounterUnit, ElementType, Error, Extensions, Kind, Method, Status};
 use engine::MAX_EXPERTS;
 
@@ -52,7 +52,8 @@ pub struct ClassifyAnswer<'a> {
     /// The gate's softmax, K values as `f32` bits.
     pub probabilities: Vec<u32, MAX_EXPERTS>,
     /// Fields of later versions: revision 2's style record (read it with
-    /// [`style`](Self::style)), later a novelty score.
+    /// [`style`](Self::style)) and revision 3's novelty record
+    /// ([`novelty`](Self::novelty)).
     pub extensions: Extensions<'a>,
 }
 
@@ -76,6 +77,35 @@ impl Style {
     }
 }
 
+/// How unlike the model's training images the input is: the novelty
+/// record (tag [`NOVELTY`](crate::ext::NOVELTY), `score: f32, known: u8`)
+/// of a revision-3 `classify` answer from a model with a novelty section
+/// (`engine::Novelty`'s `score` and `known`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Novelty {
+    /// The score in threshold units (1 = at the threshold), as `f32` bits
+    /// (exactly the device's value; `+∞` possible).
+    pub score: u32,
+    /// Whether the score is within the threshold (`score <= 1`).
+    pub known: bool,
+}
+
+impl Novelty {
+    /// [`score`](Self::score) as an `f32`.
+    pub fn score_f32(&self) -> f32 {
+        f32::from_bits(self.score)
+    }
+}
+
+impl From<engine::Novelty> for Novelty {
+    fn from(n: engine::Novelty) -> Self {
+        Novelty {
+            score: n.score.to_bits(),
+            known: n.known,
+        }
+    }
+}
+
 impl ClassifyAnswer<'static> {
     /// The answer for an engine result.
     ///
@@ -90,6 +120,8 @@ impl ClassifyAnswer<'static> {
     /// // A flat model's style: 0, certain.
     /// let style = a.style().unwrap();
     /// assert_eq!((style.style, style.confidence_f32()), (0, 1.0));
+    /// // A model without a novelty section: no novelty record.
+    /// assert_eq!(a.novelty(), None);
     /// # Ok::<(), engine::Error>(())
     /// ```
     pub fn from_engine(c: &engine::Classification) -> Self {
@@ -98,9 +130,10 @@ impl ClassifyAnswer<'static> {
             label: c.label.filter(|&l| l != NO_LABEL),
             confidence: c.confidence().to_bits(),
             probabilities: c.probabilities.iter().map(|p| p.to_bits()).collect(),
-            extensions: Extensions::style_answer(
+            extensions: Extensions::classify_answer(
                 c.style.min(255) as u8,
                 c.style_confidence().to_bits(),
+                c.novelty.map(Novelty::from),
             ),
         }
     }
@@ -124,6 +157,19 @@ impl ClassifyAnswer<'_> {
             [style, a, b, c, d] => Some(Style {
                 style,
                 confidence: u32::from_le_bytes([a, b, c, d]),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Revision 3: the novelty score, from the novelty record (`None` from
+    /// a device whose model has no novelty section, or of revision 2 or
+    /// older, which sends none).
+    pub fn novelty(&self) -> Option<Novelty> {
+        match *self.extensions.get(NOVELTY)? {
+            [a, b, c, d, known @ (0 | 1)] => Some(Novelty {
+                score: u32::from_le_bytes([a, b, c, d]),
+                known: known == 1,
             }),
             _ => None,
         }
@@ -286,9 +332,6 @@ pub struct Answer<'a> {
     pub body: Body<'a>,
 }
 
-/// Bytes of a classify answer's style record's value.
-const STYLE_ANSWER_LEN: usize = 5;
-
 /// The label byte of a cluster without label.
 const NO_LABEL: u8 = 0xFF;
 
@@ -354,7 +397,7 @@ impl<'a> Answer<'a> {
                         probabilities.push(c.u32()?).map_err(|_| Error::Invalid)?;
                     }
                     let extensions = Extensions::new_checked(c.rest())?;
-                    extensions.check_known(STYLE_ANSWER_LEN)?;
+                    extensions.check_answer()?;
                     Body::Classify(ClassifyAnswer {
                         cluster,
                         label,
@@ -419,7 +462,8 @@ impl<'a> Answer<'a> {
     /// answer that would not parse back the same (a failure with status
     /// `Ok`, a label of 255, an empty label map or one not of `experts`
     /// bytes, pixels that are not `width × height`, a classify answer's
-    /// style record not of 5 bytes or twice); [`Error::TooLong`] for a
+    /// style or novelty record not of 5 bytes or twice, a novelty record's
+    /// `known` byte not 0 or 1); [`Error::TooLong`] for a
     /// text over 255 bytes; [`Error::BufferTooSmall`].
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(out);
@@ -432,7 +476,7 @@ impl<'a> Answer<'a> {
                 if c.label == Some(NO_LABEL) {
                     return Err(Error::Invalid);
                 }
-                c.extensions.check_known(STYLE_ANSWER_LEN)?;
+                c.extensions.check_answer()?;
                 w.u8(c.cluster)?;
                 w.u8(c.label.unwrap_or(NO_LABEL))?;
                 w.u32(c.confidence)?;

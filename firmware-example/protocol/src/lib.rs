@@ -56,8 +56,8 @@ mod request;
 mod server;
 
 pub use answer::{
-    Answer, Body, ClassifyAnswer, Failure, GenerateAnswer, InfoAnswer, SelftestAnswer, StatsAnswer,
-    Style,
+    Answer, Body, ClassifyAnswer, Failure, GenerateAnswer, InfoAnswer, Novelty, SelftestAnswer,
+    StatsAnswer, Style,
 };
 pub use codes::{answer_kind, CounterUnit, ElementType, Kind, Method, Status};
 pub use error::Error;
@@ -78,8 +78,10 @@ pub const VERSION: u8 = 1;
 ///
 /// Revision 1 appended `last_total` to `stats`; revision 2 adds the style
 /// record ([`ext::STYLE`]): a `classify` answer's [`Style`], a `generate`
-/// request's style, and the status [`Status::STYLE_RANGE`].
-pub const REVISION: u8 = 2;
+/// request's style, and the status [`Status::STYLE_RANGE`]; revision 3
+/// adds the novelty record ([`ext::NOVELTY`]): a `classify` answer's
+/// [`Novelty`], from a model with a novelty section.
+pub const REVISION: u8 = 3;
 
 /// Bytes of a frame's header: version, id, kind, length.
 pub const HEADER_LEN: usize = 6;

@@ -126,7 +126,7 @@ impl<'a> Request<'a> {
                 let expert = c.u8()?;
                 let seed = c.u64()?;
                 let extensions = Extensions::new_checked(c.rest())?;
-                extensions.check_known(1)?;
+                extensions.check_request()?;
                 Request::Generate(GenerateRequest {
                     expert,
                     seed,
@@ -163,7 +163,7 @@ impl<'a> Request<'a> {
             Request::Generate(g) => {
                 w.u8(g.expert)?;
                 w.u64(g.seed)?;
-                g.extensions.check_known(1)?;
+                g.extensions.check_request()?;
                 w.put(g.extensions.as_bytes())?;
             }
         }

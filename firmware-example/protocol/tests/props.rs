@@ -12,10 +12,10 @@ fn any_text() -> impl Strategy<Value = String> {
     "[ -~é✓]{0,40}".prop_filter("at most 255 bytes", |s| s.len() <= 255)
 }
 
-/// Records of later versions: any tag but the style's (whose length the
-/// parsers check).
+/// Records of later versions: any tag but the style's and the novelty's
+/// (whose lengths the parsers check).
 fn any_ext() -> impl Strategy<Value = Vec<u8>> {
-    let tag = any::<u8>().prop_filter("not the style tag", |&t| t != ext::STYLE);
+    let tag = any::<u8>().prop_filter("not a known tag", |&t| t != ext::STYLE && t != ext::NOVELTY);
     vec((tag, vec(any::<u8>(), 0..6)), 0..4).prop_map(|records| {
         let mut out = Vec::new();
         for (tag, value) in records {
@@ -89,6 +89,11 @@ proptest! {
         status in 1u8..=255,
         request in any::<u8>(),
     ) {
+        // A classify answer's own records (style, and novelty when `b` is
+        // odd) before the later versions' ones, when `a` says so.
+        let novelty = (b & 1 == 1).then_some(Novelty { score: b, known: a & 4 == 0 });
+        let own = Extensions::classify_answer(a as u8, b, novelty);
+        let ext = if which == 1 && a & 2 == 2 { [own.as_bytes(), &ext].concat() } else { ext };
         let ext = Extensions::new_checked(&ext).unwrap();
         let experts = bytes.len() as u16;
         let body = match which {

@@ -398,9 +398,8 @@ impl CloneStatic for Body<'_> {
                 label: c.label,
                 confidence: c.confidence,
                 probabilities: c.probabilities.clone(),
-                extensions: c.style().map_or(Extensions::EMPTY, |s| {
-                    Extensions::style_answer(s.style, s.confidence)
-                }),
+                extensions: Extensions::new_checked(Vec::leak(c.extensions.as_bytes().to_vec()))
+                    .unwrap(),
             }),
             Body::Selftest(s) => Body::Selftest(SelftestAnswer {
                 passed: s.passed,

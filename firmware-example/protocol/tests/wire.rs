@@ -127,12 +127,25 @@ fn check_answer(kind: u8, answer: Answer<'_>, payload: &[u8]) {
     // `classify`, which lacks revision 2's style record (7 bytes) and reads
     // as no style...
     let style = matches!(&answer.body, Body::Classify(c) if c.style().is_some());
+    let novelty = matches!(&answer.body, Body::Classify(c) if c.novelty().is_some());
     for cut in 0..payload.len() {
-        if style && cut == payload.len() - 7 {
+        // ... a model without a novelty section's answer (or a revision-2
+        // device's), which lacks revision 3's novelty record (7 bytes) and
+        // reads as no novelty ...
+        if novelty && cut == payload.len() - 7 {
+            let Body::Classify(old) = Answer::parse(kind, &payload[..cut]).unwrap().body else {
+                panic!("not classify")
+            };
+            assert_eq!(old.novelty(), None);
+            assert!(old.style().is_some());
+            continue;
+        }
+        if style && cut == payload.len() - if novelty { 14 } else { 7 } {
             let Body::Classify(old) = Answer::parse(kind, &payload[..cut]).unwrap().body else {
                 panic!("not classify")
             };
             assert_eq!(old.style(), None);
+            assert_eq!(old.novelty(), None);
             continue;
         }
         if kind == 0x85 && cut == payload.len() - 8 {
@@ -252,12 +265,13 @@ fn classify_answer_with_style() {
     );
     // Another record after it is kept; the style is read all the same.
     let mut later = payload.clone();
-    later.extend_from_slice(&[0x02, 0x04, 0x00, 0x00, 0x80, 0x3f]);
+    later.extend_from_slice(&[0x7e, 0x04, 0x00, 0x00, 0x80, 0x3f]);
     let Body::Classify(c) = Answer::parse(0x82, &later).unwrap().body else {
         panic!()
     };
     assert_eq!(c.style(), Some(style));
-    assert_eq!(c.extensions.get(0x02), Some(&[0x00, 0x00, 0x80, 0x3f][..]));
+    assert_eq!(c.novelty(), None);
+    assert_eq!(c.extensions.get(0x7e), Some(&[0x00, 0x00, 0x80, 0x3f][..]));
     // A revision-1 device's answer (no record) has no style.
     let old = &payload[..payload.len() - 7];
     let Body::Classify(c) = Answer::parse(0x82, old).unwrap().body else {
@@ -276,6 +290,128 @@ fn classify_answer_with_style() {
         c.extensions = Extensions::style_request(1);
     }
     assert_eq!(bad.emit(&mut out), Err(Error::Invalid));
+}
+
+/// Revision 3: the novelty record (tag 0x02, `score: f32, known: u8`)
+/// after the style record, in the answer of a model with a novelty section.
+#[test]
+fn classify_answer_with_novelty() {
+    let probabilities = [0.25f32, 0.75, 0.0].iter().map(|p| p.to_bits()).collect();
+    let novelty = Novelty {
+        score: 1.5f32.to_bits(),
+        known: false,
+    };
+    let answer = Answer {
+        unit: CounterUnit::Cycles,
+        cycles: 443_390,
+        body: Body::Classify(ClassifyAnswer {
+            cluster: 1,
+            label: Some(4),
+            confidence: 0.75f32.to_bits(),
+            probabilities,
+            extensions: Extensions::classify_answer(1, 0.625f32.to_bits(), Some(novelty)),
+        }),
+    };
+    let mut payload = PREFIX_OK_CYCLES_443390.to_vec();
+    payload.extend_from_slice(&[
+        0x01, // cluster
+        0x04, // label
+        0x00, 0x00, 0x40, 0x3f, // confidence 0.75
+        0x03, // K
+        0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x40, 0x3f, 0x00, 0x00, 0x00,
+        0x00, // probabilities
+        0x01, 0x05, // style record: tag, length
+        0x01, // style
+        0x00, 0x00, 0x20, 0x3f, // style confidence 0.625
+        0x02, 0x05, // novelty record: tag, length
+        0x00, 0x00, 0xc0, 0x3f, // score 1.5
+        0x00, // not known
+    ]);
+    check_answer(0x82, answer.clone(), &payload);
+    let Body::Classify(c) = Answer::parse(0x82, &payload).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(c.novelty(), Some(novelty));
+    assert_eq!(c.novelty().unwrap().score_f32(), 1.5);
+    assert_eq!(c.style().unwrap().confidence_f32(), 0.625);
+    // The whole wire encoding, as Python computes it.
+    let mut out = [0u8; 64];
+    let n = encode_answer(7, &answer, &mut out).unwrap();
+    assert_eq!(
+        &out[..n],
+        &[
+            0x00, 0x03, 0x01, 0x07, 0x03, 0x82, 0x2b, 0x01, 0x05, 0x01, 0xfe, 0xc3, 0x06, 0x01,
+            0x01, 0x01, 0x01, 0x03, 0x01, 0x04, 0x01, 0x04, 0x40, 0x3f, 0x03, 0x01, 0x03, 0x80,
+            0x3e, 0x01, 0x03, 0x40, 0x3f, 0x01, 0x01, 0x01, 0x04, 0x01, 0x05, 0x01, 0x01, 0x05,
+            0x20, 0x3f, 0x02, 0x05, 0x01, 0x03, 0xc0, 0x3f, 0x05, 0xbc, 0x58, 0x0f, 0x93, 0x00,
+        ][..]
+    );
+    // Known: the last byte 1; an infinite score travels as its bits.
+    let mut known = payload.clone();
+    let last = known.len() - 1;
+    known[last] = 1;
+    known[last - 4..last].copy_from_slice(&f32::INFINITY.to_bits().to_le_bytes());
+    let Body::Classify(c) = Answer::parse(0x82, &known).unwrap().body else {
+        panic!()
+    };
+    let got = c.novelty().unwrap();
+    assert!(got.known);
+    assert_eq!(got.score_f32(), f32::INFINITY);
+    // The novelty record alone (no style record before it), or before it:
+    // read all the same.
+    let base = &payload[..payload.len() - 14];
+    let style_record = &payload[payload.len() - 14..payload.len() - 7];
+    let novelty_record = &payload[payload.len() - 7..];
+    for areas in [
+        vec![novelty_record],
+        vec![novelty_record, style_record],
+        vec![novelty_record, &[0x7e, 0x00][..]],
+    ] {
+        let bytes = [&[base][..], &areas].concat().concat();
+        let Body::Classify(c) = Answer::parse(0x82, &bytes).unwrap().body else {
+            panic!()
+        };
+        assert_eq!(c.novelty(), Some(novelty), "{areas:?}");
+    }
+    // Refused: a known byte other than 0 or 1, another length, twice.
+    let mut two = payload.clone();
+    two[last] = 2;
+    assert_eq!(Answer::parse(0x82, &two), Err(Error::Invalid));
+    let short = [
+        base,
+        style_record,
+        &[0x02, 0x04, 0x00, 0x00, 0xc0, 0x3f][..],
+    ]
+    .concat();
+    assert_eq!(Answer::parse(0x82, &short), Err(Error::Invalid));
+    let long = [
+        base,
+        style_record,
+        &[0x02, 0x06, 0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00][..],
+    ]
+    .concat();
+    assert_eq!(Answer::parse(0x82, &long), Err(Error::Invalid));
+    let twice = [&payload[..], novelty_record].concat();
+    assert_eq!(Answer::parse(0x82, &twice), Err(Error::Invalid));
+    // ... and by emit: a novelty record of another length, or twice.
+    for bad in [
+        &[0x02, 0x04, 0x00, 0x00, 0xc0, 0x3f][..],
+        &[0x02, 0x05, 0x00, 0x00, 0xc0, 0x3f, 0x07][..],
+        &[novelty_record, novelty_record].concat(),
+    ] {
+        let mut a = answer.clone();
+        if let Body::Classify(c) = &mut a.body {
+            c.extensions = Extensions::new_checked(bad).unwrap();
+        }
+        assert_eq!(a.emit(&mut out), Err(Error::Invalid), "{bad:?}");
+    }
+    // In a generate request tag 0x02 is not the novelty record (a planned
+    // temperature): skipped, whatever its length.
+    let request = [3, 3, 0, 0xed, 0x5e, 0, 0, 0, 0, 0x02, 0x02, 0xAA, 0xBB];
+    let Request::Generate(g) = Request::parse(0x03, &request).unwrap() else {
+        panic!()
+    };
+    assert_eq!(g.style(), None);
 }
 
 /// Revision 2: a generate request's style record (tag 0x01, `style: u8`).
@@ -585,4 +721,16 @@ fn sizes_for_the_default_model() {
     let n = encode_answer(1, &a, &mut out).unwrap();
     assert!(n <= wire_len(74));
     assert!(74 <= answer_capacity(784, 10));
+    // Revision 3's novelty record: 7 bytes more again.
+    if let Body::Classify(c) = &mut a.body {
+        let novelty = Novelty {
+            score: 0.5f32.to_bits(),
+            known: true,
+        };
+        c.extensions = Extensions::classify_answer(1, 0.5f32.to_bits(), Some(novelty));
+    }
+    assert_eq!(a.payload_len(), 71);
+    let n = encode_answer(1, &a, &mut out).unwrap();
+    assert!(n <= wire_len(81));
+    assert!(81 <= answer_capacity(784, 10));
 }

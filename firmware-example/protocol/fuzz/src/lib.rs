@@ -43,7 +43,16 @@ impl Handler for Fake {
             label: Some(cluster),
             confidence: 1.0f32.to_bits(),
             probabilities: (0..5).map(|k| u32::from(k == cluster)).collect(),
-            extensions: Extensions::style_answer(pixels[1] % 2, 0.5f32.to_bits()),
+            // The style record, and for odd pixels[2] the novelty record
+            // (revision 3).
+            extensions: Extensions::classify_answer(
+                pixels[1] % 2,
+                0.5f32.to_bits(),
+                (pixels[2] % 2 == 1).then_some(Novelty {
+                    score: u32::from(pixels[3]) << 23,
+                    known: pixels[3] < 127,
+                }),
+            ),
         })
     }
     fn generate(

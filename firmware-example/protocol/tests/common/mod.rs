@@ -44,7 +44,15 @@ pub fn expected_classify(pixels: &[u8]) -> ClassifyAnswer<'static> {
         },
         confidence: 1.0f32.to_bits(),
         probabilities,
-        extensions: Extensions::style_answer(cluster % STYLES, 0.75f32.to_bits()),
+        extensions: Extensions::classify_answer(
+            cluster % STYLES,
+            0.75f32.to_bits(),
+            // A novelty score for odd clusters (known for 1 only).
+            (cluster % 2 == 1).then_some(Novelty {
+                score: f32::from(cluster).to_bits(),
+                known: cluster == 1,
+            }),
+        ),
     }
 }
 
