@@ -36,8 +36,19 @@ static TABLE: [u32; 256] = make_table();
 // check went from 5.7 M to 7.4 M cycles in rp2040js.
 #[inline(never)]
 pub fn crc32(data: &[u8]) -> u32 {
+    // Four bytes a loop iteration, one table: the same steps as one byte a
+    // step, with a quarter of the loop's compare and branch (on a Cortex-M0+
+    // they are a quarter of each byte's cycles), and no more live values
+    // than the byte loop's, so nothing spills.
     let mut c = !0u32;
-    for &b in data {
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        c = TABLE[((c ^ w[0] as u32) & 0xFF) as usize] ^ (c >> 8);
+        c = TABLE[((c ^ w[1] as u32) & 0xFF) as usize] ^ (c >> 8);
+        c = TABLE[((c ^ w[2] as u32) & 0xFF) as usize] ^ (c >> 8);
+        c = TABLE[((c ^ w[3] as u32) & 0xFF) as usize] ^ (c >> 8);
+    }
+    for &b in words.remainder() {
         c = TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
     }
     !c

@@ -287,6 +287,9 @@ fn the_shipped_default_models_carry_a_section() {
     }
 }
 
+/// The one message for values that break the section's rules.
+const VALUES: &str = "novelty values out of range (means finite, or in the hidden layer's codes; weights and scales finite, not negative)";
+
 #[test]
 fn bad_sections_are_typed_errors() {
     let spec = spec_with_novelty();
@@ -310,15 +313,12 @@ fn bad_sections_are_typed_errors() {
     // Values the writer refuses to write (it parses what it wrote).
     let mut nan = spec.clone();
     nan.novelty.as_mut().unwrap().means[1][3] = f32::NAN;
-    assert!(matches!(
-        nan.to_bytes(),
-        Err(Error::InvalidModel("novelty mean not finite"))
-    ));
+    assert!(matches!(nan.to_bytes(), Err(Error::InvalidModel(VALUES))));
     let mut negative = spec.clone();
     negative.novelty.as_mut().unwrap().weights[0][0] = -1.0;
     assert!(matches!(
         negative.to_bytes(),
-        Err(Error::InvalidModel("novelty weight negative or not finite"))
+        Err(Error::InvalidModel(VALUES))
     ));
     let mut short = spec.clone();
     short.novelty.as_mut().unwrap().means.pop();
@@ -342,10 +342,7 @@ fn bad_sections_are_typed_errors() {
     let mut out = int8.clone();
     out[at..at + 2].copy_from_slice(&(-1i16).to_le_bytes());
     fix_checksum(&mut out);
-    assert_eq!(
-        invalid(&out),
-        "novelty mean outside the hidden layer's codes"
-    );
+    assert_eq!(invalid(&out), VALUES);
 }
 
 #[test]

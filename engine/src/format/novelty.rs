@@ -117,11 +117,21 @@ impl<'a> Gaussians<'a> {
     }
 }
 
-/// The `f32` LE values of `bytes`.
-fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+/// What a section whose values break the rules above is.
+const VALUES: &str = "novelty values out of range (means finite, or in the hidden layer's codes; weights and scales finite, not negative)";
+
+/// Whether `ok` holds for every `f32` LE value of `bytes` (a plain loop and
+/// a function pointer: one copy of the code for every check).
+fn all_f32(bytes: &[u8], ok: fn(f32) -> bool) -> bool {
+    let mut all = true;
+    for b in bytes.chunks_exact(4) {
+        all &= ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    }
+    all
+}
+
+fn finite_not_negative(v: f32) -> bool {
+    v.is_finite() && v >= 0.0
 }
 
 /// What the section is checked against: the model around it.
@@ -172,11 +182,8 @@ impl NoveltyDesc {
             (GaussiansDesc::F32 { means, weights }, ElementType::F16) => {
                 let means = checked_tensor(data, means, count, 4, what)?;
                 let weights = checked_tensor(data, weights, count, 4, what)?;
-                if !f32s(means).all(f32::is_finite) {
-                    return Err(Error::InvalidModel("novelty mean not finite"));
-                }
-                if !f32s(weights).all(|w| w.is_finite() && w >= 0.0) {
-                    return Err(Error::InvalidModel("novelty weight negative or not finite"));
+                if !all_f32(means, f32::is_finite) || !all_f32(weights, finite_not_negative) {
+                    return Err(Error::InvalidModel(VALUES));
                 }
                 Gaussians::F32 { means, weights }
             }
@@ -193,17 +200,13 @@ impl NoveltyDesc {
                 let scales = checked_tensor(data, scales, model.clusters, 4, what)?;
                 // The integer distance's bound rests on this (forward::novelty).
                 let (low, high) = model.codes;
-                if means
-                    .chunks_exact(2)
-                    .map(|b| i16::from_le_bytes([b[0], b[1]]) as i32)
-                    .any(|m| m < low || m > high)
-                {
-                    return Err(Error::InvalidModel(
-                        "novelty mean outside the hidden layer's codes",
-                    ));
+                let mut codes = true;
+                for b in means.chunks_exact(2) {
+                    let m = i16::from_le_bytes([b[0], b[1]]) as i32;
+                    codes &= m >= low && m <= high;
                 }
-                if !f32s(scales).all(|s| s.is_finite() && s >= 0.0) {
-                    return Err(Error::InvalidModel("novelty scale negative or not finite"));
+                if !codes || !all_f32(scales, finite_not_negative) {
+                    return Err(Error::InvalidModel(VALUES));
                 }
                 Gaussians::Int8 {
                     means,
