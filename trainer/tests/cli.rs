@@ -502,3 +502,59 @@ fn int8_export_and_re_export_without_training() {
     assert_one_line_error(&o, 1, &["stopped after epoch 1 of 3", "--resume"]);
     assert!(!dir.path().join("x.bin").exists());
 }
+
+#[test]
+fn export_model_gives_an_older_file_a_novelty_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ok(&small_fit(&run, "1", "5", &["--no-novelty"]));
+    // Without a novelty score a flat model stays version 2.
+    let old = std::fs::read(run.join("model.bin")).unwrap();
+    let repr = engine::ModelRepr::parse(&old).unwrap();
+    assert_eq!((repr.version(), repr.novelty().is_some()), (2, false));
+    let new = dir.path().join("new.bin");
+    let d = data();
+    let export = |model: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--data",
+            d.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        trainer(&args)
+    };
+    ok(&export(&run.join("model.bin"), &new, &[]));
+    let bytes = std::fs::read(&new).unwrap();
+    let repr = engine::ModelRepr::parse(&bytes).unwrap();
+    assert_eq!(repr.version(), 3);
+    assert!(repr.novelty().is_some());
+    // The networks are the old file's, exactly.
+    let (a, b) = (
+        engine::writer::TwoLevelSpec::from_bytes(&old).unwrap(),
+        engine::writer::TwoLevelSpec::from_bytes(&bytes).unwrap(),
+    );
+    assert_eq!((&a.model, &a.clusters), (&b.model, &b.clusters));
+    // Without the score again: the old file, byte for byte.
+    let plain = dir.path().join("plain.bin");
+    ok(&export(&new, &plain, &["--no-novelty"]));
+    assert_eq!(std::fs::read(&plain).unwrap(), old);
+    // int8 weights are not quantized twice.
+    let o = export(&run.join("model-int8.bin"), &dir.path().join("x.bin"), &[]);
+    assert_one_line_error(
+        &o,
+        1,
+        &["model-int8.bin", "int8 weights", "give the f16 file"],
+    );
+    // Neither a run nor a model: clap's usage error.
+    let o = trainer(&[
+        "export",
+        "--out",
+        dir.path().join("y.bin").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
