@@ -13,7 +13,7 @@
 # <= 1.5x the flat int8 model's cycles). The int8 model without its
 # novelty section (fw-host strip-novelty) runs on the RP2040 too: the
 # section's cost, at most 10% more cycles per classification and 10% more
-# bytes (issue 25). Also checks the RP2040
+# bytes. Also checks the RP2040
 # budgets and prints the cost table; `--update-readme` also writes the table,
 # the RP2040's boot log and its summary into results/ (firmware-cost.md,
 # firmware-boot-log.md, rp2040.md) and the READMEs' blocks that show them.
@@ -58,7 +58,7 @@ PAIRS+=(microbit:small-int8 microbit:small)
 PAIRS+=(rp2040:digits8-int8 riscv32-virt:digits8-int8)
 # The int8 model without its novelty section (fw-host strip-novelty: the
 # same weights and data bytes, a version-2 file), on the RP2040 only: the
-# section's cost in cycles, against the int8 row (issue 25: at most 10%
+# section's cost in cycles, against the int8 row (at most 10%
 # more cycles per classification and 10% more model bytes).
 PAIRS+=(rp2040:int8-no-novelty)
 
@@ -222,7 +222,7 @@ pair() {
   if [ "$model" = hierarchical-int8 ]; then hierarchical_budgets "$target" "$result"; fi
 }
 
-# The two-level int8 model's budgets (issue 23): the file at most 1.5 MiB
+# The two-level int8 model's budgets: the file at most 1.5 MiB
 # (beside the firmware in a Pico's 2 MiB of flash: the image budget above),
 # engine RAM (static + stack high-water, workspace included) at most 8 KiB
 # on every target that runs, and on the RP2040 a classification in at most
@@ -274,7 +274,7 @@ int8_targets() { # target model log result
   fi
 }
 
-# The novelty score's cost on the RP2040 (issue 25): the int8 model's
+# The novelty score's cost on the RP2040: the int8 model's
 # classification with its section against the same file without it
 # (fw-host strip-novelty), at most 10% more cycles; the section's tensors
 # at most 10% of the file.
@@ -294,7 +294,7 @@ novelty_cost() {
   cycles_pct=$(awk -v a="$with" -v b="$without" 'BEGIN { printf "%+.1f", 100 * (a - b) / b }')
   bytes_pct=$(awk -v t="$tensors" -v f="$file" 'BEGIN { printf "%.1f", 100 * t / (f - t) }')
   step "RP2040 int8 novelty score: classification $with cycles with the section, $without without ($cycles_pct%); its tensors $tensors bytes (+$bytes_pct% over the file without them)"
-  echo "RP2040 int8 novelty score (issue 25): classification $with cycles with the section, $without without it" \
+  echo "RP2040 int8 novelty score: classification $with cycles with the section, $without without it" \
     "($cycles_pct%, at most +10%: the same file through fw-host strip-novelty); the section's tensors $tensors bytes," \
     "+$bytes_pct% over the file's other $((file - tensors)) bytes (at most +10%)." >>"$OUT/budgets.txt"
 }
