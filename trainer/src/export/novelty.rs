@@ -210,9 +210,9 @@ Fitted on {} training images (no labels): per cluster a diagonal Gaussian over t
     );
     let _ = writeln!(
         r,
-        "| weights | test images flagged | same verdict as f32 | score: median / largest difference from f32 (relative) |
+        "| model | test images flagged | same verdict as f32 | score: median / largest difference from f32 (relative) |
 |---|---:|---:|---:|
-| f32 | {:.2}% | – | – |",
+| f32 model | {:.2}% | – | – |",
         share(&mut reference.iter().map(|n| n.known))
     );
     for (name, bytes) in files {

@@ -167,8 +167,8 @@ pub fn finish<M: Method>(
             &test.pixels,
             test.n,
             &[
-                ("f16 (model.bin)", &bytes),
-                ("int8 (model-int8.bin)", &int8),
+                ("model.bin (f16)", &bytes),
+                ("model-int8.bin (int8)", &int8),
             ],
         )?);
     }
