@@ -304,16 +304,7 @@ pub fn describe(model: &Model<'_>, bytes: &[u8]) -> String {
     let novelty = model.repr().novelty();
     let _ = match novelty {
         None => writeln!(t, "novelty score: none (this file has no novelty section)"),
-        Some(n) => writeln!(
-            t,
-            "novelty score: per cluster a Gaussian over the gate's last hidden layer ({} units, {}), doubt threshold {:.4} (engine/FORMAT.md, Novelty)",
-            n.units,
-            match n.gaussians {
-                engine::format::Gaussians::F32 { .. } => "f32 means and weights",
-                engine::format::Gaussians::Int8 { .. } => "integer means and weights",
-            },
-            n.doubt_threshold
-        ),
+        Some(n) => writeln!(t, "novelty score: {n}"),
     };
     let labels = match &h.label_map {
         Some(m) => format!("{:?}", m.as_slice()),

@@ -94,6 +94,21 @@ pub enum Gaussians<'a> {
     },
 }
 
+impl core::fmt::Display for NoveltySection<'_> {
+    /// The section in one line, as `harness inspect` and the page print it.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let encoding = match self.gaussians {
+            Gaussians::F32 { .. } => "f32 means and weights",
+            Gaussians::Int8 { .. } => "integer means and weights",
+        };
+        write!(
+            f,
+            "per cluster a Gaussian over the gate's last hidden layer ({} units, {encoding}), doubt threshold {:.4} (engine/FORMAT.md, Novelty)",
+            self.units, self.doubt_threshold
+        )
+    }
+}
+
 impl<'a> Gaussians<'a> {
     /// Cluster `c`'s means and weights (`units` values each) and, for an
     /// int8 file, its scale; `None` when `c` is out of range.

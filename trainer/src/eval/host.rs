@@ -106,15 +106,7 @@ pub fn describe(model: &Model<'_>, bytes: usize) -> String {
 fn novelty_line(model: &Model<'_>) -> String {
     match model.repr().novelty() {
         None => "novelty score: none (this file has no novelty section)".into(),
-        Some(n) => format!(
-            "novelty score: per cluster a Gaussian over the gate's last hidden layer ({} units, {}), doubt threshold {:.4} (engine/FORMAT.md, Novelty)",
-            n.units,
-            match n.gaussians {
-                engine::format::Gaussians::F32 { .. } => "f32 means and weights",
-                engine::format::Gaussians::Int8 { .. } => "integer means and weights",
-            },
-            n.doubt_threshold
-        ),
+        Some(n) => format!("novelty score: {n}"),
     }
 }
 
