@@ -240,6 +240,8 @@ pub struct MixtureArgs {
     #[arg(long, conflicts_with = "resume")]
     pub balance: Option<f64>,
     /// Random shift of the gate's input in pixels (augmentation; 0 = off).
+    /// Default preset: 1/14 of the images' shorter side, rounded down (2 on
+    /// 28×28, 1 on 16×16, 0 on 8×8).
     #[arg(long, conflicts_with = "resume")]
     pub shift: Option<usize>,
     /// Fewest optimizer steps per epoch: a smaller set is passed over
@@ -548,6 +550,7 @@ impl FitArgs {
         }
         if let Some(v) = m.shift {
             c.shift = v;
+            c.shift_from_size = false;
         }
         if let Some(v) = m.min_epoch_steps {
             c.min_epoch_steps = v;

@@ -124,6 +124,11 @@ pub struct Trainer<M: Method> {
     pub stop: Arc<AtomicBool>,
     /// Print per-epoch lines and progress bars.
     pub verbose: bool,
+    /// Draw the per-epoch progress bar even when not `verbose` (indicatif
+    /// draws it only on a terminal): for callers that print their own
+    /// per-epoch lines, such as the kVAE experiments, whose epochs last
+    /// many minutes.
+    pub progress_bar: bool,
     /// Write `samples/epoch-NNN.png` after every epoch (off for data that
     /// are not images, such as the 2-D points of `kvae-synthetic`).
     pub sample_grids: bool,
@@ -159,6 +164,7 @@ impl<M: Method> Trainer<M> {
             run_dir,
             stop: Arc::new(AtomicBool::new(false)),
             verbose: true,
+            progress_bar: false,
             sample_grids: true,
         };
         if resume {
@@ -214,7 +220,7 @@ impl<M: Method> Trainer<M> {
             let epoch = self.state.epoch;
             let plan = self.method.plan(epoch, &self.data);
             self.method.begin_epoch(epoch, &self.data)?;
-            let bar = if self.verbose {
+            let bar = if self.verbose || self.progress_bar {
                 indicatif::ProgressBar::new(plan.steps as u64)
             } else {
                 indicatif::ProgressBar::hidden()

@@ -280,6 +280,9 @@ pub fn train(
     let method = KVae::on_points(cfg, points, labels, &data, &ctx, opts.start.clone())?;
     let mut trainer = Trainer::new(cfg.clone(), method, data, dir.clone(), resume)?;
     trainer.verbose = opts.verbose;
+    // The experiments print a line per round; a pretraining epoch can
+    // take many minutes, so the bar shows where it is.
+    trainer.progress_bar = true;
     trainer.sample_grids = grids;
     trainer.stop = interrupted();
     if trainer.run_observed(observe)? == Outcome::Interrupted {
