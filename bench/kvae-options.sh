@@ -8,20 +8,31 @@
 # which trainer/README.md includes (`python3 .ci/readme-blocks.py --update`). Not part of the
 # test suite.
 #
-#   bash bench/kvae-options.sh            # the experiment's default setting (≈ 30 min a run on 2 cores)
+#   bash bench/kvae-options.sh            # the experiment's default setting: ≈ 6 h a run on 2 cores
+#                                         # (2026-12-06, all options on, a shared machine: the pretraining
+#                                         # epoch 33 min, 19 of them VAE steps; a round ≈ 9 min, 2.2 of
+#                                         # them VAE steps, the rest scoring 60,000 images with 15
+#                                         # convolutional discriminators), so resume it across sessions
+#                                         # or run it on a GPU (bench/gpu.sh kvae)
 #   bash bench/kvae-options.sh --quick    # its --quick setting (the test suite's; minutes a run)
+#   bash bench/kvae-options.sh --resume   # goes on where a stopped run left off (Ctrl-C saves a
+#                                         # checkpoint): finished options are kept, not rerun
 #
-# Runs go to target/kvae-options/<option>/ (replaced each time; their checkpoints deleted).
+# Runs go to target/kvae-options/<option>/ (replaced each time unless --resume; the checkpoints of
+# finished runs deleted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=()
 setting="default"
 command="bash bench/kvae-options.sh"
-if [ "${1:-}" = "--quick" ]; then
-    quick=(--quick)
-    setting="--quick"
-    command+=" --quick"
-fi
+resume=false
+for arg in "$@"; do
+    case $arg in
+        --quick) quick=(--quick) setting="--quick" command+=" --quick" ;;
+        --resume) resume=true ;;
+        *) echo "bench/kvae-options.sh: unknown option $arg (--quick, --resume)" >&2; exit 2 ;;
+    esac
+done
 cargo build --release --locked -p trainer >/dev/null 2>&1
 # shellcheck disable=SC1091
 . .ci/target-dir.sh
@@ -39,14 +50,19 @@ rows=()
 for option in none --no-batch-norm --dense-disc --plain-fakes; do
     name=${option#--}
     run=$out/$name
-    rm -rf "$run"
+    md=$run/mnist.md
     flags=("${quick[@]}")
     [ "$option" = none ] || flags+=("$option")
-    echo "kvae-options: trainer experiment kvae-mnist ${flags[*]}" >&2
-    /usr/bin/time -f '%e' -o "$out/time.txt" \
-        "$CARGO_TARGET/release/trainer" experiment kvae-mnist "${flags[@]}" --out "$run" >"$out/$name.log" 2>&1
-    wall=$(cat "$out/time.txt")
-    md=$run/mnist.md
+    if $resume && [ -f "$md" ] && [ -f "$out/time-$name.txt" ]; then
+        echo "kvae-options: $name finished before, kept" >&2
+    else
+        if $resume; then flags+=(--resume); else rm -rf "$run"; fi
+        echo "kvae-options: trainer experiment kvae-mnist ${flags[*]}" >&2
+        # A resumed run's wall time is its last part's: the table says so.
+        /usr/bin/time -f '%e' -o "$out/time-$name.txt" \
+            "$CARGO_TARGET/release/trainer" experiment kvae-mnist "${flags[@]}" --out "$run" >>"$out/$name.log" 2>&1
+    fi
+    wall=$(cat "$out/time-$name.txt")
     fid=$(cell "(a) kVAE" "$md" 5)
     seconds=$(cell "(a) kVAE" "$md" 7)
     purity15=$(cell "kVAE, 15 " "$md" 3)
