@@ -43,6 +43,9 @@ struct Args {
     /// Autoencoder Adam step size.
     #[arg(long, default_value_t = PartitionConfig::default().ae_lr)]
     lr: f64,
+    /// Autoencoder augmentation: shifts of up to N pixels (0 = none).
+    #[arg(long, default_value_t = PartitionConfig::default().ae_shift)]
+    ae_shift: usize,
     /// Graph points for spectral clustering.
     #[arg(long, default_value_t = PartitionConfig::default().max_points)]
     points: usize,
@@ -167,6 +170,7 @@ fn main() -> Result<()> {
         ae_hidden: args.hidden.clone(),
         ae_batch: args.batch,
         ae_lr: args.lr,
+        ae_shift: args.ae_shift,
         max_points: args.points,
         tries: args.tries,
         ..PartitionConfig::default()
@@ -201,11 +205,14 @@ fn main() -> Result<()> {
             epochs: cfg.ae_epochs,
             batch: cfg.ae_batch,
             lr: cfg.ae_lr,
+            shift: cfg.ae_shift,
+            image: cfg.image,
         };
         let cache = args.codes.as_ref().map(|dir| {
             dir.join(format!(
-                "codes-seed{seed}-e{}-n{n}-{}.f32",
+                "codes-seed{seed}-e{}-n{n}-s{}-{}.f32",
                 cfg.ae_epochs,
+                cfg.ae_shift,
                 cfg.ae_hidden
                     .iter()
                     .map(|h| h.to_string())

@@ -25,6 +25,14 @@ pub struct AutoencoderConfig {
     pub batch: usize,
     /// Adam step size.
     pub lr: f64,
+    /// Augmentation: every training image shifted by up to `shift` pixels
+    /// in x and y (zeros fill in), input and target alike; 0 = none. The
+    /// shifts come from a generator of their own, so 0 leaves every other
+    /// draw, and so the codes, as they were.
+    pub shift: usize,
+    /// The images' `(width, height)`, which `shift` needs (their product
+    /// must be the pixels of an image).
+    pub image: (usize, usize),
 }
 
 impl Default for AutoencoderConfig {
@@ -35,6 +43,8 @@ impl Default for AutoencoderConfig {
             epochs: 10,
             batch: 256,
             lr: 1e-3,
+            shift: 0,
+            image: (28, 28),
         }
     }
 }
@@ -118,6 +128,12 @@ impl Autoencoder {
             images.len()
         );
         let pixels = images.len() / n;
+        ensure!(
+            cfg.shift == 0 || cfg.image.0 * cfg.image.1 == pixels,
+            "autoencoder: shifts of {}x{} images, but an image has {pixels} pixels",
+            cfg.image.0,
+            cfg.image.1
+        );
         let dev = Device::Cpu;
         let mut widths = vec![pixels];
         widths.extend(&cfg.hidden);
@@ -161,6 +177,7 @@ impl Autoencoder {
         let mut adam = Adam::new(params, AdamConfig::with_lr(cfg.lr));
         let mut order: Vec<usize> = (0..n).collect();
         let mut shuffle = rng.fork(2);
+        let mut shifts = rng.fork(3);
         for epoch in 0..cfg.epochs {
             shuffle.shuffle(&mut order);
             let (mut total, mut count) = (0.0, 0usize);
@@ -170,20 +187,32 @@ impl Autoencoder {
                 // gradients add up to the batch's; Adam adds them). candle's
                 // matmuls gain nothing from a second thread at these sizes.
                 let batch = rows.len() as f64;
-                let half = |rows: &[usize]| -> Result<(candle_core::backprop::GradStore, f64)> {
-                    let x = batch_tensor(images, pixels, rows, &ae.device)?;
+                // Shifted images are drawn here, before the halves split,
+                // so that the draws do not depend on the threads.
+                let shifted = (cfg.shift > 0).then(|| {
+                    crate::data::batch_pixels(images, cfg.image, rows, cfg.shift, Some(&mut shifts))
+                });
+                let half = |range: std::ops::Range<usize>| -> Result<(candle_core::backprop::GradStore, f64)> {
+                    let x = match &shifted {
+                        Some(v) => Tensor::from_slice(
+                            &v[range.start * pixels..range.end * pixels],
+                            (range.len(), pixels),
+                            &ae.device,
+                        )?,
+                        None => batch_tensor(images, pixels, &rows[range], &ae.device)?,
+                    };
                     let loss = (ae.nll(&x)?.sum_all()? / batch)?;
                     Ok((ops::backward(&loss)?, loss.to_scalar::<f32>()? as f64))
                 };
-                let (first, second) = rows.split_at(rows.len() / 2);
-                let halves = if first.is_empty() {
-                    vec![second]
+                let mid = rows.len() / 2;
+                let halves = if mid == 0 {
+                    vec![0..rows.len()]
                 } else {
-                    vec![first, second]
+                    vec![0..mid, mid..rows.len()]
                 };
                 let mut grads = Vec::with_capacity(2);
                 let mut loss = 0.0;
-                for part in crate::util::in_parallel(halves.len(), |i| half(halves[i])) {
+                for part in crate::util::in_parallel(halves.len(), |i| half(halves[i].clone())) {
                     let (g, l) = part?;
                     grads.push(g);
                     loss += l;
@@ -289,6 +318,7 @@ mod tests {
             epochs: 0,
             batch: 32,
             lr: 3e-3,
+            ..AutoencoderConfig::default()
         };
         let untrained =
             Autoencoder::train(&images, n, &cfg, &mut Rng::from_state(3), &|_| {}).unwrap();
@@ -324,6 +354,7 @@ mod tests {
             epochs: 2,
             batch: 16,
             lr: 1e-3,
+            ..AutoencoderConfig::default()
         };
         let a = Autoencoder::train(&images, n, &cfg, &mut Rng::from_state(9), &|_| {}).unwrap();
         let b = Autoencoder::train(&images, n, &cfg, &mut Rng::from_state(9), &|_| {}).unwrap();
@@ -335,5 +366,43 @@ mod tests {
         );
         assert_eq!(ca, cb);
         assert_ne!(ca, cc);
+    }
+
+    #[test]
+    fn shifted_training_is_seeded_and_checks_the_image_shape() {
+        let n = 64;
+        let (images, _) = toy_images(n, 2);
+        let pixels = images.len() / n;
+        let side = (pixels as f64).sqrt() as usize;
+        assert_eq!(side * side, pixels, "toy images are square");
+        let plain = AutoencoderConfig {
+            hidden: vec![32],
+            code: 3,
+            epochs: 2,
+            batch: 16,
+            lr: 1e-3,
+            shift: 0,
+            image: (side, side),
+        };
+        let shifted = AutoencoderConfig {
+            shift: 1,
+            ..plain.clone()
+        };
+        let codes = |cfg: &AutoencoderConfig| {
+            Autoencoder::train(&images, n, cfg, &mut Rng::from_state(9), &|_| {})
+                .unwrap()
+                .encode(&images, n)
+                .unwrap()
+        };
+        assert_eq!(codes(&shifted), codes(&shifted));
+        assert_ne!(codes(&shifted), codes(&plain));
+        let wrong = AutoencoderConfig {
+            image: (side + 1, side),
+            ..shifted
+        };
+        let err = Autoencoder::train(&images, n, &wrong, &mut Rng::from_state(9), &|_| {})
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("shifts of"), "{err}");
     }
 }

@@ -79,6 +79,11 @@ pub struct PartitionConfig {
     pub ae_batch: usize,
     /// Autoencoder Adam step size.
     pub ae_lr: f64,
+    /// Autoencoder augmentation: images shifted by up to this many pixels
+    /// (0 = none; see [`AutoencoderConfig::shift`]).
+    pub ae_shift: usize,
+    /// The images' `(width, height)`, for `ae_shift`.
+    pub image: (usize, usize),
     /// Clustering of the codes.
     pub clustering: Clustering,
     /// Codes in the spectral graph (a random subset when there are more
@@ -108,6 +113,8 @@ impl Default for PartitionConfig {
             code_dim: 10,
             ae_batch: 64,
             ae_lr: 1e-3,
+            ae_shift: 0,
+            image: (28, 28),
             clustering: Clustering::Spectral,
             max_points: 20_000,
             spectral: SpectralConfig::default(),
@@ -181,6 +188,8 @@ pub fn initial_partition(
         epochs: cfg.ae_epochs,
         batch: cfg.ae_batch,
         lr: cfg.ae_lr,
+        shift: cfg.ae_shift,
+        image: cfg.image,
     };
     let ae = Autoencoder::train(images, n, &ae_cfg, &mut rng.fork(1), progress)?;
     let codes = ae.encode(images, n)?;
