@@ -205,11 +205,10 @@ impl Autoencoder {
                     Ok((ops::backward(&loss)?, loss.to_scalar::<f32>()? as f64))
                 };
                 let mid = rows.len() / 2;
-                let halves = if mid == 0 {
-                    vec![0..rows.len()]
-                } else {
-                    vec![0..mid, mid..rows.len()]
-                };
+                let halves: Vec<_> = [0..mid, mid..rows.len()]
+                    .into_iter()
+                    .filter(|range| !range.is_empty())
+                    .collect();
                 let mut grads = Vec::with_capacity(2);
                 let mut loss = 0.0;
                 for part in crate::util::in_parallel(halves.len(), |i| half(halves[i].clone())) {
