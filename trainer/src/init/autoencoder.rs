@@ -94,16 +94,10 @@ pub struct Autoencoder {
 }
 
 /// Image bytes of rows `rows` (`pixels` each) as a `len × pixels` tensor
-/// scaled to `[0, 1]`.
+/// scaled to `[0, 1]` (the data module's [`crate::data::batch_pixels`],
+/// unshifted).
 fn batch_tensor(images: &[u8], pixels: usize, rows: &[usize], dev: &Device) -> Result<Tensor> {
-    let mut v = Vec::with_capacity(rows.len() * pixels);
-    for &r in rows {
-        v.extend(
-            images[r * pixels..(r + 1) * pixels]
-                .iter()
-                .map(|&p| p as f32 / 255.0),
-        );
-    }
+    let v = crate::data::batch_pixels(images, (pixels, 1), rows, 0, None);
     Ok(Tensor::from_vec(v, (rows.len(), pixels), dev)?)
 }
 
@@ -189,18 +183,20 @@ impl Autoencoder {
                 let batch = rows.len() as f64;
                 // Shifted images are drawn here, before the halves split,
                 // so that the draws do not depend on the threads.
-                let shifted = (cfg.shift > 0).then(|| {
-                    crate::data::batch_pixels(images, cfg.image, rows, cfg.shift, Some(&mut shifts))
-                });
+                // (Unshifted: one row of `pixels`, and no draws.)
+                let shape = if cfg.shift > 0 {
+                    cfg.image
+                } else {
+                    (pixels, 1)
+                };
+                let x_all =
+                    crate::data::batch_pixels(images, shape, rows, cfg.shift, Some(&mut shifts));
                 let half = |range: std::ops::Range<usize>| -> Result<(candle_core::backprop::GradStore, f64)> {
-                    let x = match &shifted {
-                        Some(v) => Tensor::from_slice(
-                            &v[range.start * pixels..range.end * pixels],
-                            (range.len(), pixels),
-                            &ae.device,
-                        )?,
-                        None => batch_tensor(images, pixels, &rows[range], &ae.device)?,
-                    };
+                    let x = Tensor::from_slice(
+                        &x_all[range.start * pixels..range.end * pixels],
+                        (range.len(), pixels),
+                        &ae.device,
+                    )?;
                     let loss = (ae.nll(&x)?.sum_all()? / batch)?;
                     Ok((ops::backward(&loss)?, loss.to_scalar::<f32>()? as f64))
                 };
@@ -343,18 +339,23 @@ mod tests {
         assert!(acc > 0.95, "nearest-neighbour purity {acc}");
     }
 
-    #[test]
-    fn same_seed_same_codes() {
-        let n = 64;
-        let (images, _) = toy_images(n, 2);
-        let cfg = AutoencoderConfig {
+    /// A small autoencoder, unshifted, for the seeding tests.
+    fn tiny() -> AutoencoderConfig {
+        AutoencoderConfig {
             hidden: vec![32],
             code: 3,
             epochs: 2,
             batch: 16,
             lr: 1e-3,
             ..AutoencoderConfig::default()
-        };
+        }
+    }
+
+    #[test]
+    fn same_seed_same_codes() {
+        let n = 64;
+        let (images, _) = toy_images(n, 2);
+        let cfg = tiny();
         let a = Autoencoder::train(&images, n, &cfg, &mut Rng::from_state(9), &|_| {}).unwrap();
         let b = Autoencoder::train(&images, n, &cfg, &mut Rng::from_state(9), &|_| {}).unwrap();
         let c = Autoencoder::train(&images, n, &cfg, &mut Rng::from_state(10), &|_| {}).unwrap();
@@ -375,13 +376,8 @@ mod tests {
         let side = (pixels as f64).sqrt() as usize;
         assert_eq!(side * side, pixels, "toy images are square");
         let plain = AutoencoderConfig {
-            hidden: vec![32],
-            code: 3,
-            epochs: 2,
-            batch: 16,
-            lr: 1e-3,
-            shift: 0,
             image: (side, side),
+            ..tiny()
         };
         let shifted = AutoencoderConfig {
             shift: 1,
