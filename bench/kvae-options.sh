@@ -26,6 +26,7 @@ quick=()
 setting="default"
 command="bash bench/kvae-options.sh"
 resume=false
+resumed=""
 for arg in "$@"; do
     case $arg in
         --quick) quick=(--quick) setting="--quick" command+=" --quick" ;;
@@ -56,9 +57,8 @@ for option in none --no-batch-norm --dense-disc --plain-fakes; do
     if $resume && [ -f "$md" ] && [ -f "$out/time-$name.txt" ]; then
         echo "kvae-options: $name finished before, kept" >&2
     else
-        if $resume; then flags+=(--resume); else rm -rf "$run"; fi
+        if $resume; then flags+=(--resume) resumed=" Runs resumed from a checkpoint (--resume): their times are their last part's."; else rm -rf "$run"; fi
         echo "kvae-options: trainer experiment kvae-mnist ${flags[*]}" >&2
-        # A resumed run's wall time is its last part's: the table says so.
         /usr/bin/time -f '%e' -o "$out/time-$name.txt" \
             "$CARGO_TARGET/release/trainer" experiment kvae-mnist "${flags[@]}" --out "$run" >>"$out/$name.log" 2>&1
     fi
@@ -80,7 +80,7 @@ load_end=$(cut -d' ' -f1 /proc/loadavg)
 real=$(grep -m1 -oE 'real training images score [0-9]+\.[0-9]+' "$out/none/mnist.md" | grep -oE '[0-9]+\.[0-9]+$')
 
 {
-    echo "Measured by \`$command\` on $(date -u +%Y-%m-%d): $MACHINE, no GPU; load average $load_start at the start, $load_end at the end (a machine shared with other jobs: times are comparable only roughly). Setting: \`trainer experiment kvae-mnist\` at its $setting setting, seed 1; one run per row, each option turned off alone. FID of kVAE's 15 VAEs (the experiment's FID; real training images score $real); clustering of the test images by kVAE's distilled gate; kVAE's training time (15 VAEs) and the wall time of the whole experiment (k-means, both kVAE runs, the three baselines, the scoring)."
+    echo "Measured by \`$command\` on $(date -u +%Y-%m-%d): $MACHINE, no GPU; load average $load_start at the start, $load_end at the end (a machine shared with other jobs: times are comparable only roughly). Setting: \`trainer experiment kvae-mnist\` at its $setting setting, seed 1; one run per row, each option turned off alone. FID of kVAE's 15 VAEs (the experiment's FID; real training images score $real); clustering of the test images by kVAE's distilled gate; kVAE's training time (15 VAEs) and the wall time of the whole experiment (k-means, both kVAE runs, the three baselines, the scoring).$resumed"
     echo
     echo '| architecture options on | kVAE FID (K = 15) | purity (K = 15) | NMI (K = 15) | purity (K = 10) | ACC (K = 10) | kVAE training (K = 15) | whole experiment |'
     echo '|---|---:|---:|---:|---:|---:|---:|---:|'
