@@ -3,8 +3,10 @@
 //! --codes`), a random subset of `--points` codes as the graph points, the
 //! other codes as the queries that `extend_to_all` labels by a vote.
 //!
-//! - k-nearest neighbours: `init::knn` (exact brute force, two threads)
-//!   against `kiddo` (k-d tree, exact, its batch queries);
+//! - k-nearest neighbours: `init::knn::brute_force` (exact, two threads; what
+//!   `init::knn` was before it took kiddo's tree for 10-wide codes),
+//!   `init::knn::knn` (kiddo's tree, one query at a time, on two threads) and
+//!   `kiddo`'s own batch queries;
 //! - the eigen-solver: `init::eigen::top_eigenvectors` (Chebyshev-filtered
 //!   subspace iteration) against `faer`'s Krylov–Schur
 //!   `partial_self_adjoint_eigen`, on the normalized fuzzy graph of UMAP's
@@ -36,7 +38,7 @@ use clap::Parser;
 use trainer::eval::metrics::evaluate;
 use trainer::init::eigen::{top_eigenvectors, EigenConfig, SparseSym};
 use trainer::init::kmeans::{kmeans, KMeansConfig};
-use trainer::init::knn::knn;
+use trainer::init::knn::{brute_force, knn};
 use trainer::init::umap::{fuzzy_graph, umap, FuzzyGraph, UmapConfig};
 use trainer::rng::Rng;
 
@@ -58,6 +60,13 @@ struct Args {
     /// Seed of the subset and of every random draw.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The most restarts of faer's Krylov–Schur solver. Its eigenvalues
+    /// cluster at 1 on this graph, so it converges slowly: the first run,
+    /// with 1,000, had not finished after 490 s and stopped the rows after
+    /// it, and with 20 it had not finished after 14 minutes either. The table
+    /// gives the residual it reached. 0 (the default) skips faer.
+    #[arg(long, default_value_t = 0)]
+    faer_restarts: usize,
     /// Where to write the subset's codes, labels and this crate's UMAP embedding.
     #[arg(long)]
     out: PathBuf,
@@ -145,7 +154,7 @@ fn max_residual(a: &SparseSym, values: &[f64], vectors: &[f64], k: usize) -> f64
 /// The `k` largest eigenpairs of `a` (spectrum in [-1, 1]) by faer's
 /// Krylov–Schur solver on `(A + I) / 2`, whose largest-magnitude eigenvalues
 /// are `a`'s largest; returns (values descending, vectors row-major `n × k`).
-fn faer_top(a: &SparseSym, k: usize, tol: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+fn faer_top(a: &SparseSym, k: usize, tol: f64, restarts: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::matrix_free::eigen::{
         partial_self_adjoint_eigen, partial_self_adjoint_eigen_scratch, PartialEigenParams,
@@ -172,7 +181,7 @@ fn faer_top(a: &SparseSym, k: usize, tol: f64, seed: u64) -> (Vec<f64>, Vec<f64>
     let norm = v0.norm_l2();
     v0 /= norm;
     let params = PartialEigenParams {
-        max_restarts: 1000,
+        max_restarts: restarts,
         ..Default::default()
     };
     let mut mem = MemBuffer::new(partial_self_adjoint_eigen_scratch(&op, k, Par::Seq, params));
@@ -311,11 +320,18 @@ fn main() -> Result<()> {
             false,
         ),
     ] {
-        let (ours, w, c) = timed(|| knn(reference, qs, D, k, self_excluded));
-        println!("| `init::knn` (brute force) | {task} | {w:.2} | {c:.2} | 1 (exact) |");
+        let (ours, w, c) = timed(|| brute_force(reference, qs, D, k, self_excluded));
+        println!(
+            "| `init::knn::brute_force` (the trainer's k-NN before kiddo) | {task} | {w:.2} | {c:.2} | 1 (exact) |"
+        );
+        let (tree, w, c) = timed(|| knn(reference, qs, D, k, self_excluded));
+        println!(
+            "| `init::knn` now (kiddo's tree, queries on threads) | {task} | {w:.2} | {c:.2} | {:.5} |",
+            recall(&ours.index, &tree.index, k)
+        );
         let (theirs, w, c) = timed(|| kiddo_knn(reference, qs, k, self_excluded));
         println!(
-            "| `kiddo` 6 (k-d tree) | {task} | {w:.2} | {c:.2} | {:.5} |",
+            "| `kiddo` 6 batch query | {task} | {w:.2} | {c:.2} | {:.5} |",
             recall(&ours.index, &theirs, k)
         );
     }
@@ -349,10 +365,18 @@ fn main() -> Result<()> {
         max_residual(&a, &ours.values[..k], &ours.vectors, k),
         show(&ours.values[..k])
     );
-    for tol in [1e-6, 1e-9] {
-        let ((values, vectors), w, c) = timed(|| faer_top(&a, k, tol, args.seed));
+    let tolerances: &[f64] = if args.faer_restarts == 0 {
+        println!("| `faer` 0.24 Krylov–Schur | skipped (`--faer-restarts 0`) | – | – | – |");
+        &[]
+    } else {
+        &[1e-6, 1e-9]
+    };
+    for &tol in tolerances {
+        let ((values, vectors), w, c) =
+            timed(|| faer_top(&a, k, tol, args.faer_restarts, args.seed));
         println!(
-            "| `faer` 0.24 Krylov–Schur, tolerance {tol:.0e} | {w:.2} | {c:.2} | {:.1e} | {} |",
+            "| `faer` 0.24 Krylov–Schur, tolerance {tol:.0e}, at most {} restarts | {w:.2} | {c:.2} | {:.1e} | {} |",
+            args.faer_restarts,
             max_residual(&a, &values, &vectors, k),
             show(&values)
         );
