@@ -55,7 +55,7 @@ struct Args {
     /// Graph neighbours.
     #[arg(long, default_value_t = PartitionConfig::default().spectral.neighbours)]
     neighbours: usize,
-    /// Variants to run on each autoencoder's codes: kmeans, spectral, spectral-selftuning, umap;
+    /// Variants to run on each autoencoder's codes: kmeans, spectral, spectral-selftuning, umap, umap-gmm;
     /// a graph variant may name its graph neighbours, e.g. spectral:20 or umap:10.
     #[arg(long, value_delimiter = ',', default_value = "kmeans,spectral")]
     variants: Vec<String>,
@@ -260,8 +260,12 @@ fn main() -> Result<()> {
             match name {
                 "kmeans" => vcfg.clustering = Clustering::KMeans,
                 "spectral" => vcfg.clustering = Clustering::Spectral,
-                "umap" => {
-                    vcfg.clustering = Clustering::Umap;
+                "umap" | "umap-gmm" => {
+                    vcfg.clustering = if name == "umap" {
+                        Clustering::Umap
+                    } else {
+                        Clustering::UmapGmm
+                    };
                     vcfg.umap.neighbours = neighbours;
                 }
                 "spectral-selftuning" => {
@@ -269,7 +273,7 @@ fn main() -> Result<()> {
                     vcfg.spectral.weight = EdgeWeight::SelfTuning;
                 }
                 other => bail!(
-                    "unknown variant {other:?} (kmeans, spectral, spectral-selftuning, umap, optionally :NEIGHBOURS)"
+                    "unknown variant {other:?} (kmeans, spectral, spectral-selftuning, umap, umap-gmm, optionally :NEIGHBOURS)"
                 ),
             }
             let t = Instant::now();

@@ -236,6 +236,10 @@ pub struct MixtureArgs {
     /// How the initial partition clusters the autoencoder codes.
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub cluster: Option<Clustering>,
+    /// Codes in the initial partition's graph (UMAP or spectral); the other
+    /// images take the vote of their nearest graph codes [default: 20000].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub graph_points: Option<usize>,
     /// Weight of the load-balancing term (variance of expert importance).
     #[arg(long, conflicts_with = "resume")]
     pub balance: Option<f64>,
@@ -248,6 +252,11 @@ pub struct MixtureArgs {
     /// several times per epoch (default preset: 600, one MNIST epoch; blog: 0).
     #[arg(long, conflicts_with = "resume")]
     pub min_epoch_steps: Option<usize>,
+    /// Self-training epochs after the mixture epochs: the gate's own argmax
+    /// relabels the training images each epoch, then experts and gate train
+    /// on those labels as in pretraining [default: 0].
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub self_train_epochs: Option<usize>,
 }
 
 /// How kVAE's step (c) scores points, on the command line.
@@ -358,9 +367,11 @@ impl MixtureArgs {
             ("--epochs", self.epochs.is_some()),
             ("--ae-epochs", self.ae_epochs.is_some()),
             ("--cluster", self.cluster.is_some()),
+            ("--graph-points", self.graph_points.is_some()),
             ("--balance", self.balance.is_some()),
             ("--shift", self.shift.is_some()),
             ("--min-epoch-steps", self.min_epoch_steps.is_some()),
+            ("--self-train-epochs", self.self_train_epochs.is_some()),
         ];
         flags.iter().filter(|f| f.1).map(|f| f.0).collect()
     }
@@ -524,7 +535,10 @@ impl FitArgs {
         }
         match &mut c.start {
             Start::Partition {
-                cluster, ae_epochs, ..
+                cluster,
+                ae_epochs,
+                max_points,
+                ..
             } => {
                 if let Some(v) = m.cluster {
                     *cluster = v;
@@ -532,11 +546,25 @@ impl FitArgs {
                 if let Some(v) = m.ae_epochs {
                     *ae_epochs = v;
                 }
+                if let Some(v) = m.graph_points {
+                    if v < 2 * c.arch.experts {
+                        bail!(
+                            "--graph-points must be at least twice the experts ({}), got {v}",
+                            2 * c.arch.experts
+                        );
+                    }
+                    *max_points = v;
+                }
             }
-            Start::Random if m.cluster.is_some() || m.ae_epochs.is_some() => bail!(
-                "--cluster and --ae-epochs shape the initial partition, which this configuration \
-                 does not use (it starts from random weights; add --pretrain-epochs N to use one)"
-            ),
+            Start::Random
+                if m.cluster.is_some() || m.ae_epochs.is_some() || m.graph_points.is_some() =>
+            {
+                bail!(
+                    "--cluster, --ae-epochs and --graph-points shape the initial partition, which \
+                     this configuration does not use (it starts from random weights; add \
+                     --pretrain-epochs N to use one)"
+                )
+            }
             Start::Random => {}
         }
         if let Some(v) = self.batch {
@@ -554,6 +582,9 @@ impl FitArgs {
         }
         if let Some(v) = m.min_epoch_steps {
             c.min_epoch_steps = v;
+        }
+        if let Some(v) = m.self_train_epochs {
+            c.self_train_epochs = v;
         }
         if let Some(v) = self.seed {
             c.seed = v;

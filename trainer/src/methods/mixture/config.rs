@@ -19,6 +19,29 @@ pub enum Preset {
 }
 
 /// How the experts and gate start.
+/// What an epoch trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Each expert on its part of the label-free partition, the gate to
+    /// predict the part.
+    Pretrain,
+    /// The mixture-of-experts objective with the balancing term.
+    Mixture,
+    /// As `Pretrain`, on the gate's own argmax of the clean images.
+    SelfTrain,
+}
+
+impl Phase {
+    /// The phase's name in logs and `history.jsonl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Pretrain => "pretrain",
+            Phase::Mixture => "mixture",
+            Phase::SelfTrain => "self-train",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Start {
@@ -81,6 +104,13 @@ pub struct MixtureConfig {
     /// before this field).
     #[serde(default)]
     pub min_epoch_steps: usize,
+    /// Self-training epochs after the mixture epochs: each relabels the
+    /// training images with the gate's own argmax on the clean images, then
+    /// trains like a pretraining epoch on those labels (each expert on its
+    /// images, the gate by cross-entropy on its shifted input). 0: none
+    /// (configurations from before this field).
+    #[serde(default)]
+    pub self_train_epochs: usize,
     /// The images' shape, from the training data (`arch.pixels` is its
     /// area); configurations from before other sizes were read are MNIST's.
     #[serde(default = "mnist_shape")]
@@ -125,6 +155,7 @@ impl MixtureConfig {
                 shift_from_size: false,
                 // The published method's epochs are passes over the data.
                 min_epoch_steps: 0,
+                self_train_epochs: 0,
                 image: mnist_shape(),
             },
             Preset::Default => MixtureConfig {
@@ -159,6 +190,7 @@ impl MixtureConfig {
                 shift_from_size: true,
                 // One MNIST epoch: the same on MNIST, more passes on a small set.
                 min_epoch_steps: 600,
+                self_train_epochs: 0,
                 image: mnist_shape(),
             },
         }
@@ -175,13 +207,25 @@ impl MixtureConfig {
     }
 
     /// Whether the run starts from the label-free partition.
+    /// What epoch `epoch` (0-based) of [`Self::total_epochs`] trains.
+    pub fn phase(&self, epoch: usize) -> Phase {
+        let pretrain = self.pretrain_epochs();
+        if epoch < pretrain {
+            Phase::Pretrain
+        } else if epoch < pretrain + self.epochs {
+            Phase::Mixture
+        } else {
+            Phase::SelfTrain
+        }
+    }
+
     pub fn needs_partition(&self) -> bool {
         matches!(self.start, Start::Partition { .. })
     }
 
-    /// All epochs: pretraining then mixture.
+    /// All epochs: pretraining, mixture, then self-training.
     pub fn total_epochs(&self) -> usize {
-        self.pretrain_epochs() + self.epochs
+        self.pretrain_epochs() + self.epochs + self.self_train_epochs
     }
 
     /// Checks values a user could get wrong, with one-line messages.
@@ -310,6 +354,22 @@ mod tests {
         let mut blog = MixtureConfig::preset(Preset::Blog);
         blog.set_image(shape(8, 8));
         assert_eq!(blog.shift, 0);
+    }
+
+    #[test]
+    fn self_training_epochs_follow_the_mixture_epochs() {
+        let mut cfg = MixtureConfig::preset(Preset::Default);
+        cfg.self_train_epochs = 2;
+        let phases: Vec<Phase> = (0..cfg.total_epochs()).map(|e| cfg.phase(e)).collect();
+        let mut want = vec![Phase::Pretrain; 3];
+        want.extend([Phase::Mixture; 8]);
+        want.extend([Phase::SelfTrain; 2]);
+        assert_eq!(phases, want);
+        // Older config.json files (no field) have none.
+        let mut value = serde_json::to_value(&cfg).unwrap();
+        value.as_object_mut().unwrap().remove("self_train_epochs");
+        let old: MixtureConfig = serde_json::from_value(value).unwrap();
+        assert_eq!((old.self_train_epochs, old.total_epochs()), (0, 11));
     }
 
     #[test]

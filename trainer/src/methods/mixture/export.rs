@@ -79,4 +79,10 @@ pub fn provenance(cfg: &MixtureConfig) -> String {
         cfg.limit.map_or("none".to_string(), |l| l.to_string()),
     )
     .to_lowercase()
+        // Only when on, so that files from before self-training keep their bytes.
+        + &if cfg.self_train_epochs > 0 {
+            format!(" self-train={}", cfg.self_train_epochs)
+        } else {
+            String::new()
+        }
 }

@@ -35,7 +35,7 @@ use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::params::Params;
 use crate::rng::Rng;
 use crate::train::{Data, EpochPlan, Method, RunContext, StepLoss, GRID_ROWS};
-pub use config::{MixtureConfig, Preset, Start};
+pub use config::{MixtureConfig, Phase, Preset, Start};
 use nets::Networks;
 use step::{gradients, Batch};
 
@@ -48,6 +48,9 @@ pub struct Mixture {
     adam: Adam,
     /// The label-free partition the pretraining epochs fit, if any.
     assignment: Option<Vec<usize>>,
+    /// The gate's own argmax of the clean training images, which the
+    /// current self-training epoch fits (made at its start).
+    self_labels: Option<Vec<usize>>,
     /// The shuffling generator as it was at the start of the current epoch.
     epoch_rng: Rng,
     /// The same after shuffling this epoch (the next epoch's start).
@@ -97,6 +100,7 @@ impl Mixture {
             nets,
             adam,
             assignment,
+            self_labels: None,
             epoch_rng: Rng::new(cfg.seed, 1),
             next_epoch_rng: Rng::new(cfg.seed, 1),
             noise_rng: Rng::new(cfg.seed, 2),
@@ -281,19 +285,24 @@ impl Method for Mixture {
     fn plan(&self, epoch: usize, data: &Data) -> EpochPlan {
         let n = data.train.n;
         EpochPlan {
-            phase: if epoch < self.cfg.pretrain_epochs() {
-                "pretrain"
-            } else {
-                "mixture"
-            }
-            .into(),
+            phase: self.cfg.phase(epoch).name().into(),
             steps: self.steps_per_epoch(n),
         }
     }
 
-    fn begin_epoch(&mut self, _epoch: usize, data: &Data) -> anyhow::Result<()> {
+    fn begin_epoch(&mut self, epoch: usize, data: &Data) -> anyhow::Result<()> {
         let mut shuffle = self.epoch_rng;
         let n = data.train.n;
+        // Relabelled from the model itself, so a resumed run makes the
+        // same labels.
+        self.self_labels = match self.cfg.phase(epoch) {
+            Phase::SelfTrain => Some(self.nets.gate.classify_images(
+                &data.train.pixels,
+                n,
+                &self.device,
+            )?),
+            _ => None,
+        };
         let needed = self.steps_per_epoch(n) * self.batch_size(n);
         // As many freshly shuffled passes as the epoch's steps need (one
         // on MNIST).
@@ -311,7 +320,7 @@ impl Method for Mixture {
         let train = &data.train;
         let (k, latent) = (self.nets.vaes(), self.cfg.arch.latent);
         let b = self.batch_size(train.n);
-        let pretraining = epoch < self.cfg.pretrain_epochs();
+        let phase = self.cfg.phase(epoch);
         let idx = &self.order[step * b..(step + 1) * b];
         let size = (
             self.cfg.image.width as usize,
@@ -343,14 +352,18 @@ impl Method for Mixture {
             (k, b, latent),
             &self.device,
         )?;
-        let assignment = if pretraining {
-            Some(
+        let assignment = match phase {
+            Phase::Pretrain => Some(
                 self.assignment
                     .as_deref()
                     .ok_or_else(|| anyhow::anyhow!("pretraining needs the initial partition"))?,
-            )
-        } else {
-            None
+            ),
+            Phase::Mixture => None,
+            Phase::SelfTrain => Some(
+                self.self_labels
+                    .as_deref()
+                    .ok_or_else(|| anyhow::anyhow!("self-training starts by relabelling"))?,
+            ),
         };
         let grads = gradients(
             &self.nets,
@@ -374,7 +387,14 @@ impl Method for Mixture {
                 ("elbo", grads.elbo),
                 ("recon", grads.recon),
                 ("kl", grads.elbo - grads.recon),
-                (if pretraining { "gate_ce" } else { "balance" }, grads.extra),
+                (
+                    if phase == Phase::Mixture {
+                        "balance"
+                    } else {
+                        "gate_ce"
+                    },
+                    grads.extra,
+                ),
             ],
             samples: b,
         })
