@@ -48,6 +48,30 @@ fn small_args<'a>(d: &'a str, run: &'a str) -> Vec<&'a str> {
     ]
 }
 
+/// Self-training relabels with the argmax over all 4 × 2 VAEs (the experts
+/// the pretraining targets index), and runs after the mixture epochs.
+#[test]
+fn self_training_epochs_follow_the_mixture_under_two_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data();
+    let run = dir.path().join("run");
+    let mut args = small_args(d.to_str().unwrap(), run.to_str().unwrap());
+    args.extend(["--self-train-epochs", "1"]);
+    let o = trainer(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let phases: Vec<String> = metrics(&run)
+        .iter()
+        .map(|r| r["phase"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        phases,
+        ["pretrain", "mixture", "mixture", "mixture", "self-train"]
+    );
+    let last = metrics(&run).pop().unwrap();
+    let loss = last["loss"].as_f64().unwrap();
+    assert!(loss.is_finite(), "{last}");
+}
+
 #[cfg(unix)]
 #[test]
 fn hierarchical_trains_two_levels_and_resumes_to_the_same_model() {

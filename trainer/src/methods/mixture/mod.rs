@@ -295,12 +295,15 @@ impl Method for Mixture {
         let n = data.train.n;
         // Relabelled from the model itself, so a resumed run makes the
         // same labels.
+        // The argmax over all VAEs (K·S under the two-level mixture), the
+        // experts the one-hot targets of `step::gradients` index.
         self.self_labels = match self.cfg.phase(epoch) {
-            Phase::SelfTrain => Some(self.nets.gate.classify_images(
-                &data.train.pixels,
-                n,
-                &self.device,
-            )?),
+            Phase::SelfTrain => Some(
+                self.routing_logits(&data.train.pixels, n)?
+                    .iter()
+                    .map(|row| engine::kernels::argmax(row))
+                    .collect(),
+            ),
             _ => None,
         };
         let needed = self.steps_per_epoch(n) * self.batch_size(n);
