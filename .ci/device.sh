@@ -192,6 +192,10 @@ done
 if ! python3 -c 'import serial, PIL' 2>/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-serial python3-pil >/dev/null
 fi
+# A python3 that is not Debian's (pyenv, a venv) does not see those packages.
+if ! python3 -c 'import serial, PIL' 2>/dev/null; then
+  python3 -m pip install -q pyserial pillow
+fi
 python3 - "$MNIST/t10k-images-idx3-ubyte.gz" "$OUT/seven.png" <<'PY'
 import gzip, sys
 from PIL import Image
