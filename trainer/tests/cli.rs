@@ -286,7 +286,7 @@ fn default_preset_pipeline_runs_on_a_slice() {
     assert_eq!(p["assignment"].as_array().unwrap().len(), 300);
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
-    assert_eq!(cfg["start"]["partition"]["cluster"], "umap", "{cfg}");
+    assert_eq!(cfg["start"]["partition"]["cluster"], "umap-gmm", "{cfg}");
     let bytes = std::fs::read(run.join("model.bin")).unwrap();
     assert!(
         bytes.len() <= 1 << 20,

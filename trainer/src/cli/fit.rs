@@ -529,7 +529,7 @@ impl FitArgs {
                     ae_epochs: 20,
                     max_points: 20_000,
                     pretrain_epochs: p,
-                    cluster: Clustering::Umap,
+                    cluster: Clustering::UmapGmm,
                 },
             };
         }

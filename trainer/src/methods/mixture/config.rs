@@ -174,7 +174,9 @@ impl MixtureConfig {
                     ae_epochs: 20,
                     max_points: 20_000,
                     pretrain_epochs: 3,
-                    cluster: Clustering::Umap,
+                    // A Gaussian mixture on the UMAP embedding, not k-means:
+                    // +0.5 test ACC on MNIST seeds 0/1/2 (clustering.md).
+                    cluster: Clustering::UmapGmm,
                 },
                 epochs: 8,
                 batch: 100,
