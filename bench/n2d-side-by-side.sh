@@ -43,7 +43,7 @@ field() { "$py" -c 'import json, sys; v = json.loads(sys.argv[1]).get(sys.argv[2
 rows=()
 write_table() {
     {
-        echo "Measured by \`bash bench/n2d-side-by-side.sh\` from $date_start UTC: $MACHINE, no GPU, a machine shared with other work (load average $load_start at the start, $1). Both methods as shipped, one seed each (the trainer's default seed 1, N2D's default seed 0), every run under \`nice -n 5\` as a whole process (wall and CPU time: \`/usr/bin/time\`); N2D with its default 2 threads, the trainer with all cores. The derived sets keep MNIST's first 20,000 training images (digits 0–4: the first 20,000 of those) and all their test images. Labels used only to score (ACC: Hungarian one-to-one)."
+        echo "Measured by \`bash bench/n2d-side-by-side.sh\` from $date_start UTC: $MACHINE, no GPU (load average $load_start at the start, $1). Both methods as shipped, one seed each (the trainer's default seed 1, N2D's default seed 0), every run under \`nice -n 5\` as a whole process (wall and CPU time: \`/usr/bin/time\`); N2D with its default 2 threads, the trainer with all cores. The derived sets keep MNIST's first 20,000 training images (digits 0–4: the first 20,000 of those) and all their test images. Labels used only to score (ACC: Hungarian one-to-one)."
         echo
         echo '| set | images: fitted / scored | size | K | trainer `fit` ACC | NMI | wall | CPU | N2D ACC | NMI | wall | CPU | trainer: its start (partition, training images) ACC / NMI | after pretraining (test) ACC / NMI |'
         echo '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
