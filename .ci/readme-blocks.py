@@ -70,8 +70,8 @@ def headline(results):
     n2d = results / "n2d-side-by-side.md"
     if n2d.exists():
         n2d_text = n2d.read_text()
-        # set, ..., trainer ACC (4), trainer wall (6), N2D ACC (8), N2D wall (10)
-        sets = [r for r in table_rows(n2d_text) if len(r) > 10]
+        # Columns used: set (0), trainer ACC (4), N2D ACC (8).
+        sets = [r for r in table_rows(n2d_text) if len(r) > 8]
         if sets:
             ahead = sum(float(r[4]) >= float(r[8]) for r in sets)
             each = ", ".join(f"{r[0]} {r[4]} / {r[8]}" for r in sets)
