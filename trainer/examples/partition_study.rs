@@ -46,6 +46,9 @@ struct Args {
     /// Autoencoder augmentation: shifts of up to N pixels (0 = none).
     #[arg(long, default_value_t = PartitionConfig::default().ae_shift)]
     ae_shift: usize,
+    /// Straighten the images (moment-based deskewing) before the autoencoder.
+    #[arg(long)]
+    deskew: bool,
     /// Graph points for spectral clustering.
     #[arg(long, default_value_t = PartitionConfig::default().max_points)]
     points: usize,
@@ -159,6 +162,9 @@ fn main() -> Result<()> {
         labels.truncate(n);
     }
     let n = labels.len();
+    if args.deskew {
+        images = trainer::init::deskew::deskew_all(&images, 28, 28);
+    }
     let verbose = args.verbose;
     let progress = move |line: &str| {
         if verbose {
@@ -171,17 +177,19 @@ fn main() -> Result<()> {
         ae_batch: args.batch,
         ae_lr: args.lr,
         ae_shift: args.ae_shift,
+        deskew: args.deskew,
         max_points: args.points,
         tries: args.tries,
         ..PartitionConfig::default()
     };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     println!(
-        "Initial partition of {n} MNIST training images, autoencoder 784-{}-{}, {} epochs, batch {}, lr {}; \
+        "Initial partition of {n} MNIST training images, autoencoder 784-{}-{}, {} epochs{}, batch {}, lr {}; \
          graph methods: {} graph points, {} neighbours (spectral), {} tries; {threads} threads.\n",
         args.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"),
         base.code_dim,
         args.ae_epochs,
+        if args.deskew { " on deskewed images" } else { "" },
         args.batch,
         args.lr,
         args.points,
@@ -210,9 +218,10 @@ fn main() -> Result<()> {
         };
         let cache = args.codes.as_ref().map(|dir| {
             dir.join(format!(
-                "codes-seed{seed}-e{}-n{n}-s{}-{}.f32",
+                "codes-seed{seed}-e{}-n{n}-s{}{}-{}.f32",
                 cfg.ae_epochs,
                 cfg.ae_shift,
+                if cfg.deskew { "-deskew" } else { "" },
                 cfg.ae_hidden
                     .iter()
                     .map(|h| h.to_string())

@@ -287,6 +287,8 @@ fn default_preset_pipeline_runs_on_a_slice() {
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["start"]["partition"]["cluster"], "umap-gmm", "{cfg}");
+    assert_eq!(cfg["start"]["partition"]["deskew"], true, "{cfg}");
+    assert_eq!(cfg["lr_decay"], true, "{cfg}");
     let bytes = std::fs::read(run.join("model.bin")).unwrap();
     assert!(
         bytes.len() <= 1 << 20,
@@ -423,6 +425,21 @@ fn bad_inputs_give_one_line_errors() {
         ]),
         1,
         &["--cluster", "random weights"],
+    );
+    assert_one_line_error(&trainer(&["fit", "--deskew", "maybe"]), 2, &["--deskew"]);
+    assert_one_line_error(&trainer(&["fit", "--lr-decay", "7"]), 2, &["--lr-decay"]);
+    assert_one_line_error(
+        &trainer(&[
+            "fit",
+            "--preset",
+            "blog",
+            "--deskew",
+            "on",
+            "--data",
+            data().to_str().unwrap(),
+        ]),
+        1,
+        &["--deskew", "random weights"],
     );
     assert_one_line_error(
         &trainer(&["fit", "--lr=-1", "--data", data().to_str().unwrap()]),

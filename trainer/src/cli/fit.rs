@@ -236,10 +236,22 @@ pub struct MixtureArgs {
     /// How the initial partition clusters the autoencoder codes.
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub cluster: Option<Clustering>,
+    /// Whether the initial partition's autoencoder sees the images
+    /// straightened (moment-based deskewing; the model always sees them as
+    /// they are) [default: on].
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(),
+          hide_possible_values = true, conflicts_with = "resume")]
+    pub deskew: Option<bool>,
     /// Codes in the initial partition's graph (UMAP or spectral); the other
     /// images take the vote of their nearest graph codes [default: 20000].
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     pub graph_points: Option<usize>,
+    /// Whether the learning rate falls over the run (half a cosine from
+    /// --lr to 0 across all epochs; with --resume and a new --epochs, the
+    /// epochs still to come follow the new total's curve) [default: on; blog: off].
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(),
+          hide_possible_values = true, conflicts_with = "resume")]
+    pub lr_decay: Option<bool>,
     /// Weight of the load-balancing term (variance of expert importance).
     #[arg(long, conflicts_with = "resume")]
     pub balance: Option<f64>,
@@ -367,6 +379,8 @@ impl MixtureArgs {
             ("--epochs", self.epochs.is_some()),
             ("--ae-epochs", self.ae_epochs.is_some()),
             ("--cluster", self.cluster.is_some()),
+            ("--deskew", self.deskew.is_some()),
+            ("--lr-decay", self.lr_decay.is_some()),
             ("--graph-points", self.graph_points.is_some()),
             ("--balance", self.balance.is_some()),
             ("--shift", self.shift.is_some()),
@@ -508,6 +522,9 @@ impl FitArgs {
         if let Some(v) = m.epochs {
             c.epochs = v;
         }
+        if let Some(v) = m.lr_decay {
+            c.lr_decay = v;
+        }
         if let Some(p) = self.pretrain_epochs {
             c.start = match (c.start, p) {
                 (_, 0) => Start::Random,
@@ -516,6 +533,7 @@ impl FitArgs {
                         ae_epochs,
                         max_points,
                         cluster,
+                        deskew,
                         ..
                     },
                     p,
@@ -524,12 +542,14 @@ impl FitArgs {
                     max_points,
                     pretrain_epochs: p,
                     cluster,
+                    deskew,
                 },
                 (Start::Random, p) => Start::Partition {
                     ae_epochs: 20,
                     max_points: 20_000,
                     pretrain_epochs: p,
                     cluster: Clustering::UmapGmm,
+                    deskew: true,
                 },
             };
         }
@@ -538,10 +558,14 @@ impl FitArgs {
                 cluster,
                 ae_epochs,
                 max_points,
+                deskew,
                 ..
             } => {
                 if let Some(v) = m.cluster {
                     *cluster = v;
+                }
+                if let Some(v) = m.deskew {
+                    *deskew = v;
                 }
                 if let Some(v) = m.ae_epochs {
                     *ae_epochs = v;
@@ -557,10 +581,14 @@ impl FitArgs {
                 }
             }
             Start::Random
-                if m.cluster.is_some() || m.ae_epochs.is_some() || m.graph_points.is_some() =>
+                if m.cluster.is_some()
+                    || m.ae_epochs.is_some()
+                    || m.graph_points.is_some()
+                    || m.deskew.is_some() =>
             {
                 bail!(
-                    "--cluster, --ae-epochs and --graph-points shape the initial partition, which \
+                    "--cluster, --ae-epochs, --graph-points and --deskew shape the initial \
+                     partition, which \
                      this configuration does not use (it starts from random weights; add \
                      --pretrain-epochs N to use one)"
                 )

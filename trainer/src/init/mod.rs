@@ -1,7 +1,8 @@
 //! Unsupervised initial partition of the training images, used to initialize
 //! the mixture (each expert pretrained on one part, the gate on the parts).
 //!
-//! Pipeline ([`initial_partition`]): train an autoencoder on all images
+//! Pipeline ([`initial_partition`]): optionally straighten the images
+//! ([`deskew`]; the default preset does), train an autoencoder on all images
 //! ([`autoencoder`]), embed every image as a short code, then cluster the codes
 //! either by spectral clustering ([`spectral`]: k-NN graph on a random subset
 //! of at most `max_points` codes, normalized affinity, leading eigenvectors by
@@ -16,6 +17,7 @@
 
 pub mod autoencoder;
 pub mod cache;
+pub mod deskew;
 pub mod eigen;
 pub mod kmeans;
 pub mod knn;
@@ -87,8 +89,10 @@ pub struct PartitionConfig {
     /// Autoencoder augmentation: images shifted by up to this many pixels
     /// (0 = none; see [`AutoencoderConfig::shift`]).
     pub ae_shift: usize,
-    /// The images' `(width, height)`, for `ae_shift`.
+    /// The images' `(width, height)`, for `ae_shift` and `deskew`.
     pub image: (usize, usize),
+    /// Straighten the images ([`deskew`]) before the autoencoder sees them.
+    pub deskew: bool,
     /// Clustering of the codes.
     pub clustering: Clustering,
     /// Codes in the spectral graph (a random subset when there are more
@@ -120,6 +124,7 @@ impl Default for PartitionConfig {
             ae_lr: 1e-3,
             ae_shift: 0,
             image: (28, 28),
+            deskew: false,
             clustering: Clustering::Spectral,
             max_points: 20_000,
             spectral: SpectralConfig::default(),
@@ -195,6 +200,20 @@ pub fn initial_partition(
         lr: cfg.ae_lr,
         shift: cfg.ae_shift,
         image: cfg.image,
+    };
+    let deskewed;
+    let images = if cfg.deskew {
+        let (w, h) = cfg.image;
+        ensure!(
+            images.len() == n * w * h,
+            "partition: {} bytes is not {n} images of {w}×{h}",
+            images.len()
+        );
+        deskewed = deskew::deskew_all(images, w, h);
+        progress(&format!("{n} images deskewed"));
+        &deskewed[..]
+    } else {
+        images
     };
     let ae = Autoencoder::train(images, n, &ae_cfg, &mut rng.fork(1), progress)?;
     let codes = ae.encode(images, n)?;

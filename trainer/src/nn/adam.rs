@@ -194,6 +194,11 @@ impl Adam {
         }
     }
 
+    /// Sets the learning rate of the next steps (a schedule's).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step

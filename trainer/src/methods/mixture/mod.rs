@@ -382,6 +382,8 @@ impl Method for Mixture {
         )?;
         let loss = grads.loss();
         if loss.is_finite() {
+            self.adam
+                .set_lr(self.cfg.lr_at(epoch, step, self.steps_per_epoch(train.n)));
             self.adam.step_sum(&grads.grads)?;
         }
         Ok(StepLoss {

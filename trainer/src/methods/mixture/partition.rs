@@ -22,6 +22,7 @@ pub fn partition(
         ae_epochs,
         max_points,
         cluster,
+        deskew,
         ..
     } = cfg.start
     else {
@@ -33,6 +34,8 @@ pub fn partition(
         ae_epochs,
         max_points,
         clustering: cluster,
+        deskew,
+        image: (cfg.image.width.into(), cfg.image.height.into()),
         ..Default::default()
     };
     crate::init::cache::cached_partition(&pcfg, train, run_dir, verbose)
