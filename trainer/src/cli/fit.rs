@@ -588,9 +588,8 @@ impl FitArgs {
             {
                 bail!(
                     "--cluster, --ae-epochs, --graph-points and --deskew shape the initial \
-                     partition, which \
-                     this configuration does not use (it starts from random weights; add \
-                     --pretrain-epochs N to use one)"
+                     partition, which this configuration does not use (it starts from random \
+                     weights; add --pretrain-epochs N to use one)"
                 )
             }
             Start::Random => {}
