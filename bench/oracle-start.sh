@@ -26,6 +26,13 @@ last_acc() { awk -v p="$1" '$1 == "epoch" && $3 == p { for (i = 1; i < NF; i++) 
 # The engine's test ACC from the report.
 final_acc() { grep -m1 -F 'test set, engine on model.bin' "$1" | grep -oE 'ACC [0-9.]+' | cut -d' ' -f2; }
 
+# The training labels in partition.json's form, written once.
+python3 - "$out/labels-partition.json" <<'EOF'
+import gzip, json, sys
+labels = gzip.open("data/mnist/train-labels-idx1-ubyte.gz").read()[8:]
+json.dump({"k": 10, "assignment": list(labels)}, open(sys.argv[1], "w"))
+EOF
+
 rows=()
 for seed in "${seeds[@]}"; do
     for run in oracle oracle-gate; do
@@ -33,11 +40,7 @@ for seed in "${seeds[@]}"; do
         rm -rf "$dir"
         mkdir -p "$dir"
         flags=()
-        python3 - "$dir/partition.json" <<'EOF'
-import gzip, json, sys
-labels = gzip.open("data/mnist/train-labels-idx1-ubyte.gz").read()[8:]
-json.dump({"k": 10, "assignment": list(labels)}, open(sys.argv[1], "w"))
-EOF
+        cp "$out/labels-partition.json" "$dir/partition.json"
         [ "$run" = oracle-gate ] && flags=(--pretrain-epochs 20 --epochs 0)
         echo "seed $seed, $run: trainer fit --seed $seed ${flags[*]}" >&2
         /usr/bin/time -f '%e' -o "$out/time.txt" \

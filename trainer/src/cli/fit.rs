@@ -525,33 +525,21 @@ impl FitArgs {
         if let Some(v) = m.lr_decay {
             c.lr_decay = v;
         }
-        if let Some(p) = self.pretrain_epochs {
-            c.start = match (c.start, p) {
-                (_, 0) => Start::Random,
-                (
-                    Start::Partition {
-                        ae_epochs,
-                        max_points,
-                        cluster,
-                        deskew,
-                        ..
-                    },
-                    p,
-                ) => Start::Partition {
-                    ae_epochs,
-                    max_points,
-                    pretrain_epochs: p,
-                    cluster,
-                    deskew,
-                },
-                (Start::Random, p) => Start::Partition {
-                    ae_epochs: 20,
-                    max_points: 20_000,
-                    pretrain_epochs: p,
-                    cluster: Clustering::UmapGmm,
-                    deskew: true,
-                },
-            };
+        match self.pretrain_epochs {
+            Some(0) => c.start = Start::Random,
+            Some(p) => {
+                // A preset without a partition takes the default preset's.
+                if c.start == Start::Random {
+                    c.start = MixtureConfig::preset(Preset::Default).start;
+                }
+                if let Start::Partition {
+                    pretrain_epochs, ..
+                } = &mut c.start
+                {
+                    *pretrain_epochs = p;
+                }
+            }
+            None => {}
         }
         match &mut c.start {
             Start::Partition {

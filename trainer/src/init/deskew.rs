@@ -26,21 +26,17 @@ pub const MAX_SHEAR: f64 = 1.0;
 /// Every image of `images` (`n` row-major images of `width × height` bytes)
 /// deskewed ([`deskew`]).
 pub fn deskew_all(images: &[u8], width: usize, height: usize) -> Vec<u8> {
+    use rayon::prelude::*;
     let size = width * height;
     if size == 0 {
         return images.to_vec();
     }
     let mut out = vec![0u8; images.len()];
-    let chunks = out.len().div_ceil(size).div_ceil(2).max(1) * size;
-    std::thread::scope(|scope| {
-        for (src, dst) in images.chunks(chunks).zip(out.chunks_mut(chunks)) {
-            scope.spawn(move || {
-                for (s, d) in src.chunks_exact(size).zip(dst.chunks_exact_mut(size)) {
-                    deskew(s, width, height, d);
-                }
-            });
-        }
-    });
+    // One image per task on candle's rayon pool; each image is independent,
+    // so the result does not depend on the scheduling.
+    out.par_chunks_exact_mut(size)
+        .zip(images.par_chunks_exact(size))
+        .for_each(|(d, s)| deskew(s, width, height, d));
     out
 }
 
