@@ -166,7 +166,7 @@ for pair in "${LINKS[@]}"; do
   # in the same session), at most 16 KiB.
   if [ "${link%%-*}" = rp2040 ] && [ "$model" = int8 ]; then
     used=$(sed -n 's/.*stack high-water \([0-9]*\) bytes.*/\1/p' "$OUT/$name.soak")
-    static=$(sed -n 's/^static_ram=//p' "$FW_OUT"/*-rp2040-int8.result 2>/dev/null | head -1)
+    static=$(sed -n 's/^static_ram=//p;T;q' "$FW_OUT"/*-rp2040-int8.result 2>/dev/null || true)
     if [ -z "$used" ] || [ $((used + ${static:-0})) -gt 16384 ]; then
       fail "$pair: RAM ${static:-?} static + ${used:-?} stack, over 16 KiB"; ok=0
     fi

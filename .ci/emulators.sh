@@ -21,7 +21,7 @@ log() { echo "emulators: $*"; }
 
 # --- Rust targets -----------------------------------------------------------
 for t in thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
-  if ! rustup target list --installed | grep -qx "$t"; then
+  if ! rustup target list --installed | grep -x "$t" >/dev/null; then
     log "adding Rust target $t"
     rustup target add "$t"
   fi

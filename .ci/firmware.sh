@@ -145,7 +145,9 @@ stack() { tr -d '\r' <"$1" | sed -n 's/^stack high-water \([0-9]*\) bytes.*/\1/p
 
 check() { # name log host-log
   local name=$1 log=$2 host=$3
-  if ! tr -d '\r' <"$log" | grep -qx done; then
+  # awk reads the whole file: a reader that stops early (grep -q, awk's
+  # exit) would break the pipe behind it, a 141 under pipefail.
+  if ! awk '{ sub(/\r$/, "") } $0 == "done" { found = 1 } END { exit !found }' "$log"; then
     fail "$name did not finish (see $log)"
     tr -d '\r' <"$log" | grep -E '^FAIL|fatal' | head -5 || true
     return
@@ -335,7 +337,7 @@ echo
 # lines (the digits, the framings, the first sample, the costs).
 {
   echo '```text'
-  tr -d '\r' <"$OUT/rp2040-int8.log" | awk '/^sample 1 /{exit} {print}'
+  awk '{ sub(/\r$/, "") } /^sample 1 / { exit } { print }' "$OUT/rp2040-int8.log"
   echo '...'
   tr -d '\r' <"$OUT/rp2040-int8.log" | sed -n '/^cost classify mean/,$p'
   echo '```'
