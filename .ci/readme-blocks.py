@@ -70,14 +70,16 @@ def headline(results):
     n2d = results / "n2d-side-by-side.md"
     if n2d.exists():
         n2d_text = n2d.read_text()
-        # Columns used: set (0), trainer ACC (4), N2D ACC (8).
-        sets = [r for r in table_rows(n2d_text) if len(r) > 8]
+        # Columns used: set (0), trainer ACC (4), wall (6), N2D ACC (8), wall (10).
+        sets = [r for r in table_rows(n2d_text) if len(r) > 10]
         if sets:
+            seconds = lambda cell: sum(int(n) * u for n, u in zip(re.findall(r"\d+", cell), (60, 1)))
             ahead = sum(float(r[4]) >= float(r[8]) for r in sets)
+            sooner = sum(seconds(r[6]) <= seconds(r[10]) for r in sets)
             each = ", ".join(f"{r[0]} {r[4]} / {r[8]}" for r in sets)
             n2d_row = (f"| against N2D, no per-set flags | ACC at least N2D's on **{ahead} of {len(sets)}** image "
-                       f"sets (trainer / N2D: {each}) | [results/n2d-side-by-side.md](results/n2d-side-by-side.md), "
-                       f"{date(n2d_text)} |\n")
+                       f"sets, in no more wall time on **{sooner} of {len(sets)}** (ACC, trainer / N2D: {each}) "
+                       f"| [results/n2d-side-by-side.md](results/n2d-side-by-side.md), {date(n2d_text)} |\n")
 
     def load(text):
         m = re.search(r"load average ([\d.]+) at the start", text.splitlines()[0])

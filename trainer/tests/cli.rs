@@ -289,6 +289,8 @@ fn default_preset_pipeline_runs_on_a_slice() {
     assert_eq!(cfg["start"]["partition"]["cluster"], "umap-gmm", "{cfg}");
     assert_eq!(cfg["start"]["partition"]["deskew"], true, "{cfg}");
     assert_eq!(cfg["lr_decay"], true, "{cfg}");
+    assert_eq!(cfg["lr_decay_experts"], false, "{cfg}");
+    assert_eq!(cfg["min_epoch_steps"], 200, "{cfg}");
     let bytes = std::fs::read(run.join("model.bin")).unwrap();
     assert!(
         bytes.len() <= 1 << 20,
@@ -428,6 +430,11 @@ fn bad_inputs_give_one_line_errors() {
     );
     assert_one_line_error(&trainer(&["fit", "--deskew", "maybe"]), 2, &["--deskew"]);
     assert_one_line_error(&trainer(&["fit", "--lr-decay", "7"]), 2, &["--lr-decay"]);
+    assert_one_line_error(
+        &trainer(&["fit", "--lr-decay-experts", "sometimes"]),
+        2,
+        &["--lr-decay-experts"],
+    );
     assert_one_line_error(
         &trainer(&[
             "fit",

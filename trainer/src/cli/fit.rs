@@ -252,6 +252,12 @@ pub struct MixtureArgs {
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(),
           hide_possible_values = true, conflicts_with = "resume")]
     pub lr_decay: Option<bool>,
+    /// Whether --lr-decay lowers the experts' learning rate too, or only
+    /// the gate's (the experts' likelihood pays for a falling rate)
+    /// [default: off; blog: on, without --lr-decay it does nothing].
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(),
+          hide_possible_values = true, conflicts_with = "resume")]
+    pub lr_decay_experts: Option<bool>,
     /// Weight of the load-balancing term (variance of expert importance).
     #[arg(long, conflicts_with = "resume")]
     pub balance: Option<f64>,
@@ -261,7 +267,7 @@ pub struct MixtureArgs {
     #[arg(long, conflicts_with = "resume")]
     pub shift: Option<usize>,
     /// Fewest optimizer steps per epoch: a smaller set is passed over
-    /// several times per epoch (default preset: 600, one MNIST epoch; blog: 0).
+    /// several times per epoch (default preset: 200; blog: 0).
     #[arg(long, conflicts_with = "resume")]
     pub min_epoch_steps: Option<usize>,
     /// Self-training epochs after the mixture epochs: the gate's own argmax
@@ -381,6 +387,7 @@ impl MixtureArgs {
             ("--cluster", self.cluster.is_some()),
             ("--deskew", self.deskew.is_some()),
             ("--lr-decay", self.lr_decay.is_some()),
+            ("--lr-decay-experts", self.lr_decay_experts.is_some()),
             ("--graph-points", self.graph_points.is_some()),
             ("--balance", self.balance.is_some()),
             ("--shift", self.shift.is_some()),
@@ -524,6 +531,9 @@ impl FitArgs {
         }
         if let Some(v) = m.lr_decay {
             c.lr_decay = v;
+        }
+        if let Some(v) = m.lr_decay_experts {
+            c.lr_decay_experts = v;
         }
         match self.pretrain_epochs {
             Some(0) => c.start = Start::Random,

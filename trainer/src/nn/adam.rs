@@ -38,6 +38,8 @@ impl AdamConfig {
 
 struct Slot {
     name: String,
+    /// This variable's learning rate ([`Adam::set_lr`], [`Adam::set_lr_of`]).
+    lr: f64,
     var: Var,
     /// The moments on the host: the CPU path's.
     m: Vec<f32>,
@@ -180,6 +182,7 @@ impl Adam {
                 let n = var.elem_count();
                 Slot {
                     name,
+                    lr: cfg.lr,
                     var,
                     m: vec![0.0; n],
                     v: vec![0.0; n],
@@ -194,9 +197,26 @@ impl Adam {
         }
     }
 
-    /// Sets the learning rate of the next steps (a schedule's).
+    /// Sets the learning rate of the next steps (a schedule's), for every
+    /// variable.
     pub fn set_lr(&mut self, lr: f64) {
         self.cfg.lr = lr;
+        for slot in &mut self.slots {
+            slot.lr = lr;
+        }
+    }
+
+    /// Sets the learning rate of the next steps for the variables of the
+    /// network built under the `VarBuilder` prefix `net` (names
+    /// `net.…`), after [`set_lr`](Self::set_lr) gave the others theirs.
+    pub fn set_lr_of(&mut self, net: &str, lr: f64) {
+        let under = |name: &str| {
+            name.strip_prefix(net)
+                .is_some_and(|rest| rest.starts_with('.'))
+        };
+        for slot in self.slots.iter_mut().filter(|s| under(&s.name)) {
+            slot.lr = lr;
+        }
     }
 
     /// Steps taken so far.
@@ -221,9 +241,9 @@ impl Adam {
         let bc2 = 1.0 - c.beta2.powf(t);
         // Bias correction folded into the step size and epsilon:
         // w -= lr·m̂/(√v̂+ε) = (lr·√bc2/bc1)·m/(√v + ε·√bc2).
-        let lr_t = (c.lr * bc2.sqrt() / bc1) as f32;
         let eps_t = (c.eps * bc2.sqrt()) as f32;
         for slot in &mut self.slots {
+            let lr_t = (slot.lr * bc2.sqrt() / bc1) as f32;
             let grads = parts
                 .iter()
                 .filter_map(|g| g.get(slot.var.as_tensor()))
@@ -440,6 +460,40 @@ mod tests {
                 .unwrap(),
             s_dev["adam.v.p1"].to_vec1::<f32>().unwrap()
         );
+    }
+
+    /// `set_lr_of` gives the variables under one prefix their own rate: a
+    /// rate of 0 leaves them where they are, the others move by `set_lr`'s.
+    #[test]
+    fn a_prefix_takes_its_own_learning_rate() {
+        let dev = Device::Cpu;
+        let gate = Var::from_slice(&[1f32, -2.0], 2, &dev).unwrap();
+        let expert = Var::from_slice(&[1f32, -2.0], 2, &dev).unwrap();
+        // "gates.w" shares the letters, not the network.
+        let other = Var::from_slice(&[1f32], 1, &dev).unwrap();
+        let named = vec![
+            ("gate.w".into(), gate.clone()),
+            ("experts.w".into(), expert.clone()),
+            ("gates.w".into(), other.clone()),
+        ];
+        let mut adam = Adam::new(named, AdamConfig::with_lr(0.1));
+        adam.set_lr(0.05);
+        adam.set_lr_of("gate", 0.0);
+        let loss = [&gate, &expert, &other]
+            .map(|v| v.as_tensor().sqr().unwrap().sum_all().unwrap())
+            .into_iter()
+            .reduce(|a, b| (a + b).unwrap())
+            .unwrap();
+        adam.step(&loss.backward().unwrap()).unwrap();
+        assert_eq!(gate.as_tensor().to_vec1::<f32>().unwrap(), [1.0, -2.0]);
+        // Adam's first step moves each weight by the rate, against its gradient.
+        let moved = expert.as_tensor().to_vec1::<f32>().unwrap();
+        assert!(
+            (moved[0] - 0.95).abs() < 1e-6 && (moved[1] + 1.95).abs() < 1e-6,
+            "{moved:?}"
+        );
+        let moved = other.as_tensor().to_vec1::<f32>().unwrap();
+        assert!((moved[0] - 0.95).abs() < 1e-6, "{moved:?}");
     }
 
     /// The fused update matches a plain Adam written out in f64.

@@ -382,8 +382,11 @@ impl Method for Mixture {
         )?;
         let loss = grads.loss();
         if loss.is_finite() {
-            self.adam
-                .set_lr(self.cfg.lr_at(epoch, step, self.steps_per_epoch(train.n)));
+            let steps = self.steps_per_epoch(train.n);
+            self.adam.set_lr(self.cfg.experts_lr_at(epoch, step, steps));
+            for net in nets::ROUTING {
+                self.adam.set_lr_of(net, self.cfg.lr_at(epoch, step, steps));
+            }
             self.adam.step_sum(&grads.grads)?;
         }
         Ok(StepLoss {

@@ -129,6 +129,18 @@ impl Experts {
     }
 }
 
+/// The gate's `VarBuilder` prefix: its variables are `gate.…` (the
+/// learning-rate schedule picks them out by it).
+pub const GATE: &str = "gate";
+
+/// The style gates' `VarBuilder` prefix (the two-level mixture's).
+pub const STYLE: &str = "style";
+
+/// The networks that route (the gate, the style gates): the schedule of
+/// [`MixtureConfig::lr_at`](super::config::MixtureConfig::lr_at) is
+/// theirs, the experts' may stay constant.
+pub const ROUTING: [&str; 2] = [GATE, STYLE];
+
 /// How many groups the experts are stored in: two (one per core of a
 /// training step, see `crate::train`) when there are at least two. Fixed,
 /// not the number of cores, so that a seed gives the same model anywhere.
@@ -257,7 +269,7 @@ impl Networks {
         vb: VarBuilder,
     ) -> Result<Self> {
         let k = arch.experts;
-        let gate = Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp("gate"))?;
+        let gate = Gate::new(arch.pixels, &arch.gate_hidden, k, arch.act, vb.pp(GATE))?;
         let styles = match styles {
             0 => candle_core::bail!("a digit expert has at least one style"),
             1 => None,
@@ -267,7 +279,7 @@ impl Networks {
                 style_hidden,
                 s,
                 arch.act,
-                vb.pp("style"),
+                vb.pp(STYLE),
             )?),
         };
         let vaes = k * styles.as_ref().map_or(1, |h| h.styles);
