@@ -12,11 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1)
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 out=$CARGO_TARGET/default-fit
 mkdir -p "$out" results
 load_start=$(cut -d' ' -f1 /proc/loadavg)
@@ -37,7 +34,7 @@ for seed in "${seeds[@]}"; do
     f16=$(scores 'test set, engine on model.bin' "$report")
     [ -n "$f32" ] && [ -n "$f16" ] || { echo "no scores in $report" >&2; exit 1; }
     agree=$(grep -m1 -oE 'agree on [0-9.]+%' "$report" | grep -oE '[0-9.]+%')
-    rows+=("| $seed | $f32 | $f16 | $agree | $(stat -c %s "$run/model.bin") | $(stat -c %s "$run/model-int8.bin") | $(awk -v s="$wall" 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }') | $(awk -v u="$user" -v s="$sys" 'BEGIN { t = u + s; printf "%d min %02d s", t / 60, t % 60 }') | $(awk -v k="$peak_kb" 'BEGIN { printf "%.0f", k / 1024 }') |")
+    rows+=("| $seed | $f32 | $f16 | $agree | $(stat -c %s "$run/model.bin") | $(stat -c %s "$run/model-int8.bin") | $(min_sec "$wall") | $(min_sec "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')") | $(awk -v k="$peak_kb" 'BEGIN { printf "%.0f", k / 1024 }') |")
 done
 load_end=$(cut -d' ' -f1 /proc/loadavg)
 

@@ -21,11 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=0
 [ "${1:-}" = --keep ] && keep=1
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 out=$CARGO_TARGET/hierarchical
 mkdir -p "$out" results
 load_start=$(cut -d' ' -f1 /proc/loadavg)
@@ -55,7 +52,6 @@ load_end=$(cut -d' ' -f1 /proc/loadavg)
 
 # A report line's figures: "ACC 0.9661, NMI 0.9150, ARI 0.9270" -> "0.9661 | 0.9150 | 0.9270".
 scores() { grep -m1 -F -- "$1" "$2" | grep -oE '(ACC|NMI|ARI) [0-9.]+' | awk '{ printf "%s%s", (NR > 1 ? " | " : ""), $2 }'; }
-mmss() { awk -v s="$1" 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }'; }
 
 rows=()
 for name in "${names[@]}"; do
@@ -68,7 +64,7 @@ for name in "${names[@]}"; do
     [ -n "$acc" ] && [ -n "$ll" ] && [ -n "$elbo" ] || { echo "missing figures in $report" >&2; exit 1; }
     vaes=$(grep -m1 -oE 'over the [0-9]+ experts' "$report" | grep -oE '[0-9]+')
     params=$(grep -m1 -oE '^- parameters: [0-9]+|^- parameters trained: [0-9]+' "$report" | grep -oE '[0-9]+$' || true)
-    rows+=("| $name | \`trainer ${args[$name]}\` | $vaes | ${params:-see its log} | $acc | −$ll | $elbo | $(stat -c %s "$run/model.bin") | $(stat -c %s "$run/model-int8.bin") | $(mmss "$wall") | $(mmss "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')") |")
+    rows+=("| $name | \`trainer ${args[$name]}\` | $vaes | ${params:-see its log} | $acc | −$ll | $elbo | $(stat -c %s "$run/model.bin") | $(stat -c %s "$run/model-int8.bin") | $(min_sec "$wall") | $(min_sec "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')") |")
 done
 
 {

@@ -34,18 +34,14 @@ for arg in "$@"; do
         *) echo "bench/kvae-options.sh: unknown option $arg (--quick, --resume)" >&2; exit 2 ;;
     esac
 done
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 out=$CARGO_TARGET/kvae-options
 mkdir -p "$out" results
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # A cell of the first table row of $2 whose first cell starts with $1 (cells counted from 1).
 cell() { awk -F'|' -v key="$1" -v n="$3" 'index($2, " " key) == 1 { gsub(/^ +| +$/, "", $(n + 1)); print $(n + 1); exit }' "$2"; }
-minsec() { awk -v s="$1" 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }'; }
 
 rows=()
 for option in none --no-batch-norm --dense-disc --plain-fakes; do
@@ -74,7 +70,7 @@ for option in none --no-batch-norm --dense-disc --plain-fakes; do
     # discriminators' optimizer state): gone, so that four runs fit a small disk.
     find "$run" -name '*.safetensors' -delete
     if [ "$option" = none ]; then label="all three (the experiment's default)"; else label="\`$option\`"; fi
-    rows+=("| $label | $fid | $purity15 | $nmi15 | $purity10 | $acc10 | $(minsec "${seconds%.*}") | $(minsec "${wall%.*}") |")
+    rows+=("| $label | $fid | $purity15 | $nmi15 | $purity10 | $acc10 | $(min_sec "${seconds%.*}") | $(min_sec "${wall%.*}") |")
 done
 load_end=$(cut -d' ' -f1 /proc/loadavg)
 real=$(grep -m1 -oE 'real training images score [0-9]+\.[0-9]+' "$out/none/mnist.md" | grep -oE '[0-9]+\.[0-9]+$')

@@ -16,11 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(mnist digits8x8 inverted rescaled16 digits0to4 thickened)
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 venv=${N2D_VENV:-$CARGO_TARGET/n2d-venv}
 if ! "$venv/bin/python" -c 'import torch, umap, sklearn, scipy' 2>/dev/null; then
     python3 -m venv "$venv"
@@ -35,8 +32,6 @@ load_start=$(cut -d' ' -f1 /proc/loadavg)
 date_start=$(date -u '+%Y-%m-%d %H:%M')
 "$py" bench/derive_sets.py "$out/sets" --limit 20000 >"$out/sets.txt"
 
-# "W min SS s" of seconds.
-mins() { awk -v s="$1" 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }'; }
 # A field of a JSON line.
 field() { "$py" -c 'import json, sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print("–" if v is None else (f"{v:.4f}" if isinstance(v, float) else v))' "$2" "$1"; }
 
@@ -71,7 +66,7 @@ for set in "${sets[@]}"; do
     read -r n_wall n_user n_sys <"$out/time-n2d-$set.txt"
     n2d=$(tail -n 1 "$out/n2d-$set.json")
     size=$("$py" -c 'import gzip, struct, sys; r = gzip.open(sys.argv[1]).read(16); print("%dx%d" % struct.unpack(">II", r[8:16])[::-1])' "$dir/train-images-idx3-ubyte.gz")
-    rows+=("| $set | $(field n_train "$n2d") / $(field n_scored "$n2d") | $size | $k | $(field acc "$tr") | $(field nmi "$tr") | $(mins "$t_wall") | $(mins "$(awk -v u="$t_user" -v s="$t_sys" 'BEGIN { print u + s }')") | $(field acc "$n2d") | $(field nmi "$n2d") | $(mins "$n_wall") | $(mins "$(awk -v u="$n_user" -v s="$n_sys" 'BEGIN { print u + s }')") | $(field partition_acc "$tr") / $(field partition_nmi "$tr") | $(field start_acc "$tr") / $(field start_nmi "$tr") |")
+    rows+=("| $set | $(field n_train "$n2d") / $(field n_scored "$n2d") | $size | $k | $(field acc "$tr") | $(field nmi "$tr") | $(min_sec "$t_wall") | $(min_sec "$(awk -v u="$t_user" -v s="$t_sys" 'BEGIN { print u + s }')") | $(field acc "$n2d") | $(field nmi "$n2d") | $(min_sec "$n_wall") | $(min_sec "$(awk -v u="$n_user" -v s="$n_sys" 'BEGIN { print u + s }')") | $(field partition_acc "$tr") / $(field partition_nmi "$tr") | $(field start_acc "$tr") / $(field start_nmi "$tr") |")
     write_table "$(cut -d' ' -f1 /proc/loadavg) after $set"
 done
 write_table "$(cut -d' ' -f1 /proc/loadavg) at the end, $(date -u '+%H:%M') UTC"

@@ -12,11 +12,8 @@
 #   bash bench/novelty.sh          # needs scikit-learn and pillow for the last set (skipped without)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 trainer=$CARGO_TARGET/release/trainer
 run=$(realpath -m --relative-to=. "$CARGO_TARGET/hierarchical/flat")
 out=$CARGO_TARGET/novelty

@@ -13,11 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1)
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 out=$CARGO_TARGET/oracle-start
 mkdir -p "$out" results
 
@@ -50,7 +47,7 @@ for seed in "${seeds[@]}"; do
         oracle) what="the training labels as the partition, default recipe" ;;
         oracle-gate) what="the training labels, gate only: 20 pretraining epochs, no mixture" ;;
         esac
-        rows+=("| $seed | $what | $(last_acc pretrain "$dir/log.txt") | $(last_acc mixture "$dir/log.txt") | $(final_acc "$dir/report.md") | $(awk -v s="$wall" 'BEGIN { printf "%d min %02d s", s / 60, s % 60 }') |")
+        rows+=("| $seed | $what | $(last_acc pretrain "$dir/log.txt") | $(last_acc mixture "$dir/log.txt") | $(final_acc "$dir/report.md") | $(min_sec "$wall") |")
     done
 done
 

@@ -17,11 +17,8 @@ rounds=${1:-3}
 cd "$(dirname "$0")/.."
 fix=target/bench-read
 python3 -c 'import numpy, PIL, pandas' 2>/dev/null || pip install -q numpy pillow pandas
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 if [ ! -f "$fix/train.csv" ]; then
     python3 bench/read_fixtures.py write "$fix"
 fi

@@ -9,11 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c 'import sklearn, PIL' 2>/dev/null || pip install -q scikit-learn pillow
-cargo build --release --locked -p trainer >/dev/null 2>&1
-# shellcheck disable=SC1091
-. .ci/target-dir.sh
-# shellcheck disable=SC1091
-. .ci/machine.sh
+# shellcheck source=bench/trainer-env.sh
+. bench/trainer-env.sh
 trainer=$CARGO_TARGET/release/trainer
 out=$CARGO_TARGET/sklearn-digits
 rm -rf "$out"

@@ -200,7 +200,6 @@ impl Adam {
     /// Sets the learning rate of the next steps (a schedule's), for every
     /// variable.
     pub fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
         for slot in &mut self.slots {
             slot.lr = lr;
         }

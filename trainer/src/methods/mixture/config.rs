@@ -93,11 +93,11 @@ pub struct MixtureConfig {
     #[serde(default)]
     pub lr_decay: bool,
     /// Whether `lr_decay` lowers the experts' learning rate too, or only
-    /// the gate's (and the two-level mixture's style gates'). The falling rate steadies the gate's clusters, but the
-    /// experts' likelihood pays for it (MNIST seed 1: test log-likelihood
-    /// −104.79 nats/image with a constant rate, −109.34 with all of it
-    /// falling). On in configurations from before this field (they lowered
-    /// every rate).
+    /// the gate's (and the two-level mixture's style gates'). The falling
+    /// rate steadies the gate's clusters, but the experts' likelihood pays
+    /// for it (MNIST seed 1: test log-likelihood −104.79 nats/image with a
+    /// constant rate, −109.34 with all of it falling). On in configurations
+    /// from before this field (they lowered every rate).
     #[serde(default = "decayed_before")]
     pub lr_decay_experts: bool,
     /// Weight of the importance-variance balancing term.

@@ -384,8 +384,9 @@ impl Method for Mixture {
         if loss.is_finite() {
             let steps = self.steps_per_epoch(train.n);
             self.adam.set_lr(self.cfg.experts_lr_at(epoch, step, steps));
+            let routing_lr = self.cfg.lr_at(epoch, step, steps);
             for net in nets::ROUTING {
-                self.adam.set_lr_of(net, self.cfg.lr_at(epoch, step, steps));
+                self.adam.set_lr_of(net, routing_lr);
             }
             self.adam.step_sum(&grads.grads)?;
         }
