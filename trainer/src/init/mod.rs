@@ -22,6 +22,7 @@ pub mod eigen;
 pub mod kmeans;
 pub mod knn;
 pub mod spectral;
+pub mod splinter;
 #[cfg(test)]
 mod testdata;
 pub mod umap;
@@ -269,29 +270,43 @@ pub fn cluster_codes(
                 let mut r = rng.fork(200 + t as u64);
                 let (subset, sub_codes) = random_subset(codes, d, m, &mut r);
                 let embedding = umap::umap(&sub_codes, d, &ucfg, &mut r.fork(1));
-                let km = kmeans::kmeans(
-                    &embedding,
-                    ucfg.dim,
-                    &KMeansConfig {
-                        k: cfg.k,
-                        restarts: cfg.kmeans_restarts,
-                        max_iter: 300,
-                    },
-                    &mut r.fork(2),
-                );
-                let mut what = format!(
-                    "{m} graph points, {} neighbours, {} dimensions, {} epochs; k-means inertia {:.1}",
-                    ucfg.neighbours, ucfg.dim, ucfg.epochs, km.inertia
-                );
-                let mut parts = km.assignment;
-                if gmm {
-                    match gaussian_mixture(&embedding, ucfg.dim, cfg.k) {
-                        Ok(g) => {
-                            what += "; Gaussian mixture";
-                            parts = g;
+                // k-means (then, for UmapGmm, a Gaussian mixture) into
+                // `parts` parts; `draw` seeds k-means.
+                let cluster = |parts: usize, draw: u64| -> (Vec<usize>, String) {
+                    let km = kmeans::kmeans(
+                        &embedding,
+                        ucfg.dim,
+                        &KMeansConfig {
+                            k: parts,
+                            restarts: cfg.kmeans_restarts,
+                            max_iter: 300,
+                        },
+                        &mut r.fork(draw),
+                    );
+                    let mut what = format!("k-means inertia {:.1}", km.inertia);
+                    let mut assignment = km.assignment;
+                    if gmm {
+                        match gaussian_mixture(&embedding, ucfg.dim, parts) {
+                            Ok(g) => {
+                                what += "; Gaussian mixture";
+                                assignment = g;
+                            }
+                            Err(e) => {
+                                what += &format!("; Gaussian mixture failed ({e}), k-means kept")
+                            }
                         }
-                        Err(e) => what += &format!("; Gaussian mixture failed ({e}), k-means kept"),
                     }
+                    (assignment, what)
+                };
+                let (mut parts, clustered) = cluster(cfg.k, 2);
+                let mut what = format!(
+                    "{m} graph points, {} neighbours, {} dimensions, {} epochs; {clustered}",
+                    ucfg.neighbours, ucfg.dim, ucfg.epochs
+                );
+                if splinter::has_splinter(&parts, cfg.k) {
+                    what += &mend_splinter(&mut parts, &sub_codes, d, cfg, |p| {
+                        cluster(p, 10 + p as u64).0
+                    });
                 }
                 (extend_to_all(codes, d, &subset, &parts, cfg), what)
             }))
@@ -309,6 +324,54 @@ pub fn cluster_codes(
                 (extend_to_all(codes, d, &subset, &sc.assignment, cfg), what)
             }))
         }
+    }
+}
+
+/// Mends a partition `parts` of the rows of `codes` (`d` columns) whose
+/// smallest part is a splinter ([`splinter`]): `cluster(p)` partitions them
+/// into `p = k + 1`, `k + 2`, … parts, [`splinter::merge_smallest`] merges each
+/// back to `k` along the codes' neighbour graph, and the most evenly sized of
+/// these and `parts` is kept. Returns what it did, for the try's progress line.
+fn mend_splinter(
+    parts: &mut Vec<usize>,
+    codes: &[f32],
+    d: usize,
+    cfg: &PartitionConfig,
+    cluster: impl Fn(usize) -> Vec<usize>,
+) -> String {
+    let smallest = splinter::part_sizes(parts, cfg.k)
+        .into_iter()
+        .min()
+        .unwrap_or(0);
+    let n = parts.len();
+    let mut what = format!(
+        "; its smallest part ({smallest} points) is under {:.0}% of an even share:",
+        splinter::SPLINTER_SHARE * 100.0
+    );
+    // A splinter needs k >= 2 parts, so n >= 2 points: n - 1 >= 1.
+    let neighbours = knn::knn(codes, codes, d, cfg.assign_neighbours.clamp(1, n - 1), true);
+    let mut best = (size_entropy(parts, cfg.k), 0, None);
+    for extra in 1..=splinter::EXTRA_PARTS {
+        let over = cfg.k + extra;
+        if over > n {
+            break;
+        }
+        let merged = splinter::merge_smallest(&cluster(over), over, cfg.k, &neighbours);
+        let evenness = size_entropy(&merged, cfg.k);
+        what += &format!(
+            " {over} parts merged back to {}, size entropy {evenness:.4};",
+            cfg.k
+        );
+        if evenness > best.0 {
+            best = (evenness, over, Some(merged));
+        }
+    }
+    match best {
+        (_, over, Some(merged)) => {
+            *parts = merged;
+            what + &format!(" kept the {over}-part one")
+        }
+        _ => what + " kept the first",
     }
 }
 
@@ -494,6 +557,46 @@ mod tests {
         let a = cluster_codes(&codes, 2, &cfg, &|_| {}).unwrap();
         assert_eq!(a.len(), 450);
         assert!(agreement(&a, &truth, 3) > 0.98);
+    }
+
+    #[test]
+    fn a_splinter_is_mended_by_clustering_into_more_parts_and_merging() {
+        // Three even blobs and a small one beside the first: the first
+        // partition gives the small one a part and joins the second and third.
+        let (mut codes, mut truth) = blobs(&[[0.0, 0.0], [8.0, 0.0], [4.0, 7.0]], 150, 1.0, 3);
+        let (small, _) = blobs(&[[-3.5, 0.0]], 10, 0.3, 4);
+        codes.extend(small);
+        truth.extend([0; 10]);
+        let cfg = PartitionConfig {
+            k: 3,
+            ..PartitionConfig::default()
+        };
+        let first: Vec<usize> = (0..460)
+            .map(|i| match truth[i] {
+                _ if i >= 450 => 2,
+                0 => 0,
+                _ => 1,
+            })
+            .collect();
+        assert!(splinter::has_splinter(&first, 3));
+        let mut parts = first.clone();
+        // Into 4 parts: the truth with the small blob apart; 5 and 6: worse.
+        let what = mend_splinter(&mut parts, &codes, 2, &cfg, |p| {
+            (0..460)
+                .map(|i| match (i >= 450, p) {
+                    (true, _) => 3,
+                    (false, 4) => truth[i],
+                    (false, _) => i % 2,
+                })
+                .collect()
+        });
+        assert_eq!(agreement(&parts, &truth, 3), 1.0, "{what}");
+        assert!(what.contains("kept the 4-part one"), "{what}");
+        // Where no count does better, the first partition stays.
+        let mut parts = first.clone();
+        let what = mend_splinter(&mut parts, &codes, 2, &cfg, |_| vec![0; 460]);
+        assert_eq!(parts, first);
+        assert!(what.ends_with("kept the first"), "{what}");
     }
 
     #[test]
