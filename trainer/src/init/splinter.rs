@@ -20,7 +20,7 @@ use crate::init::knn::Neighbours;
 /// A part under this share of the even size `n / k` is a splinter: with
 /// `k = 10`, under 2.5% of the points. Every set the trainer was measured on
 /// (MNIST and the five sets of `bench/n2d-side-by-side.sh`) has its smallest
-/// part at 85% or more of the even size, except the 8×8 digits' footed ones
+/// part at 84% or more of the even size, except the 8×8 digits' footed ones
 /// (15%).
 pub const SPLINTER_SHARE: f64 = 0.25;
 
