@@ -1,10 +1,11 @@
 //! The trained mixture as the engine's `ModelSpec`: the gate and the K
 //! decoders, and what the file records about its making.
 
+use clap::ValueEnum;
 use engine::writer::ModelSpec;
 use engine::Method;
 
-use super::config::MixtureConfig;
+use super::config::{MixtureConfig, Start};
 use super::nets::Networks;
 
 /// The model as an engine `ModelSpec` (f32; quantized by the writer).
@@ -85,4 +86,63 @@ pub fn provenance(cfg: &MixtureConfig) -> String {
         } else {
             String::new()
         }
+        + &start_and_schedule(cfg)
+}
+
+/// The start (how the partition was made) and the learning-rate schedule,
+/// which two runs of one preset can differ by (and the default preset did,
+/// from one day to the next).
+fn start_and_schedule(cfg: &MixtureConfig) -> String {
+    let start = match &cfg.start {
+        Start::Random => "start=random".to_string(),
+        Start::Partition {
+            ae_epochs,
+            max_points,
+            cluster,
+            deskew,
+            ..
+        } => format!(
+            "start=partition cluster={} ae-epochs={ae_epochs} graph-points={max_points} deskew={}",
+            cluster
+                .to_possible_value()
+                .map_or_else(|| format!("{cluster:?}"), |v| v.get_name().to_string()),
+            if *deskew { "on" } else { "off" }
+        ),
+    };
+    let decay = match (cfg.lr_decay, cfg.lr_decay_experts) {
+        (false, _) => "off",
+        (true, false) => "gate",
+        (true, true) => "all",
+    };
+    format!(
+        " {start} lr-decay={decay} min-epoch-steps={}",
+        cfg.min_epoch_steps
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::Preset;
+    use super::*;
+
+    #[test]
+    fn provenance_names_the_start_and_the_schedule() {
+        let cfg = MixtureConfig::preset(Preset::Default);
+        let p = provenance(&cfg);
+        assert!(p.starts_with("trainer "), "{p}");
+        assert!(
+            p.ends_with(
+                " start=partition cluster=umap-gmm ae-epochs=20 graph-points=20000 deskew=on \
+                 lr-decay=gate min-epoch-steps=200"
+            ),
+            "{p}"
+        );
+        let mut other = cfg.clone();
+        other.lr_decay_experts = true;
+        assert!(provenance(&other).contains(" lr-decay=all "));
+        other.lr_decay = false;
+        assert!(provenance(&other).contains(" lr-decay=off "));
+        other.start = Start::Random;
+        assert!(provenance(&other).contains(" start=random lr-decay=off "));
+    }
 }
