@@ -288,6 +288,7 @@ fn default_preset_pipeline_runs_on_a_slice() {
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["start"]["partition"]["cluster"], "umap-gmm", "{cfg}");
     assert_eq!(cfg["start"]["partition"]["deskew"], true, "{cfg}");
+    assert_eq!(cfg["start"]["partition"]["mend_splinters"], true, "{cfg}");
     assert_eq!(cfg["lr_decay"], true, "{cfg}");
     assert_eq!(cfg["lr_decay_experts"], false, "{cfg}");
     assert_eq!(cfg["min_epoch_steps"], 200, "{cfg}");
@@ -430,6 +431,24 @@ fn bad_inputs_give_one_line_errors() {
     );
     assert_one_line_error(&trainer(&["fit", "--deskew", "maybe"]), 2, &["--deskew"]);
     assert_one_line_error(&trainer(&["fit", "--lr-decay", "7"]), 2, &["--lr-decay"]);
+    assert_one_line_error(
+        &trainer(&["fit", "--mend-splinters", "perhaps"]),
+        2,
+        &["--mend-splinters"],
+    );
+    assert_one_line_error(
+        &trainer(&[
+            "fit",
+            "--preset",
+            "blog",
+            "--mend-splinters",
+            "off",
+            "--data",
+            data().to_str().unwrap(),
+        ]),
+        1,
+        &["--mend-splinters", "random weights"],
+    );
     assert_one_line_error(
         &trainer(&["fit", "--lr-decay-experts", "sometimes"]),
         2,

@@ -242,6 +242,13 @@ pub struct MixtureArgs {
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(),
           hide_possible_values = true, conflicts_with = "resume")]
     pub deskew: Option<bool>,
+    /// Whether the initial partition mends a part under a quarter of an
+    /// even share (clustering into up to K + 3 parts, merging the smallest
+    /// into its most connected neighbour); off keeps a genuinely rare class
+    /// apart [default: on].
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(),
+          hide_possible_values = true, conflicts_with = "resume")]
+    pub mend_splinters: Option<bool>,
     /// Codes in the initial partition's graph (UMAP or spectral); the other
     /// images take the vote of their nearest graph codes [default: 20000].
     #[arg(long, value_name = "N", conflicts_with = "resume")]
@@ -386,6 +393,7 @@ impl MixtureArgs {
             ("--ae-epochs", self.ae_epochs.is_some()),
             ("--cluster", self.cluster.is_some()),
             ("--deskew", self.deskew.is_some()),
+            ("--mend-splinters", self.mend_splinters.is_some()),
             ("--lr-decay", self.lr_decay.is_some()),
             ("--lr-decay-experts", self.lr_decay_experts.is_some()),
             ("--graph-points", self.graph_points.is_some()),
@@ -557,8 +565,12 @@ impl FitArgs {
                 ae_epochs,
                 max_points,
                 deskew,
+                mend_splinters,
                 ..
             } => {
+                if let Some(v) = m.mend_splinters {
+                    *mend_splinters = v;
+                }
                 if let Some(v) = m.cluster {
                     *cluster = v;
                 }
@@ -582,10 +594,11 @@ impl FitArgs {
                 if m.cluster.is_some()
                     || m.ae_epochs.is_some()
                     || m.graph_points.is_some()
-                    || m.deskew.is_some() =>
+                    || m.deskew.is_some()
+                    || m.mend_splinters.is_some() =>
             {
                 bail!(
-                    "--cluster, --ae-epochs, --graph-points and --deskew shape the initial \
+                    "--cluster, --ae-epochs, --graph-points, --deskew and --mend-splinters shape the initial \
                      partition, which this configuration does not use (it starts from random \
                      weights; add --pretrain-epochs N to use one)"
                 )

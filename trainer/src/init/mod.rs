@@ -94,6 +94,11 @@ pub struct PartitionConfig {
     pub image: (usize, usize),
     /// Straighten the images ([`deskew`]) before the autoencoder sees them.
     pub deskew: bool,
+    /// Mend a UMAP try whose smallest part is a splinter ([`splinter`]):
+    /// cluster into a few more parts and merge back. Off in `default()` (the
+    /// behaviour before it existed, which kVAE's partition keeps); the
+    /// mixture's default preset turns it on.
+    pub mend_splinters: bool,
     /// Clustering of the codes.
     pub clustering: Clustering,
     /// Codes in the spectral graph (a random subset when there are more
@@ -126,6 +131,7 @@ impl Default for PartitionConfig {
             ae_shift: 0,
             image: (28, 28),
             deskew: false,
+            mend_splinters: false,
             clustering: Clustering::Spectral,
             max_points: 20_000,
             spectral: SpectralConfig::default(),
@@ -303,7 +309,7 @@ pub fn cluster_codes(
                     "{m} graph points, {} neighbours, {} dimensions, {} epochs; {clustered}",
                     ucfg.neighbours, ucfg.dim, ucfg.epochs
                 );
-                if splinter::has_splinter(&parts, cfg.k) {
+                if cfg.mend_splinters && splinter::has_splinter(&parts, cfg.k) {
                     what += &mend_splinter(&mut parts, &sub_codes, d, cfg, |p| {
                         cluster(p, 10 + p as u64).0
                     });

@@ -12,8 +12,9 @@
 //! has the most even sizes — the evenness prior the tries already choose by,
 //! and the one the mixture's balancing term holds the gate to. A set whose
 //! classes really are that uneven (one under a quarter of an even share)
-//! would lose its small class to this; the trainer assumes classes of
-//! comparable size throughout. Labels are never used.
+//! would lose its small class to this (`trainer fit --mend-splinters off`
+//! keeps it; [`crate::init::PartitionConfig::mend_splinters`]); the trainer
+//! assumes classes of comparable size throughout. Labels are never used.
 
 use crate::init::knn::Neighbours;
 

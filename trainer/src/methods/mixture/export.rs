@@ -100,13 +100,17 @@ fn start_and_schedule(cfg: &MixtureConfig) -> String {
             max_points,
             cluster,
             deskew,
+            mend_splinters,
             ..
         } => format!(
-            "start=partition cluster={} ae-epochs={ae_epochs} graph-points={max_points} deskew={}",
+            "start=partition cluster={} ae-epochs={ae_epochs} graph-points={max_points} deskew={}{}",
             cluster
                 .to_possible_value()
                 .map_or_else(|| format!("{cluster:?}"), |v| v.get_name().to_string()),
-            if *deskew { "on" } else { "off" }
+            if *deskew { "on" } else { "off" },
+            // Only when off, so that the measured default files keep their
+            // bytes (results/default-fit.md).
+            if *mend_splinters { "" } else { " mend-splinters=off" }
         ),
     };
     let decay = match (cfg.lr_decay, cfg.lr_decay_experts) {
@@ -142,6 +146,11 @@ mod tests {
         assert!(provenance(&other).contains(" lr-decay=all "));
         other.lr_decay = false;
         assert!(provenance(&other).contains(" lr-decay=off "));
+        let mut kept = cfg.clone();
+        if let Start::Partition { mend_splinters, .. } = &mut kept.start {
+            *mend_splinters = false;
+        }
+        assert!(provenance(&kept).contains(" deskew=on mend-splinters=off lr-decay=gate "));
         other.start = Start::Random;
         assert!(provenance(&other).contains(" start=random lr-decay=off "));
     }

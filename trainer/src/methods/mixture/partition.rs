@@ -23,6 +23,7 @@ pub fn partition(
         max_points,
         cluster,
         deskew,
+        mend_splinters,
         ..
     } = cfg.start
     else {
@@ -35,6 +36,7 @@ pub fn partition(
         max_points,
         clustering: cluster,
         deskew,
+        mend_splinters,
         image: (cfg.image.width.into(), cfg.image.height.into()),
         ..Default::default()
     };
