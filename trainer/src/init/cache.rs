@@ -61,13 +61,7 @@ pub fn cached_partition(
                 "training-set {}",
                 evaluate(&p.assignment, labels, p.k).summary()
             ),
-            None => format!("sizes {:?} (no labels to score it)", {
-                let mut sizes = vec![0usize; p.k];
-                for &c in &p.assignment {
-                    sizes[c] += 1;
-                }
-                sizes
-            }),
+            None => format!("sizes {:?} (no labels to score it)", p.sizes()),
         };
         println!(
             "initial partition: {:.1} s, {scores}",

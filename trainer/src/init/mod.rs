@@ -155,20 +155,22 @@ pub struct Partition {
 impl Partition {
     /// Number of images in each part.
     pub fn sizes(&self) -> Vec<usize> {
-        let mut sizes = vec![0; self.k];
-        for &a in &self.assignment {
-            sizes[a] += 1;
-        }
-        sizes
+        part_sizes(&self.assignment, self.k)
     }
+}
+
+/// Number of points in each part `0..k` of `assignment` (labels below `k`).
+pub fn part_sizes(assignment: &[usize], k: usize) -> Vec<usize> {
+    let mut sizes = vec![0; k];
+    for &a in assignment {
+        sizes[a] += 1;
+    }
+    sizes
 }
 
 /// Entropy (nats) of the size distribution: `ln k` when perfectly even.
 pub fn size_entropy(assignment: &[usize], k: usize) -> f64 {
-    let mut sizes = vec![0usize; k];
-    for &a in assignment {
-        sizes[a] += 1;
-    }
+    let sizes = part_sizes(assignment, k);
     let n = assignment.len() as f64;
     sizes
         .iter()
@@ -345,10 +347,7 @@ fn mend_splinter(
     cfg: &PartitionConfig,
     cluster: impl Fn(usize) -> Vec<usize>,
 ) -> String {
-    let smallest = splinter::part_sizes(parts, cfg.k)
-        .into_iter()
-        .min()
-        .unwrap_or(0);
+    let smallest = part_sizes(parts, cfg.k).into_iter().min().unwrap_or(0);
     let n = parts.len();
     let mut what = format!(
         "; its smallest part ({smallest} points) is under {:.0}% of an even share:",

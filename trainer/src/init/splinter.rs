@@ -17,6 +17,7 @@
 //! assumes classes of comparable size throughout. Labels are never used.
 
 use crate::init::knn::Neighbours;
+use crate::init::part_sizes;
 
 /// A part under this share of the even size `n / k` is a splinter: with
 /// `k = 10`, under 2.5% of the points. Every set the trainer was measured on
@@ -28,15 +29,6 @@ pub const SPLINTER_SHARE: f64 = 0.25;
 /// How many more parts than `k` the mend clusters into, one count after the
 /// other.
 pub const EXTRA_PARTS: usize = 3;
-
-/// Sizes of the parts `0..parts` of `assignment`.
-pub fn part_sizes(assignment: &[usize], parts: usize) -> Vec<usize> {
-    let mut sizes = vec![0; parts];
-    for &a in assignment {
-        sizes[a] += 1;
-    }
-    sizes
-}
 
 /// Whether the smallest of `k` parts is a splinter (fewer points than
 /// [`SPLINTER_SHARE`] of `n / k`; an empty part is one).
