@@ -430,6 +430,12 @@ fn bad_inputs_give_one_line_errors() {
         &["--cluster", "random weights"],
     );
     assert_one_line_error(&trainer(&["fit", "--deskew", "maybe"]), 2, &["--deskew"]);
+    assert_one_line_error(&trainer(&["fit", "--rotate", "a bit"]), 2, &["--rotate"]);
+    assert_one_line_error(
+        &trainer(&["fit", "--scale", "2", "--data", data().to_str().unwrap()]),
+        1,
+        &["--scale must be 0 to 0.5"],
+    );
     assert_one_line_error(&trainer(&["fit", "--lr-decay", "7"]), 2, &["--lr-decay"]);
     assert_one_line_error(
         &trainer(&["fit", "--mend-splinters", "perhaps"]),

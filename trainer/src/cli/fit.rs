@@ -273,6 +273,14 @@ pub struct MixtureArgs {
     /// 28×28, 1 on 16×16, 0 on 8×8).
     #[arg(long, conflicts_with = "resume")]
     pub shift: Option<usize>,
+    /// Largest random rotation of the gate's input either way, in degrees
+    /// (augmentation; 0 = off) [default: 12; blog: 0].
+    #[arg(long, value_name = "DEGREES", conflicts_with = "resume")]
+    pub rotate: Option<f64>,
+    /// Largest random change of the gate's input's size either way, as a
+    /// fraction (0.1: 90%-110%; 0 = off) [default: 0.1; blog: 0].
+    #[arg(long, value_name = "FRACTION", conflicts_with = "resume")]
+    pub scale: Option<f64>,
     /// Fewest optimizer steps per epoch: a smaller set is passed over
     /// several times per epoch (default preset: 200; blog: 0).
     #[arg(long, conflicts_with = "resume")]
@@ -399,6 +407,8 @@ impl MixtureArgs {
             ("--graph-points", self.graph_points.is_some()),
             ("--balance", self.balance.is_some()),
             ("--shift", self.shift.is_some()),
+            ("--rotate", self.rotate.is_some()),
+            ("--scale", self.scale.is_some()),
             ("--min-epoch-steps", self.min_epoch_steps.is_some()),
             ("--self-train-epochs", self.self_train_epochs.is_some()),
         ];
@@ -617,6 +627,12 @@ impl FitArgs {
         if let Some(v) = m.shift {
             c.shift = v;
             c.shift_from_size = false;
+        }
+        if let Some(v) = m.rotate {
+            c.rotate = v;
+        }
+        if let Some(v) = m.scale {
+            c.scale = v;
         }
         if let Some(v) = m.min_epoch_steps {
             c.min_epoch_steps = v;

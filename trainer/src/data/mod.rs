@@ -14,6 +14,7 @@
 //! Every image of a set has the same size, which the set's [`Images`] carry
 //! and the model file records. Labels are only ever used to score.
 
+pub mod augment;
 pub mod csv;
 pub mod fixtures;
 pub mod folder;

@@ -120,6 +120,17 @@ pub struct MixtureConfig {
     /// 2, 0.819 with 1, 0.858 with 0), so the preset scales it with the side.
     #[serde(default)]
     pub shift_from_size: bool,
+    /// Largest random rotation of the gate's input either way, degrees
+    /// (0 = none; with `scale`, the input is resampled bilinearly:
+    /// [`crate::data::augment`]). 0 in configurations from before this
+    /// field.
+    #[serde(default)]
+    pub rotate: f64,
+    /// Largest random change of the gate's input's size either way, as a
+    /// fraction (0.1: 90%–110%; 0 = none). 0 in configurations from before
+    /// this field.
+    #[serde(default)]
+    pub scale: f64,
     /// Fewest optimizer steps in an epoch: a set smaller than
     /// `min_epoch_steps × batch` images is passed over several times per
     /// epoch (each pass freshly shuffled), so that a schedule of epochs
@@ -159,6 +170,15 @@ pub fn shift_for(image: engine::ImageShape) -> usize {
 }
 
 impl MixtureConfig {
+    /// The gate's input augmentation.
+    pub fn distortion(&self) -> crate::data::augment::Distortion {
+        crate::data::augment::Distortion {
+            shift: self.shift,
+            rotate_deg: self.rotate,
+            scale: self.scale,
+        }
+    }
+
     /// The preset's configuration.
     pub fn preset(p: Preset) -> Self {
         match p {
@@ -185,6 +205,8 @@ impl MixtureConfig {
                 limit: None,
                 shift: 0,
                 shift_from_size: false,
+                rotate: 0.0,
+                scale: 0.0,
                 // The published method's epochs are passes over the data.
                 min_epoch_steps: 0,
                 self_train_epochs: 0,
@@ -237,6 +259,11 @@ impl MixtureConfig {
                 limit: None,
                 shift: 2,
                 shift_from_size: true,
+                // Small rotations and rescalings on top of the shifts: the
+                // gate cannot fit the partition's wrong labels one by one
+                // (data/augment.rs; clustering.md).
+                rotate: 12.0,
+                scale: 0.1,
                 // One pass of a 20,000-image set: MNIST's epochs are its
                 // 600-step passes; a 1,797-image set is passed over 11
                 // times. 600 (the default until 2026-12-07) gave about a
@@ -348,6 +375,12 @@ impl MixtureConfig {
         }
         if self.shift > 8 {
             anyhow::bail!("--shift must be at most 8 pixels, got {}", self.shift);
+        }
+        if !(0.0..=45.0).contains(&self.rotate) {
+            anyhow::bail!("--rotate must be 0 to 45 degrees, got {}", self.rotate);
+        }
+        if !(0.0..=0.5).contains(&self.scale) {
+            anyhow::bail!("--scale must be 0 to 0.5, got {}", self.scale);
         }
         if self.limit == Some(0) {
             anyhow::bail!("--limit must be positive");
@@ -504,6 +537,32 @@ mod tests {
         value.as_object_mut().unwrap().remove("self_train_epochs");
         let old: MixtureConfig = serde_json::from_value(value).unwrap();
         assert_eq!((old.self_train_epochs, old.total_epochs()), (0, 18));
+    }
+
+    #[test]
+    fn rotations_and_rescalings_are_bounded_and_absent_from_older_configurations() {
+        let cfg = MixtureConfig::preset(Preset::Default);
+        assert!(cfg.distortion().resamples());
+        assert!(!MixtureConfig::preset(Preset::Blog).distortion().resamples());
+        for (rotate, scale, flag) in [
+            (46.0, 0.1, "--rotate"),
+            (-1.0, 0.1, "--rotate"),
+            (12.0, 0.6, "--scale"),
+            (12.0, f64::NAN, "--scale"),
+        ] {
+            let bad = MixtureConfig {
+                rotate,
+                scale,
+                ..cfg.clone()
+            };
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+        let mut value = serde_json::to_value(&cfg).unwrap();
+        value.as_object_mut().unwrap().remove("rotate");
+        value.as_object_mut().unwrap().remove("scale");
+        let old: MixtureConfig = serde_json::from_value(value).unwrap();
+        assert!(!old.distortion().resamples());
     }
 
     #[test]

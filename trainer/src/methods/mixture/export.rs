@@ -86,6 +86,12 @@ pub fn provenance(cfg: &MixtureConfig) -> String {
         } else {
             String::new()
         }
+        // Only when on, so that files without them keep their bytes.
+        + &if cfg.distortion().resamples() {
+            format!(" rotate={} scale={}", cfg.rotate, cfg.scale)
+        } else {
+            String::new()
+        }
         + &start_and_schedule(cfg)
 }
 
@@ -153,5 +159,13 @@ mod tests {
         assert!(provenance(&kept).contains(" deskew=on mend-splinters=off lr-decay=gate "));
         other.start = Start::Random;
         assert!(provenance(&other).contains(" start=random lr-decay=off "));
+        // The gate's resampling augmentation, named only when on.
+        assert!(
+            p.contains(" seed=1 limit=none rotate=12 scale=0.1 start="),
+            "{p}"
+        );
+        let mut shifts_only = cfg.clone();
+        (shifts_only.rotate, shifts_only.scale) = (0.0, 0.0);
+        assert!(provenance(&shifts_only).contains(" limit=none start="));
     }
 }

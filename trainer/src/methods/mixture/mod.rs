@@ -30,6 +30,7 @@ use candle_core::{Device, Tensor};
 use engine::writer::TwoLevelSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::data::augment::distorted_pixels;
 use crate::data::batch_pixels;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::params::Params;
@@ -335,7 +336,14 @@ impl Method for Mixture {
             (b, pixels),
             &self.device,
         )?;
-        let xg = if self.cfg.shift > 0 {
+        let distortion = self.cfg.distortion();
+        let xg = if distortion.resamples() {
+            Tensor::from_vec(
+                distorted_pixels(&train.pixels, size, idx, distortion, &mut self.noise_rng),
+                (b, pixels),
+                &self.device,
+            )?
+        } else if self.cfg.shift > 0 {
             Tensor::from_vec(
                 batch_pixels(
                     &train.pixels,
