@@ -35,6 +35,31 @@ impl Distortion {
     pub fn resamples(&self) -> bool {
         self.rotate_deg > 0.0 || self.scale > 0.0
     }
+
+    /// Whether it leaves every image as it is.
+    pub fn is_none(&self) -> bool {
+        self.shift == 0 && !self.resamples()
+    }
+}
+
+/// Images `idx` (each `width × height` bytes) as f32 in `[0, 1]`, each
+/// distorted by its own draw of `d`: resampled ([`distorted_pixels`]) when
+/// `d` rotates or rescales, otherwise shifted by whole pixels
+/// ([`super::batch_pixels`], which draws nothing for a shift of 0), so that
+/// a configuration without rotations or rescalings keeps the bits of the
+/// runs from before them.
+pub fn augmented_pixels(
+    pixels: &[u8],
+    size: (usize, usize),
+    idx: &[usize],
+    d: Distortion,
+    rng: &mut Rng,
+) -> Vec<f32> {
+    if d.resamples() {
+        distorted_pixels(pixels, size, idx, d, rng)
+    } else {
+        super::batch_pixels(pixels, size, idx, d.shift, Some(rng))
+    }
 }
 
 /// Images `idx` (each `width × height` bytes) as f32 in `[0, 1]`, each
@@ -66,8 +91,8 @@ pub fn distorted_pixels(
 ) -> Vec<f32> {
     let size = width * height;
     let mut out = vec![0f32; idx.len() * size];
+    let s = d.shift as f64;
     for (o, &i) in out.chunks_exact_mut(size).zip(idx) {
-        let s = d.shift as f64;
         let dx = rng.uniform(-s, s) as f32;
         let dy = rng.uniform(-s, s) as f32;
         let angle = rng.uniform(-d.rotate_deg, d.rotate_deg).to_radians() as f32;
@@ -165,6 +190,22 @@ mod tests {
         distort(&ramp, (6, 6), (0.0, 0.0), 0.0, 2.0, &mut out);
         assert!((out[0] - 50.0 / 255.0).abs() < 1e-5, "{}", out[0] * 255.0);
         assert!((out[5] - 150.0 / 255.0).abs() < 1e-5, "{}", out[5] * 255.0);
+    }
+
+    #[test]
+    fn whole_pixel_shifts_alone_take_the_batch_pixels_path() {
+        let img: Vec<u8> = (0..2 * 36).map(|i| (i * 7 % 256) as u8).collect();
+        let d = Distortion {
+            shift: 2,
+            rotate_deg: 0.0,
+            scale: 0.0,
+        };
+        assert!(!d.is_none() && !d.resamples());
+        let a = augmented_pixels(&img, (6, 6), &[1, 0], d, &mut Rng::new(3, 1));
+        let b = super::super::batch_pixels(&img, (6, 6), &[1, 0], 2, Some(&mut Rng::new(3, 1)));
+        assert_eq!(a, b);
+        let none = Distortion { shift: 0, ..d };
+        assert!(none.is_none());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use candle_core::{Device, Tensor};
 use engine::writer::TwoLevelSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::data::augment::distorted_pixels;
+use crate::data::augment::augmented_pixels;
 use crate::data::batch_pixels;
 use crate::nn::adam::{Adam, AdamConfig};
 use crate::nn::params::Params;
@@ -337,26 +337,14 @@ impl Method for Mixture {
             &self.device,
         )?;
         let distortion = self.cfg.distortion();
-        let xg = if distortion.resamples() {
-            Tensor::from_vec(
-                distorted_pixels(&train.pixels, size, idx, distortion, &mut self.noise_rng),
-                (b, pixels),
-                &self.device,
-            )?
-        } else if self.cfg.shift > 0 {
-            Tensor::from_vec(
-                batch_pixels(
-                    &train.pixels,
-                    size,
-                    idx,
-                    self.cfg.shift,
-                    Some(&mut self.noise_rng),
-                ),
-                (b, pixels),
-                &self.device,
-            )?
-        } else {
+        let xg = if distortion.is_none() {
             x.clone()
+        } else {
+            Tensor::from_vec(
+                augmented_pixels(&train.pixels, size, idx, distortion, &mut self.noise_rng),
+                (b, pixels),
+                &self.device,
+            )?
         };
         let eps = Tensor::from_vec(
             self.noise_rng.normals(k * b * latent),
