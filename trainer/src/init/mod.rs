@@ -77,8 +77,13 @@ pub struct PartitionConfig {
     pub k: usize,
     /// Seed of every random draw (weights, shuffles, subsets, k-means).
     pub seed: u64,
-    /// Autoencoder passes over all images.
+    /// Autoencoder passes over all images (fewer when `ae_max_steps`
+    /// caps them: [`PartitionConfig::ae_passes`]).
     pub ae_epochs: usize,
+    /// Most autoencoder Adam steps (0 = no cap): the passes stop at the
+    /// last whole one within it, so that a large set's start does not
+    /// grow with its size.
+    pub ae_max_steps: usize,
     /// Autoencoder hidden layer widths (encoder; the decoder mirrors them).
     pub ae_hidden: Vec<usize>,
     /// Autoencoder code width (the clustering space).
@@ -118,12 +123,34 @@ pub struct PartitionConfig {
     pub kmeans_restarts: usize,
 }
 
+impl PartitionConfig {
+    /// The autoencoder's passes over `n` images: `ae_epochs`, or, when
+    /// that many would take more than `ae_max_steps` Adam steps, the most
+    /// whole passes within them (at least one).
+    ///
+    /// ```
+    /// use trainer::init::PartitionConfig;
+    /// let cfg = PartitionConfig { ae_epochs: 20, ae_max_steps: 10_000, ae_batch: 64, ..Default::default() };
+    /// assert_eq!(cfg.ae_passes(60_000), 10); // 938 steps a pass
+    /// assert_eq!(cfg.ae_passes(20_000), 20); // 313 steps a pass: 6,260 in all
+    /// assert_eq!(cfg.ae_passes(1_000_000), 1);
+    /// ```
+    pub fn ae_passes(&self, n: usize) -> usize {
+        if self.ae_max_steps == 0 {
+            return self.ae_epochs;
+        }
+        let per_pass = n.div_ceil(self.ae_batch.max(1)).max(1);
+        self.ae_epochs.min((self.ae_max_steps / per_pass).max(1))
+    }
+}
+
 impl Default for PartitionConfig {
     fn default() -> Self {
         Self {
             k: 10,
             seed: 0,
             ae_epochs: 10,
+            ae_max_steps: 0,
             ae_hidden: vec![500, 500],
             code_dim: 10,
             ae_batch: 64,
@@ -201,10 +228,19 @@ pub fn initial_partition(
         cfg.k
     );
     let rng = Rng::from_state(cfg.seed);
+    let passes = cfg.ae_passes(n);
+    if passes < cfg.ae_epochs {
+        progress(&format!(
+            "autoencoder: {passes} passes, not {}: {} steps at most ({} a pass)",
+            cfg.ae_epochs,
+            cfg.ae_max_steps,
+            n.div_ceil(cfg.ae_batch.max(1))
+        ));
+    }
     let ae_cfg = AutoencoderConfig {
         hidden: cfg.ae_hidden.clone(),
         code: cfg.code_dim,
-        epochs: cfg.ae_epochs,
+        epochs: passes,
         batch: cfg.ae_batch,
         lr: cfg.ae_lr,
         shift: cfg.ae_shift,

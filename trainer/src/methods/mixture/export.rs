@@ -103,16 +103,23 @@ fn start_and_schedule(cfg: &MixtureConfig) -> String {
         Start::Random => "start=random".to_string(),
         Start::Partition {
             ae_epochs,
+            ae_max_steps,
             max_points,
             cluster,
             deskew,
             mend_splinters,
             ..
         } => format!(
-            "start=partition cluster={} ae-epochs={ae_epochs} graph-points={max_points} deskew={}{}",
+            "start=partition cluster={} ae-epochs={ae_epochs}{} graph-points={max_points} deskew={}{}",
             cluster
                 .to_possible_value()
                 .map_or_else(|| format!("{cluster:?}"), |v| v.get_name().to_string()),
+            // Only when capped, as configurations before the cap.
+            if *ae_max_steps > 0 {
+                format!(" ae-max-steps={ae_max_steps}")
+            } else {
+                String::new()
+            },
             if *deskew { "on" } else { "off" },
             // Only when off, so that the measured default files keep their
             // bytes (results/default-fit.md).
@@ -142,7 +149,7 @@ mod tests {
         assert!(p.starts_with("trainer "), "{p}");
         assert!(
             p.ends_with(
-                " start=partition cluster=umap-gmm ae-epochs=20 graph-points=20000 deskew=on \
+                " start=partition cluster=umap-gmm ae-epochs=20 ae-max-steps=10000 graph-points=20000 deskew=on \
                  lr-decay=gate min-epoch-steps=200"
             ),
             "{p}"
@@ -157,6 +164,10 @@ mod tests {
             *mend_splinters = false;
         }
         assert!(provenance(&kept).contains(" deskew=on mend-splinters=off lr-decay=gate "));
+        if let Start::Partition { ae_max_steps, .. } = &mut kept.start {
+            *ae_max_steps = 0;
+        }
+        assert!(provenance(&kept).contains(" ae-epochs=20 graph-points=20000 "));
         other.start = Start::Random;
         assert!(provenance(&other).contains(" start=random lr-decay=off "));
         // The gate's resampling augmentation, named only when on.

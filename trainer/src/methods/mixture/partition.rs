@@ -20,6 +20,7 @@ pub fn partition(
 ) -> anyhow::Result<Vec<usize>> {
     let Start::Partition {
         ae_epochs,
+        ae_max_steps,
         max_points,
         cluster,
         deskew,
@@ -33,6 +34,7 @@ pub fn partition(
         k: cfg.arch.experts,
         seed: cfg.seed,
         ae_epochs,
+        ae_max_steps,
         max_points,
         clustering: cluster,
         deskew,
