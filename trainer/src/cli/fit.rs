@@ -213,7 +213,7 @@ impl DataArgs {
 )]
 pub struct MixtureArgs {
     /// Starting configuration: `default` (tuned, ≤ 1 MiB export, about 4 minutes on MNIST), `long`
-    /// (the same model trained longer: about 12 minutes on MNIST) or `blog` (the published method).
+    /// (the same model trained longer: about 13 minutes on MNIST) or `blog` (the published method).
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub preset: Option<Preset>,
     /// Encoder hidden width (encoders are not exported).

@@ -139,8 +139,14 @@ impl PartitionConfig {
         if self.ae_max_steps == 0 {
             return self.ae_epochs;
         }
-        let per_pass = n.div_ceil(self.ae_batch.max(1)).max(1);
-        self.ae_epochs.min((self.ae_max_steps / per_pass).max(1))
+        self.ae_epochs
+            .min((self.ae_max_steps / self.ae_steps_per_pass(n)).max(1))
+    }
+
+    /// Adam steps of one autoencoder pass over `n` images (the last batch
+    /// may be short; at least one).
+    fn ae_steps_per_pass(&self, n: usize) -> usize {
+        n.div_ceil(self.ae_batch.max(1)).max(1)
     }
 }
 
@@ -234,7 +240,7 @@ pub fn initial_partition(
             "autoencoder: {passes} passes, not {}: {} steps at most ({} a pass)",
             cfg.ae_epochs,
             cfg.ae_max_steps,
-            n.div_ceil(cfg.ae_batch.max(1))
+            cfg.ae_steps_per_pass(n)
         ));
     }
     let ae_cfg = AutoencoderConfig {
