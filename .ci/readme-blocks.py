@@ -81,6 +81,17 @@ def headline(results):
                        f"sets, in no more wall time on **{sooner} of {len(sets)}** (ACC, trainer / N2D: {each}) "
                        f"| [results/n2d-side-by-side.md](results/n2d-side-by-side.md), {date(n2d_text)} |\n")
 
+    long_row = ""
+    long_fit = results / "long-fit.md"
+    if long_fit.exists():
+        long_text = long_fit.read_text()
+        long_rows = [r for r in table_rows(long_text) if r[0].isdigit()]
+        if long_rows:
+            long_row = (f"| clustering, trained longer (`--preset long`, the same model and device cost) | ACC "
+                        f"{' / '.join(f'**{r[4]}**' for r in long_rows)} on seeds {'/'.join(r[0] for r in long_rows)} "
+                        f"(wall {' / '.join(r[10] for r in long_rows)}) "
+                        f"| [results/long-fit.md](results/long-fit.md), {date(long_text)} |\n")
+
     def load(text):
         m = re.search(r"load average ([\d.]+) at the start", text.splitlines()[0])
         return f", load average {m[1]}: a shared machine" if m and float(m[1]) > 1.5 else ""
@@ -91,6 +102,7 @@ def headline(results):
         f"| clustering, no labels | **ACC {seed1[4]}** on MNIST's 10,000 test digits (NMI {seed1[5]}), "
         f"the default command, seed 1: {seed1[11]} of CPU time (wall {seed1[10]}{load(fit_text)}){seeds} "
         f"| [results/default-fit.md](results/default-fit.md), {date(fit_text)} |\n"
+        f"{long_row}"
         f"{n2d_row}"
         f"| on a microcontroller | **{int8[1]}** per classification on an RP2040 at 125 MHz (int8 model, "
         f"{int8[4]} of RAM, its {int8[5]} of weights read from flash) | [results/rp2040.md](results/rp2040.md), {date(rp_text)} |\n"
