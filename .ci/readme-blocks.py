@@ -41,6 +41,11 @@ def table_rows(text):
     return rows[2:]
 
 
+def seed_rows(text):
+    """The per-seed table of a bench/default-fit.sh result: rows whose first cell is a seed."""
+    return [r for r in table_rows(text) if r[0].isdigit()]
+
+
 def headline(results):
     """The README's headline figures, each from the file that measured it."""
     fit = results / "default-fit.md"
@@ -51,7 +56,7 @@ def headline(results):
         print(f"results/headline.md: needs results/{', results/'.join(missing)}", file=sys.stderr)
         return None
     fit_text, rp_text, web_text = fit.read_text(), rp.read_text(), web.read_text()
-    fit_rows = [r for r in table_rows(fit_text) if r[0].isdigit()]  # the per-seed table
+    fit_rows = seed_rows(fit_text)
     seed1 = next((r for r in fit_rows if r[0] == "1"), None)
     if seed1 is None:
         sys.exit("results/default-fit.md: no row for seed 1 (bash bench/default-fit.sh 1 writes it)")
@@ -85,7 +90,7 @@ def headline(results):
     long_fit = results / "long-fit.md"
     if long_fit.exists():
         long_text = long_fit.read_text()
-        long_rows = [r for r in table_rows(long_text) if r[0].isdigit()]
+        long_rows = seed_rows(long_text)
         if long_rows:
             long_row = (f"| clustering, trained longer (`--preset long`, the same model and device cost) | ACC "
                         f"{' / '.join(f'**{r[4]}**' for r in long_rows)} on seeds {'/'.join(r[0] for r in long_rows)} "
