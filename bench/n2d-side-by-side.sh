@@ -8,14 +8,27 @@
 # run leaves the rows it finished), which trainer/README.md includes. Not part of the test suite.
 #
 #   bash bench/n2d-side-by-side.sh [SET ...]   # default: mnist digits8x8 inverted rescaled16 digits0to4 thickened
+#   bash bench/n2d-side-by-side.sh --rerun SET ...
+#
+# --rerun measures the named sets again and replaces only their rows of the existing table, whose
+# first line then says which rows were rerun and when (for a row a busy machine spoilt: say so
+# where the figures are used).
 #
 # N2D's Python environment: $N2D_VENV (default $CARGO_TARGET/n2d-venv), made with
 # `pip install torch umap-learn scikit-learn scipy` if it lacks them (torch from PyPI: a large download).
 # Runs and sets go to $CARGO_TARGET/n2d-side-by-side/ (replaced each time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+all_sets=(mnist digits8x8 inverted rescaled16 digits0to4 thickened)
+rerun=
+if [ "${1:-}" = --rerun ]; then
+    rerun=1
+    shift
+    [ $# -gt 0 ] || { echo "--rerun needs the sets to measure again" >&2; exit 2; }
+    [ -f results/n2d-side-by-side.md ] || { echo "--rerun: results/n2d-side-by-side.md is missing: run the whole bench first" >&2; exit 2; }
+fi
 sets=("$@")
-[ ${#sets[@]} -gt 0 ] || sets=(mnist digits8x8 inverted rescaled16 digits0to4 thickened)
+[ ${#sets[@]} -gt 0 ] || sets=("${all_sets[@]}")
 # shellcheck source=bench/trainer-env.sh
 . bench/trainer-env.sh
 venv=${N2D_VENV:-$CARGO_TARGET/n2d-venv}
@@ -26,7 +39,7 @@ fi
 py=$venv/bin/python
 trainer=$CARGO_TARGET/release/trainer
 out=$CARGO_TARGET/n2d-side-by-side
-rm -rf "$out"
+[ -n "$rerun" ] || rm -rf "$out"
 mkdir -p "$out" results
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 date_start=$(date -u '+%Y-%m-%d %H:%M')
@@ -36,7 +49,33 @@ date_start=$(date -u '+%Y-%m-%d %H:%M')
 field() { "$py" -c 'import json, sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print("–" if v is None else (f"{v:.4f}" if isinstance(v, float) else v))' "$2" "$1"; }
 
 rows=()
+# --rerun: the table's first line and the rows of the sets not measured again, kept as they are.
+declare -A kept=()
+if [ -n "$rerun" ]; then
+    header=$(head -n 1 results/n2d-side-by-side.md)
+    table_head=$(sed -n '3,4p' results/n2d-side-by-side.md)
+    for set in "${all_sets[@]}"; do
+        kept[$set]=$(grep -F "| $set | " results/n2d-side-by-side.md || true)
+    done
+fi
 write_table() {
+    if [ -n "$rerun" ]; then
+        local row set measured
+        {
+            echo "$header Rows rerun by \`bash bench/n2d-side-by-side.sh --rerun ${sets[*]}\` from $date_start UTC (load average $load_start at the start, $1): ${sets[*]}."
+            echo
+            echo "$table_head"
+            for set in "${all_sets[@]}"; do
+                measured=
+                for row in "${rows[@]}"; do
+                    if [[ $row == "| $set | "* ]]; then measured=$row; fi
+                done
+                if [ -n "$measured" ]; then echo "$measured"; elif [ -n "${kept[$set]}" ]; then echo "${kept[$set]}"; fi
+            done
+        } >"$out/table.md"
+        mv "$out/table.md" results/n2d-side-by-side.md
+        return
+    fi
     {
         echo "Measured by \`bash bench/n2d-side-by-side.sh\` from $date_start UTC: $MACHINE, no GPU (load average $load_start at the start, $1). Both methods as shipped, one seed each (the trainer's default seed 1, N2D's default seed 0), every run under \`nice -n 5\` as a whole process (wall and CPU time: \`/usr/bin/time\`); N2D with its default 2 threads, the trainer with all cores. The derived sets keep MNIST's first 20,000 training images (digits 0–4: the first 20,000 of those) and all their test images. Labels used only to score (ACC: Hungarian one-to-one)."
         echo
@@ -55,6 +94,7 @@ for set in "${sets[@]}"; do
         *) echo "unknown set $set" >&2; exit 2 ;;
     esac
     run=$out/run-$set
+    rm -rf "$run"
     echo "$set: trainer fit --data $dir ${flags[*]}" >&2
     nice -n 5 /usr/bin/time -f '%e %U %S' -o "$out/time-trainer-$set.txt" \
         "$trainer" fit --quiet --data "$dir" "${flags[@]}" --out "$run" >"$out/fit-$set.log" 2>&1
