@@ -302,8 +302,11 @@ impl Device {
         };
         if let Err(e) = written {
             if self.child.is_some() {
+                // A program that exited before reading fails the write
+                // (broken pipe) or, a moment later, the read (end of file):
+                // one message for both, so the user sees the exit either way.
                 let why = self.gone();
-                bail!("{why}: cannot send {what}: {e}");
+                bail!("{why} without answering {what} (cannot send it: {e})");
             }
             bail!("{}: cannot send {what}: {e}", self.name);
         }
