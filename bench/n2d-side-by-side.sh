@@ -49,7 +49,7 @@ date_start=$(date -u '+%Y-%m-%d %H:%M')
 field() { "$py" -c 'import json, sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print("–" if v is None else (f"{v:.4f}" if isinstance(v, float) else v))' "$2" "$1"; }
 
 rows=()
-# --rerun: the table's first line and the rows of the sets not measured again, kept as they are.
+# --rerun: the table's first line and its rows; a set measured again replaces its row.
 declare -A kept=()
 if [ -n "$rerun" ]; then
     header=$(head -n 1 results/n2d-side-by-side.md)
@@ -60,17 +60,13 @@ if [ -n "$rerun" ]; then
 fi
 write_table() {
     if [ -n "$rerun" ]; then
-        local row set measured
+        local set
         {
             echo "$header Rows rerun by \`bash bench/n2d-side-by-side.sh --rerun ${sets[*]}\` from $date_start UTC (load average $load_start at the start, $1): ${sets[*]}."
             echo
             echo "$table_head"
             for set in "${all_sets[@]}"; do
-                measured=
-                for row in "${rows[@]}"; do
-                    if [[ $row == "| $set | "* ]]; then measured=$row; fi
-                done
-                if [ -n "$measured" ]; then echo "$measured"; elif [ -n "${kept[$set]}" ]; then echo "${kept[$set]}"; fi
+                [ -z "${kept[$set]}" ] || echo "${kept[$set]}"
             done
         } >"$out/table.md"
         mv "$out/table.md" results/n2d-side-by-side.md
@@ -107,6 +103,7 @@ for set in "${sets[@]}"; do
     n2d=$(tail -n 1 "$out/n2d-$set.json")
     size=$("$py" -c 'import gzip, struct, sys; r = gzip.open(sys.argv[1]).read(16); print("%dx%d" % struct.unpack(">II", r[8:16])[::-1])' "$dir/train-images-idx3-ubyte.gz")
     rows+=("| $set | $(field n_train "$n2d") / $(field n_scored "$n2d") | $size | $k | $(field acc "$tr") | $(field nmi "$tr") | $(min_sec "$t_wall") | $(min_sec "$(awk -v u="$t_user" -v s="$t_sys" 'BEGIN { print u + s }')") | $(field acc "$n2d") | $(field nmi "$n2d") | $(min_sec "$n_wall") | $(min_sec "$(awk -v u="$n_user" -v s="$n_sys" 'BEGIN { print u + s }')") | $(field partition_acc "$tr") / $(field partition_nmi "$tr") | $(field start_acc "$tr") / $(field start_nmi "$tr") |")
+    kept[$set]=${rows[-1]}
     write_table "$(cut -d' ' -f1 /proc/loadavg) after $set"
 done
 write_table "$(cut -d' ' -f1 /proc/loadavg) at the end, $(date -u '+%H:%M') UTC"
